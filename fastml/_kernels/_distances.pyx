@@ -1,0 +1,367 @@
+# cython: language_level=3
+"""Compiled pairwise-distance kernels.
+
+Nothing here validates its input: callers (``fastml.kernels``) pass
+C-contiguous float32 or float64 arrays of matching dtype, an output array to
+fill, and a thread count.  Every function releases the GIL for its whole run.
+
+Three families:
+
+* direct metrics (L1, chebyshev, minkowski, canberra, ...): the C tile
+  kernels of ``direct.c``, vectorised across rows of Y, over a grid of
+  (X-row block, Y-row block) jobs run by ``prange``;
+* matrix-product metrics (euclidean, sqeuclidean, cosine, boolean counts):
+  BLAS GEMM on tiles, then a pass that turns dot products into distances and
+  recomputes, from differences, every pair whose value is too small for the
+  GEMM identity to be accurate;
+* haversine, a plain loop over pairs of 2-D points.
+
+Symmetric problems (``Y is X``) compute only the tiles that touch the upper
+triangle and then mirror it, so the result is exactly symmetric.
+"""
+from cython cimport floating
+from cython.parallel cimport prange, parallel
+from libc.stdlib cimport malloc, free
+from libc.math cimport sqrt, sin, cos, asin
+
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+cdef extern from "direct.h" nogil:
+    int FASTML_NO_DIAG
+    int FASTML_NR_F64
+    int FASTML_NR_F32
+    int fastml_direct_select_isa(int max_level)
+    int fastml_direct_isa()
+    int fastml_direct_best_isa()
+    void fastml_pack_f64(const double *B, Py_ssize_t ldb, int n, int d,
+                         double *Bp)
+    void fastml_pack_f32(const float *B, Py_ssize_t ldb, int n, int d,
+                         float *Bp)
+    void fastml_tile_f64(int metric, const double *A, Py_ssize_t lda, int m,
+                         const double *Bp, int n, int d, const double *w,
+                         const double *prm, double *out, Py_ssize_t ldo,
+                         int diag)
+    void fastml_tile_f32(int metric, const float *A, Py_ssize_t lda, int m,
+                         const float *Bp, int n, int d, const float *w,
+                         const double *prm, float *out, Py_ssize_t ldo,
+                         int diag)
+
+# Direct metric codes (direct.h); the Python layer refers to them by name.
+DIRECT_CODES = {
+    "l1": 0, "sqeuclidean": 1, "euclidean": 2, "chebyshev": 3,
+    "minkowski3": 4, "minkowski4": 5, "minkowski": 6, "canberra": 7,
+    "braycurtis": 8, "hamming": 9, "jaccard": 10, "jensenshannon": 11,
+}
+
+# Matrix-product metric codes (this file).
+cdef enum:
+    G_EUCLIDEAN = 0
+    G_SQEUCLIDEAN = 1
+    G_COSINE = 2
+    G_DICE = 3
+    G_ROGERSTANIMOTO = 4
+    G_RUSSELLRAO = 5
+    G_SOKALSNEATH = 6
+    G_YULE = 7
+    G_HAMMING = 8
+    G_JACCARD = 9
+GEMM_CODES = {
+    "euclidean": G_EUCLIDEAN, "sqeuclidean": G_SQEUCLIDEAN,
+    "cosine": G_COSINE, "dice": G_DICE, "rogerstanimoto": G_ROGERSTANIMOTO,
+    "russellrao": G_RUSSELLRAO, "sokalsneath": G_SOKALSNEATH,
+    "yule": G_YULE, "hamming": G_HAMMING, "jaccard": G_JACCARD,
+}
+
+ISA_NAMES = ("baseline", "avx2", "avx512")
+
+# Tile sizes.  Direct: X rows per job, and the packed Y block is kept under
+# DIRECT_BLOCK_BYTES so it stays in L2 while the rows of X stream past it.
+# GEMM: a GEMM_MB x GEMM_NB tile of dot products per job.
+cdef enum:
+    DIRECT_MB = 128
+    DIRECT_BLOCK_BYTES = 262144
+    DIRECT_MAX_NB = 1024
+    GEMM_MB = 256
+    GEMM_NB = 256
+
+
+def select_isa(int max_level):
+    """Use the best instruction set up to `max_level` (0, 1, 2); return it."""
+    return fastml_direct_select_isa(max_level)
+
+
+def isa_in_use():
+    """Name of the instruction set the direct kernels dispatch to."""
+    return ISA_NAMES[fastml_direct_isa()]
+
+
+def best_isa():
+    """Name of the best instruction set compiled in and supported here."""
+    return ISA_NAMES[fastml_direct_best_isa()]
+
+
+select_isa(2)
+
+
+cdef inline Py_ssize_t _cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return (a + b - 1) // b
+
+
+def direct_distances(
+    const floating[:, ::1] X,      # IN (n, d)
+    const floating[:, ::1] Y,      # IN (m, d)
+    int metric,                    # IN code from DIRECT_CODES
+    const floating[::1] w,         # IN (d,) weights, or size 0 for none
+    const double[::1] params,      # IN metric parameters (size >= 1)
+    floating[:, ::1] out,          # OUT (n, m)
+    bint symmetric,                # IN Y is X: fill the upper triangle only
+    int n_threads,                 # IN
+):
+    """Fill ``out[i, j] = metric(X[i], Y[j])`` with the direct tile kernels."""
+    cdef:
+        Py_ssize_t n = X.shape[0], m = Y.shape[0]
+        int d = <int> X.shape[1]
+        int nr = FASTML_NR_F64 if floating is double else FASTML_NR_F32
+        Py_ssize_t nb, n_xb, n_yb, n_jobs, job, xb, yb
+        Py_ssize_t x0, x1, y0, y1
+        int diag
+        floating *packed
+        const floating *wp = &w[0] if w.shape[0] > 0 else NULL
+        const double *prm = &params[0]
+        Py_ssize_t[:, ::1] jobs
+
+    if n == 0 or m == 0:
+        return
+    # Columns per job: a multiple of nr keeping the packed block near L2 size.
+    nb = DIRECT_BLOCK_BYTES // (max(d, 1) * sizeof(floating))
+    nb = min(max(nb // nr, 1) * nr, DIRECT_MAX_NB)
+    nb = min(nb, _cdiv(m, nr) * nr)
+    jobs = _job_grid(n, m, DIRECT_MB, nb, symmetric)
+    n_jobs = jobs.shape[0]
+
+    with nogil, parallel(num_threads=n_threads):
+        packed = <floating *> malloc(nb * max(d, 1) * sizeof(floating))
+        for job in prange(n_jobs, schedule="static", chunksize=1):
+            x0 = jobs[job, 0]
+            x1 = min(x0 + DIRECT_MB, n)
+            y0 = jobs[job, 1]
+            y1 = min(y0 + nb, m)
+            diag = FASTML_NO_DIAG
+            if symmetric and y0 < x1 - 1:
+                diag = <int> (x0 - y0)
+            if floating is double:
+                fastml_pack_f64(&Y[y0, 0], d, <int> (y1 - y0), d, packed)
+                fastml_tile_f64(metric, &X[x0, 0], d, <int> (x1 - x0), packed,
+                                <int> (y1 - y0), d, wp, prm, &out[x0, y0],
+                                out.shape[1], diag)
+            else:
+                fastml_pack_f32(&Y[y0, 0], d, <int> (y1 - y0), d, packed)
+                fastml_tile_f32(metric, &X[x0, 0], d, <int> (x1 - x0), packed,
+                                <int> (y1 - y0), d, wp, prm, &out[x0, y0],
+                                out.shape[1], diag)
+        free(packed)
+
+    if symmetric:
+        mirror_upper(out, n_threads)
+
+
+def _job_grid(Py_ssize_t n, Py_ssize_t m, Py_ssize_t mb, Py_ssize_t nb,
+              bint symmetric):
+    """(x0, y0) corners of the tiles to compute, Y-block major.
+
+    For a symmetric problem the tiles entirely below the diagonal are left
+    out: the mirror pass fills them.
+    """
+    import numpy as np
+    x0 = np.arange(0, n, mb)
+    y0 = np.arange(0, m, nb)
+    yy, xx = np.meshgrid(y0, x0, indexing="ij")
+    grid = np.stack([xx.ravel(), yy.ravel()], axis=1)
+    if symmetric:
+        y_last = np.minimum(grid[:, 1] + nb, m) - 1
+        grid = grid[y_last >= grid[:, 0]]
+    return np.ascontiguousarray(grid, dtype=np.intp)
+
+
+def mirror_upper(floating[:, ::1] out, int n_threads):
+    """Copy the upper triangle of the square `out` onto the lower one and set
+    the diagonal to exactly zero."""
+    cdef:
+        Py_ssize_t n = out.shape[0], bs = 64, n_blocks, bi, bj, i, j, i1, j1
+    n_blocks = _cdiv(n, bs)
+    with nogil:
+        for bi in prange(n_blocks, schedule="static", chunksize=1,
+                         num_threads=n_threads):
+            i1 = min((bi + 1) * bs, n)
+            for bj in range(bi + 1):
+                j1 = min((bj + 1) * bs, n)
+                for i in range(bi * bs, i1):
+                    for j in range(bj * bs, min(j1, i)):
+                        out[i, j] = out[j, i]
+            for i in range(bi * bs, i1):
+                out[i, i] = 0
+
+
+cdef inline double _sqdist_exact(const floating *a, const floating *b,
+                                 int d) noexcept nogil:
+    """sum_k (a_k - b_k)^2, from differences, accumulated in float64."""
+    cdef double s = 0, t
+    cdef int k
+    for k in range(d):
+        t = <double> a[k] - <double> b[k]
+        s += t * t
+    return s
+
+
+cdef inline double _cosine_exact(const floating *a, const floating *b, int d,
+                                 double na, double nb) noexcept nogil:
+    """1 - cos(a, b) as |a/|a| - b/|b||^2 / 2, accurate for near-parallel
+    rows (the dot-product form loses all digits there)."""
+    cdef double s = 0, t
+    cdef int k
+    for k in range(d):
+        t = <double> a[k] / na - <double> b[k] / nb
+        s += t * t
+    return 0.5 * s
+
+
+cdef inline void _gemm_tile(const floating *X, const floating *Y, int mb,
+                            int nb, int d, floating *dots) noexcept nogil:
+    """dots[i, j] = X[i] . Y[j] for an mb x nb tile (row-major, ld nb).
+
+    Row-major dots = X Y^T is column-major dots^T = Y X^T: transa = 'T' on
+    the d x nb column-major view of Y, transb = 'N' on X.
+    """
+    cdef char ta = b'T', tb = b'N'
+    cdef int ld = d
+    cdef floating one = 1, zero = 0
+    if floating is double:
+        dgemm(&ta, &tb, &nb, &mb, &d, &one, <double *> Y, &ld, <double *> X,
+              &ld, &zero, dots, &nb)
+    else:
+        sgemm(&ta, &tb, &nb, &mb, &d, &one, <float *> Y, &ld, <float *> X,
+              &ld, &zero, dots, &nb)
+
+
+cdef inline double _boolean(int kind, double ntt, double nx, double ny,
+                            double total) noexcept nogil:
+    """A boolean dissimilarity from (weighted) counts, as SciPy defines it."""
+    cdef double ntf = nx - ntt, nft = ny - ntt
+    cdef double nff = total - ntt - ntf - nft
+    cdef double r
+    if kind == G_DICE:
+        return (ntf + nft) / (2 * ntt + ntf + nft)
+    if kind == G_ROGERSTANIMOTO:
+        r = 2 * (ntf + nft)
+        return r / (ntt + nff + r)
+    if kind == G_RUSSELLRAO:
+        return (total - ntt) / total
+    if kind == G_SOKALSNEATH:
+        r = 2 * (ntf + nft)
+        return r / (ntt + r)
+    if kind == G_YULE:
+        r = ntf * nft
+        return 0.0 if r == 0 else 2 * r / (ntt * nff + r)
+    if kind == G_HAMMING:
+        return (ntf + nft) / total
+    # G_JACCARD
+    r = ntt + ntf + nft
+    return 0.0 if r == 0 else (ntf + nft) / r
+
+
+def gemm_distances(
+    const floating[:, ::1] X,      # IN (n, d)
+    const floating[:, ::1] Y,      # IN (m, d)
+    int kind,                      # IN code from GEMM_CODES
+    const double[::1] x_stat,      # IN (n,) see below
+    const double[::1] y_stat,      # IN (m,)
+    double total,                  # IN boolean metrics: sum of the weights
+    double tau,                    # IN recompute threshold (see below)
+    double zero_value,             # IN cosine of a zero row
+    floating[:, ::1] out,          # OUT (n, m)
+    bint symmetric,                # IN Y is X: fill the upper triangle only
+    int n_threads,                 # IN
+):
+    """Distances from tiled GEMM dot products.
+
+    ``x_stat``/``y_stat`` are squared norms (euclidean, sqeuclidean), norms
+    (cosine) or weighted counts of nonzeros (boolean metrics; X and Y then
+    hold 0/1 indicators, X scaled by the weights).
+
+    Accuracy: ``|x|^2 + |y|^2 - 2 x.y`` has an absolute error of about
+    ``eps * sqrt(d) * (|x|^2 + |y|^2)``.  Every pair whose result is below
+    ``tau * (|x|^2 + |y|^2)`` (for cosine: ``1 - cos < tau``) is recomputed
+    from differences in float64, so the relative error stays near
+    ``eps * sqrt(d) / tau`` on every pair and identical rows give exactly 0.
+    """
+    cdef:
+        Py_ssize_t n = X.shape[0], m = Y.shape[0]
+        int d = <int> X.shape[1]
+        Py_ssize_t n_jobs, job, i, j, x0, y0
+        int mb, nb
+        double dot, v, nxy
+        floating *dots
+        Py_ssize_t[:, ::1] jobs
+
+    if n == 0 or m == 0:
+        return
+    jobs = _job_grid(n, m, GEMM_MB, GEMM_NB, symmetric)
+    n_jobs = jobs.shape[0]
+
+    with nogil, parallel(num_threads=n_threads):
+        dots = <floating *> malloc(GEMM_MB * GEMM_NB * sizeof(floating))
+        for job in prange(n_jobs, schedule="static", chunksize=1):
+            x0 = jobs[job, 0]
+            y0 = jobs[job, 1]
+            mb = <int> min(GEMM_MB, n - x0)
+            nb = <int> min(GEMM_NB, m - y0)
+            _gemm_tile(&X[x0, 0], &Y[y0, 0], mb, nb, d, dots)
+            for i in range(mb):
+                for j in range(nb):
+                    dot = dots[i * nb + j]
+                    if kind == G_EUCLIDEAN or kind == G_SQEUCLIDEAN:
+                        nxy = x_stat[x0 + i] + y_stat[y0 + j]
+                        v = nxy - 2 * dot
+                        if v < tau * nxy:
+                            v = _sqdist_exact(&X[x0 + i, 0], &Y[y0 + j, 0], d)
+                        if kind == G_EUCLIDEAN:
+                            v = sqrt(v)
+                    elif kind == G_COSINE:
+                        if x_stat[x0 + i] == 0 or y_stat[y0 + j] == 0:
+                            v = zero_value
+                        else:
+                            v = 1 - dot / (x_stat[x0 + i] * y_stat[y0 + j])
+                            if v < tau:
+                                v = _cosine_exact(
+                                    &X[x0 + i, 0], &Y[y0 + j, 0], d,
+                                    x_stat[x0 + i], y_stat[y0 + j])
+                            v = min(max(v, 0.0), 2.0)
+                    else:
+                        v = _boolean(kind, dot, x_stat[x0 + i],
+                                     y_stat[y0 + j], total)
+                    out[x0 + i, y0 + j] = <floating> v
+        free(dots)
+
+    if symmetric:
+        mirror_upper(out, n_threads)
+
+
+def haversine_distances(
+    const floating[:, ::1] X,      # IN (n, 2) latitude, longitude in radians
+    const floating[:, ::1] Y,      # IN (m, 2)
+    floating[:, ::1] out,          # OUT (n, m)
+    int n_threads,                 # IN
+):
+    """Great-circle distance on the unit sphere, as scikit-learn defines it:
+    ``2 arcsin(sqrt(sin^2(dlat/2) + cos(lat1) cos(lat2) sin^2(dlon/2)))``."""
+    cdef:
+        Py_ssize_t n = X.shape[0], m = Y.shape[0], i, j
+        double s_lat, s_lon, c1
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            c1 = cos(X[i, 0])
+            for j in range(m):
+                s_lat = sin(0.5 * (<double> X[i, 0] - Y[j, 0]))
+                s_lon = sin(0.5 * (<double> X[i, 1] - Y[j, 1]))
+                out[i, j] = <floating> (2 * asin(sqrt(min(
+                    s_lat * s_lat + c1 * cos(Y[j, 0]) * s_lon * s_lon, 1.0))))

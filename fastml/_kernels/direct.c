@@ -1,0 +1,215 @@
+/*
+ * Instantiates direct_body.h for float and double at three instruction-set
+ * levels and dispatches at run time on what the CPU supports.  The wheel
+ * stays portable (baseline x86-64), yet the hot loops run with AVX2+FMA or
+ * AVX-512 where available.  Non-x86 builds get the baseline only.
+ */
+#include <math.h>
+#include <stddef.h>
+#include "direct.h"
+
+typedef void (*tile_fn_f64)(const double *, ptrdiff_t, int, const double *,
+                            int, int, const double *, const double *,
+                            double *, ptrdiff_t, int);
+typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
+                            int, int, const float *, const double *,
+                            float *, ptrdiff_t, int);
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+
+#define T double
+#define NR FASTML_NR_F64
+#define TILE_FN_T tile_fn_f64
+#define ITYPE long long
+#define ABSMASK 0x7fffffffffffffffLL
+
+/* ---- baseline ---- */
+#define VW 16
+#define FN(x) CAT(CAT(fastml_, x), _f64_base)
+#include "direct_body.h"
+#undef FN
+#undef VW
+#undef T
+#undef NR
+#undef TILE_FN_T
+#undef ITYPE
+#undef ABSMASK
+#define T float
+#define NR FASTML_NR_F32
+#define TILE_FN_T tile_fn_f32
+#define ITYPE int
+#define ABSMASK 0x7fffffff
+#define VW 16
+#define FN(x) CAT(CAT(fastml_, x), _f32_base)
+#include "direct_body.h"
+#undef FN
+#undef VW
+#undef T
+#undef NR
+#undef TILE_FN_T
+#undef ITYPE
+#undef ABSMASK
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define FASTML_HAVE_X86_CLONES 1
+
+/* ---- AVX2 + FMA (x86-64-v3) ---- */
+#if defined(__clang__)
+#pragma clang attribute push (__attribute__((target("avx2,fma,bmi,bmi2,popcnt"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v3")
+#endif
+#define T double
+#define NR FASTML_NR_F64
+#define TILE_FN_T tile_fn_f64
+#define ITYPE long long
+#define ABSMASK 0x7fffffffffffffffLL
+#define VW 32
+#define FN(x) CAT(CAT(fastml_, x), _f64_avx2)
+#include "direct_body.h"
+#undef FN
+#undef VW
+#undef T
+#undef NR
+#undef TILE_FN_T
+#undef ITYPE
+#undef ABSMASK
+#define T float
+#define NR FASTML_NR_F32
+#define TILE_FN_T tile_fn_f32
+#define ITYPE int
+#define ABSMASK 0x7fffffff
+#define VW 32
+#define FN(x) CAT(CAT(fastml_, x), _f32_avx2)
+#include "direct_body.h"
+#undef FN
+#undef VW
+#undef T
+#undef NR
+#undef TILE_FN_T
+#undef ITYPE
+#undef ABSMASK
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+/* ---- AVX-512 F/BW/DQ/VL (x86-64-v4), full 512-bit vectors ---- */
+#if defined(__clang__)
+#pragma clang attribute push (__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,prefer-vector-width=512"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v4,prefer-vector-width=512")
+#endif
+#define T double
+#define NR FASTML_NR_F64
+#define TILE_FN_T tile_fn_f64
+#define ITYPE long long
+#define ABSMASK 0x7fffffffffffffffLL
+#define VW 64
+#define FN(x) CAT(CAT(fastml_, x), _f64_avx512)
+#include "direct_body.h"
+#undef FN
+#undef VW
+#undef T
+#undef NR
+#undef TILE_FN_T
+#undef ITYPE
+#undef ABSMASK
+#define T float
+#define NR FASTML_NR_F32
+#define TILE_FN_T tile_fn_f32
+#define ITYPE int
+#define ABSMASK 0x7fffffff
+#define VW 64
+#define FN(x) CAT(CAT(fastml_, x), _f32_avx512)
+#include "direct_body.h"
+#undef FN
+#undef VW
+#undef T
+#undef NR
+#undef TILE_FN_T
+#undef ITYPE
+#undef ABSMASK
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif /* x86 clones */
+
+/* ---- dispatch ---- */
+static const tile_fn_f64 *table_f64 = fastml_table_f64_base;
+static const tile_fn_f32 *table_f32 = fastml_table_f32_base;
+static int isa_in_use = FASTML_ISA_BASELINE;
+
+int fastml_direct_best_isa(void)
+{
+#ifdef FASTML_HAVE_X86_CLONES
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        return FASTML_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return FASTML_ISA_AVX2;
+#endif
+    return FASTML_ISA_BASELINE;
+}
+
+int fastml_direct_select_isa(int max_level)
+{
+    int level = fastml_direct_best_isa();
+    if (max_level < level) level = max_level < 0 ? 0 : max_level;
+    table_f64 = fastml_table_f64_base;
+    table_f32 = fastml_table_f32_base;
+#ifdef FASTML_HAVE_X86_CLONES
+    if (level == FASTML_ISA_AVX512) {
+        table_f64 = fastml_table_f64_avx512;
+        table_f32 = fastml_table_f32_avx512;
+    } else if (level == FASTML_ISA_AVX2) {
+        table_f64 = fastml_table_f64_avx2;
+        table_f32 = fastml_table_f32_avx2;
+    }
+#endif
+    isa_in_use = level;
+    return level;
+}
+
+int fastml_direct_isa(void) { return isa_in_use; }
+
+/* Pack rows [0, n) of B (row stride ldb, d features) into NR-wide panels,
+ * zero-filling the missing columns of the last panel. */
+#define DEFINE_PACK(NAME, T, NR)                                              \
+    void NAME(const T *B, ptrdiff_t ldb, int n, int d, T *Bp)                 \
+    {                                                                         \
+        const int npanels = (n + NR - 1) / NR;                                \
+        for (int q = 0; q < npanels; ++q) {                                   \
+            T *P = Bp + (ptrdiff_t)q * d * NR;                                \
+            const int ncols = (n - q * NR < NR) ? n - q * NR : NR;            \
+            for (int c = 0; c < ncols; ++c) {                                 \
+                const T *row = B + (ptrdiff_t)(q * NR + c) * ldb;             \
+                for (int k = 0; k < d; ++k) P[(ptrdiff_t)k * NR + c] = row[k];\
+            }                                                                 \
+            for (int c = ncols; c < NR; ++c)                                  \
+                for (int k = 0; k < d; ++k) P[(ptrdiff_t)k * NR + c] = 0;     \
+        }                                                                     \
+    }
+DEFINE_PACK(fastml_pack_f64, double, FASTML_NR_F64)
+DEFINE_PACK(fastml_pack_f32, float, FASTML_NR_F32)
+
+void fastml_tile_f64(int metric, const double *A, ptrdiff_t lda, int m,
+                     const double *Bp, int n, int d, const double *w,
+                     const double *prm, double *out, ptrdiff_t ldo, int diag)
+{
+    table_f64[metric](A, lda, m, Bp, n, d, w, prm, out, ldo, diag);
+}
+
+void fastml_tile_f32(int metric, const float *A, ptrdiff_t lda, int m,
+                     const float *Bp, int n, int d, const float *w,
+                     const double *prm, float *out, ptrdiff_t ldo, int diag)
+{
+    table_f32[metric](A, lda, m, Bp, n, d, w, prm, out, ldo, diag);
+}

@@ -1,0 +1,226 @@
+/*
+ * Tile kernels for the metrics that are computed element by element
+ * ("direct" metrics: everything that is not a matrix product).
+ *
+ * This file is a template: direct.c includes it once per (instruction set,
+ * dtype) with these macros defined:
+ *
+ *   T        element type (float or double)
+ *   NR       columns per packed panel (64 bytes of T)
+ *   VW       native vector width of the target in bytes (16, 32 or 64)
+ *   FN(x)    name mangling, e.g. FN(l1) -> fastml_l1_f32_avx2
+ *   TILE_FN_T  the pointer type of a tile kernel for T
+ *   ITYPE    signed integer type of the size of T
+ *   ABSMASK  an ITYPE with every bit but the sign bit set
+ *
+ * Data layout
+ * -----------
+ * A      rows of X, row-major, row stride lda (elements).
+ * Bp     a block of Y rows packed into panels of NR rows, transposed:
+ *        element (feature k, column c) of panel q is Bp[q*d*NR + k*NR + c].
+ *        Missing columns of the last panel are zero (computed, never stored).
+ * out    row-major, row stride ldo; the kernel writes out[r, c] for the
+ *        rows r < m and the columns c < n it is asked for.
+ *
+ * Register blocking: MR rows of A against one panel at a time, so the
+ * MR accumulator vectors (NR lanes each) live in registers and every loaded
+ * panel vector is reused MR times.  Lanes are rows of Y, so no horizontal
+ * reduction and no fast-math are needed, and the lane order never changes
+ * a result.
+ *
+ * float32 accumulates in float32 over KCHUNK features, then adds the partial
+ * sums into float64 totals: the error grows with KCHUNK + d / KCHUNK instead
+ * of d, at the cost of one extra add per KCHUNK features.
+ */
+
+#define MR 4
+#define KCHUNK 128
+
+/* Vector types of the clone's native width VW bytes (GCC/clang vector
+ * extensions): a 64-byte panel row is NV = NR * sizeof(T) / VW vectors of
+ * VL lanes.  Loads through VEC pointers may be unaligned. */
+#define VL (VW / (int)sizeof(T))
+#define NV (NR / VL)
+typedef T FN(vec) __attribute__((vector_size(VW), aligned(sizeof(T))));
+typedef ITYPE FN(ivec) __attribute__((vector_size(VW)));
+typedef double FN(dvec) __attribute__((vector_size(VW / sizeof(T) * sizeof(double))));
+typedef long long FN(divec) __attribute__((vector_size(VW / sizeof(T) * sizeof(double))));
+#define VEC FN(vec)
+#define IVEC FN(ivec)
+#define DVEC FN(dvec)
+#define DIVEC FN(divec)
+
+/* mask ? a : b, lane-wise, for a mask from a comparison */
+#define SELECT(mask, a, b) ((VEC)(((mask) & (IVEC)(a)) | (~(mask) & (IVEC)(b))))
+#define SELECT_D(mask, a, b) ((DVEC)(((mask) & (DIVEC)(a)) | (~(mask) & (DIVEC)(b))))
+/* a where mask, else 0 */
+#define KEEP(mask, a) ((VEC)((mask) & (IVEC)(a)))
+#define VABS(v) ((VEC)((IVEC)(v) & ABSMASK))
+
+/*
+ * Every metric below is given by:
+ *   UPDATE(a0, a1, x, y, wk)   fold one feature into the accumulator vectors
+ *                              a0, a1 (x: broadcast row of X, y: NR rows of
+ *                              Y, wk: broadcast weight)
+ *   FOLD(t, a)                 fold a KCHUNK partial `a` into the float64
+ *                              total `t`
+ *   FINISH(t0, t1)             the distance from two scalar totals
+ * Accumulators start at 0.  Unused accumulators are removed by the compiler.
+ */
+#define FOLD_SUM(t, a) ((t) + __builtin_convertvector((a), DVEC))
+#define FOLD_MAX(t, a) SELECT_D((t) > __builtin_convertvector((a), DVEC), (t), \
+                                __builtin_convertvector((a), DVEC))
+
+/* ROWS rows of A starting at RB (ROWS is MR or 1) against panel B, q. */
+#define MICROKERNEL(ROWS, RB, UPDATE, FOLD, FINISH)                           \
+    do {                                                                      \
+        DVEC t0[ROWS][NV], t1[ROWS][NV];                                      \
+        for (int r = 0; r < ROWS; ++r)                                        \
+            for (int v = 0; v < NV; ++v) { t0[r][v] = dzero; t1[r][v] = dzero; } \
+        for (int k0 = 0; k0 < d; k0 += KCHUNK) {                              \
+            const int k1 = (d - k0 < KCHUNK) ? d : k0 + KCHUNK;               \
+            VEC a0[ROWS][NV], a1[ROWS][NV];                                   \
+            for (int r = 0; r < ROWS; ++r)                                    \
+                for (int v = 0; v < NV; ++v) { a0[r][v] = zero; a1[r][v] = zero; } \
+            for (int k = k0; k < k1; ++k) {                                   \
+                const VEC wk = zero + (w ? w[k] : (T)1);                      \
+                (void)wk;                                                     \
+                for (int v = 0; v < NV; ++v) {                                \
+                    const VEC y = *(const VEC *)(B + (ptrdiff_t)k * NR + v * VL); \
+                    for (int r = 0; r < ROWS; ++r) {                          \
+                        const VEC x = zero + A[(ptrdiff_t)(RB + r) * lda + k];\
+                        UPDATE(a0[r][v], a1[r][v], x, y, wk);                 \
+                    }                                                         \
+                }                                                             \
+            }                                                                 \
+            for (int r = 0; r < ROWS; ++r)                                    \
+                for (int v = 0; v < NV; ++v) {                                \
+                    t0[r][v] = FOLD(t0[r][v], a0[r][v]);                      \
+                    t1[r][v] = FOLD(t1[r][v], a1[r][v]);                      \
+                }                                                             \
+        }                                                                     \
+        for (int r = 0; r < ROWS; ++r) {                                      \
+            T *o = out + (ptrdiff_t)(RB + r) * ldo + (ptrdiff_t)q * NR;       \
+            for (int c = 0; c < ncols; ++c)                                   \
+                o[c] = (T)(FINISH(t0[r][c / VL][c % VL], t1[r][c / VL][c % VL])); \
+        }                                                                     \
+    } while (0)
+
+/*
+ * DEFINE_TILE(name, UPDATE, FOLD, FINISH) defines
+ *   void FN(name)(A, lda, m, Bp, n, d, w, prm, out, ldo, diag)
+ * computing out[r, c] for r < m, c < n.  When diag != FASTML_NO_DIAG the
+ * tile straddles the diagonal of a symmetric problem: local row r maps to
+ * local column r + diag, and panels entirely left of that column are
+ * skipped (their values come from the mirror image).
+ */
+#define DEFINE_TILE(NAME, UPDATE, FOLD, FINISH)                               \
+    static void FN(NAME)(const T *A, ptrdiff_t lda, int m, const T *Bp,       \
+                         int n, int d, const T *w, const double *prm,         \
+                         T *out, ptrdiff_t ldo, int diag)                     \
+    {                                                                         \
+        const int npanels = (n + NR - 1) / NR;                                \
+        const VEC zero = {0};                                                 \
+        const DVEC dzero = {0};                                               \
+        (void)prm;                                                            \
+        for (int r0 = 0; r0 < m; r0 += MR) {                                  \
+            const int rows = (m - r0 < MR) ? m - r0 : MR;                     \
+            int q0 = 0;                                                       \
+            if (diag != FASTML_NO_DIAG && r0 + diag > 0)                      \
+                q0 = (r0 + diag) / NR;                                        \
+            for (int q = q0; q < npanels; ++q) {                              \
+                const T *B = Bp + (ptrdiff_t)q * d * NR;                      \
+                const int ncols = (n - q * NR < NR) ? n - q * NR : NR;        \
+                if (rows == MR) {                                             \
+                    MICROKERNEL(MR, r0, UPDATE, FOLD, FINISH);                \
+                } else {                                                      \
+                    for (int rr = r0; rr < r0 + rows; ++rr)                   \
+                        MICROKERNEL(1, rr, UPDATE, FOLD, FINISH);             \
+                }                                                             \
+            }                                                                 \
+        }                                                                     \
+    }
+
+/* cityblock / manhattan / l1, and minkowski with p = 1 */
+#define U_L1(a0, a1, x, y, wk) a0 += VABS(x - y)
+#define F_ID(t0, t1) (t0)
+DEFINE_TILE(l1, U_L1, FOLD_SUM, F_ID)
+
+/* sqeuclidean and euclidean computed from differences (exact for x == y) */
+#define U_SQ(a0, a1, x, y, wk) { const VEC df_ = x - y; a0 += df_ * df_; }
+#define F_SQRT(t0, t1) sqrt(t0)
+DEFINE_TILE(sqeuclidean, U_SQ, FOLD_SUM, F_ID)
+DEFINE_TILE(euclidean, U_SQ, FOLD_SUM, F_SQRT)
+
+/* chebyshev: max |x - y| */
+#define U_MAX(a0, a1, x, y, wk) { const VEC df_ = VABS(x - y); a0 = SELECT(a0 > df_, a0, df_); }
+DEFINE_TILE(chebyshev, U_MAX, FOLD_MAX, F_ID)
+
+/* minkowski with p = 3 and p = 4 (multiplications, no pow) */
+#define U_P3(a0, a1, x, y, wk) { const VEC df_ = VABS(x - y); a0 += df_ * df_ * df_; }
+#define F_P3(t0, t1) cbrt(t0)
+DEFINE_TILE(minkowski3, U_P3, FOLD_SUM, F_P3)
+#define U_P4(a0, a1, x, y, wk) { const VEC df_ = (x - y) * (x - y); a0 += df_ * df_; }
+#define F_P4(t0, t1) sqrt(sqrt(t0))
+DEFINE_TILE(minkowski4, U_P4, FOLD_SUM, F_P4)
+
+/* minkowski with any other p (prm[0] = p): scalar pow per lane */
+#define U_PP(a0, a1, x, y, wk)                                                \
+    for (int c_ = 0; c_ < VL; ++c_)                                           \
+        a0[c_] += (T)pow(fabs((double)x[c_] - (double)y[c_]), prm[0])
+#define F_PP(t0, t1) pow(t0, 1.0 / prm[0])
+DEFINE_TILE(minkowski, U_PP, FOLD_SUM, F_PP)
+
+/* canberra (weighted): sum w |x - y| / (|x| + |y|); a term with |x| + |y| = 0
+ * has x = y = 0 and counts 0 */
+#define U_CAN(a0, a1, x, y, wk)                                               \
+    { const VEC den_ = VABS(x) + VABS(y);                                     \
+      a0 += wk * VABS(x - y) / SELECT(den_ > zero, den_, zero + 1); }
+DEFINE_TILE(canberra, U_CAN, FOLD_SUM, F_ID)
+
+/* braycurtis: sum |x - y| / sum |x + y| (0 / 0 is nan, as in SciPy) */
+#define U_BC(a0, a1, x, y, wk) { a0 += VABS(x - y); a1 += VABS(x + y); }
+#define F_DIV(t0, t1) ((t0) / (t1))
+DEFINE_TILE(braycurtis, U_BC, FOLD_SUM, F_DIV)
+
+/* hamming (weighted, numeric): sum w [x != y] / sum w; prm[0] = sum w */
+#define U_HAM(a0, a1, x, y, wk) a0 += KEEP(x != y, wk)
+#define F_HAM(t0, t1) ((t0) / prm[0])
+DEFINE_TILE(hamming, U_HAM, FOLD_SUM, F_HAM)
+
+/* jaccard (weighted, numeric, SciPy's definition):
+ *   sum w [nz & x != y] / sum w [nz],  nz = x != 0 | y != 0,  0 if no nz */
+#define U_JAC(a0, a1, x, y, wk)                                               \
+    { const IVEC nz_ = (x != zero) | (y != zero);                             \
+      a0 += KEEP(nz_ & (x != y), wk);                                         \
+      a1 += KEEP(nz_, wk); }
+#define F_JAC(t0, t1) ((t1) > 0 ? (t0) / (t1) : 0.0)
+DEFINE_TILE(jaccard, U_JAC, FOLD_SUM, F_JAC)
+
+/* jensenshannon on rows already normalised to sum 1; prm[0] = log(base).
+ * sum x log(2x / (x + y)) + y log(2y / (x + y)), terms with x = 0 are 0;
+ * scalar log per lane. */
+#define XLOGM_(p, s) ((p) > 0 ? (p) * log(2.0 * (p) / (s)) : 0.0)
+#define U_JS(a0, a1, x, y, wk)                                                \
+    for (int c_ = 0; c_ < VL; ++c_) {                                         \
+        const double xc_ = x[c_], yc_ = y[c_];                                \
+        a0[c_] += (T)(XLOGM_(xc_, xc_ + yc_) + XLOGM_(yc_, xc_ + yc_));       \
+    }
+#define F_JS(t0, t1) sqrt(((t0) > 0 ? (t0) : 0.0) / (2.0 * prm[0]))
+DEFINE_TILE(jensenshannon, U_JS, FOLD_SUM, F_JS)
+
+/* The table direct.c dispatches through, in FASTML_METRIC_* order. */
+static const TILE_FN_T FN(table)[FASTML_N_DIRECT] = {
+    FN(l1), FN(sqeuclidean), FN(euclidean), FN(chebyshev), FN(minkowski3),
+    FN(minkowski4), FN(minkowski), FN(canberra), FN(braycurtis), FN(hamming),
+    FN(jaccard), FN(jensenshannon),
+};
+
+#undef MR
+#undef KCHUNK
+#undef VEC
+#undef VL
+#undef NV
+#undef IVEC
+#undef DVEC
+#undef DIVEC
