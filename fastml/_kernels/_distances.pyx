@@ -50,7 +50,7 @@ cdef extern from "direct.h" nogil:
 DIRECT_CODES = {
     "l1": 0, "sqeuclidean": 1, "euclidean": 2, "chebyshev": 3,
     "minkowski3": 4, "minkowski4": 5, "minkowski": 6, "canberra": 7,
-    "braycurtis": 8, "hamming": 9, "jaccard": 10, "jensenshannon": 11,
+    "braycurtis": 8, "hamming": 9, "jensenshannon": 10,
 }
 
 # Matrix-product metric codes (this file).

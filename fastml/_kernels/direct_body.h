@@ -188,15 +188,6 @@ DEFINE_TILE(braycurtis, U_BC, FOLD_SUM, F_DIV)
 #define F_HAM(t0, t1) ((t0) / prm[0])
 DEFINE_TILE(hamming, U_HAM, FOLD_SUM, F_HAM)
 
-/* jaccard (weighted, numeric, SciPy's definition):
- *   sum w [nz & x != y] / sum w [nz],  nz = x != 0 | y != 0,  0 if no nz */
-#define U_JAC(a0, a1, x, y, wk)                                               \
-    { const IVEC nz_ = (x != zero) | (y != zero);                             \
-      a0 += KEEP(nz_ & (x != y), wk);                                         \
-      a1 += KEEP(nz_, wk); }
-#define F_JAC(t0, t1) ((t1) > 0 ? (t0) / (t1) : 0.0)
-DEFINE_TILE(jaccard, U_JAC, FOLD_SUM, F_JAC)
-
 /* jensenshannon on rows already normalised to sum 1; prm[0] = log(base).
  * sum x log(2x / (x + y)) + y log(2y / (x + y)), terms with x = 0 are 0;
  * scalar log per lane. */
@@ -213,7 +204,7 @@ DEFINE_TILE(jensenshannon, U_JS, FOLD_SUM, F_JS)
 static const TILE_FN_T FN(table)[FASTML_N_DIRECT] = {
     FN(l1), FN(sqeuclidean), FN(euclidean), FN(chebyshev), FN(minkowski3),
     FN(minkowski4), FN(minkowski), FN(canberra), FN(braycurtis), FN(hamming),
-    FN(jaccard), FN(jensenshannon),
+    FN(jensenshannon),
 };
 
 #undef MR

@@ -1,0 +1,114 @@
+"""The only module that builds Dask graphs.
+
+Each graph maps a function of ``fastml.kernels`` over blocks; nothing here
+computes the user's data.  Dask is imported lazily, by the callers.
+"""
+import numpy as np
+import dask.array as da
+
+from fastml import _distance_metrics
+from fastml._validation import FLOAT_DTYPES, check_input_dtype, check_2d
+
+
+def as_dask_array(X, name):
+    """A 2-D Dask array with a single chunk along the feature axis.
+
+    NumPy (or pandas, polars) input becomes a single-block Dask array.
+    Feature-chunked arrays are rechunked, since every distance needs all of
+    a row's features.
+    """
+    check_input_dtype(X, name)
+    if not isinstance(X, da.Array):
+        X = da.from_array(np.asarray(X), chunks=(-1, -1))
+    check_2d(X, name)
+    if any(np.isnan(c) for c in X.chunks[0]):
+        raise ValueError(
+            f"{name} has unknown chunk sizes (often from a Dask DataFrame); call "
+            f"{name}.compute_chunk_sizes() or use df.to_dask_array(lengths=True)."
+        )
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    return X
+
+
+def _check_block_finite(x, name, ensure_all_finite):
+    if ensure_all_finite is False or x.size == 0:
+        return
+    if ensure_all_finite == "allow-nan":
+        if np.isinf(x).any():
+            raise ValueError(f"Input {name} contains infinity.")
+    elif not np.isfinite(x).all():
+        raise ValueError(
+            f"Input {name} contains NaN or infinity; clean it or pass "
+            "ensure_all_finite=False / 'allow-nan'."
+        )
+
+
+def _distance_block(x, y, *lazy_params, request, lazy_names, ensure_all_finite):
+    """One block of the distance matrix (runs on a worker)."""
+    _check_block_finite(x, "X", ensure_all_finite)
+    _check_block_finite(y, "Y", ensure_all_finite)
+    x = np.ascontiguousarray(x, dtype=request.dtype)
+    y = np.ascontiguousarray(y, dtype=request.dtype)
+    if request.custom:
+        return request.compute(x, y, 1, False)
+    params = dict(request.params)
+    for name, value in zip(lazy_names, lazy_params):
+        if name == "VI":
+            value = np.linalg.inv(value).T
+        params[name] = value
+    return request.plan(params).compute(x, y, 1)
+
+
+def pairwise_distances(X, Y, metric, ensure_all_finite, kwds):
+    """Lazy ``fastml.metrics.pairwise_distances`` for Dask input."""
+    from fastml.metrics import _Request
+
+    symmetric = Y is None
+    X = as_dask_array(X, "X")
+    Y = X if symmetric else as_dask_array(Y, "Y")
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(
+            f"X and Y must have the same number of features, but X has "
+            f"{X.shape[1]} and Y has {Y.shape[1]}."
+        )
+    if X.shape[1] == 0:
+        raise ValueError("X has 0 features; distances need at least one feature.")
+    if not callable(metric) and (
+        _distance_metrics.resolve_metric(metric) in _distance_metrics.SKLEARN_BOOLEAN_METRICS
+    ):
+        dtype = np.dtype(np.float64)
+        X, Y = (X != 0).astype(dtype), (Y != 0).astype(dtype)
+    else:
+        dtype = np.result_type(X.dtype, Y.dtype)
+        if dtype not in FLOAT_DTYPES:
+            dtype = np.dtype(np.float64)
+        X, Y = X.astype(dtype), Y.astype(dtype)
+        if symmetric:
+            Y = X
+    request = _Request(metric, kwds, X.shape[1], dtype)
+
+    # SciPy's data-dependent defaults, as lazy arrays (one chunk each).
+    lazy_names, lazy_args = [], []
+    if not request.custom:
+        data = X if symmetric else da.concatenate([X, Y], axis=0)
+        if request.name == "seuclidean" and "V" not in request.params:
+            lazy_names.append("V")
+            lazy_args += [data.var(axis=0, ddof=1, dtype=np.float64).rechunk(-1), "k"]
+        if request.name == "mahalanobis" and "VI" not in request.params:
+            lazy_names.append("VI")
+            cov = da.cov(data.T.astype(np.float64)).rechunk(-1)
+            lazy_args += [cov, "kl"]
+
+    D = da.blockwise(
+        _distance_block, "ij", X, "ik", Y, "jk", *lazy_args,
+        dtype=dtype, concatenate=True, meta=np.empty((0, 0), dtype=dtype),
+        request=request, lazy_names=tuple(lazy_names),
+        ensure_all_finite=ensure_all_finite,
+    )
+    if symmetric:
+        # Keep the strict upper triangle and mirror it: exactly symmetric,
+        # zero diagonal, and blocks below the diagonal are never computed.
+        upper = da.triu(D, 1)
+        D = upper + upper.T
+    return D

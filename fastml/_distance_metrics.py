@@ -1,0 +1,385 @@
+"""The catalogue of built-in distance metrics: names, parameters, and how each
+one maps onto a compiled kernel.
+
+Every metric is computed by one of three compiled families
+(``fastml._kernels._distances``):
+
+* ``direct``: element-wise tile kernels (cityblock, chebyshev, minkowski,
+  canberra, braycurtis, hamming, jensenshannon, and euclidean for
+  few features);
+* ``gemm``: BLAS dot products plus an exact fix-up (euclidean, sqeuclidean,
+  cosine, and the boolean metrics -- dice, jaccard, rogerstanimoto,
+  russellrao, sokalsneath, yule -- as counts of 0/1 indicators, nonzero
+  meaning True, as ``cdist`` computes them);
+* ``haversine``.
+
+Parameters that only rescale features are applied to the data before the
+kernel runs: ``w`` for cityblock/euclidean/minkowski/braycurtis/cosine,
+``V`` for seuclidean (scale by ``1/sqrt(V)``), ``VI`` for mahalanobis
+(multiply by a square root of ``VI``), and correlation centres each row.
+Those transforms are row-local, so blocks of X and Y can be prepared
+independently (Dask maps them per block).
+"""
+import difflib
+import numbers
+
+import numpy as np
+
+from fastml._kernels import _distances
+
+# alias -> canonical name (SciPy's names and aliases, plus scikit-learn's).
+ALIASES = {
+    "braycurtis": "braycurtis",
+    "canberra": "canberra",
+    "chebyshev": "chebyshev", "chebychev": "chebyshev", "cheby": "chebyshev",
+    "cheb": "chebyshev", "ch": "chebyshev", "infinity": "chebyshev",
+    "cityblock": "cityblock", "cblock": "cityblock", "cb": "cityblock",
+    "c": "cityblock", "manhattan": "cityblock", "l1": "cityblock",
+    "correlation": "correlation", "co": "correlation",
+    "cosine": "cosine", "cos": "cosine",
+    "dice": "dice",
+    "euclidean": "euclidean", "euclid": "euclidean", "eu": "euclidean",
+    "e": "euclidean", "l2": "euclidean",
+    "hamming": "hamming", "matching": "hamming", "hamm": "hamming",
+    "ha": "hamming", "h": "hamming",
+    "jaccard": "jaccard", "jacc": "jaccard", "ja": "jaccard", "j": "jaccard",
+    "jensenshannon": "jensenshannon", "js": "jensenshannon",
+    "mahalanobis": "mahalanobis", "mahal": "mahalanobis", "mah": "mahalanobis",
+    "minkowski": "minkowski", "mi": "minkowski", "m": "minkowski",
+    "pnorm": "minkowski",
+    "rogerstanimoto": "rogerstanimoto",
+    "russellrao": "russellrao",
+    "seuclidean": "seuclidean", "se": "seuclidean", "s": "seuclidean",
+    "sokalsneath": "sokalsneath",
+    "sqeuclidean": "sqeuclidean", "sqeuclid": "sqeuclidean",
+    "sqe": "sqeuclidean",
+    "yule": "yule",
+    "haversine": "haversine",
+}
+
+METRICS = tuple(sorted(set(ALIASES.values())))
+
+# Metrics defined on boolean vectors (nonzero counts as True).
+BOOLEAN_METRICS = frozenset(
+    {"dice", "jaccard", "rogerstanimoto", "russellrao", "sokalsneath", "yule"}
+)
+
+# Metrics that scikit-learn's pairwise_distances computes on boolean data.
+SKLEARN_BOOLEAN_METRICS = BOOLEAN_METRICS
+
+_WEIGHTED = frozenset({
+    "braycurtis", "canberra", "chebyshev", "cityblock", "correlation", "cosine",
+    "dice", "euclidean", "hamming", "jaccard", "minkowski", "rogerstanimoto",
+    "russellrao", "sokalsneath", "sqeuclidean", "yule",
+})
+
+# Accepted keyword parameters of each metric.
+PARAMETERS = {name: ({"w"} if name in _WEIGHTED else set()) for name in METRICS}
+PARAMETERS["minkowski"] = {"p", "w"}
+PARAMETERS["seuclidean"] = {"V"}
+PARAMETERS["mahalanobis"] = {"VI"}
+PARAMETERS["jensenshannon"] = {"base"}
+
+# Below this many features the direct kernel beats GEMM for euclidean.
+DIRECT_EUCLIDEAN_MAX_FEATURES = 16
+
+# Target relative error of a squared distance from the GEMM identity, per
+# dtype; sets the threshold below which a pair is recomputed exactly.
+_GEMM_TARGET_ERROR = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-13}
+
+
+def resolve_metric(metric):
+    """Canonical name of a metric string, or a clear error.
+
+    Raises
+    ------
+    ValueError
+        Unknown name, with the closest supported names.
+    """
+    if not isinstance(metric, str):
+        raise TypeError(
+            f"metric must be a string or a callable, got {type(metric).__name__} {metric!r}."
+        )
+    name = ALIASES.get(metric.lower() if metric.lower() in ALIASES else metric)
+    if name is not None:
+        return name
+    if metric == "wminkowski":
+        raise ValueError(
+            "metric 'wminkowski' was removed from SciPy; use metric='minkowski' "
+            "with weights w=... (w is applied as w**p)."
+        )
+    close = difflib.get_close_matches(metric.lower(), list(ALIASES), n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(repr(ALIASES[c]) for c in close)}?" if close else ""
+    raise ValueError(
+        f"metric {metric!r} is not supported.{hint} Supported metrics: "
+        f"{', '.join(METRICS)}; or pass a Python function f(a, b) -> float."
+    )
+
+
+def _check_vector(value, name, n_features, metric):
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim != 1 or arr.shape[0] != n_features:
+        raise ValueError(
+            f"{name} for metric {metric!r} must be a 1-D array of length n_features="
+            f"{n_features}, got shape {arr.shape}."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} for metric {metric!r} must be finite, got {arr}.")
+    return arr
+
+
+def check_params(metric, params, n_features):
+    """Validate the keyword parameters of a canonical metric.
+
+    Returns a dict with NumPy float64 arrays and floats, ready for
+    :func:`prepare`.
+    """
+    unknown = set(params) - PARAMETERS[metric]
+    if unknown:
+        allowed = ", ".join(sorted(PARAMETERS[metric])) or "none"
+        raise TypeError(
+            f"metric {metric!r} got unexpected parameter(s) {', '.join(sorted(unknown))}; "
+            f"it accepts: {allowed}."
+        )
+    out = {}
+    if params.get("w") is not None:
+        w = _check_vector(params["w"], "w", n_features, metric)
+        if np.any(w < 0):
+            raise ValueError(f"weights w for metric {metric!r} must be non-negative, got {w}.")
+        out["w"] = w
+    if metric == "minkowski":
+        p = params.get("p", 2)
+        if not isinstance(p, numbers.Real) or isinstance(p, bool) or np.isnan(p) or p <= 0:
+            raise ValueError(f"minkowski requires p > 0 (p=inf for chebyshev), got p={p!r}.")
+        out["p"] = float(p)
+    if metric == "seuclidean" and params.get("V") is not None:
+        V = _check_vector(params["V"], "V", n_features, metric)
+        if np.any(V <= 0):
+            raise ValueError(
+                f"variances V for metric 'seuclidean' must be positive, got {V}; a zero "
+                "variance means a constant feature: drop it or add a small value."
+            )
+        out["V"] = V
+    if metric == "mahalanobis" and params.get("VI") is not None:
+        VI = np.asarray(params["VI"], dtype=np.float64)
+        if VI.ndim != 2 or VI.shape[0] != VI.shape[1]:
+            raise ValueError(
+                f"VI for metric 'mahalanobis' must be a square 2-D array, got shape {VI.shape}."
+            )
+        if VI.shape[0] != n_features:
+            raise ValueError(
+                f"VI for metric 'mahalanobis' must have shape ({n_features}, {n_features}) "
+                f"to match n_features, got {VI.shape}."
+            )
+        if not np.all(np.isfinite(VI)):
+            raise ValueError("VI for metric 'mahalanobis' must be finite.")
+        out["VI"] = VI
+    if metric == "jensenshannon":
+        base = params.get("base")
+        if base is not None and (not isinstance(base, numbers.Real) or base <= 0 or base == 1):
+            raise ValueError(f"jensenshannon requires base > 0 and base != 1, got base={base!r}.")
+        out["base"] = base
+    if metric == "haversine" and n_features != 2:
+        raise ValueError(
+            f"haversine needs exactly 2 features (latitude, longitude in radians), "
+            f"got {n_features}."
+        )
+    return out
+
+
+def default_params(metric, X, Y):
+    """SciPy's defaults computed from the data: ``V`` (seuclidean) is the
+    variance of each feature over X and Y stacked (ddof=1); ``VI``
+    (mahalanobis) is the inverse of their covariance matrix."""
+    if metric == "seuclidean":
+        data = X if Y is None else np.vstack([X, Y])
+        return {"V": np.var(data, axis=0, ddof=1, dtype=np.float64)}
+    if metric == "mahalanobis":
+        data = X if Y is None else np.vstack([X, Y])
+        if data.shape[0] <= data.shape[1]:
+            raise ValueError(
+                f"mahalanobis without VI needs more samples ({data.shape[0]}) than "
+                f"features ({data.shape[1]}) to invert the covariance matrix; pass VI=..."
+            )
+        return {"VI": np.linalg.inv(np.cov(data.T.astype(np.float64))).T}
+    return {}
+
+
+def _mahalanobis_root(VI):
+    """A matrix L with (u - v) VI (u - v)^T = |(u - v) L|^2."""
+    sym = 0.5 * (VI + VI.T)
+    vals, vecs = np.linalg.eigh(sym)
+    if vals.min() < -1e-10 * max(abs(vals).max(), 1e-300):
+        raise ValueError(
+            "VI for metric 'mahalanobis' must be positive semi-definite (an inverse "
+            f"covariance matrix); its smallest eigenvalue is {vals.min():.3g}."
+        )
+    return vecs * np.sqrt(np.clip(vals, 0, None))
+
+
+class Plan:
+    """How to compute one metric: a kernel family, its code, and the
+    row-local transform applied to X and Y blocks first.
+
+    Instances are small and picklable, so Dask ships them to workers.
+    """
+
+    def __init__(self, metric, params, dtype, n_features, cosine_zero=np.nan):
+        self.metric = metric
+        self.dtype = np.dtype(dtype)
+        self.cosine_zero = float(cosine_zero)
+        w = params.get("w")
+        self.scale = None          # multiply features by this (float64)
+        self.columns = None        # keep only these features
+        self.root = None           # multiply rows by this matrix
+        self.center = None         # None, or weights for the row means
+        self.normalize_rows = False
+        self.weights = None        # weights passed to the kernel
+        self.prm = np.zeros(1)
+        self.family, kernel_metric = "direct", metric
+
+        if metric in ("cityblock", "euclidean", "sqeuclidean", "braycurtis"):
+            if w is not None:
+                self.scale = w if metric in ("cityblock", "braycurtis") else np.sqrt(w)
+        elif metric == "minkowski":
+            p = params["p"]
+            kernel_metric = {1.0: "cityblock", 2.0: "euclidean", np.inf: "chebyshev"}.get(p)
+            if kernel_metric is None:
+                kernel_metric = {3.0: "minkowski3", 4.0: "minkowski4"}.get(p, "minkowski")
+                self.prm = np.array([p])
+            if w is not None:
+                if np.isinf(p):
+                    self.columns = np.flatnonzero(w > 0)
+                else:
+                    self.scale = w ** (1.0 / p)
+        elif metric == "chebyshev":
+            if w is not None:
+                self.columns = np.flatnonzero(w > 0)
+        elif metric == "seuclidean":
+            kernel_metric = "euclidean"
+            self.scale = 1.0 / np.sqrt(params["V"])
+        elif metric == "mahalanobis":
+            kernel_metric = "euclidean"
+            self.root = _mahalanobis_root(params["VI"])
+        elif metric in ("cosine", "correlation"):
+            kernel_metric = "cosine"
+            if metric == "correlation":
+                self.center = w if w is not None else np.ones(n_features)
+            if w is not None:
+                self.scale = np.sqrt(w)
+        elif metric in ("canberra", "hamming"):
+            self.weights = w
+            if metric == "hamming":
+                self.prm = np.array([w.sum() if w is not None else float(n_features)])
+        elif metric == "jensenshannon":
+            self.normalize_rows = True
+            base = params.get("base")
+            self.prm = np.array([np.log(base) if base is not None else 1.0])
+        elif metric in BOOLEAN_METRICS:
+            self.family = "boolean"
+            self.weights = w
+        elif metric == "haversine":
+            self.family = "haversine"
+
+        if kernel_metric == "cityblock":
+            kernel_metric = "l1"
+        n_used = len(self.columns) if self.columns is not None else n_features
+        if kernel_metric in ("euclidean", "sqeuclidean") and n_used > DIRECT_EUCLIDEAN_MAX_FEATURES:
+            self.family = "gemm"
+        if kernel_metric == "cosine":
+            self.family = "gemm"
+        self.kernel_metric = kernel_metric
+        eps = np.finfo(self.dtype).eps
+        self.tau = min(1.0, eps * np.sqrt(max(n_used, 1)) / _GEMM_TARGET_ERROR[self.dtype])
+        self.w32 = None if self.weights is None else self.weights.astype(self.dtype)
+        self._wsum = None if self.weights is None else float(self.weights.sum())
+        self.n_features = n_features
+
+    def transform(self, X):
+        """The rows of X as the kernel wants them: C-contiguous, self.dtype."""
+        if self.columns is not None:
+            X = X[:, self.columns]
+        if self.center is not None:
+            X = X - ((X @ self.center) / self.center.sum())[:, None]
+        if self.normalize_rows:
+            X = X / X.sum(axis=1, keepdims=True, dtype=np.float64)
+        if self.scale is not None:
+            X = X * self.scale
+        if self.root is not None:
+            X = X @ self.root
+        return np.ascontiguousarray(X, dtype=self.dtype)
+
+    def compute(self, X, Y, n_threads, symmetric=False):
+        """Distances between the rows of X and Y, shape (len(X), len(Y)).
+
+        X and Y are float arrays with n_features columns, already checked.
+        With ``symmetric=True`` Y is ignored and X is used for both sides.
+        """
+        Xt = self.transform(X)
+        Yt = Xt if symmetric else self.transform(Y)
+        out = np.empty((Xt.shape[0], Yt.shape[0]), dtype=self.dtype)
+        if self.family == "direct":
+            w = self.w32 if self.w32 is not None else np.empty(0, self.dtype)
+            _distances.direct_distances(
+                Xt, Yt, _distances.DIRECT_CODES[self.kernel_metric], w, self.prm, out,
+                symmetric, n_threads,
+            )
+        elif self.family == "gemm":
+            self._gemm(Xt, Yt, out, n_threads, symmetric)
+        elif self.family == "boolean":
+            self._boolean(Xt, Yt, out, n_threads, symmetric)
+        else:
+            _distances.haversine_distances(Xt, Yt, out, n_threads)
+            if symmetric:
+                _distances.mirror_upper(out, n_threads)
+        return out
+
+    def _gemm(self, X, Y, out, n_threads, symmetric):
+        if self.kernel_metric == "cosine":
+            x_stat = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))
+        else:
+            x_stat = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+        y_stat = x_stat if symmetric else (
+            np.sqrt(np.einsum("ij,ij->i", Y, Y, dtype=np.float64))
+            if self.kernel_metric == "cosine" else np.einsum("ij,ij->i", Y, Y, dtype=np.float64)
+        )
+        with _single_threaded_blas():
+            _distances.gemm_distances(
+                X, Y, _distances.GEMM_CODES[self.kernel_metric], x_stat, y_stat, 0.0,
+                self.tau, self.cosine_zero, out, symmetric, n_threads,
+            )
+
+    def _boolean(self, X, Y, out, n_threads, symmetric):
+        # Counts are exact in float64: 0/1 indicators, X scaled by the weights.
+        Xb = (X != 0).astype(np.float64)
+        Yb = Xb if symmetric else (Y != 0).astype(np.float64)
+        if self.weights is not None:
+            x_stat = Xb @ self.weights
+            y_stat = Yb @ self.weights
+            Xb = Xb * self.weights
+            total = self._wsum
+        else:
+            x_stat = Xb.sum(axis=1)
+            y_stat = Yb.sum(axis=1)
+            total = float(X.shape[1])
+        target = out if out.dtype == np.float64 else np.empty(out.shape, np.float64)
+        with _single_threaded_blas():
+            _distances.gemm_distances(
+                Xb, Yb, _distances.GEMM_CODES[self.metric], x_stat, y_stat, total,
+                0.0, np.nan, target, symmetric, n_threads,
+            )
+        if target is not out:
+            out[...] = target
+
+
+_BLAS_CONTROLLER = None
+
+
+def _single_threaded_blas():
+    """Limit BLAS to one thread while our own threads call GEMM on tiles."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")

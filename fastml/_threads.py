@@ -1,0 +1,63 @@
+"""Thread counts: resolved once in the public API and passed down.
+
+Kernels never read global state; they receive ``n_threads``.
+"""
+import os
+
+from fastml._kernels import _openmp_info
+
+
+def usable_cpu_count():
+    """CPUs this process may use: CPU affinity and the cgroup CPU quota."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        n = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        n = min(n, quota)
+    return max(n, 1)
+
+
+def _cgroup_cpu_quota():
+    """CPU limit of the cgroup (v2 ``cpu.max`` or v1 quota / period)."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            return max(1, int(int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+            quota = int(f.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+            period = int(f.read())
+        if quota > 0 and period > 0:
+            return max(1, quota // period)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def effective_n_threads(n_jobs=None):
+    """Number of threads for a kernel called from the public API.
+
+    ``None`` or ``-1`` means every usable core, also limited by
+    ``OMP_NUM_THREADS`` and threadpoolctl's OpenMP limits (both show in
+    ``omp_get_max_threads``).  ``-k`` means all but ``k - 1`` cores, as in
+    joblib.  Positive values are taken as they are.  Without OpenMP the
+    kernels run on one thread whatever is asked.
+    """
+    if n_jobs is not None and (not isinstance(n_jobs, (int,)) or isinstance(n_jobs, bool) or n_jobs == 0):
+        raise ValueError(
+            f"n_jobs must be None, a positive integer or a negative integer, got {n_jobs!r}."
+        )
+    if not _openmp_info.openmp_enabled():
+        return 1
+    usable = min(usable_cpu_count(), _openmp_info.openmp_max_threads())
+    if n_jobs is None or n_jobs == -1:
+        return usable
+    if n_jobs < 0:
+        return max(1, usable + 1 + n_jobs)
+    return n_jobs

@@ -1,0 +1,87 @@
+"""Input checks shared by every public function and estimator.
+
+All of them run in Python, before any compiled code, and say what was
+received and how to fix it.
+"""
+import numbers
+
+import numpy as np
+from sklearn.utils import check_array
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def is_dask_collection(x):
+    """True for a Dask array (checked without importing Dask)."""
+    return type(x).__module__.startswith("dask.") and hasattr(x, "__dask_graph__")
+
+
+def check_input_dtype(X, name):
+    """Reject object, string and complex data with a message that says why."""
+    dtype = getattr(X, "dtype", None)
+    if dtype is None:
+        return
+    if np.issubdtype(dtype, np.complexfloating):
+        raise TypeError(
+            f"{name} has complex dtype {dtype}; distances need real numbers. "
+            f"Pass {name}.real or np.abs({name}) explicitly."
+        )
+    if dtype.kind in "USO" and not hasattr(X, "columns"):
+        raise TypeError(
+            f"{name} has dtype {dtype} ({'strings' if dtype.kind in 'US' else 'Python objects'}); "
+            f"a numeric array is expected. Convert it with {name}.astype(np.float64) "
+            "or encode the values first (e.g. sklearn.preprocessing.OrdinalEncoder)."
+        )
+
+
+def check_2d(X, name):
+    ndim = getattr(X, "ndim", None)
+    if ndim is not None and ndim != 2:
+        hint = (
+            f" Reshape it with {name}.reshape(-1, 1) for one feature or "
+            f"{name}.reshape(1, -1) for one sample."
+            if ndim == 1
+            else ""
+        )
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_samples, n_features), "
+            f"got a {ndim}-D array of shape {X.shape}.{hint}"
+        )
+
+
+def check_float_array(X, name, dtype, ensure_all_finite=True, allow_empty=True):
+    """Convert NumPy, pandas, polars or list input to a 2-D float array.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    name : str
+        How error messages refer to the argument.
+    dtype : numpy dtype or tuple of dtypes
+        Target dtype; with a tuple, float input in it is kept as it is and
+        anything else becomes the first entry.
+    ensure_all_finite : bool or "allow-nan"
+    """
+    check_input_dtype(X, name)
+    check_2d(X, name)
+    return check_array(
+        X,
+        dtype=dtype,
+        ensure_all_finite=ensure_all_finite,
+        ensure_min_samples=0 if allow_empty else 1,
+        input_name=name,
+    )
+
+
+def check_same_n_features(X, Y):
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(
+            f"X and Y must have the same number of features, but X has "
+            f"{X.shape[1]} and Y has {Y.shape[1]}."
+        )
+
+
+def check_positive_int(value, name):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)

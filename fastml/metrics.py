@@ -1,0 +1,246 @@
+"""Drop-in replacements for ``sklearn.metrics.pairwise_distances`` and
+``pairwise_distances_chunked``, computed by fastml's compiled kernels, and
+lazy on Dask arrays."""
+import numpy as np
+
+from fastml import _distance_metrics
+from fastml._threads import effective_n_threads
+from fastml._validation import (
+    FLOAT_DTYPES,
+    check_float_array,
+    check_same_n_features,
+    is_dask_collection,
+)
+from fastml.kernels import custom_distances
+
+__all__ = ["pairwise_distances", "pairwise_distances_chunked"]
+
+
+class _Request:
+    """A validated distance computation: metric, parameters, dtype."""
+
+    def __init__(self, metric, kwds, n_features, dtype):
+        self.custom = callable(metric)
+        self.dtype = np.dtype(dtype)
+        self.n_features = n_features
+        if self.custom:
+            if kwds:
+                raise TypeError(
+                    f"a custom metric takes no extra parameters, got {sorted(kwds)}; "
+                    "bind them with a closure or functools.partial before passing it."
+                )
+            self.func, self.name, self.params = metric, None, {}
+        else:
+            self.name = _distance_metrics.resolve_metric(metric)
+            self.params = _distance_metrics.check_params(self.name, kwds, n_features)
+
+    @property
+    def boolean(self):
+        return self.name in _distance_metrics.SKLEARN_BOOLEAN_METRICS
+
+    def plan(self, params=None):
+        # scikit-learn's cosine_distances gives 1 between a zero row and any row.
+        return _distance_metrics.Plan(
+            self.name, params or self.params, self.dtype, self.n_features,
+            cosine_zero=1.0 if self.name == "cosine" else np.nan,
+        )
+
+    def compute(self, X, Y, n_threads, symmetric):
+        """NumPy distances for checked arrays X, Y of self.dtype."""
+        if self.custom:
+            return custom_distances(X, Y, self.func, n_threads=n_threads, symmetric=symmetric)
+        return self.plan().compute(X, Y, n_threads, symmetric=symmetric)
+
+
+def _check_inputs(X, Y, metric, ensure_all_finite, kwds):
+    """Validate X, Y and the metric as scikit-learn's pairwise functions do.
+
+    Returns (X, Y or None, request).  Boolean metrics get 0/1 float64 data,
+    float32 is kept when X and Y are both float32, anything else is float64.
+    """
+    if not callable(metric):
+        name = _distance_metrics.resolve_metric(metric)
+        boolean = name in _distance_metrics.SKLEARN_BOOLEAN_METRICS
+    else:
+        boolean = False
+    if boolean:
+        # scikit-learn computes boolean metrics on X.astype(bool).
+        X = check_float_array(X, "X", None, ensure_all_finite)
+        X = (X != 0).astype(np.float64)
+        if Y is not None:
+            Y = (check_float_array(Y, "Y", None, ensure_all_finite) != 0).astype(np.float64)
+    else:
+        X = check_float_array(X, "X", FLOAT_DTYPES, ensure_all_finite)
+        if Y is not None:
+            Y = check_float_array(Y, "Y", FLOAT_DTYPES, ensure_all_finite)
+            if X.dtype != Y.dtype:
+                X, Y = X.astype(np.float64), Y.astype(np.float64)
+    if Y is not None:
+        check_same_n_features(X, Y)
+    if X.shape[1] == 0:
+        raise ValueError("X has 0 features; distances need at least one feature.")
+    request = _Request(metric, kwds, X.shape[1], X.dtype)
+    if not request.custom:
+        for key, value in _distance_metrics.default_params(request.name, X, Y).items():
+            request.params.setdefault(key, value)
+    return X, Y, request
+
+
+def pairwise_distances(X, Y=None, metric="euclidean", *, n_jobs=None,
+                       ensure_all_finite=True, **kwds):
+    """Distance matrix between the rows of X and the rows of Y.
+
+    Same signature and semantics as :func:`sklearn.metrics.pairwise_distances`,
+    computed by compiled kernels on all usable cores; float32 input gives
+    float32 output.
+
+    Parameters
+    ----------
+    X : array-like or Dask array of shape (n_samples_X, n_features)
+        NumPy, pandas, polars, lists, or a Dask array.
+    Y : array-like or Dask array of shape (n_samples_Y, n_features), default=None
+        ``None`` means ``Y = X``: the result is then exactly symmetric with an
+        exactly zero diagonal, and each pair is computed once.
+    metric : str or callable, default="euclidean"
+        Any metric of ``scipy.spatial.distance.cdist`` (and its aliases),
+        scikit-learn's aliases (``l1``, ``l2``, ``manhattan``, ``cityblock``,
+        ``matching``), ``"haversine"``, ``"precomputed"``, or a Python function
+        ``f(a, b) -> float`` of two 1-D arrays, compiled with Numba.
+    n_jobs : int, default=None
+        Threads.  ``None`` and ``-1`` use every usable core (CPU affinity,
+        cgroup quota, ``OMP_NUM_THREADS`` and threadpoolctl limits are
+        respected); ``-k`` all but ``k - 1``.  Ignored for Dask input, where
+        the scheduler parallelises.
+    ensure_all_finite : bool or "allow-nan", default=True
+        As in scikit-learn: by default NaN and inf raise ``ValueError``.
+    **kwds
+        Metric parameters: ``p``, ``w``, ``V``, ``VI``, ``base``.
+
+    Returns
+    -------
+    D : ndarray or Dask array of shape (n_samples_X, n_samples_Y)
+        A NumPy array for in-memory input.  If X or Y is a Dask array, a lazy
+        Dask array chunked by X's row chunks times Y's row chunks, each block
+        computed by :func:`fastml.kernels.pairwise_distances_chunk`.
+
+    See Also
+    --------
+    fastml.kernels.pairwise_distances_chunk : the kernel, for your own graphs.
+    pairwise_distances_chunked : the same, row block by row block.
+    """
+    if isinstance(metric, str) and metric == "precomputed":
+        return _precomputed(X, Y, ensure_all_finite)
+    if isinstance(metric, str) and metric == "nan_euclidean":
+        return _nan_euclidean(X, Y, n_jobs, ensure_all_finite, kwds)
+    if is_dask_collection(X) or is_dask_collection(Y):
+        from fastml import _dask
+
+        return _dask.pairwise_distances(X, Y, metric, ensure_all_finite, kwds)
+    X, Y, request = _check_inputs(X, Y, metric, ensure_all_finite, kwds)
+    n_threads = effective_n_threads(n_jobs)
+    symmetric = Y is None
+    return request.compute(X, X if symmetric else Y, n_threads, symmetric)
+
+
+def _precomputed(X, Y, ensure_all_finite):
+    if is_dask_collection(X):
+        return X
+    X = check_float_array(X, "X", FLOAT_DTYPES, ensure_all_finite)
+    if Y is not None:
+        raise ValueError("metric='precomputed' takes the distance matrix as X and no Y.")
+    if np.any(X < 0):
+        raise ValueError("Precomputed distance matrix contains negative values.")
+    return X
+
+
+def _nan_euclidean(X, Y, n_jobs, ensure_all_finite, kwds):
+    # No compiled kernel yet: scikit-learn's implementation, said plainly.
+    from sklearn.metrics import pairwise_distances as sk_pairwise_distances
+
+    if is_dask_collection(X) or is_dask_collection(Y):
+        raise NotImplementedError(
+            "metric='nan_euclidean' is not available on Dask arrays yet; compute "
+            "the inputs (X.compute()) or impute the missing values first."
+        )
+    return sk_pairwise_distances(X, Y, metric="nan_euclidean", n_jobs=n_jobs,
+                                 ensure_all_finite=ensure_all_finite, **kwds)
+
+
+def pairwise_distances_chunked(X, Y=None, *, reduce_func=None, metric="euclidean",
+                               n_jobs=None, working_memory=None, **kwds):
+    """Generate the distance matrix one block of rows at a time.
+
+    Same signature and semantics as
+    :func:`sklearn.metrics.pairwise_distances_chunked`: each block holds as
+    many rows as fit in ``working_memory`` MiB (default: scikit-learn's
+    ``working_memory`` setting), and ``reduce_func(D_chunk, start)`` may
+    reduce it before it is yielded.  Stacked, the blocks equal
+    ``pairwise_distances(X, Y)`` (with ``Y=None`` the diagonal is exactly 0).
+
+    Yields
+    ------
+    D_chunk : ndarray of shape (n_rows, n_samples_Y), or what reduce_func returns
+    """
+    from sklearn import get_config
+
+    if is_dask_collection(X) or is_dask_collection(Y):
+        raise TypeError(
+            "pairwise_distances_chunked works on in-memory arrays; for Dask input "
+            "call fastml.metrics.pairwise_distances(X, Y), which is already lazy and "
+            "chunked, and reduce its blocks with Dask."
+        )
+    ensure_all_finite = kwds.pop("ensure_all_finite", True)
+    if isinstance(metric, str) and metric == "precomputed":
+        X, Yc, request = _precomputed(X, Y, ensure_all_finite), None, None
+        n_cols = X.shape[1]
+    else:
+        X, Yc, request = _check_inputs(X, Y, metric, ensure_all_finite, kwds)
+        n_cols = X.shape[0] if Yc is None else Yc.shape[0]
+    n_threads = effective_n_threads(n_jobs)
+    if working_memory is None:
+        working_memory = get_config()["working_memory"]
+    row_bytes = max(1, n_cols) * X.dtype.itemsize
+    chunk_rows = int(working_memory * 2**20 // row_bytes)
+    if chunk_rows < 1:
+        import warnings
+
+        warnings.warn(
+            f"Could not adhere to working_memory config. Currently {working_memory:.0f}MiB, "
+            f"{row_bytes / 2**20:.0f}MiB required.",
+            stacklevel=2,
+        )
+        chunk_rows = 1
+    chunk_rows = min(chunk_rows, max(X.shape[0], 1))
+    for start in range(0, max(X.shape[0], 1), chunk_rows):
+        stop = min(start + chunk_rows, X.shape[0])
+        if request is None:
+            D_chunk = X[start:stop]
+        else:
+            D_chunk = request.compute(X[start:stop], X if Yc is None else Yc, n_threads, False)
+            if Yc is None:
+                idx = np.arange(stop - start)
+                D_chunk[idx, start + idx] = 0
+        if reduce_func is not None:
+            chunk_size = D_chunk.shape[0]
+            D_chunk = reduce_func(D_chunk, start)
+            _check_reduced(D_chunk, chunk_size)
+        yield D_chunk
+
+
+def _check_reduced(reduced, chunk_size):
+    if reduced is None:
+        return
+    if isinstance(reduced, tuple):
+        parts = reduced
+    else:
+        parts = (reduced,)
+    if any(isinstance(r, tuple) or not hasattr(r, "__iter__") for r in parts):
+        raise TypeError(
+            "reduce_func returned %r. Expected sequence(s) of length %d."
+            % (reduced if isinstance(reduced, tuple) else reduced, chunk_size)
+        )
+    if any(len(r) != chunk_size for r in parts):
+        raise ValueError(
+            "reduce_func returned object of length %s. Expected same length as "
+            "input: %d." % ([len(r) for r in parts], chunk_size)
+        )
