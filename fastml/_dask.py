@@ -3,8 +3,12 @@
 Each graph maps a function of ``fastml.kernels`` over blocks; nothing here
 computes the user's data.  Dask is imported lazily, by the callers.
 """
+from functools import partial
+
 import numpy as np
 import dask.array as da
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
 
 from fastml import _distance_metrics
 from fastml._validation import FLOAT_DTYPES, check_input_dtype, check_2d
@@ -44,20 +48,57 @@ def _check_block_finite(x, name, ensure_all_finite):
         )
 
 
-def _distance_block(x, y, *lazy_params, request, lazy_names, ensure_all_finite):
-    """One block of the distance matrix (runs on a worker)."""
+def _distance_block(x, y, *lazy_params, request, lazy_names, ensure_all_finite,
+                    symmetric=False):
+    """One block of the distance matrix (runs on a worker).
+
+    With ``symmetric=True`` the block is a diagonal block: x against itself,
+    computed once per pair and mirrored, with an exactly zero diagonal.
+    """
     _check_block_finite(x, "X", ensure_all_finite)
-    _check_block_finite(y, "Y", ensure_all_finite)
     x = np.ascontiguousarray(x, dtype=request.dtype)
-    y = np.ascontiguousarray(y, dtype=request.dtype)
+    if symmetric:
+        y = x
+    else:
+        _check_block_finite(y, "Y", ensure_all_finite)
+        y = np.ascontiguousarray(y, dtype=request.dtype)
     if request.custom:
-        return request.compute(x, y, 1, False)
+        return request.compute(x, y, 1, symmetric)
     params = dict(request.params)
     for name, value in zip(lazy_names, lazy_params):
         if name == "VI":
             value = np.linalg.inv(value).T
         params[name] = value
-    return request.plan(params).compute(x, y, 1)
+    return request.plan(params).compute(x, y, 1, symmetric=symmetric)
+
+
+def _transposed(block):
+    return np.ascontiguousarray(block.T)
+
+
+def _symmetric_graph(X, block_func, lazy_arrays, dtype):
+    """D = distances(X, X) computing only the blocks on and above the
+    diagonal; each block below is the transpose of its mirror block."""
+    name = "fastml-pairwise-symmetric-" + tokenize(X, block_func, *lazy_arrays)
+    x_keys = [row[0] for row in X.__dask_keys__()]
+    lazy_keys = [a.__dask_keys__() for a in lazy_arrays]
+    lazy_keys = [k if isinstance(k, tuple) else _first_key(k) for k in lazy_keys]
+    diagonal = partial(block_func, symmetric=True)
+    dsk = {}
+    for i, xi in enumerate(x_keys):
+        dsk[(name, i, i)] = (diagonal, xi, None, *lazy_keys)
+        for j in range(i + 1, len(x_keys)):
+            dsk[(name, i, j)] = (block_func, xi, x_keys[j], *lazy_keys)
+            dsk[(name, j, i)] = (_transposed, (name, i, j))
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[X, *lazy_arrays])
+    return da.Array(graph, name, chunks=(X.chunks[0], X.chunks[0]),
+                    meta=np.empty((0, 0), dtype=dtype))
+
+
+def _first_key(keys):
+    while isinstance(keys, list):
+        keys = keys[0]
+    return keys
 
 
 def pairwise_distances(X, Y, metric, ensure_all_finite, kwds):
@@ -89,26 +130,23 @@ def pairwise_distances(X, Y, metric, ensure_all_finite, kwds):
     request = _Request(metric, kwds, X.shape[1], dtype)
 
     # SciPy's data-dependent defaults, as lazy arrays (one chunk each).
-    lazy_names, lazy_args = [], []
+    lazy_names, lazy_arrays = [], []
     if not request.custom:
         data = X if symmetric else da.concatenate([X, Y], axis=0)
         if request.name == "seuclidean" and "V" not in request.params:
             lazy_names.append("V")
-            lazy_args += [data.var(axis=0, ddof=1, dtype=np.float64).rechunk(-1), "k"]
+            lazy_arrays.append(data.var(axis=0, ddof=1, dtype=np.float64).rechunk(-1))
         if request.name == "mahalanobis" and "VI" not in request.params:
             lazy_names.append("VI")
-            cov = da.cov(data.T.astype(np.float64)).rechunk(-1)
-            lazy_args += [cov, "kl"]
-
-    D = da.blockwise(
-        _distance_block, "ij", X, "ik", Y, "jk", *lazy_args,
-        dtype=dtype, concatenate=True, meta=np.empty((0, 0), dtype=dtype),
-        request=request, lazy_names=tuple(lazy_names),
-        ensure_all_finite=ensure_all_finite,
-    )
+            lazy_arrays.append(da.cov(data.T.astype(np.float64)).rechunk(-1))
+    block_func = partial(_distance_block, request=request, lazy_names=tuple(lazy_names),
+                         ensure_all_finite=ensure_all_finite)
     if symmetric:
-        # Keep the strict upper triangle and mirror it: exactly symmetric,
-        # zero diagonal, and blocks below the diagonal are never computed.
-        upper = da.triu(D, 1)
-        D = upper + upper.T
-    return D
+        return _symmetric_graph(X, block_func, lazy_arrays, dtype)
+    lazy_args = []
+    for array in lazy_arrays:
+        lazy_args += [array, "k" if array.ndim == 1 else "kl"]
+    return da.blockwise(
+        block_func, "ij", X, "ik", Y, "jk", *lazy_args,
+        dtype=dtype, concatenate=True, meta=np.empty((0, 0), dtype=dtype),
+    )

@@ -33,18 +33,25 @@ def euclidean(X, Y, w=None):
 
 
 def cosine(X, Y):
-    """1 - cos(x, y) for every pair, in longdouble.
+    """1 - cos(x, y) for every pair, in longdouble, without cancellation.
 
-    Computed as |x/|x| - y/|y||**2 / 2, which does not cancel when x and y
-    are nearly parallel (unlike 1 - x.y / (|x| |y|)).
+    With d = x - y (exact in longdouble for nearby float32/float64 inputs)::
+
+        1 - cos = (|d|**2 - (|x| - |y|)**2) / (2 |x| |y|),
+        |x| - |y| = d . (x + y) / (|x| + |y|),
+
+    so nearly parallel rows (tiny distances) keep their relative accuracy,
+    unlike ``1 - x.y / (|x| |y|)`` or differences of normalised rows.
     """
     X, Y = _as_long(X), _as_long(Y)
-    Xn = X / np.sqrt((X * X).sum(axis=1, keepdims=True))
-    Yn = Y / np.sqrt((Y * Y).sum(axis=1, keepdims=True))
+    nx = np.sqrt((X * X).sum(axis=1))
+    ny = np.sqrt((Y * Y).sum(axis=1))
     out = np.empty((X.shape[0], Y.shape[0]), dtype=LONG)
     for i in range(X.shape[0]):
-        diff = Xn[i][None, :] - Yn
-        out[i] = (diff * diff).sum(axis=1) / 2
+        diff = X[i][None, :] - Y                                  # (m, d)
+        dn2 = (diff * diff).sum(axis=1)
+        norm_gap = (diff * (X[i][None, :] + Y)).sum(axis=1) / (nx[i] + ny)
+        out[i] = (dn2 - norm_gap * norm_gap) / (2 * nx[i] * ny)
     return out
 
 
