@@ -187,21 +187,23 @@ def check_params(metric, params, n_features):
     return out
 
 
-def default_params(metric, X, Y):
-    """SciPy's defaults computed from the data: ``V`` (seuclidean) is the
-    variance of each feature over X and Y stacked (ddof=1); ``VI``
-    (mahalanobis) is the inverse of their covariance matrix."""
-    if metric == "seuclidean":
-        data = X if Y is None else np.vstack([X, Y])
+def default_params(metric, params, X, Y):
+    """The parameters missing from ``params`` that SciPy computes from the
+    data: ``V`` (seuclidean) is the variance of each feature over X and Y
+    stacked (ddof=1); ``VI`` (mahalanobis) is the inverse of their
+    covariance matrix."""
+    if metric == "seuclidean" and params.get("V") is None:
+        data = np.ascontiguousarray(X if Y is None else np.vstack([X, Y]))
         return {"V": np.var(data, axis=0, ddof=1, dtype=np.float64)}
-    if metric == "mahalanobis":
-        data = X if Y is None else np.vstack([X, Y])
+    if metric == "mahalanobis" and params.get("VI") is None:
+        data = np.ascontiguousarray(X if Y is None else np.vstack([X, Y]))
         if data.shape[0] <= data.shape[1]:
             raise ValueError(
                 f"mahalanobis without VI needs more samples ({data.shape[0]}) than "
                 f"features ({data.shape[1]}) to invert the covariance matrix; pass VI=..."
             )
-        return {"VI": np.linalg.inv(np.cov(data.T.astype(np.float64))).T}
+        cov = np.atleast_2d(np.cov(data.T.astype(np.float64)))
+        return {"VI": np.linalg.inv(cov).T}
     return {}
 
 
@@ -296,7 +298,12 @@ class Plan:
         self.n_features = n_features
 
     def transform(self, X):
-        """The rows of X as the kernel wants them: C-contiguous, self.dtype."""
+        """The rows of X as the kernel wants them: C-contiguous, self.dtype.
+
+        The input is made C-contiguous first, so that the matrix products
+        below round the same way whatever the caller's memory layout.
+        """
+        X = np.ascontiguousarray(X)
         if self.columns is not None:
             X = X[:, self.columns]
         if self.center is not None:

@@ -97,7 +97,7 @@ def pairwise_distances_chunk(X, Y, metric="euclidean", *, n_threads=1, **params)
         return custom_distances(X, Y, metric, n_threads=n_threads)
     name = _distance_metrics.resolve_metric(metric)
     params = _distance_metrics.check_params(name, params, X.shape[1])
-    for key, value in _distance_metrics.default_params(name, X, Y).items():
+    for key, value in _distance_metrics.default_params(name, params, X, Y).items():
         params.setdefault(key, value)
     plan = _distance_metrics.Plan(name, params, X.dtype, X.shape[1])
     return plan.compute(X, Y, n_threads)

@@ -81,7 +81,7 @@ def _check_inputs(X, Y, metric, ensure_all_finite, kwds):
         raise ValueError("X has 0 features; distances need at least one feature.")
     request = _Request(metric, kwds, X.shape[1], X.dtype)
     if not request.custom:
-        for key, value in _distance_metrics.default_params(request.name, X, Y).items():
+        for key, value in _distance_metrics.default_params(request.name, request.params, X, Y).items():
             request.params.setdefault(key, value)
     return X, Y, request
 

@@ -22,7 +22,7 @@ triangle and then mirror it, so the result is exactly symmetric.
 from cython cimport floating
 from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
-from libc.math cimport sqrt, sin, cos, asin
+from libc.math cimport sqrt, sin, cos, asin, fma
 
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -213,16 +213,52 @@ cdef inline double _sqdist_exact(const floating *a, const floating *b,
     return s
 
 
-cdef inline double _cosine_exact(const floating *a, const floating *b, int d,
-                                 double na, double nb) noexcept nogil:
-    """1 - cos(a, b) as |a/|a| - b/|b||^2 / 2, accurate for near-parallel
-    rows (the dot-product form loses all digits there)."""
-    cdef double s = 0, t
+cdef inline void _dd_add_product(double x, double y, double *hi,
+                                 double *lo) noexcept nogil:
+    """(hi, lo) += x * y, keeping the rounding errors of the product and of
+    the sum in ``lo`` (compensated dot product, Ogita, Rump & Oishi 2005)."""
+    cdef double p = x * y
+    cdef double p_err = fma(x, y, -p)
+    cdef double s = hi[0] + p
+    cdef double t = s - hi[0]
+    lo[0] += ((hi[0] - (s - t)) + (p - t)) + p_err
+    hi[0] = s
+
+
+cdef inline void _dd_square_diff(double ah, double al, double bh, double bl,
+                                 double ch, double cl, double *out) noexcept nogil:
+    """out = a * b - c * c for double-double a, b, c, rounded to double.
+
+    The leading products are exact (``fma``); their difference is exact when
+    they are close (Sterbenz), so the cancellation loses nothing."""
+    cdef double p = ah * bh, q = ch * ch
+    cdef double p_err = fma(ah, bh, -p) + (ah * bl + al * bh)
+    cdef double q_err = fma(ch, ch, -q) + 2 * ch * cl
+    out[0] = (p - q) + (p_err - q_err)
+
+
+cdef inline double _cosine_exact(const floating *a, const floating *b,
+                                 int d) noexcept nogil:
+    """1 - cos(a, b) to a few units in the last place, even for nearly
+    parallel rows, where ``1 - a.b / (|a| |b|)`` loses every digit::
+
+        1 - cos = (|a|^2 |b|^2 - (a.b)^2) / (|a| |b| (|a| |b| + a.b))
+
+    with the three dot products and the numerator in double-double
+    arithmetic.  Identical or power-of-two-scaled rows give exactly 0.
+    Only called for pairs with ``a.b > 0``, so the denominator is safe."""
+    cdef double aa = 0, aa_lo = 0, bb = 0, bb_lo = 0, ab = 0, ab_lo = 0
+    cdef double x, y, num, norms
     cdef int k
     for k in range(d):
-        t = <double> a[k] / na - <double> b[k] / nb
-        s += t * t
-    return 0.5 * s
+        x = a[k]
+        y = b[k]
+        _dd_add_product(x, x, &aa, &aa_lo)
+        _dd_add_product(y, y, &bb, &bb_lo)
+        _dd_add_product(x, y, &ab, &ab_lo)
+    _dd_square_diff(aa, aa_lo, bb, bb_lo, ab, ab_lo, &num)
+    norms = sqrt(aa) * sqrt(bb)
+    return max(num, 0.0) / (norms * (norms + ab))
 
 
 cdef inline void _gemm_tile(const floating *X, const floating *Y, int mb,
@@ -359,9 +395,7 @@ def gemm_distances(
                         else:
                             v = 1 - dot / (x_stat[x0 + i] * y_stat[y0 + j])
                             if v < tau:
-                                v = _cosine_exact(
-                                    &X[x0 + i, 0], &Y[y0 + j, 0], d,
-                                    x_stat[x0 + i], y_stat[y0 + j])
+                                v = _cosine_exact(&X[x0 + i, 0], &Y[y0 + j, 0], d)
                             v = min(max(v, 0.0), 2.0)
                     else:
                         v = _boolean(kind, dot, x_stat[x0 + i],

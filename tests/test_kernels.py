@@ -1,0 +1,253 @@
+"""fastml.kernels.pairwise_distances_chunk against scipy.spatial.distance.cdist.
+
+Tolerances (relative to the largest distance of the matrix, so that pairs
+near zero are judged on the scale of the problem):
+
+* float64 input: 1e-12 (cdist computes in float64 too; the kernels only
+  sum in a different order, and GEMM metrics recompute risky pairs exactly);
+* float32 input: 2e-6 for element-wise metrics (float32 partial sums over
+  at most 128 features folded into float64) and 1e-5 for GEMM metrics.
+  cdist computes float32 input in float64, so the float32 result is
+  compared with cdist on the same float32 values cast to float64.
+
+Pairwise accuracy (every pair, relative to itself) is tested separately
+against the extended-precision references of ``tests/naive.py``.
+"""
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist, jensenshannon
+from sklearn.metrics.pairwise import haversine_distances
+
+import naive
+from fastml import kernels
+from fastml._distance_metrics import ALIASES, BOOLEAN_METRICS, METRICS
+
+NUMERIC_METRICS = sorted(set(METRICS) - BOOLEAN_METRICS - {"haversine"})
+GEMM_METRICS = {"euclidean", "sqeuclidean", "cosine", "correlation", "seuclidean",
+                "mahalanobis"}
+SCIPY_WEIGHTED = ["braycurtis", "canberra", "chebyshev", "cityblock", "correlation",
+                  "cosine", "euclidean", "hamming", "minkowski", "sqeuclidean"]
+DTYPES = [np.float64, np.float32]
+
+
+def tolerance(metric, dtype):
+    if dtype == np.float64:
+        return 1e-12
+    return 1e-5 if metric in GEMM_METRICS else 2e-6
+
+
+def make_data(rng, metric, n, m, d, dtype):
+    """X (n, d), Y (m, d) suited to the metric, in dtype."""
+    if metric in BOOLEAN_METRICS:
+        X, Y = rng.random((n, d)) < 0.4, rng.random((m, d)) < 0.4
+    elif metric == "jensenshannon":
+        X, Y = rng.random((n, d)), rng.random((m, d))
+    else:
+        X, Y = rng.normal(size=(n, d)), rng.normal(size=(m, d))
+    return X.astype(dtype), Y.astype(dtype)
+
+
+def reference(X, Y, metric, **params):
+    """cdist in float64, on the same values the kernel receives."""
+    if metric in BOOLEAN_METRICS:
+        return cdist(X.astype(bool), Y.astype(bool), metric, **params)
+    X, Y = X.astype(np.float64), Y.astype(np.float64)
+    ref = cdist(X, Y, metric, **params)
+    if metric == "jensenshannon":
+        # cdist's C loop can take the square root of a rounding-negative
+        # divergence (NaN) where SciPy's own jensenshannon() gives 0.
+        for i, j in zip(*np.nonzero(np.isnan(ref))):
+            ref[i, j] = jensenshannon(X[i], Y[j], **params)
+    return ref
+
+
+def assert_close(got, ref, metric, dtype):
+    assert got.shape == ref.shape
+    scale = np.nanmax(np.abs(ref)) if ref.size and not np.all(np.isnan(ref)) else 1.0
+    np.testing.assert_allclose(
+        got.astype(np.float64), ref, rtol=0, atol=tolerance(metric, dtype) * max(scale, 1e-300),
+        equal_nan=True, err_msg=f"metric={metric} dtype={np.dtype(dtype).name}",
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("metric", NUMERIC_METRICS + sorted(BOOLEAN_METRICS))
+@pytest.mark.parametrize("d", [3, 37, 300])
+def test_every_metric_matches_cdist(rng, metric, dtype, d):
+    # d = 300 spans several feature chunks of the direct kernels and
+    # more than one GEMM tile depth; n, m are not multiples of any tile.
+    X, Y = make_data(rng, metric, 131 if d < 300 else 400, 70, d, dtype)
+    got = kernels.pairwise_distances_chunk(X, Y, metric)
+    assert got.dtype == dtype
+    assert_close(got, reference(X, Y, metric), metric, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("p", [0.5, 1, 1.5, 2, 3, 4, 7.25, np.inf])
+def test_minkowski_every_p(rng, p, dtype):
+    X, Y = make_data(rng, "minkowski", 50, 40, 21, dtype)
+    got = kernels.pairwise_distances_chunk(X, Y, "minkowski", p=p)
+    tol = tolerance("minkowski", dtype) * (10 if p < 1 else 1)
+    np.testing.assert_allclose(got, reference(X, Y, "minkowski", p=p), rtol=tol, atol=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("metric", SCIPY_WEIGHTED + sorted(BOOLEAN_METRICS))
+def test_weights_match_cdist(rng, metric, dtype):
+    X, Y = make_data(rng, metric, 40, 30, 11, dtype)
+    w = rng.random(11) * 2
+    w[3] = 0.0  # a zero weight drops the feature (chebyshev included)
+    params = {"w": w, "p": 3} if metric == "minkowski" else {"w": w}
+    got = kernels.pairwise_distances_chunk(X, Y, metric, **params)
+    assert_close(got, reference(X, Y, metric, **params), metric, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_seuclidean_and_mahalanobis_parameters(rng, dtype):
+    X, Y = make_data(rng, "seuclidean", 60, 30, 5, dtype)
+    V = rng.random(5) + 0.1
+    A = rng.normal(size=(5, 5))
+    VI = A @ A.T + np.eye(5)
+    for metric, params in [("seuclidean", {"V": V}), ("mahalanobis", {"VI": VI})]:
+        got = kernels.pairwise_distances_chunk(X, Y, metric, **params)
+        assert_close(got, reference(X, Y, metric, **params), metric, dtype)
+
+
+@pytest.mark.parametrize("base", [None, 2, np.e, 10])
+def test_jensenshannon_base(rng, base):
+    # cdist takes no base, so the reference is SciPy's function pair by pair.
+    X, Y = make_data(rng, "jensenshannon", 20, 15, 9, np.float64)
+    got = kernels.pairwise_distances_chunk(X, Y, "jensenshannon", base=base)
+    ref = np.array([[jensenshannon(x, y, base=base) for y in Y] for x in X])
+    assert_close(got, ref, "jensenshannon", np.float64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_haversine_matches_scikit_learn(rng, dtype):
+    X = np.column_stack([rng.uniform(-1.5, 1.5, 80), rng.uniform(-3, 3, 80)]).astype(dtype)
+    Y = X[::-1][:50] + dtype(1e-3)
+    got = kernels.pairwise_distances_chunk(X, Y, "haversine")
+    assert got.dtype == dtype
+    assert_close(got, haversine_distances(X.astype(np.float64), Y.astype(np.float64)),
+                 "haversine", dtype)
+
+
+@pytest.mark.parametrize("alias", sorted(ALIASES))
+def test_aliases_give_the_canonical_metric(rng, alias):
+    canonical = ALIASES[alias]
+    if canonical == "haversine":
+        X = rng.uniform(-1, 1, (6, 2))
+        Y = X[:4]
+    else:
+        X, Y = make_data(rng, canonical, 12, 9, 4, np.float64)
+    np.testing.assert_array_equal(
+        kernels.pairwise_distances_chunk(X, Y, alias),
+        kernels.pairwise_distances_chunk(X, Y, canonical),
+    )
+
+
+def layouts(A):
+    """The same values as A in C order, Fortran order, read-only, and as a
+    strided view (every other row and column of a larger array)."""
+    fortran = np.asfortranarray(A)
+    readonly = A.copy()
+    readonly.setflags(write=False)
+    big = np.zeros((2 * A.shape[0], 2 * A.shape[1]), dtype=A.dtype)
+    big[::2, ::2] = A
+    strided = big[::2, ::2]
+    assert not strided.flags.c_contiguous and not fortran.flags.c_contiguous
+    return {"C": A, "F": fortran, "readonly": readonly, "strided": strided}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "cityblock", "chebyshev",
+                                    "canberra", "minkowski", "jaccard", "mahalanobis"])
+def test_every_layout_gives_the_same_result(rng, metric, dtype):
+    X, Y = make_data(rng, metric, 45, 33, 19, dtype)
+    expected = kernels.pairwise_distances_chunk(X, Y, metric)
+    ref = reference(X, Y, metric)
+    for xname, Xl in layouts(X).items():
+        for yname, Yl in layouts(Y).items():
+            got = kernels.pairwise_distances_chunk(Xl, Yl, metric)
+            # Packing copies the values, so the kernel sees identical tiles.
+            np.testing.assert_array_equal(got, expected, err_msg=f"X {xname}, Y {yname}")
+    assert_close(expected, ref, metric, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("metric", NUMERIC_METRICS + sorted(BOOLEAN_METRICS))
+@pytest.mark.parametrize("shape", [(0, 5, 4), (5, 0, 4), (0, 0, 4), (1, 1, 4), (1, 7, 4),
+                                   (7, 1, 4), (9, 6, 1)])
+def test_edge_shapes(rng, metric, dtype, shape):
+    n, m, d = shape
+    X, Y = make_data(rng, metric, n, m, d, dtype)
+    params = {}
+    if metric == "seuclidean":
+        params["V"] = rng.random(d) + 0.5          # no variance from < 2 rows
+    if metric == "mahalanobis":
+        params["VI"] = np.eye(d) * 2.0             # no covariance from so few rows
+    got = kernels.pairwise_distances_chunk(X, Y, metric, **params)
+    assert got.shape == (n, m)
+    if n and m:
+        assert_close(got, reference(X, Y, metric, **params), metric, dtype)
+
+
+def test_input_dtypes_are_converted(rng):
+    X = rng.integers(-5, 5, size=(10, 3))
+    Y = rng.integers(-5, 5, size=(4, 3))
+    got = kernels.pairwise_distances_chunk(X, Y, "cityblock")
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, cdist(X, Y, "cityblock"))
+    mixed = kernels.pairwise_distances_chunk(X.astype(np.float32), Y.astype(np.float64))
+    assert mixed.dtype == np.float64
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "cityblock", "chebyshev",
+                                    "braycurtis", "dice", "minkowski"])
+def test_result_does_not_depend_on_n_threads(rng, metric):
+    X, Y = make_data(rng, metric, 700, 300, 40, np.float64)
+    one = kernels.pairwise_distances_chunk(X, Y, metric, n_threads=1)
+    for n_threads in (2, 3, 8):
+        np.testing.assert_array_equal(
+            kernels.pairwise_distances_chunk(X, Y, metric, n_threads=n_threads), one)
+
+
+# ---------------------------------------------------------------- accuracy
+def near_duplicates(rng, n, d, dtype, offset, spread):
+    """Rows far from the origin (|x| ~ offset) and copies of them moved by a
+    relative amount ``spread``: the worst case of |x|^2 + |y|^2 - 2 x.y."""
+    X = (offset + rng.normal(size=(n, d))).astype(dtype)
+    Y = (X.astype(np.float64) * (1 + spread * rng.normal(size=(n, d)))).astype(dtype)
+    Y[::5] = X[::5]                     # some exact duplicates
+    return X, Y
+
+
+@pytest.mark.parametrize("dtype, target", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
+@pytest.mark.parametrize("spread", [1e-3, 1e-5, 1e-7])
+def test_gemm_metrics_are_accurate_on_every_pair(rng, metric, dtype, target, spread):
+    if dtype == np.float32 and spread < 1e-5:
+        spread *= 1e3                   # below float32 resolution rows just coincide
+    X, Y = near_duplicates(rng, 60, 50, dtype, offset=100.0, spread=spread)
+    got = kernels.pairwise_distances_chunk(X, Y, metric)
+    ref = naive.REFERENCES[metric](X, Y)
+    assert np.all(got >= 0), "a distance came out negative"
+    identical = np.all(X[:, None, :] == Y[None, :, :], axis=2)
+    assert identical.any()
+    np.testing.assert_array_equal(got[identical], 0, err_msg="identical rows must give 0")
+    assert naive.max_relative_error(got[~identical], ref[~identical]) <= target
+
+
+@pytest.mark.parametrize("dtype, target", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_symmetric_gemm_path_is_accurate(rng, dtype, target):
+    # Y=None in the public API uses the symmetric (upper-triangle) path.
+    from fastml.metrics import pairwise_distances
+
+    X, Y = near_duplicates(rng, 40, 30, dtype, offset=50.0, spread=1e-4)
+    Z = np.vstack([X, Y])
+    got = pairwise_distances(Z, metric="euclidean")
+    ref = naive.euclidean(Z, Z)
+    off_diag = ~np.eye(len(Z), dtype=bool) & (ref != 0)
+    assert naive.max_relative_error(got[off_diag], ref[off_diag]) <= target
+    np.testing.assert_array_equal(got, got.T)
+    np.testing.assert_array_equal(np.diag(got), 0)
