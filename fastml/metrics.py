@@ -136,6 +136,8 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_jobs=None,
         from fastml import _dask
 
         return _dask.pairwise_distances(X, Y, metric, ensure_all_finite, kwds)
+    if Y is X:
+        Y = None  # as scikit-learn does: the symmetric path, zero diagonal
     X, Y, request = _check_inputs(X, Y, metric, ensure_all_finite, kwds)
     n_threads = effective_n_threads(n_jobs)
     symmetric = Y is None

@@ -12,6 +12,7 @@ Compiled kernels are memoised per process, keyed by the metric's code and
 closure (so a copy unpickled on a Dask worker reuses the same kernel), and
 Numba specialises them per dtype.  Nothing is cached on disk.
 """
+import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,6 +26,16 @@ _lock = threading.Lock()
 _kernels = {}
 
 
+def _closure_value_key(value):
+    """Numba freezes closure variables into the compiled code, so the key
+    must tell every value apart: arrays by their full contents (their repr
+    elides the middle of large arrays)."""
+    if isinstance(value, np.ndarray):
+        digest = hashlib.sha1(np.ascontiguousarray(value).view(np.uint8)).hexdigest()
+        return ("ndarray", value.dtype.str, value.shape, digest)
+    return repr(value)
+
+
 def _metric_key(func):
     """A key equal for copies of the same function (e.g. after pickling)."""
     py_func = getattr(func, "py_func", func)
@@ -32,7 +43,7 @@ def _metric_key(func):
     if code is None:
         return ("object", id(func))
     closure = tuple(
-        repr(cell.cell_contents) for cell in (py_func.__closure__ or ())
+        _closure_value_key(cell.cell_contents) for cell in (py_func.__closure__ or ())
     )
     return (
         getattr(py_func, "__module__", None), py_func.__qualname__,
