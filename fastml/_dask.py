@@ -49,27 +49,29 @@ def _check_block_finite(x, name, ensure_all_finite):
 
 
 def _distance_block(x, y, *lazy_params, request, lazy_names, ensure_all_finite,
-                    symmetric=False):
+                    symmetric=False, y_name="Y"):
     """One block of the distance matrix (runs on a worker).
 
     With ``symmetric=True`` the block is a diagonal block: x against itself,
     computed once per pair and mirrored, with an exactly zero diagonal.
+    ``y_name`` is how errors refer to y ("X" when Y is X).
     """
     _check_block_finite(x, "X", ensure_all_finite)
     x = np.ascontiguousarray(x, dtype=request.dtype)
     if symmetric:
         y = x
     else:
-        _check_block_finite(y, "Y", ensure_all_finite)
+        _check_block_finite(y, y_name, ensure_all_finite)
         y = np.ascontiguousarray(y, dtype=request.dtype)
     if request.custom:
         return request.compute(x, y, 1, symmetric)
     params = dict(request.params)
-    for name, value in zip(lazy_names, lazy_params):
-        if name == "VI":
-            value = np.linalg.inv(value).T
-        params[name] = value
+    params.update(zip(lazy_names, lazy_params))
     return request.plan(params).compute(x, y, 1, symmetric=symmetric)
+
+
+def _inverse_covariance(cov):
+    return np.linalg.inv(np.atleast_2d(cov)).T
 
 
 def _transposed(block):
@@ -84,11 +86,12 @@ def _symmetric_graph(X, block_func, lazy_arrays, dtype):
     lazy_keys = [a.__dask_keys__() for a in lazy_arrays]
     lazy_keys = [k if isinstance(k, tuple) else _first_key(k) for k in lazy_keys]
     diagonal = partial(block_func, symmetric=True)
+    off_diagonal = partial(block_func, y_name="X")
     dsk = {}
     for i, xi in enumerate(x_keys):
         dsk[(name, i, i)] = (diagonal, xi, None, *lazy_keys)
         for j in range(i + 1, len(x_keys)):
-            dsk[(name, i, j)] = (block_func, xi, x_keys[j], *lazy_keys)
+            dsk[(name, i, j)] = (off_diagonal, xi, x_keys[j], *lazy_keys)
             dsk[(name, j, i)] = (_transposed, (name, i, j))
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[X, *lazy_arrays])
     return da.Array(graph, name, chunks=(X.chunks[0], X.chunks[0]),
@@ -105,6 +108,8 @@ def pairwise_distances(X, Y, metric, ensure_all_finite, kwds):
     """Lazy ``fastml.metrics.pairwise_distances`` for Dask input."""
     from fastml.metrics import _Request
 
+    if Y is X:
+        Y = None  # as scikit-learn does: the symmetric path, zero diagonal
     symmetric = Y is None
     X = as_dask_array(X, "X")
     Y = X if symmetric else as_dask_array(Y, "Y")
@@ -137,8 +142,10 @@ def pairwise_distances(X, Y, metric, ensure_all_finite, kwds):
             lazy_names.append("V")
             lazy_arrays.append(data.var(axis=0, ddof=1, dtype=np.float64).rechunk(-1))
         if request.name == "mahalanobis" and "VI" not in request.params:
+            _distance_metrics.check_enough_samples_for_covariance(*data.shape)
+            cov = da.cov(data.T.astype(np.float64)).rechunk(-1)
             lazy_names.append("VI")
-            lazy_arrays.append(da.cov(data.T.astype(np.float64)).rechunk(-1))
+            lazy_arrays.append(cov.map_blocks(_inverse_covariance, dtype=np.float64))
     block_func = partial(_distance_block, request=request, lazy_names=tuple(lazy_names),
                          ensure_all_finite=ensure_all_finite)
     if symmetric:

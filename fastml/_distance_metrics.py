@@ -197,14 +197,19 @@ def default_params(metric, params, X, Y):
         return {"V": np.var(data, axis=0, ddof=1, dtype=np.float64)}
     if metric == "mahalanobis" and params.get("VI") is None:
         data = np.ascontiguousarray(X if Y is None else np.vstack([X, Y]))
-        if data.shape[0] <= data.shape[1]:
-            raise ValueError(
-                f"mahalanobis without VI needs more samples ({data.shape[0]}) than "
-                f"features ({data.shape[1]}) to invert the covariance matrix; pass VI=..."
-            )
+        check_enough_samples_for_covariance(*data.shape)
         cov = np.atleast_2d(np.cov(data.T.astype(np.float64)))
         return {"VI": np.linalg.inv(cov).T}
     return {}
+
+
+def check_enough_samples_for_covariance(n_samples, n_features):
+    """mahalanobis without VI inverts the covariance of X and Y stacked."""
+    if n_samples <= n_features:
+        raise ValueError(
+            f"mahalanobis without VI needs more samples ({n_samples}) than "
+            f"features ({n_features}) to invert the covariance matrix; pass VI=..."
+        )
 
 
 def _mahalanobis_root(VI):
@@ -331,6 +336,11 @@ class Plan:
                 Xt, Yt, _distances.DIRECT_CODES[self.kernel_metric], w, self.prm, out,
                 symmetric, n_threads,
             )
+            if self.kernel_metric == "chebyshev":
+                # The kernel's vector max skips NaN; NaN in a row makes its
+                # distances NaN, as in SciPy.
+                out[np.isnan(Xt).any(axis=1), :] = np.nan
+                out[:, np.isnan(Yt).any(axis=1)] = np.nan
         elif self.family == "gemm":
             self._gemm(Xt, Yt, out, n_threads, symmetric)
         elif self.family == "boolean":

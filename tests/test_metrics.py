@@ -136,14 +136,18 @@ def test_empty_inputs_give_empty_results(rng):
         assert pairwise_distances(empty, metric="cityblock").dtype == dtype
 
 
-def test_allow_nan_propagates_nan(rng):
-    X = rng.normal(size=(8, 4))
-    X[2, 1] = np.nan
-    D = pairwise_distances(X, metric="cityblock", ensure_all_finite="allow-nan")
+@pytest.mark.parametrize("metric", ["cityblock", "chebyshev", "euclidean", "cosine", "canberra",
+                                    "braycurtis", "jensenshannon", "minkowski"])
+@pytest.mark.parametrize("nan_at", [0, 1, 3])
+def test_allow_nan_propagates_nan(rng, metric, nan_at):
+    X = np.abs(rng.normal(size=(8, 4)))
+    X[2, nan_at] = np.nan            # first, middle or last feature
+    D = pairwise_distances(X, metric=metric, ensure_all_finite="allow-nan")
     off = np.ones(len(X), dtype=bool)
     off[2] = False
     assert np.isnan(D[2, off]).all() and np.isnan(D[off, 2]).all()
-    np.testing.assert_array_equal(D[np.ix_(off, off)], pairwise_distances(X[off], metric="cityblock"))
+    np.testing.assert_allclose(D[np.ix_(off, off)], pairwise_distances(X[off], metric=metric),
+                               rtol=1e-14)
 
 
 # ---------------------------------------------------------------- chunked

@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include "direct.h"
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
+
 typedef void (*tile_fn_f64)(const double *, ptrdiff_t, int, const double *,
                             int, int, const double *, const double *,
                             double *, ptrdiff_t, int);
@@ -27,7 +31,11 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 /* ---- baseline ---- */
 #define VW 16
 #define FN(x) CAT(CAT(fastml_, x), _f64_base)
+#if defined(__x86_64__) || defined(_M_X64)
+#define VMAX(a, b) ((VEC)_mm_max_pd((__m128d)(a), (__m128d)(b)))
+#endif
 #include "direct_body.h"
+#undef VMAX
 #undef FN
 #undef VW
 #undef T
@@ -42,7 +50,11 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 #define ABSMASK 0x7fffffff
 #define VW 16
 #define FN(x) CAT(CAT(fastml_, x), _f32_base)
+#if defined(__x86_64__) || defined(_M_X64)
+#define VMAX(a, b) ((VEC)_mm_max_ps((__m128)(a), (__m128)(b)))
+#endif
 #include "direct_body.h"
+#undef VMAX
 #undef FN
 #undef VW
 #undef T
@@ -68,7 +80,9 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 #define ABSMASK 0x7fffffffffffffffLL
 #define VW 32
 #define FN(x) CAT(CAT(fastml_, x), _f64_avx2)
+#define VMAX(a, b) ((VEC)_mm256_max_pd((__m256d)(a), (__m256d)(b)))
 #include "direct_body.h"
+#undef VMAX
 #undef FN
 #undef VW
 #undef T
@@ -83,7 +97,9 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 #define ABSMASK 0x7fffffff
 #define VW 32
 #define FN(x) CAT(CAT(fastml_, x), _f32_avx2)
+#define VMAX(a, b) ((VEC)_mm256_max_ps((__m256)(a), (__m256)(b)))
 #include "direct_body.h"
+#undef VMAX
 #undef FN
 #undef VW
 #undef T
@@ -111,7 +127,9 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 #define ABSMASK 0x7fffffffffffffffLL
 #define VW 64
 #define FN(x) CAT(CAT(fastml_, x), _f64_avx512)
+#define VMAX(a, b) ((VEC)_mm512_max_pd((__m512d)(a), (__m512d)(b)))
 #include "direct_body.h"
+#undef VMAX
 #undef FN
 #undef VW
 #undef T
@@ -126,7 +144,9 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 #define ABSMASK 0x7fffffff
 #define VW 64
 #define FN(x) CAT(CAT(fastml_, x), _f32_avx512)
+#define VMAX(a, b) ((VEC)_mm512_max_ps((__m512)(a), (__m512)(b)))
 #include "direct_body.h"
+#undef VMAX
 #undef FN
 #undef VW
 #undef T

@@ -152,8 +152,13 @@ DEFINE_TILE(l1, U_L1, FOLD_SUM, F_ID)
 DEFINE_TILE(sqeuclidean, U_SQ, FOLD_SUM, F_ID)
 DEFINE_TILE(euclidean, U_SQ, FOLD_SUM, F_SQRT)
 
-/* chebyshev: max |x - y| */
-#define U_MAX(a0, a1, x, y, wk) { const VEC df_ = VABS(x - y); a0 = SELECT(a0 > df_, a0, df_); }
+/* chebyshev: max |x - y|.  VMAX (the instruction set's max, where direct.c
+ * defines it) does not propagate NaN: the caller marks the rows and columns
+ * that hold NaN afterwards. */
+#ifndef VMAX
+#define VMAX(a, b) SELECT((a) > (b), (a), (b))
+#endif
+#define U_MAX(a0, a1, x, y, wk) a0 = VMAX(VABS(x - y), a0)
 DEFINE_TILE(chebyshev, U_MAX, FOLD_MAX, F_ID)
 
 /* minkowski with p = 3 and p = 4 (multiplications, no pow) */
@@ -189,15 +194,16 @@ DEFINE_TILE(braycurtis, U_BC, FOLD_SUM, F_DIV)
 DEFINE_TILE(hamming, U_HAM, FOLD_SUM, F_HAM)
 
 /* jensenshannon on rows already normalised to sum 1; prm[0] = log(base).
- * sum x log(2x / (x + y)) + y log(2y / (x + y)), terms with x = 0 are 0;
+ * sum x log(2x / (x + y)) + y log(2y / (x + y)), terms with x = 0 are 0
+ * (NaN stays NaN);
  * scalar log per lane. */
-#define XLOGM_(p, s) ((p) > 0 ? (p) * log(2.0 * (p) / (s)) : 0.0)
+#define XLOGM_(p, s) ((p) == 0 ? 0.0 : (p) * log(2.0 * (p) / (s)))
 #define U_JS(a0, a1, x, y, wk)                                                \
     for (int c_ = 0; c_ < VL; ++c_) {                                         \
         const double xc_ = x[c_], yc_ = y[c_];                                \
         a0[c_] += (T)(XLOGM_(xc_, xc_ + yc_) + XLOGM_(yc_, xc_ + yc_));       \
     }
-#define F_JS(t0, t1) sqrt(((t0) > 0 ? (t0) : 0.0) / (2.0 * prm[0]))
+#define F_JS(t0, t1) sqrt(((t0) < 0 ? 0.0 : (t0)) / (2.0 * prm[0]))
 DEFINE_TILE(jensenshannon, U_JS, FOLD_SUM, F_JS)
 
 /* The table direct.c dispatches through, in FASTML_METRIC_* order. */

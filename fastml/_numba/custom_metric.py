@@ -33,7 +33,18 @@ def _closure_value_key(value):
     if isinstance(value, np.ndarray):
         digest = hashlib.sha1(np.ascontiguousarray(value).view(np.uint8)).hexdigest()
         return ("ndarray", value.dtype.str, value.shape, digest)
+    if hasattr(getattr(value, "py_func", value), "__code__"):
+        return _metric_key(value)      # a helper function the metric calls
     return repr(value)
+
+
+def _code_key(code):
+    """The code object's bytecode, names and constants, nested code objects
+    (lambdas, inner functions) included by content rather than by address."""
+    consts = tuple(
+        _code_key(c) if hasattr(c, "co_code") else repr(c) for c in code.co_consts
+    )
+    return (code.co_code, code.co_names, consts)
 
 
 def _metric_key(func):
@@ -45,10 +56,8 @@ def _metric_key(func):
     closure = tuple(
         _closure_value_key(cell.cell_contents) for cell in (py_func.__closure__ or ())
     )
-    return (
-        getattr(py_func, "__module__", None), py_func.__qualname__,
-        code.co_code, repr(code.co_consts), code.co_names, closure,
-    )
+    return (getattr(py_func, "__module__", None), py_func.__qualname__,
+            _code_key(code), closure)
 
 
 def _build(func):
