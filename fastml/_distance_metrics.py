@@ -80,8 +80,14 @@ PARAMETERS["seuclidean"] = {"V"}
 PARAMETERS["mahalanobis"] = {"VI"}
 PARAMETERS["jensenshannon"] = {"base"}
 
-# Below this many features the direct kernel beats GEMM for euclidean.
-DIRECT_EUCLIDEAN_MAX_FEATURES = 16
+# Up to this many features the direct kernel (exact differences) beats BLAS
+# GEMM for euclidean, per instruction set in use and dtype; measured with
+# OpenBLAS's AVX2 kernels (benchmarks/bench_pairwise.py).
+DIRECT_EUCLIDEAN_MAX_FEATURES = {
+    ("avx512", np.dtype(np.float64)): 256, ("avx512", np.dtype(np.float32)): 256,
+    ("avx2", np.dtype(np.float64)): 128, ("avx2", np.dtype(np.float32)): 16,
+    ("baseline", np.dtype(np.float64)): 16, ("baseline", np.dtype(np.float32)): 16,
+}
 
 # Target relative error of a squared distance from the GEMM identity, per
 # dtype; sets the threshold below which a pair is recomputed exactly.
@@ -291,7 +297,8 @@ class Plan:
         if kernel_metric == "cityblock":
             kernel_metric = "l1"
         n_used = len(self.columns) if self.columns is not None else n_features
-        if kernel_metric in ("euclidean", "sqeuclidean") and n_used > DIRECT_EUCLIDEAN_MAX_FEATURES:
+        direct_max = DIRECT_EUCLIDEAN_MAX_FEATURES[_distances.isa_in_use(), self.dtype]
+        if kernel_metric in ("euclidean", "sqeuclidean") and n_used > direct_max:
             self.family = "gemm"
         if kernel_metric == "cosine":
             self.family = "gemm"

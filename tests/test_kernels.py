@@ -225,10 +225,13 @@ def near_duplicates(rng, n, d, dtype, offset, spread):
 @pytest.mark.parametrize("dtype, target", [(np.float64, 1e-12), (np.float32, 1e-5)])
 @pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
 @pytest.mark.parametrize("spread", [1e-3, 1e-5, 1e-7])
-def test_gemm_metrics_are_accurate_on_every_pair(rng, metric, dtype, target, spread):
+@pytest.mark.parametrize("d", [50, 300])
+def test_gemm_metrics_are_accurate_on_every_pair(rng, metric, dtype, target, spread, d):
+    # d = 300 takes the GEMM path for euclidean on every instruction set;
+    # d = 50 the direct kernel where it is faster (AVX-512).
     if dtype == np.float32 and spread < 1e-5:
         spread *= 1e3                   # below float32 resolution rows just coincide
-    X, Y = near_duplicates(rng, 60, 50, dtype, offset=100.0, spread=spread)
+    X, Y = near_duplicates(rng, 60, d, dtype, offset=100.0, spread=spread)
     got = kernels.pairwise_distances_chunk(X, Y, metric)
     ref = naive.REFERENCES[metric](X, Y)
     assert np.all(got >= 0), "a distance came out negative"
@@ -243,7 +246,7 @@ def test_symmetric_gemm_path_is_accurate(rng, dtype, target):
     # Y=None in the public API uses the symmetric (upper-triangle) path.
     from fastml.metrics import pairwise_distances
 
-    X, Y = near_duplicates(rng, 40, 30, dtype, offset=50.0, spread=1e-4)
+    X, Y = near_duplicates(rng, 40, 300, dtype, offset=50.0, spread=1e-4)
     Z = np.vstack([X, Y])
     got = pairwise_distances(Z, metric="euclidean")
     ref = naive.euclidean(Z, Z)
@@ -251,3 +254,30 @@ def test_symmetric_gemm_path_is_accurate(rng, dtype, target):
     assert naive.max_relative_error(got[off_diag], ref[off_diag]) <= target
     np.testing.assert_array_equal(got, got.T)
     np.testing.assert_array_equal(np.diag(got), 0)
+
+
+@pytest.fixture
+def every_isa_level():
+    """Each instruction-set level this CPU supports, then the best again."""
+    from fastml._kernels import _distances
+
+    best = _distances.ISA_NAMES.index(_distances.best_isa())
+    try:
+        yield range(best + 1)
+    finally:
+        _distances.select_isa(best)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_instruction_set_level_matches_cdist(rng, dtype, every_isa_level):
+    from fastml._kernels import _distances
+
+    metrics = ["cityblock", "chebyshev", "euclidean", "sqeuclidean", "cosine", "canberra",
+               "braycurtis", "minkowski", "hamming", "jensenshannon"]
+    for level in every_isa_level:
+        assert _distances.select_isa(level) == level
+        for d in (5, 70, 300):
+            for metric in metrics:
+                X, Y = make_data(rng, metric, 37, 29, d, dtype)
+                got = kernels.pairwise_distances_chunk(X, Y, metric)
+                assert_close(got, reference(X, Y, metric), metric, dtype)

@@ -45,6 +45,14 @@ cdef extern from "direct.h" nogil:
                          const float *Bp, int n, int d, const float *w,
                          const double *prm, float *out, Py_ssize_t ldo,
                          int diag)
+    int fastml_finish_sq_f64(double *row, int nb, double x_sq,
+                             const double *y_sq, double tau, int take_sqrt)
+    int fastml_finish_sq_f32(float *row, int nb, double x_sq,
+                             const double *y_sq, double tau, int take_sqrt)
+    int fastml_finish_cos_f64(double *row, int nb, double x_norm,
+                              const double *y_norm, double tau)
+    int fastml_finish_cos_f32(float *row, int nb, double x_norm,
+                              const double *y_norm, double tau)
 
 # Direct metric codes (direct.h); the Python layer refers to them by name.
 DIRECT_CODES = {
@@ -81,7 +89,7 @@ cdef enum:
     DIRECT_MB = 128
     DIRECT_BLOCK_BYTES = 262144
     DIRECT_MAX_NB = 1024
-    GEMM_MB = 256
+    GEMM_MB = 128
     GEMM_NB = 256
 
 
@@ -262,8 +270,10 @@ cdef inline double _cosine_exact(const floating *a, const floating *b,
 
 
 cdef inline void _gemm_tile(const floating *X, const floating *Y, int mb,
-                            int nb, int d, floating *dots) noexcept nogil:
-    """dots[i, j] = X[i] . Y[j] for an mb x nb tile (row-major, ld nb).
+                            int nb, int d, floating *dots,
+                            int ldd) noexcept nogil:
+    """dots[i, j] = X[i] . Y[j] for an mb x nb tile (row-major, row stride
+    ldd), written straight into the output matrix.
 
     Row-major dots = X Y^T is column-major dots^T = Y X^T: transa = 'T' on
     the d x nb column-major view of Y, transb = 'N' on X.
@@ -273,38 +283,64 @@ cdef inline void _gemm_tile(const floating *X, const floating *Y, int mb,
     cdef floating one = 1, zero = 0
     if floating is double:
         dgemm(&ta, &tb, &nb, &mb, &d, &one, <double *> Y, &ld, <double *> X,
-              &ld, &zero, dots, &nb)
+              &ld, &zero, dots, &ldd)
     else:
         sgemm(&ta, &tb, &nb, &mb, &d, &one, <float *> Y, &ld, <float *> X,
-              &ld, &zero, dots, &nb)
+              &ld, &zero, dots, &ldd)
 
 
 cdef inline void _finish_euclidean(
     const floating *x,          # IN (d,) the row of X
     const floating *Y,          # IN (nb, d) rows of Y, row stride d
     int d, int nb,
-    const floating *dots,       # IN (nb,) x . Y[j]
     double x_sq,                # IN |x|^2
     const double *y_sq,         # IN (nb,) |Y[j]|^2
     double tau,
     bint take_sqrt,
-    floating *out,              # OUT (nb,)
+    floating *row,              # IN x . Y[j]; OUT the distances (nb,)
 ) noexcept nogil:
-    """One row of squared (or plain) euclidean distances from dot products.
-
-    Three branch-free passes the compiler vectorises, plus a rarely taken
-    exact recomputation for pairs below ``tau * (|x|^2 + |y|^2)``.
-    """
-    cdef int j
-    cdef double v
+    """One row of squared (or plain) euclidean distances from dot products,
+    in place: the vectorised C finisher, then the exact recomputation of
+    the pairs below ``tau * (|x|^2 + |y|^2)`` if there are any."""
+    cdef int j, risky
+    if floating is double:
+        risky = fastml_finish_sq_f64(row, nb, x_sq, y_sq, tau, take_sqrt)
+    else:
+        risky = fastml_finish_sq_f32(row, nb, x_sq, y_sq, tau, take_sqrt)
+    if not risky:
+        return
     for j in range(nb):
-        out[j] = <floating> (x_sq + y_sq[j] - 2.0 * <double> dots[j])
-    for j in range(nb):
-        if out[j] < tau * (x_sq + y_sq[j]):
-            out[j] = <floating> _sqdist_exact(x, Y + <Py_ssize_t> j * d, d)
+        if row[j] < tau * (x_sq + y_sq[j]):
+            row[j] = <floating> _sqdist_exact(x, Y + <Py_ssize_t> j * d, d)
     if take_sqrt:
         for j in range(nb):
-            out[j] = sqrt(out[j])
+            row[j] = sqrt(row[j])
+
+
+cdef inline void _finish_cosine(
+    const floating *x,          # IN (d,) the row of X
+    const floating *Y,          # IN (nb, d) rows of Y, row stride d
+    int d, int nb,
+    double x_norm,              # IN |x|
+    const double *y_norm,       # IN (nb,) |Y[j]|
+    double tau,
+    double zero_value,          # IN the distance from a zero row
+    floating *row,              # IN x . Y[j]; OUT the distances (nb,)
+) noexcept nogil:
+    """One row of cosine distances from dot products, in place; pairs with
+    ``1 - cos < tau``, or with a zero row, are then recomputed exactly."""
+    cdef int j, risky
+    if floating is double:
+        risky = fastml_finish_cos_f64(row, nb, x_norm, y_norm, tau)
+    else:
+        risky = fastml_finish_cos_f32(row, nb, x_norm, y_norm, tau)
+    if not risky:
+        return
+    for j in range(nb):
+        if x_norm == 0 or y_norm[j] == 0:
+            row[j] = <floating> zero_value
+        elif row[j] < tau:             # NaN from NaN input stays NaN
+            row[j] = <floating> _cosine_exact(x, Y + <Py_ssize_t> j * d, d)
 
 
 cdef inline double _boolean(int kind, double ntt, double nx, double ny,
@@ -363,8 +399,8 @@ def gemm_distances(
         int d = <int> X.shape[1]
         Py_ssize_t n_jobs, job, i, j, x0, y0
         int mb, nb
-        double dot, v, nxy
-        floating *dots
+        int ldo = <int> out.shape[1]
+        floating *tile
         Py_ssize_t[:, ::1] jobs
 
     if n == 0 or m == 0:
@@ -372,36 +408,29 @@ def gemm_distances(
     jobs = _job_grid(n, m, GEMM_MB, GEMM_NB, symmetric)
     n_jobs = jobs.shape[0]
 
-    with nogil, parallel(num_threads=n_threads):
-        dots = <floating *> malloc(GEMM_MB * GEMM_NB * sizeof(floating))
-        for job in prange(n_jobs, schedule="static", chunksize=1):
+    with nogil:
+        for job in prange(n_jobs, schedule="static", chunksize=1,
+                          num_threads=n_threads):
             x0 = jobs[job, 0]
             y0 = jobs[job, 1]
             mb = <int> min(GEMM_MB, n - x0)
             nb = <int> min(GEMM_NB, m - y0)
-            _gemm_tile(&X[x0, 0], &Y[y0, 0], mb, nb, d, dots)
+            tile = &out[x0, y0]
+            _gemm_tile(&X[x0, 0], &Y[y0, 0], mb, nb, d, tile, ldo)
             for i in range(mb):
                 if kind == G_EUCLIDEAN or kind == G_SQEUCLIDEAN:
                     _finish_euclidean(&X[x0 + i, 0], &Y[y0, 0], d, nb,
-                                      dots + i * nb, x_stat[x0 + i],
-                                      &y_stat[y0], tau,
-                                      kind == G_EUCLIDEAN, &out[x0 + i, y0])
-                    continue
-                for j in range(nb):
-                    dot = dots[i * nb + j]
-                    if kind == G_COSINE:
-                        if x_stat[x0 + i] == 0 or y_stat[y0 + j] == 0:
-                            v = zero_value
-                        else:
-                            v = 1 - dot / (x_stat[x0 + i] * y_stat[y0 + j])
-                            if v < tau:
-                                v = _cosine_exact(&X[x0 + i, 0], &Y[y0 + j, 0], d)
-                            v = min(max(v, 0.0), 2.0)
-                    else:
-                        v = _boolean(kind, dot, x_stat[x0 + i],
-                                     y_stat[y0 + j], total)
-                    out[x0 + i, y0 + j] = <floating> v
-        free(dots)
+                                      x_stat[x0 + i], &y_stat[y0], tau,
+                                      kind == G_EUCLIDEAN, tile + i * ldo)
+                elif kind == G_COSINE:
+                    _finish_cosine(&X[x0 + i, 0], &Y[y0, 0], d, nb,
+                                   x_stat[x0 + i], &y_stat[y0], tau,
+                                   zero_value, tile + i * ldo)
+                else:
+                    for j in range(nb):
+                        tile[i * ldo + j] = <floating> _boolean(
+                            kind, tile[i * ldo + j], x_stat[x0 + i],
+                            y_stat[y0 + j], total)
 
     if symmetric:
         mirror_upper(out, n_threads)

@@ -6,6 +6,7 @@
  */
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 #include "direct.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -162,9 +163,28 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 #endif /* x86 clones */
 
 /* ---- dispatch ---- */
+typedef int (*finish_sq_f64_fn)(double *, int, double, const double *, double, int);
+typedef int (*finish_sq_f32_fn)(float *, int, double, const double *, double, int);
+typedef int (*finish_cos_f64_fn)(double *, int, double, const double *, double);
+typedef int (*finish_cos_f32_fn)(float *, int, double, const double *, double);
+
 static const tile_fn_f64 *table_f64 = fastml_table_f64_base;
 static const tile_fn_f32 *table_f32 = fastml_table_f32_base;
+static finish_sq_f64_fn finish_sq_f64 = fastml_finish_sq_f64_base;
+static finish_sq_f32_fn finish_sq_f32 = fastml_finish_sq_f32_base;
+static finish_cos_f64_fn finish_cos_f64 = fastml_finish_cos_f64_base;
+static finish_cos_f32_fn finish_cos_f32 = fastml_finish_cos_f32_base;
 static int isa_in_use = FASTML_ISA_BASELINE;
+
+#define USE_ISA(SUFFIX)                                                       \
+    do {                                                                      \
+        table_f64 = fastml_table_f64_##SUFFIX;                                \
+        table_f32 = fastml_table_f32_##SUFFIX;                                \
+        finish_sq_f64 = fastml_finish_sq_f64_##SUFFIX;                        \
+        finish_sq_f32 = fastml_finish_sq_f32_##SUFFIX;                        \
+        finish_cos_f64 = fastml_finish_cos_f64_##SUFFIX;                      \
+        finish_cos_f32 = fastml_finish_cos_f32_##SUFFIX;                      \
+    } while (0)
 
 int fastml_direct_best_isa(void)
 {
@@ -183,16 +203,12 @@ int fastml_direct_select_isa(int max_level)
 {
     int level = fastml_direct_best_isa();
     if (max_level < level) level = max_level < 0 ? 0 : max_level;
-    table_f64 = fastml_table_f64_base;
-    table_f32 = fastml_table_f32_base;
+    USE_ISA(base);
 #ifdef FASTML_HAVE_X86_CLONES
-    if (level == FASTML_ISA_AVX512) {
-        table_f64 = fastml_table_f64_avx512;
-        table_f32 = fastml_table_f32_avx512;
-    } else if (level == FASTML_ISA_AVX2) {
-        table_f64 = fastml_table_f64_avx2;
-        table_f32 = fastml_table_f32_avx2;
-    }
+    if (level == FASTML_ISA_AVX512)
+        USE_ISA(avx512);
+    else if (level == FASTML_ISA_AVX2)
+        USE_ISA(avx2);
 #endif
     isa_in_use = level;
     return level;
@@ -232,4 +248,28 @@ void fastml_tile_f32(int metric, const float *A, ptrdiff_t lda, int m,
                      const double *prm, float *out, ptrdiff_t ldo, int diag)
 {
     table_f32[metric](A, lda, m, Bp, n, d, w, prm, out, ldo, diag);
+}
+
+int fastml_finish_sq_f64(double *row, int nb, double x_sq, const double *y_sq,
+                         double tau, int take_sqrt)
+{
+    return finish_sq_f64(row, nb, x_sq, y_sq, tau, take_sqrt);
+}
+
+int fastml_finish_sq_f32(float *row, int nb, double x_sq, const double *y_sq,
+                         double tau, int take_sqrt)
+{
+    return finish_sq_f32(row, nb, x_sq, y_sq, tau, take_sqrt);
+}
+
+int fastml_finish_cos_f64(double *row, int nb, double x_norm,
+                          const double *y_norm, double tau)
+{
+    return finish_cos_f64(row, nb, x_norm, y_norm, tau);
+}
+
+int fastml_finish_cos_f32(float *row, int nb, double x_norm,
+                          const double *y_norm, double tau)
+{
+    return finish_cos_f32(row, nb, x_norm, y_norm, tau);
 }

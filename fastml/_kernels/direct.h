@@ -37,4 +37,15 @@ void fastml_tile_f32(int metric, const float *A, ptrdiff_t lda, int m,
                      const float *Bp, int n, int d, const float *w,
                      const double *prm, float *out, ptrdiff_t ldo, int diag);
 
+/* Row finishers of the GEMM metrics, in place; nonzero: some pair needs
+ * the exact recomputation (then no square root was taken). */
+int fastml_finish_sq_f64(double *row, int nb, double x_sq, const double *y_sq,
+                         double tau, int take_sqrt);
+int fastml_finish_sq_f32(float *row, int nb, double x_sq, const double *y_sq,
+                         double tau, int take_sqrt);
+int fastml_finish_cos_f64(double *row, int nb, double x_norm,
+                          const double *y_norm, double tau);
+int fastml_finish_cos_f32(float *row, int nb, double x_norm,
+                          const double *y_norm, double tau);
+
 #endif

@@ -36,6 +36,10 @@
 #define MR 4
 #define KCHUNK 128
 
+/* A scalar s becomes a vector of VL copies as `s - zero`: unlike
+ * `zero + s` (which is +0 for s = -0) it is an exact identity, so the
+ * compiler emits a plain broadcast. */
+
 /* Vector types of the clone's native width VW bytes (GCC/clang vector
  * extensions): a 64-byte panel row is NV = NR * sizeof(T) / VW vectors of
  * VL lanes.  Loads through VEC pointers may be unaligned. */
@@ -83,12 +87,12 @@ typedef long long FN(divec) __attribute__((vector_size(VW / sizeof(T) * sizeof(d
             for (int r = 0; r < ROWS; ++r)                                    \
                 for (int v = 0; v < NV; ++v) { a0[r][v] = zero; a1[r][v] = zero; } \
             for (int k = k0; k < k1; ++k) {                                   \
-                const VEC wk = zero + (w ? w[k] : (T)1);                      \
+                const VEC wk = (w ? w[k] : (T)1) - zero;                      \
                 (void)wk;                                                     \
                 for (int v = 0; v < NV; ++v) {                                \
                     const VEC y = *(const VEC *)(B + (ptrdiff_t)k * NR + v * VL); \
                     for (int r = 0; r < ROWS; ++r) {                          \
-                        const VEC x = zero + A[(ptrdiff_t)(RB + r) * lda + k];\
+                        const VEC x = A[(ptrdiff_t)(RB + r) * lda + k] - zero;\
                         UPDATE(a0[r][v], a1[r][v], x, y, wk);                 \
                     }                                                         \
                 }                                                             \
@@ -101,8 +105,13 @@ typedef long long FN(divec) __attribute__((vector_size(VW / sizeof(T) * sizeof(d
         }                                                                     \
         for (int r = 0; r < ROWS; ++r) {                                      \
             T *o = out + (ptrdiff_t)(RB + r) * ldo + (ptrdiff_t)q * NR;       \
-            for (int c = 0; c < ncols; ++c)                                   \
-                o[c] = (T)(FINISH(t0[r][c / VL][c % VL], t1[r][c / VL][c % VL])); \
+            T res[NR];  /* every lane, so FINISH vectorises */                \
+            for (int c = 0; c < NR; ++c)                                      \
+                res[c] = (T)(FINISH(t0[r][c / VL][c % VL], t1[r][c / VL][c % VL])); \
+            if (ncols == NR)                                                  \
+                memcpy(o, res, sizeof res);  /* one 64-byte store */          \
+            else                                                              \
+                for (int c = 0; c < ncols; ++c) o[c] = res[c];                \
         }                                                                     \
     } while (0)
 
@@ -206,6 +215,42 @@ DEFINE_TILE(hamming, U_HAM, FOLD_SUM, F_HAM)
 #define F_JS(t0, t1) sqrt(((t0) < 0 ? 0.0 : (t0)) / (2.0 * prm[0]))
 DEFINE_TILE(jensenshannon, U_JS, FOLD_SUM, F_JS)
 
+/*
+ * Row finishers of the GEMM metrics (_distances.pyx): vectorised passes
+ * over one row of dot products, in place.  They return nonzero when a pair
+ * needs the exact recomputation, which the caller then does (followed, for
+ * euclidean, by the square root); otherwise the row is final.
+ */
+#define TSQRT(v) (sizeof(T) == 4 ? (T)sqrtf((float)(v)) : (T)sqrt((double)(v)))
+
+static int FN(finish_sq)(T *row, int nb, double x_sq, const double *y_sq,
+                         double tau, int take_sqrt)
+{
+    int risky = 0;
+    for (int j = 0; j < nb; ++j)
+        row[j] = (T)(x_sq + y_sq[j] - 2.0 * (double)row[j]);
+    for (int j = 0; j < nb; ++j)
+        risky |= row[j] < tau * (x_sq + y_sq[j]);
+    if (!risky && take_sqrt)
+        for (int j = 0; j < nb; ++j)
+            row[j] = TSQRT(row[j]);
+    return risky;
+}
+
+/* 1 - cos; a pair below tau, or NaN (a zero row), is risky. */
+static int FN(finish_cos)(T *row, int nb, double x_norm, const double *y_norm,
+                          double tau)
+{
+    int risky = 0;
+    for (int j = 0; j < nb; ++j)
+        row[j] = (T)(1.0 - (double)row[j] / (x_norm * y_norm[j]));
+    for (int j = 0; j < nb; ++j) {
+        risky |= !(row[j] >= tau);
+        row[j] = row[j] > 2 ? (T)2 : row[j];    /* rounding, opposite rows */
+    }
+    return risky;
+}
+
 /* The table direct.c dispatches through, in FASTML_METRIC_* order. */
 static const TILE_FN_T FN(table)[FASTML_N_DIRECT] = {
     FN(l1), FN(sqeuclidean), FN(euclidean), FN(chebyshev), FN(minkowski3),
@@ -215,6 +260,7 @@ static const TILE_FN_T FN(table)[FASTML_N_DIRECT] = {
 
 #undef MR
 #undef KCHUNK
+#undef TSQRT
 #undef VEC
 #undef VL
 #undef NV
