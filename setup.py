@@ -121,7 +121,7 @@ def extensions():
         Extension(
             "fastml._kernels._distances",
             sources=[os.path.join(kernels, "_distances.pyx"), os.path.join(kernels, "direct.c")],
-            depends=[os.path.join(kernels, h) for h in ("direct.h", "direct_body.h", "openmp_compat.h")],
+            depends=[os.path.join(kernels, h) for h in ("direct.h", "direct_isa.h", "direct_body.h", "openmp_compat.h")],
             include_dirs=[kernels],
             define_macros=macros,
         ),

@@ -57,10 +57,11 @@ def pairwise_distances_chunk(X, Y, metric="euclidean", *, n_threads=1, **params)
     Notes
     -----
     Boolean metrics (dice, jaccard, rogerstanimoto, russellrao, sokalsneath,
-    yule) treat nonzero as True, as ``cdist`` does for jaccard.  Euclidean, sqeuclidean and cosine come from BLAS
-    dot products, and every pair for which that identity could lose accuracy
-    is recomputed from differences: identical rows give exactly 0, and the
-    relative error stays near 1e-5 (float32) / 1e-13 (float64) on every pair.
+    yule) treat nonzero as True, as ``cdist`` does for jaccard.  Cosine, and
+    euclidean with many features, come from BLAS dot products; every pair for
+    which that identity could lose accuracy is recomputed exactly: identical
+    rows give exactly 0, and the relative error stays near 1e-5 (float32) /
+    1e-13 (float64) on every pair.
 
     Examples
     --------

@@ -23,46 +23,18 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
 
-#define T double
-#define NR FASTML_NR_F64
-#define TILE_FN_T tile_fn_f64
-#define ITYPE long long
-#define ABSMASK 0x7fffffffffffffffLL
-
 /* ---- baseline ---- */
 #define VW 16
-#define FN(x) CAT(CAT(fastml_, x), _f64_base)
+#define ISA base
 #if defined(__x86_64__) || defined(_M_X64)
-#define VMAX(a, b) ((VEC)_mm_max_pd((__m128d)(a), (__m128d)(b)))
+#define VMAX_F64(a, b) ((VEC)_mm_max_pd((__m128d)(a), (__m128d)(b)))
+#define VMAX_F32(a, b) ((VEC)_mm_max_ps((__m128)(a), (__m128)(b)))
 #endif
-#include "direct_body.h"
-#undef VMAX
-#undef FN
+#include "direct_isa.h"
+#undef VMAX_F64
+#undef VMAX_F32
+#undef ISA
 #undef VW
-#undef T
-#undef NR
-#undef TILE_FN_T
-#undef ITYPE
-#undef ABSMASK
-#define T float
-#define NR FASTML_NR_F32
-#define TILE_FN_T tile_fn_f32
-#define ITYPE int
-#define ABSMASK 0x7fffffff
-#define VW 16
-#define FN(x) CAT(CAT(fastml_, x), _f32_base)
-#if defined(__x86_64__) || defined(_M_X64)
-#define VMAX(a, b) ((VEC)_mm_max_ps((__m128)(a), (__m128)(b)))
-#endif
-#include "direct_body.h"
-#undef VMAX
-#undef FN
-#undef VW
-#undef T
-#undef NR
-#undef TILE_FN_T
-#undef ITYPE
-#undef ABSMASK
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define FASTML_HAVE_X86_CLONES 1
@@ -74,40 +46,15 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v3")
 #endif
-#define T double
-#define NR FASTML_NR_F64
-#define TILE_FN_T tile_fn_f64
-#define ITYPE long long
-#define ABSMASK 0x7fffffffffffffffLL
 #define VW 32
-#define FN(x) CAT(CAT(fastml_, x), _f64_avx2)
-#define VMAX(a, b) ((VEC)_mm256_max_pd((__m256d)(a), (__m256d)(b)))
-#include "direct_body.h"
-#undef VMAX
-#undef FN
+#define ISA avx2
+#define VMAX_F64(a, b) ((VEC)_mm256_max_pd((__m256d)(a), (__m256d)(b)))
+#define VMAX_F32(a, b) ((VEC)_mm256_max_ps((__m256)(a), (__m256)(b)))
+#include "direct_isa.h"
+#undef VMAX_F64
+#undef VMAX_F32
+#undef ISA
 #undef VW
-#undef T
-#undef NR
-#undef TILE_FN_T
-#undef ITYPE
-#undef ABSMASK
-#define T float
-#define NR FASTML_NR_F32
-#define TILE_FN_T tile_fn_f32
-#define ITYPE int
-#define ABSMASK 0x7fffffff
-#define VW 32
-#define FN(x) CAT(CAT(fastml_, x), _f32_avx2)
-#define VMAX(a, b) ((VEC)_mm256_max_ps((__m256)(a), (__m256)(b)))
-#include "direct_body.h"
-#undef VMAX
-#undef FN
-#undef VW
-#undef T
-#undef NR
-#undef TILE_FN_T
-#undef ITYPE
-#undef ABSMASK
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -121,40 +68,15 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v4,prefer-vector-width=512")
 #endif
-#define T double
-#define NR FASTML_NR_F64
-#define TILE_FN_T tile_fn_f64
-#define ITYPE long long
-#define ABSMASK 0x7fffffffffffffffLL
 #define VW 64
-#define FN(x) CAT(CAT(fastml_, x), _f64_avx512)
-#define VMAX(a, b) ((VEC)_mm512_max_pd((__m512d)(a), (__m512d)(b)))
-#include "direct_body.h"
-#undef VMAX
-#undef FN
+#define ISA avx512
+#define VMAX_F64(a, b) ((VEC)_mm512_max_pd((__m512d)(a), (__m512d)(b)))
+#define VMAX_F32(a, b) ((VEC)_mm512_max_ps((__m512)(a), (__m512)(b)))
+#include "direct_isa.h"
+#undef VMAX_F64
+#undef VMAX_F32
+#undef ISA
 #undef VW
-#undef T
-#undef NR
-#undef TILE_FN_T
-#undef ITYPE
-#undef ABSMASK
-#define T float
-#define NR FASTML_NR_F32
-#define TILE_FN_T tile_fn_f32
-#define ITYPE int
-#define ABSMASK 0x7fffffff
-#define VW 64
-#define FN(x) CAT(CAT(fastml_, x), _f32_avx512)
-#define VMAX(a, b) ((VEC)_mm512_max_ps((__m512)(a), (__m512)(b)))
-#include "direct_body.h"
-#undef VMAX
-#undef FN
-#undef VW
-#undef T
-#undef NR
-#undef TILE_FN_T
-#undef ITYPE
-#undef ABSMASK
 #if defined(__clang__)
 #pragma clang attribute pop
 #else

@@ -1,0 +1,45 @@
+/*
+ * Instantiates direct_body.h for double and float at one instruction-set
+ * level.  direct.c includes this file once per level, with
+ *
+ *   VW           vector width in bytes (16, 32 or 64)
+ *   ISA          the name suffix (base, avx2, avx512)
+ *   VMAX_F64, VMAX_F32  optional: the level's vector max for each dtype
+ *
+ * defined, and undefines them afterwards.
+ */
+#define FN(x) CAT(CAT(CAT(fastml_, x), _f64_), ISA)
+#define T double
+#define NR FASTML_NR_F64
+#define TILE_FN_T tile_fn_f64
+#define ITYPE long long
+#define ABSMASK 0x7fffffffffffffffLL
+#ifdef VMAX_F64
+#define VMAX VMAX_F64
+#endif
+#include "direct_body.h"
+#undef VMAX
+#undef FN
+#undef T
+#undef NR
+#undef TILE_FN_T
+#undef ITYPE
+#undef ABSMASK
+
+#define FN(x) CAT(CAT(CAT(fastml_, x), _f32_), ISA)
+#define T float
+#define NR FASTML_NR_F32
+#define TILE_FN_T tile_fn_f32
+#define ITYPE int
+#define ABSMASK 0x7fffffff
+#ifdef VMAX_F32
+#define VMAX VMAX_F32
+#endif
+#include "direct_body.h"
+#undef VMAX
+#undef FN
+#undef T
+#undef NR
+#undef TILE_FN_T
+#undef ITYPE
+#undef ABSMASK
