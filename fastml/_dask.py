@@ -54,7 +54,7 @@ def _distance_block(x, y, *lazy_params, request, lazy_names, ensure_all_finite,
 
     With ``symmetric=True`` the block is a diagonal block: x against itself,
     computed once per pair and mirrored, with an exactly zero diagonal.
-    ``y_name`` is how errors refer to y ("X" when Y is X).
+    ``y_name`` is how errors refer to y ("X" when Y is None).
     """
     _check_block_finite(x, "X", ensure_all_finite)
     x = np.ascontiguousarray(x, dtype=request.dtype)
@@ -108,8 +108,6 @@ def pairwise_distances(X, Y, metric, ensure_all_finite, kwds):
     """Lazy ``fastml.metrics.pairwise_distances`` for Dask input."""
     from fastml.metrics import _Request
 
-    if Y is X:
-        Y = None  # as scikit-learn does: the symmetric path, zero diagonal
     symmetric = Y is None
     X = as_dask_array(X, "X")
     Y = X if symmetric else as_dask_array(Y, "Y")
@@ -121,7 +119,7 @@ def pairwise_distances(X, Y, metric, ensure_all_finite, kwds):
     if X.shape[1] == 0:
         raise ValueError("X has 0 features; distances need at least one feature.")
     if not callable(metric) and (
-        _distance_metrics.resolve_metric(metric) in _distance_metrics.SKLEARN_BOOLEAN_METRICS
+        _distance_metrics.resolve_metric(metric) in _distance_metrics.BOOLEAN_METRICS
     ):
         dtype = np.dtype(np.float64)
         X, Y = (X != 0).astype(dtype), (Y != 0).astype(dtype)

@@ -64,9 +64,6 @@ BOOLEAN_METRICS = frozenset(
     {"dice", "jaccard", "rogerstanimoto", "russellrao", "sokalsneath", "yule"}
 )
 
-# Metrics that scikit-learn's pairwise_distances computes on boolean data.
-SKLEARN_BOOLEAN_METRICS = BOOLEAN_METRICS
-
 _WEIGHTED = frozenset({
     "braycurtis", "canberra", "chebyshev", "cityblock", "correlation", "cosine",
     "dice", "euclidean", "hamming", "jaccard", "minkowski", "rogerstanimoto",

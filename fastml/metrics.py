@@ -36,7 +36,7 @@ class _Request:
 
     @property
     def boolean(self):
-        return self.name in _distance_metrics.SKLEARN_BOOLEAN_METRICS
+        return self.name in _distance_metrics.BOOLEAN_METRICS
 
     def plan(self, params=None):
         # scikit-learn's cosine_distances gives 1 between a zero row and any row.
@@ -60,7 +60,7 @@ def _check_inputs(X, Y, metric, ensure_all_finite, kwds):
     """
     if not callable(metric):
         name = _distance_metrics.resolve_metric(metric)
-        boolean = name in _distance_metrics.SKLEARN_BOOLEAN_METRICS
+        boolean = name in _distance_metrics.BOOLEAN_METRICS
     else:
         boolean = False
     if boolean:
@@ -99,8 +99,8 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_jobs=None,
     X : array-like or Dask array of shape (n_samples_X, n_features)
         NumPy, pandas, polars, lists, or a Dask array.
     Y : array-like or Dask array of shape (n_samples_Y, n_features), default=None
-        ``None`` means ``Y = X``: the result is then exactly symmetric with an
-        exactly zero diagonal, and each pair is computed once.
+        ``None`` (or X itself) means ``Y = X``: the result is then exactly
+        symmetric with an exactly zero diagonal, and each pair is computed once.
     metric : str or callable, default="euclidean"
         Any metric of ``scipy.spatial.distance.cdist`` (and its aliases),
         scikit-learn's aliases (``l1``, ``l2``, ``manhattan``, ``cityblock``,
@@ -128,6 +128,8 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_jobs=None,
     fastml.kernels.pairwise_distances_chunk : the kernel, for your own graphs.
     pairwise_distances_chunked : the same, row block by row block.
     """
+    if Y is X:
+        Y = None  # as scikit-learn does: the symmetric path, zero diagonal
     if isinstance(metric, str) and metric == "precomputed":
         return _precomputed(X, Y, ensure_all_finite)
     if isinstance(metric, str) and metric == "nan_euclidean":
@@ -136,8 +138,6 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_jobs=None,
         from fastml import _dask
 
         return _dask.pairwise_distances(X, Y, metric, ensure_all_finite, kwds)
-    if Y is X:
-        Y = None  # as scikit-learn does: the symmetric path, zero diagonal
     X, Y, request = _check_inputs(X, Y, metric, ensure_all_finite, kwds)
     n_threads = effective_n_threads(n_jobs)
     symmetric = Y is None
