@@ -77,13 +77,22 @@ PARAMETERS["seuclidean"] = {"V"}
 PARAMETERS["mahalanobis"] = {"VI"}
 PARAMETERS["jensenshannon"] = {"base"}
 
-# Up to this many features the direct kernel (exact differences) beats BLAS
-# GEMM for euclidean, per instruction set in use and dtype; measured with
-# OpenBLAS's AVX2 kernels (benchmarks/bench_pairwise.py).
-DIRECT_EUCLIDEAN_MAX_FEATURES = {
-    ("avx512", np.dtype(np.float64)): 256, ("avx512", np.dtype(np.float32)): 256,
-    ("avx2", np.dtype(np.float64)): 128, ("avx2", np.dtype(np.float32)): 16,
-    ("baseline", np.dtype(np.float64)): 16, ("baseline", np.dtype(np.float32)): 16,
+# Up to this many features the direct kernels beat tiled BLAS GEMM, per
+# instruction set in use and dtype: exact differences for (sq)euclidean,
+# dot products for cosine.  Measured against OpenBLAS's AVX2 kernels
+# (benchmarks/bench_pairwise.py and the threshold sweep in benchmarks/RESULTS.md).
+_F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
+DIRECT_MAX_FEATURES = {
+    "euclidean": {
+        ("avx512", _F64): 256, ("avx512", _F32): 256,
+        ("avx2", _F64): 128, ("avx2", _F32): 16,
+        ("baseline", _F64): 16, ("baseline", _F32): 16,
+    },
+    "cosine": {
+        ("avx512", _F64): 512, ("avx512", _F32): 512,
+        ("avx2", _F64): 0, ("avx2", _F32): 0,
+        ("baseline", _F64): 0, ("baseline", _F32): 0,
+    },
 }
 
 # Target relative error of a squared distance from the GEMM identity, per
@@ -294,11 +303,10 @@ class Plan:
         if kernel_metric == "cityblock":
             kernel_metric = "l1"
         n_used = len(self.columns) if self.columns is not None else n_features
-        direct_max = DIRECT_EUCLIDEAN_MAX_FEATURES[_distances.isa_in_use(), self.dtype]
-        if kernel_metric in ("euclidean", "sqeuclidean") and n_used > direct_max:
-            self.family = "gemm"
-        if kernel_metric == "cosine":
-            self.family = "gemm"
+        if kernel_metric in ("euclidean", "sqeuclidean", "cosine"):
+            thresholds = DIRECT_MAX_FEATURES["cosine" if kernel_metric == "cosine" else "euclidean"]
+            if n_used > thresholds[_distances.isa_in_use(), self.dtype]:
+                self.family = "gemm"
         self.kernel_metric = kernel_metric
         eps = np.finfo(self.dtype).eps
         self.tau = min(1.0, eps * np.sqrt(max(n_used, 1)) / _GEMM_TARGET_ERROR[self.dtype])
@@ -330,11 +338,26 @@ class Plan:
 
         X and Y are float arrays with n_features columns, already checked.
         With ``symmetric=True`` Y is ignored and X is used for both sides.
+
+        BLAS runs on one thread throughout: the kernels parallelise over
+        tiles themselves, and OpenBLAS threads left spinning after a small
+        product in ``transform`` would compete with them for the cores.
         """
+        with _single_threaded_blas():
+            return self._compute(X, Y, n_threads, symmetric)
+
+    def _compute(self, X, Y, n_threads, symmetric):
         Xt = self.transform(X)
         Yt = Xt if symmetric else self.transform(Y)
         out = np.empty((Xt.shape[0], Yt.shape[0]), dtype=self.dtype)
-        if self.family == "direct":
+        if self.family == "direct" and self.kernel_metric == "cosine":
+            x_norm = _row_norms(Xt, squared=False)
+            y_norm = x_norm if symmetric else _row_norms(Yt, squared=False)
+            _distances.direct_distances(
+                Xt, Yt, _distances.DIRECT_CODES["dot"], np.empty(0, self.dtype), self.prm,
+                out, symmetric, n_threads, x_norm, y_norm, self.tau, self.cosine_zero,
+            )
+        elif self.family == "direct":
             w = self.w32 if self.w32 is not None else np.empty(0, self.dtype)
             _distances.direct_distances(
                 Xt, Yt, _distances.DIRECT_CODES[self.kernel_metric], w, self.prm, out,
@@ -356,19 +379,13 @@ class Plan:
         return out
 
     def _gemm(self, X, Y, out, n_threads, symmetric):
-        if self.kernel_metric == "cosine":
-            x_stat = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))
-        else:
-            x_stat = np.einsum("ij,ij->i", X, X, dtype=np.float64)
-        y_stat = x_stat if symmetric else (
-            np.sqrt(np.einsum("ij,ij->i", Y, Y, dtype=np.float64))
-            if self.kernel_metric == "cosine" else np.einsum("ij,ij->i", Y, Y, dtype=np.float64)
+        squared = self.kernel_metric != "cosine"
+        x_stat = _row_norms(X, squared)
+        y_stat = x_stat if symmetric else _row_norms(Y, squared)
+        _distances.gemm_distances(
+            X, Y, _distances.GEMM_CODES[self.kernel_metric], x_stat, y_stat, 0.0,
+            self.tau, self.cosine_zero, out, symmetric, n_threads,
         )
-        with _single_threaded_blas():
-            _distances.gemm_distances(
-                X, Y, _distances.GEMM_CODES[self.kernel_metric], x_stat, y_stat, 0.0,
-                self.tau, self.cosine_zero, out, symmetric, n_threads,
-            )
 
     def _boolean(self, X, Y, out, n_threads, symmetric):
         # Counts are exact in float64: 0/1 indicators, X scaled by the weights.
@@ -384,13 +401,18 @@ class Plan:
             y_stat = Yb.sum(axis=1)
             total = float(X.shape[1])
         target = out if out.dtype == np.float64 else np.empty(out.shape, np.float64)
-        with _single_threaded_blas():
-            _distances.gemm_distances(
-                Xb, Yb, _distances.GEMM_CODES[self.metric], x_stat, y_stat, total,
-                0.0, np.nan, target, symmetric, n_threads,
-            )
+        _distances.gemm_distances(
+            Xb, Yb, _distances.GEMM_CODES[self.metric], x_stat, y_stat, total,
+            0.0, np.nan, target, symmetric, n_threads,
+        )
         if target is not out:
             out[...] = target
+
+
+def _row_norms(X, squared):
+    """Euclidean norms (or squared norms) of the rows of X, in float64."""
+    sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+    return sq if squared else np.sqrt(sq)
 
 
 _BLAS_CONTROLLER = None

@@ -225,10 +225,11 @@ def near_duplicates(rng, n, d, dtype, offset, spread):
 @pytest.mark.parametrize("dtype, target", [(np.float64, 1e-12), (np.float32, 1e-5)])
 @pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
 @pytest.mark.parametrize("spread", [1e-3, 1e-5, 1e-7])
-@pytest.mark.parametrize("d", [50, 300])
+@pytest.mark.parametrize("d", [50, 300, 600])
 def test_gemm_metrics_are_accurate_on_every_pair(rng, metric, dtype, target, spread, d):
-    # d = 300 takes the GEMM path for euclidean on every instruction set;
-    # d = 50 the direct kernel where it is faster (AVX-512).
+    # d = 50 takes the direct kernels where they are faster (AVX-512),
+    # d = 300 GEMM tiles for euclidean, d = 600 for cosine too
+    # (_distance_metrics.DIRECT_MAX_FEATURES).
     if dtype == np.float32 and spread < 1e-5:
         spread *= 1e3                   # below float32 resolution rows just coincide
     X, Y = near_duplicates(rng, 60, d, dtype, offset=100.0, spread=spread)
@@ -242,14 +243,17 @@ def test_gemm_metrics_are_accurate_on_every_pair(rng, metric, dtype, target, spr
 
 
 @pytest.mark.parametrize("dtype, target", [(np.float64, 1e-12), (np.float32, 1e-5)])
-def test_symmetric_gemm_path_is_accurate(rng, dtype, target):
-    # Y=None in the public API uses the symmetric (upper-triangle) path.
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("d", [50, 600])
+def test_symmetric_path_is_accurate(rng, dtype, target, metric, d):
+    # Y=None in the public API uses the symmetric (upper-triangle) path;
+    # d = 50 runs the direct kernels (AVX-512), d = 600 GEMM tiles.
     from fastml.metrics import pairwise_distances
 
-    X, Y = near_duplicates(rng, 40, 300, dtype, offset=50.0, spread=1e-4)
+    X, Y = near_duplicates(rng, 40, d, dtype, offset=50.0, spread=1e-4)
     Z = np.vstack([X, Y])
-    got = pairwise_distances(Z, metric="euclidean")
-    ref = naive.euclidean(Z, Z)
+    got = pairwise_distances(Z, metric=metric)
+    ref = naive.REFERENCES[metric](Z, Z)
     off_diag = ~np.eye(len(Z), dtype=bool) & (ref != 0)
     assert naive.max_relative_error(got[off_diag], ref[off_diag]) <= target
     np.testing.assert_array_equal(got, got.T)

@@ -58,7 +58,7 @@ cdef extern from "direct.h" nogil:
 DIRECT_CODES = {
     "l1": 0, "sqeuclidean": 1, "euclidean": 2, "chebyshev": 3,
     "minkowski3": 4, "minkowski4": 5, "minkowski": 6, "canberra": 7,
-    "braycurtis": 8, "hamming": 9, "jensenshannon": 10,
+    "braycurtis": 8, "hamming": 9, "jensenshannon": 10, "dot": 11,
 }
 
 # Matrix-product metric codes (this file).
@@ -124,15 +124,24 @@ def direct_distances(
     floating[:, ::1] out,          # OUT (n, m)
     bint symmetric,                # IN Y is X: fill the upper triangle only
     int n_threads,                 # IN
+    const double[::1] x_norm=None, # IN (n,) metric "dot" only: |X[i]|
+    const double[::1] y_norm=None, # IN (m,) metric "dot" only: |Y[j]|
+    double tau=0,                  # IN cosine recompute threshold
+    double zero_value=0,           # IN cosine of a zero row
 ):
-    """Fill ``out[i, j] = metric(X[i], Y[j])`` with the direct tile kernels."""
+    """Fill ``out[i, j] = metric(X[i], Y[j])`` with the direct tile kernels.
+
+    With ``x_norm`` and ``y_norm`` given (metric ``"dot"``), each tile of
+    dot products is turned into cosine distances while it is still in
+    cache, as ``gemm_distances`` does for its tiles."""
     cdef:
         Py_ssize_t n = X.shape[0], m = Y.shape[0]
         int d = <int> X.shape[1]
         int nr = FASTML_NR_F64 if floating is double else FASTML_NR_F32
         Py_ssize_t nb, n_xb, n_yb, n_jobs, job, xb, yb
-        Py_ssize_t x0, x1, y0, y1
+        Py_ssize_t x0, x1, y0, y1, i, j0
         int diag
+        bint cosine = x_norm is not None
         floating *packed
         const floating *wp = &w[0] if w.shape[0] > 0 else NULL
         const double *prm = &params[0]
@@ -167,6 +176,15 @@ def direct_distances(
                 fastml_tile_f32(metric, &X[x0, 0], d, <int> (x1 - x0), packed,
                                 <int> (y1 - y0), d, wp, prm, &out[x0, y0],
                                 out.shape[1], diag)
+            if cosine:
+                for i in range(x0, x1):
+                    # symmetric: the columns left of the diagonal may
+                    # not have been computed; the mirror fills them
+                    j0 = max(y0, i) if symmetric else y0
+                    if j0 < y1:
+                        _finish_cosine(&X[i, 0], &Y[j0, 0], d, <int> (y1 - j0),
+                                       x_norm[i], &y_norm[j0], tau, zero_value,
+                                       &out[i, j0])
         free(packed)
 
     if symmetric:

@@ -161,6 +161,10 @@ DEFINE_TILE(l1, U_L1, FOLD_SUM, F_ID)
 DEFINE_TILE(sqeuclidean, U_SQ, FOLD_SUM, F_ID)
 DEFINE_TILE(euclidean, U_SQ, FOLD_SUM, F_SQRT)
 
+/* dot products, finished into cosine distances by the caller */
+#define U_DOT(a0, a1, x, y, wk) a0 += x * y
+DEFINE_TILE(dot, U_DOT, FOLD_SUM, F_ID)
+
 /* chebyshev: max |x - y|.  VMAX (the instruction set's max, where direct.c
  * defines it) does not propagate NaN: the caller marks the rows and columns
  * that hold NaN afterwards. */
@@ -255,7 +259,7 @@ static int FN(finish_cos)(T *row, int nb, double x_norm, const double *y_norm,
 static const TILE_FN_T FN(table)[FASTML_N_DIRECT] = {
     FN(l1), FN(sqeuclidean), FN(euclidean), FN(chebyshev), FN(minkowski3),
     FN(minkowski4), FN(minkowski), FN(canberra), FN(braycurtis), FN(hamming),
-    FN(jensenshannon),
+    FN(jensenshannon), FN(dot),
 };
 
 #undef MR
