@@ -326,7 +326,8 @@ class Plan:
         if self.center is not None:
             X = X - ((X @ self.center) / self.center.sum())[:, None]
         if self.normalize_rows:
-            X = X / X.sum(axis=1, keepdims=True, dtype=np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):  # zero rows: compute()
+                X = X / X.sum(axis=1, keepdims=True, dtype=np.float64)
         if self.scale is not None:
             X = X * self.scale
         if self.root is not None:
@@ -368,6 +369,13 @@ class Plan:
                 # distances NaN, as in SciPy.
                 out[np.isnan(Xt).any(axis=1), :] = np.nan
                 out[:, np.isnan(Yt).any(axis=1)] = np.nan
+            elif self.kernel_metric == "jensenshannon":
+                # A row with a negative entry or summing to 0 is no
+                # probability vector: cdist gives inf.
+                out[_not_a_distribution(X), :] = np.inf
+                out[:, _not_a_distribution(X if symmetric else Y)] = np.inf
+            if symmetric:
+                np.fill_diagonal(out, 0)   # as mirror_upper leaves it
         elif self.family == "gemm":
             self._gemm(Xt, Yt, out, n_threads, symmetric)
         elif self.family == "boolean":
@@ -407,6 +415,11 @@ class Plan:
         )
         if target is not out:
             out[...] = target
+
+
+def _not_a_distribution(X):
+    """Rows of X with a negative entry or a zero sum, (n,) bool."""
+    return (X < 0).any(axis=1) | (X.sum(axis=1) == 0)
 
 
 def _row_norms(X, squared):

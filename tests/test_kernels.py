@@ -285,3 +285,50 @@ def test_every_instruction_set_level_matches_cdist(rng, dtype, every_isa_level):
                 X, Y = make_data(rng, metric, 37, 29, d, dtype)
                 got = kernels.pairwise_distances_chunk(X, Y, metric)
                 assert_close(got, reference(X, Y, metric), metric, dtype)
+
+
+# ------------------------------------------------------------ jensenshannon
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_jensenshannon_lopsided_pairs_match_cdist(rng, dtype, every_isa_level):
+    # Entries spanning 30 orders of magnitude put u = 2x / (x + y) of the
+    # vector logarithm near 0 and near 2, not only near 1.
+    from fastml._kernels import _distances
+
+    X = (10.0 ** rng.uniform(-30, 0, (23, 41))).astype(dtype)
+    Y = (10.0 ** rng.uniform(-30, 0, (19, 41))).astype(dtype)
+    ref = reference(X, Y, "jensenshannon")
+    for level in every_isa_level:
+        _distances.select_isa(level)
+        got = kernels.pairwise_distances_chunk(X, Y, "jensenshannon")
+        np.testing.assert_allclose(got, ref, rtol=tolerance("jensenshannon", dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_jensenshannon_identical_rows_give_exact_zero(rng, dtype, every_isa_level):
+    from fastml._kernels import _distances
+
+    X = rng.random((40, 70)).astype(dtype)
+    X[3, 5:9] = 0                        # zero entries too
+    Y = X[::-1].copy()
+    for level in every_isa_level:
+        _distances.select_isa(level)
+        got = kernels.pairwise_distances_chunk(X, Y, "jensenshannon")
+        np.testing.assert_array_equal(got[np.arange(40), np.arange(40)[::-1]], 0)
+        assert np.all(got[~np.eye(40, dtype=bool)[::-1]] > 0)
+
+
+def test_jensenshannon_of_non_distributions_is_inf_as_in_cdist(rng):
+    X = rng.random((6, 5))
+    X[1, 2] = -0.5                       # a negative entry
+    X[4] = 0                             # a zero row
+    Y = rng.random((3, 5))
+    ref = reference(X, Y, "jensenshannon")
+    assert np.isinf(ref[[1, 4]]).all()
+    np.testing.assert_allclose(kernels.pairwise_distances_chunk(X, Y, "jensenshannon"),
+                               ref, rtol=1e-12)
+    from fastml.metrics import pairwise_distances
+
+    got = pairwise_distances(X, metric="jensenshannon")
+    np.testing.assert_array_equal(np.diag(got), 0)
+    off = ~np.eye(6, dtype=bool)
+    np.testing.assert_allclose(got[off], reference(X, X, "jensenshannon")[off], rtol=1e-12)
