@@ -106,7 +106,17 @@ def manhattan_loop(a, b):
     return s
 
 
-CUSTOM_METRICS = (manhattan, manhattan_loop)
+def manhattan_loop_input_precision(a, b):
+    """L1 distance, explicit loop, summed in the input's precision: Numba
+    types ``s`` float32 for float32 rows and float64 for float64 rows
+    (``s = 0.0`` makes every sum float64)."""
+    s = np.float32(0.0)
+    for k in range(a.shape[0]):
+        s += abs(a[k] - b[k])
+    return s
+
+
+CUSTOM_METRICS = (manhattan, manhattan_loop, manhattan_loop_input_precision)
 
 
 # ---------------------------------------------------------------- cases
