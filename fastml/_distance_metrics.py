@@ -386,6 +386,71 @@ class Plan:
                 _distances.mirror_upper(out, n_threads)
         return out
 
+    def argkmin(self, X, Y, k, n_threads):
+        """The k nearest rows of Y for each row of X.
+
+        X and Y are float arrays with n_features columns, already checked
+        (finite; non-negative rows for jensenshannon).
+
+        Returns
+        -------
+        distances : ndarray (n, k), self.dtype
+        indices : ndarray (n, k), int64
+            Sorted by distance, ties by index.  When Y has fewer than k
+            rows, the missing neighbours are (inf, -1).
+        """
+        with _single_threaded_blas():
+            return self._argkmin(X, Y, k, n_threads)
+
+    def _argkmin(self, X, Y, k, n_threads):
+        Xt, Yt = self.transform(X), self.transform(Y)
+        heap_d, heap_i = new_heaps(Xt.shape[0], k)
+        metric = self.kernel_metric
+        # float64 direct tiles hold the final values, computed from
+        # differences.  Elsewhere euclidean ranks on squared distances, and
+        # the winners' values are recomputed afterwards.
+        exact_tiles = self.family == "direct" and self.dtype == np.float64
+        ranked = "sqeuclidean" if metric == "euclidean" and not exact_tiles else metric
+        no_stat = np.empty(0)
+        if self.family == "direct":
+            if metric == "cosine":
+                code, x_stat, y_stat = "dot", _row_norms(Xt, False), _row_norms(Yt, False)
+            else:
+                code, x_stat, y_stat = ranked, no_stat, no_stat
+            w = self.w32 if self.w32 is not None else np.empty(0, self.dtype)
+            _distances.argkmin_tiles(
+                Xt, Yt, True, _distances.DIRECT_CODES[code], w, self.prm, x_stat, y_stat,
+                self.tau, self.cosine_zero, 0.0, heap_d, heap_i, 0, n_threads,
+            )
+        elif self.family == "gemm":
+            squared = metric != "cosine"
+            _distances.argkmin_tiles(
+                Xt, Yt, False, _distances.GEMM_CODES[ranked], np.empty(0, self.dtype), no_stat,
+                _row_norms(Xt, squared), _row_norms(Yt, squared), self.tau, self.cosine_zero,
+                0.0, heap_d, heap_i, 0, n_threads,
+            )
+        elif self.family == "boolean":
+            Xb, Yb, x_stat, y_stat, total = self._boolean_operands(Xt, Yt, False)
+            _distances.argkmin_tiles(
+                Xb, Yb, False, _distances.GEMM_CODES[self.metric], np.empty(0), no_stat,
+                x_stat, y_stat, 0.0, np.nan, total, heap_d, heap_i, 0, n_threads,
+            )
+        else:
+            offer_in_blocks(lambda A, B: self._compute(A, B, n_threads, False), X, Y,
+                            heap_d, heap_i, n_threads)
+        distances, indices = finish_heaps(heap_d, heap_i, n_threads)
+        if metric in ("euclidean", "sqeuclidean") and not exact_tiles:
+            # Float32 tiles round and GEMM tiles lose digits: the winners'
+            # values again, from differences in float64; they can reorder
+            # near-ties.
+            _distances.sqeuclidean_pairs(Xt, Yt, heap_i, distances, n_threads)
+            if metric == "euclidean":
+                np.sqrt(distances, out=distances)
+            order = np.lexsort((heap_i, distances), axis=-1)
+            distances = np.take_along_axis(distances, order, axis=1)
+            indices = np.take_along_axis(indices, order, axis=1)
+        return distances.astype(self.dtype, copy=False), indices
+
     def _gemm(self, X, Y, out, n_threads, symmetric):
         squared = self.kernel_metric != "cosine"
         x_stat = _row_norms(X, squared)
@@ -395,8 +460,9 @@ class Plan:
             self.tau, self.cosine_zero, out, symmetric, n_threads,
         )
 
-    def _boolean(self, X, Y, out, n_threads, symmetric):
-        # Counts are exact in float64: 0/1 indicators, X scaled by the weights.
+    def _boolean_operands(self, X, Y, symmetric):
+        """0/1 float64 indicators (X scaled by the weights), weighted counts
+        of nonzeros, and the total weight: counts are exact in float64."""
         Xb = (X != 0).astype(np.float64)
         Yb = Xb if symmetric else (Y != 0).astype(np.float64)
         if self.weights is not None:
@@ -408,6 +474,10 @@ class Plan:
             x_stat = Xb.sum(axis=1)
             y_stat = Yb.sum(axis=1)
             total = float(X.shape[1])
+        return Xb, Yb, x_stat, y_stat, total
+
+    def _boolean(self, X, Y, out, n_threads, symmetric):
+        Xb, Yb, x_stat, y_stat, total = self._boolean_operands(X, Y, symmetric)
         target = out if out.dtype == np.float64 else np.empty(out.shape, np.float64)
         _distances.gemm_distances(
             Xb, Yb, _distances.GEMM_CODES[self.metric], x_stat, y_stat, total,
@@ -415,6 +485,34 @@ class Plan:
         )
         if target is not out:
             out[...] = target
+
+
+def offer_in_blocks(distances, X, Y, heap_d, heap_i, n_threads, max_block=1 << 22):
+    """Offer ``distances(X_block, Y_block)`` to the k-nearest heaps, block by
+    block, so that at most ``max_block`` distances exist at a time."""
+    n, m = X.shape[0], Y.shape[0]
+    rows = max(1, min(n, 4096))
+    cols = max(1, max_block // rows)
+    for x0 in range(0, n, rows):
+        for y0 in range(0, m, cols):
+            D = distances(X[x0:x0 + rows], Y[y0:y0 + cols])
+            _distances.argkmin_offer(D, heap_d[x0:x0 + rows], heap_i[x0:x0 + rows], y0,
+                                     n_threads)
+
+
+def finish_heaps(heap_d, heap_i, n_threads):
+    """Sort the heaps; empty slots (fewer than k rows in Y) become index -1.
+
+    Returns (distances, indices int64), both (n, k)."""
+    _distances.sort_heaps(heap_d, heap_i, n_threads)
+    indices = heap_i.astype(np.int64)
+    indices[heap_i == _distances.EMPTY_INDEX] = -1
+    return heap_d, indices
+
+
+def new_heaps(n, k):
+    """Empty (distance, index) max-heaps for n rows and k neighbours."""
+    return np.full((n, k), np.inf), np.full((n, k), _distances.EMPTY_INDEX, dtype=np.intp)
 
 
 def _not_a_distribution(X):

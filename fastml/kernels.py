@@ -7,12 +7,19 @@ thread because under Dask the scheduler supplies the parallelism.  Use them
 inside ``dask.array.map_blocks`` / ``blockwise`` to build your own graphs;
 the public API (``fastml.metrics``) uses them the same way.
 """
+import numbers
+
 import numpy as np
 
 from fastml import _distance_metrics
 from fastml._validation import check_2d, check_input_dtype, check_positive_int, check_same_n_features
 
-__all__ = ["pairwise_distances_chunk"]
+__all__ = [
+    "pairwise_distances_chunk",
+    "argkmin_chunk",
+    "merge_argkmin",
+    "radius_neighbors_chunk",
+]
 
 
 def _as_block(X, name):
@@ -22,6 +29,45 @@ def _as_block(X, name):
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
     return X
+
+
+def _prepare(X, Y, metric, params, finite):
+    """Checked float blocks X, Y of one dtype, and the metric's Plan (None
+    for a custom metric)."""
+    X = _as_block(X, "X")
+    Y = _as_block(Y, "Y")
+    check_same_n_features(X, Y)
+    if X.dtype != Y.dtype:
+        X, Y = X.astype(np.float64), Y.astype(np.float64)
+    if X.shape[1] == 0:
+        raise ValueError("X and Y have 0 features; distances need at least one feature.")
+    if finite:
+        for A, name in ((X, "X"), (Y, "Y")):
+            if not np.isfinite(A).all():
+                raise ValueError(
+                    f"{name} contains NaN or infinity; nearest neighbours need finite "
+                    f"values. Impute them first (e.g. sklearn.impute.SimpleImputer)."
+                )
+    if callable(metric):
+        if params:
+            raise TypeError(
+                f"a custom metric takes no extra parameters, got {sorted(params)}; "
+                "bind them with a closure or functools.partial before passing it."
+            )
+        return X, Y, None
+    name = _distance_metrics.resolve_metric(metric)
+    params = _distance_metrics.check_params(name, params, X.shape[1])
+    for key, value in _distance_metrics.default_params(name, params, X, Y).items():
+        params.setdefault(key, value)
+    if finite and name == "jensenshannon":
+        for A, label in ((X, "X"), (Y, "Y")):
+            bad = _distance_metrics._not_a_distribution(A)
+            if bad.any():
+                raise ValueError(
+                    f"jensenshannon needs rows of non-negative values with a positive sum; "
+                    f"row {int(np.flatnonzero(bad)[0])} of {label} is not one."
+                )
+    return X, Y, _distance_metrics.Plan(name, params, X.dtype, X.shape[1])
 
 
 def pairwise_distances_chunk(X, Y, metric="euclidean", *, n_threads=1, **params):
@@ -87,21 +133,181 @@ def pairwise_distances_chunk(X, Y, metric="euclidean", *, n_threads=1, **params)
     True
     """
     n_threads = check_positive_int(n_threads, "n_threads")
-    X = _as_block(X, "X")
-    Y = _as_block(Y, "Y")
-    check_same_n_features(X, Y)
-    if X.dtype != Y.dtype:
-        X, Y = X.astype(np.float64), Y.astype(np.float64)
-    if X.shape[1] == 0:
-        raise ValueError("X and Y have 0 features; distances need at least one feature.")
-    if callable(metric):
+    X, Y, plan = _prepare(X, Y, metric, params, finite=False)
+    if plan is None:
         return custom_distances(X, Y, metric, n_threads=n_threads)
-    name = _distance_metrics.resolve_metric(metric)
-    params = _distance_metrics.check_params(name, params, X.shape[1])
-    for key, value in _distance_metrics.default_params(name, params, X, Y).items():
-        params.setdefault(key, value)
-    plan = _distance_metrics.Plan(name, params, X.dtype, X.shape[1])
     return plan.compute(X, Y, n_threads)
+
+
+def argkmin_chunk(X, Y, k, metric="euclidean", *, n_threads=1, **params):
+    """For each row of X, its k nearest rows of Y.
+
+    Distances are computed tile by tile and offered at once to a per-row
+    top-k heap: the (n, m) distance matrix never exists, and the extra
+    memory is one tile per thread plus the (n, k) result.  Euclidean ranks
+    on squared distances and returns the winners' distances recomputed from
+    differences in float64.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Queries: float32 or float64 (other numeric dtypes become float64),
+        any layout, finite.
+    Y : ndarray of shape (m, d)
+        The rows searched (an index, or one shard of it).
+    k : int
+        Neighbours per query, >= 1.  If Y has fewer than k rows, the
+        missing neighbours are reported as distance ``inf``, index -1.
+    metric : str or callable, default="euclidean"
+        As in :func:`pairwise_distances_chunk`.
+    n_threads : int, default=1
+        Threads for this call (over blocks of X rows).  Keep 1 inside Dask
+        tasks.
+    **params
+        Metric parameters, as in :func:`pairwise_distances_chunk`.
+
+    Returns
+    -------
+    distances : ndarray of shape (n, k)
+        The dtype of X and Y, ascending along each row.
+    indices : ndarray of shape (n, k), int64
+        Rows of Y; among equal distances the smaller index comes first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import argkmin_chunk
+    >>> Y = np.array([[0.0], [1.0], [3.0], [4.0]])
+    >>> argkmin_chunk(np.array([[2.9], [0.5]]), Y, k=2)
+    (array([[0.1, 1.1],
+           [0.5, 0.5]]), array([[2, 3],
+           [0, 1]]))
+
+    Over the shards of a Dask index: each shard's answer, its indices made
+    global with the shard's offset, then merged (see :func:`merge_argkmin`).
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> from functools import reduce
+    >>> from fastml.kernels import merge_argkmin
+    >>> rng = np.random.default_rng(0)
+    >>> index = da.from_array(rng.normal(size=(1000, 4)), chunks=(300, 4))
+    >>> Q = rng.normal(size=(5, 4))
+    >>> offsets = np.cumsum((0,) + index.chunks[0][:-1])
+    >>> parts = [dask.delayed(argkmin_chunk)(Q, block, 3)
+    ...          for block in index.to_delayed().ravel()]
+    >>> parts = [(d, i + off) for (d, i), off in zip(dask.compute(*parts), offsets)]
+    >>> d, i = reduce(merge_argkmin, parts)
+    >>> np.array_equal(i, argkmin_chunk(Q, index.compute(), 3)[1])
+    True
+    """
+    n_threads = check_positive_int(n_threads, "n_threads")
+    k = check_positive_int(k, "k")
+    X, Y, plan = _prepare(X, Y, metric, params, finite=True)
+    if plan is not None:
+        return plan.argkmin(X, Y, k, n_threads)
+    heap_d, heap_i = _distance_metrics.new_heaps(X.shape[0], k)
+    X, Y = np.ascontiguousarray(X), np.ascontiguousarray(Y)
+    _distance_metrics.offer_in_blocks(
+        lambda A, B: custom_distances(A, B, metric, n_threads=n_threads), X, Y,
+        heap_d, heap_i, n_threads,
+    )
+    distances, indices = _distance_metrics.finish_heaps(heap_d, heap_i, n_threads)
+    return distances.astype(X.dtype, copy=False), indices
+
+
+def merge_argkmin(a, b):
+    """Merge two k-nearest results over different rows of the index.
+
+    Parameters
+    ----------
+    a, b : tuple (distances, indices)
+        Results of :func:`argkmin_chunk` for the same queries against two
+        disjoint sets of index rows, with the indices already made global
+        (shard offset added).  Shapes (n, ka) and (n, kb).
+
+    Returns
+    -------
+    distances, indices : ndarrays of shape (n, max(ka, kb))
+        The nearest of both, sorted by distance, ties by the smaller index;
+        missing neighbours (index -1) last.  The merge is associative and
+        commutative, so any tree of shards gives the unsharded answer.
+    """
+    (da_, ia), (db, ib) = a, b
+    if da_.shape[0] != db.shape[0]:
+        raise ValueError(
+            f"merge_argkmin needs results for the same queries, got {da_.shape[0]} "
+            f"and {db.shape[0]} rows."
+        )
+    k = max(da_.shape[1], db.shape[1])
+    d = np.concatenate([da_, db], axis=1)
+    i = np.concatenate([ia, ib], axis=1).astype(np.int64, copy=False)
+    # missing neighbours (-1) sort after every real index of equal distance
+    tie_key = np.where(i < 0, np.iinfo(np.int64).max, i)
+    order = np.lexsort((tie_key, d), axis=-1)[:, :k]
+    return (np.take_along_axis(d, order, axis=1).astype(np.result_type(da_, db), copy=False),
+            np.take_along_axis(i, order, axis=1))
+
+
+def radius_neighbors_chunk(X, Y, radius, metric="euclidean", *, n_threads=1,
+                           sort_results=False, **params):
+    """For each row of X, the rows of Y within ``radius`` (distance <= radius).
+
+    Distances are computed in blocks of bounded size (about 32 MB at a
+    time), never as the whole (n, m) matrix.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    Y : ndarray of shape (m, d)
+    radius : float
+        >= 0.
+    metric, n_threads, **params
+        As in :func:`argkmin_chunk`.
+    sort_results : bool, default=False
+        Sort each row's neighbours by distance (ties by index); otherwise
+        they come in increasing index order.
+
+    Returns
+    -------
+    offsets : ndarray of shape (n + 1,), int64
+        Row i's neighbours are ``indices[offsets[i]:offsets[i + 1]]``.
+    indices : ndarray, int64
+    distances : ndarray
+        The dtype of X and Y.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import radius_neighbors_chunk
+    >>> Y = np.array([[0.0], [1.0], [3.0]])
+    >>> radius_neighbors_chunk(np.array([[0.9], [5.0]]), Y, radius=1.0)
+    (array([0, 2, 2]), array([0, 1]), array([0.9, 0.1]))
+    """
+    n_threads = check_positive_int(n_threads, "n_threads")
+    if not isinstance(radius, numbers.Real) or not radius >= 0:
+        raise ValueError(f"radius must be a non-negative number, got {radius!r}.")
+    X, Y, plan = _prepare(X, Y, metric, params, finite=True)
+    n, m = X.shape[0], Y.shape[0]
+    rows = max(1, min(n, (1 << 22) // max(m, 1)))
+    counts, indices, distances = [np.zeros(0, np.int64)], [], []
+    for x0 in range(0, n, rows):
+        if plan is None:
+            D = custom_distances(X[x0:x0 + rows], Y, metric, n_threads=n_threads)
+        else:
+            D = plan.compute(X[x0:x0 + rows], Y, n_threads)
+        r, c = np.nonzero(D <= radius)
+        counts.append(np.bincount(r, minlength=D.shape[0]))
+        indices.append(c.astype(np.int64))
+        distances.append(D[r, c])
+    offsets = np.concatenate([[0], np.cumsum(np.concatenate(counts))]).astype(np.int64)
+    indices = np.concatenate(indices) if indices else np.zeros(0, np.int64)
+    distances = np.concatenate(distances) if distances else np.zeros(0, X.dtype)
+    if sort_results:
+        row = np.repeat(np.arange(n), np.diff(offsets))
+        order = np.lexsort((indices, distances, row))
+        indices, distances = indices[order], distances[order]
+    return offsets, indices, distances.astype(X.dtype, copy=False)
 
 
 def custom_distances(X, Y, metric, *, n_threads=1, symmetric=False):

@@ -20,9 +20,9 @@ Symmetric problems (``Y is X``) compute only the tiles that touch the upper
 triangle and then mirror it, so the result is exactly symmetric.
 """
 from cython cimport floating
-from cython.parallel cimport prange, parallel
+from cython.parallel cimport prange, parallel, threadid
 from libc.stdlib cimport malloc, free
-from libc.math cimport sqrt, sin, cos, asin, fma
+from libc.math cimport sqrt, sin, cos, asin, fma, INFINITY
 
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -91,6 +91,8 @@ cdef enum:
     DIRECT_MAX_NB = 1024
     GEMM_MB = 128
     GEMM_NB = 256
+    KNN_GEMM_MB = 512
+    KNN_GEMM_NB = 1024
 
 
 def select_isa(int max_level):
@@ -415,7 +417,7 @@ def gemm_distances(
     cdef:
         Py_ssize_t n = X.shape[0], m = Y.shape[0]
         int d = <int> X.shape[1]
-        Py_ssize_t n_jobs, job, i, j, x0, y0
+        Py_ssize_t n_jobs, job, i, x0, y0
         int mb, nb
         int ldo = <int> out.shape[1]
         floating *tile
@@ -436,22 +438,31 @@ def gemm_distances(
             tile = &out[x0, y0]
             _gemm_tile(&X[x0, 0], &Y[y0, 0], mb, nb, d, tile, ldo)
             for i in range(mb):
-                if kind == G_EUCLIDEAN or kind == G_SQEUCLIDEAN:
-                    _finish_euclidean(&X[x0 + i, 0], &Y[y0, 0], d, nb,
-                                      x_stat[x0 + i], &y_stat[y0], tau,
-                                      kind == G_EUCLIDEAN, tile + i * ldo)
-                elif kind == G_COSINE:
-                    _finish_cosine(&X[x0 + i, 0], &Y[y0, 0], d, nb,
-                                   x_stat[x0 + i], &y_stat[y0], tau,
-                                   zero_value, tile + i * ldo)
-                else:
-                    for j in range(nb):
-                        tile[i * ldo + j] = <floating> _boolean(
-                            kind, tile[i * ldo + j], x_stat[x0 + i],
-                            y_stat[y0 + j], total)
+                _finish_gemm_row(kind, &X[x0 + i, 0], &Y[y0, 0], d, nb,
+                                 x_stat[x0 + i], &y_stat[y0], tau, zero_value,
+                                 total, tile + i * ldo)
 
     if symmetric:
         mirror_upper(out, n_threads)
+
+
+cdef inline void _finish_gemm_row(
+    int kind, const floating *x, const floating *Y, int d, int nb,
+    double x_stat, const double *y_stat, double tau, double zero_value,
+    double total,
+    floating *row,              # IN x . Y[j]; OUT the distances (nb,)
+) noexcept nogil:
+    """Turn one row of dot products into distances of metric `kind`."""
+    cdef int j
+    if kind == G_EUCLIDEAN or kind == G_SQEUCLIDEAN:
+        _finish_euclidean(x, Y, d, nb, x_stat, y_stat, tau,
+                          kind == G_EUCLIDEAN, row)
+    elif kind == G_COSINE:
+        _finish_cosine(x, Y, d, nb, x_stat, y_stat, tau, zero_value, row)
+    else:
+        for j in range(nb):
+            row[j] = <floating> _boolean(kind, row[j], x_stat, y_stat[j],
+                                         total)
 
 
 def haversine_distances(
@@ -473,3 +484,209 @@ def haversine_distances(
                 s_lon = sin(0.5 * (<double> X[i, 1] - Y[j, 1]))
                 out[i, j] = <floating> (2 * asin(sqrt(min(
                     s_lat * s_lat + c1 * cos(Y[j, 0]) * s_lon * s_lon, 1.0))))
+
+
+# ---------------------------------------------------------------- k nearest
+#
+# argkmin: the k smallest distances of each row of X to the rows of Y,
+# computed tile by tile and offered at once to a per-row max-heap of
+# (distance, index) pairs, so the n x m matrix never exists.  Extra memory:
+# one tile per thread plus the packed block of Y.  Y blocks are the outer
+# loop (each is packed once), X row blocks the parallel inner loop (each
+# thread owns its rows' heaps, so nothing is shared).
+
+cdef extern from "<stdint.h>":
+    Py_ssize_t PTRDIFF_MAX
+
+# The index of an empty heap slot: larger than any real index, so it sorts
+# last among equal distances.
+EMPTY_INDEX = PTRDIFF_MAX
+
+
+cdef inline bint _after(double d1, Py_ssize_t i1, double d2,
+                        Py_ssize_t i2) noexcept nogil:
+    """(d1, i1) comes after (d2, i2): by distance, then by index."""
+    return d1 > d2 or (d1 == d2 and i1 > i2)
+
+
+cdef inline void _sift_down(double *hd, Py_ssize_t *hi, int size, double v,
+                            Py_ssize_t idx) noexcept nogil:
+    """Put (v, idx) at the root of the max-heap hd/hi[:size] and restore it."""
+    cdef int pos = 0, child
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        if child + 1 < size and _after(hd[child + 1], hi[child + 1],
+                                       hd[child], hi[child]):
+            child += 1
+        if not _after(hd[child], hi[child], v, idx):
+            break
+        hd[pos] = hd[child]
+        hi[pos] = hi[child]
+        pos = child
+    hd[pos] = v
+    hi[pos] = idx
+
+
+cdef inline void _offer_row(const floating *row, int nb, Py_ssize_t j0, int k,
+                            double *hd, Py_ssize_t *hi) noexcept nogil:
+    """Offer row[j], the distance to global index j0 + j, to the heap of the
+    k best pairs.  Indices arrive in increasing order, so a candidate equal
+    to the worst kept pair never displaces it: ties go to the smaller index.
+    NaN counts as +inf."""
+    cdef int j
+    cdef double v, top = hd[0]
+    for j in range(nb):
+        v = row[j]
+        if v != v:
+            v = INFINITY
+        if v > top or (v == top and hi[0] < j0 + j):
+            continue
+        _sift_down(hd, hi, k, v, j0 + j)
+        top = hd[0]
+
+
+def argkmin_tiles(
+    const floating[:, ::1] X,      # IN (n, d) rows as the metric wants them
+    const floating[:, ::1] Y,      # IN (m, d)
+    bint direct,                   # IN direct tile kernel, else GEMM tiles
+    int code,                      # IN DIRECT_CODES or GEMM_CODES entry
+    const floating[::1] w,         # IN direct: weights, or size 0
+    const double[::1] params,      # IN direct: metric parameters
+    const double[::1] x_stat,      # IN GEMM / cosine: row statistics of X
+    const double[::1] y_stat,      # IN GEMM / cosine: of Y
+    double tau,                    # IN recompute threshold (GEMM, cosine)
+    double zero_value,             # IN cosine of a zero row
+    double total,                  # IN boolean metrics: sum of the weights
+    double[:, ::1] heap_d,         # IN/OUT (n, k) max-heaps: distances
+    Py_ssize_t[:, ::1] heap_i,     # IN/OUT (n, k) max-heaps: indices
+    Py_ssize_t offset,             # IN global index of Y[0]
+    int n_threads,                 # IN
+):
+    """Offer every distance between the rows of X and Y to the heaps.
+
+    The tiles are the ones ``direct_distances`` / ``gemm_distances``
+    compute (``code`` "dot" with ``x_stat`` given finishes to cosine)."""
+    import numpy as np
+    cdef:
+        Py_ssize_t n = X.shape[0], m = Y.shape[0]
+        int d = <int> X.shape[1], k = <int> heap_d.shape[1]
+        int nr = FASTML_NR_F64 if floating is double else FASTML_NR_F32
+        int mb, nb, tid, mbx, nby
+        Py_ssize_t xb, n_xb, yb, n_yb, x0, x1, y0, y1, i
+        bint cosine = direct and x_stat.shape[0] > 0
+        const floating *wp = &w[0] if w.shape[0] > 0 else NULL
+        const double *prm = &params[0] if params.shape[0] > 0 else NULL
+        floating[:, ::1] bufs
+        floating[::1] packed
+        floating *buf
+
+    if n == 0 or m == 0 or k == 0:
+        return
+    if direct:
+        mb = DIRECT_MB
+        nb = DIRECT_BLOCK_BYTES // (max(d, 1) * sizeof(floating))
+        nb = min(max(nb // nr, 1) * nr, DIRECT_MAX_NB)
+        nb = <int> min(nb, _cdiv(m, nr) * nr)
+    else:
+        mb = KNN_GEMM_MB
+        nb = KNN_GEMM_NB
+    dtype = np.float64 if floating is double else np.float32
+    bufs = np.empty((n_threads, mb * nb), dtype=dtype)
+    packed = np.empty(nb * max(d, 1) if direct else 1, dtype=dtype)
+    n_xb = _cdiv(n, mb)
+    n_yb = _cdiv(m, nb)
+
+    with nogil:
+        for yb in range(n_yb):
+            y0 = yb * nb
+            y1 = min(y0 + nb, m)
+            nby = <int> (y1 - y0)
+            if direct:
+                if floating is double:
+                    fastml_pack_f64(&Y[y0, 0], d, nby, d, &packed[0])
+                else:
+                    fastml_pack_f32(&Y[y0, 0], d, nby, d, &packed[0])
+            for xb in prange(n_xb, schedule="static", num_threads=n_threads):
+                tid = threadid()
+                buf = &bufs[tid, 0]
+                x0 = xb * mb
+                x1 = min(x0 + mb, n)
+                mbx = <int> (x1 - x0)
+                if direct:
+                    if floating is double:
+                        fastml_tile_f64(code, &X[x0, 0], d, mbx, &packed[0], nby,
+                                        d, wp, prm, buf, nby, FASTML_NO_DIAG)
+                    else:
+                        fastml_tile_f32(code, &X[x0, 0], d, mbx, &packed[0], nby,
+                                        d, wp, prm, buf, nby, FASTML_NO_DIAG)
+                    if cosine:
+                        for i in range(x0, x1):
+                            _finish_cosine(&X[i, 0], &Y[y0, 0], d, nby, x_stat[i],
+                                           &y_stat[y0], tau, zero_value,
+                                           buf + (i - x0) * nby)
+                else:
+                    _gemm_tile(&X[x0, 0], &Y[y0, 0], mbx, nby, d, buf, nby)
+                    for i in range(x0, x1):
+                        _finish_gemm_row(code, &X[i, 0], &Y[y0, 0], d, nby,
+                                         x_stat[i], &y_stat[y0], tau,
+                                         zero_value, total,
+                                         buf + (i - x0) * nby)
+                for i in range(x0, x1):
+                    _offer_row(buf + (i - x0) * nby, nby, offset + y0, k,
+                               &heap_d[i, 0], &heap_i[i, 0])
+
+
+def argkmin_offer(
+    const floating[:, ::1] D,      # IN (n, nb) distances to Y[offset:offset+nb]
+    double[:, ::1] heap_d,         # IN/OUT (n, k)
+    Py_ssize_t[:, ::1] heap_i,     # IN/OUT (n, k)
+    Py_ssize_t offset,             # IN global index of column 0
+    int n_threads,                 # IN
+):
+    """Offer a block of distances computed elsewhere (custom metrics,
+    haversine) to the heaps."""
+    cdef Py_ssize_t n = D.shape[0], i
+    cdef int nb = <int> D.shape[1], k = <int> heap_d.shape[1]
+    if n == 0 or nb == 0 or k == 0:
+        return
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            _offer_row(&D[i, 0], nb, offset, k, &heap_d[i, 0], &heap_i[i, 0])
+
+
+def sort_heaps(double[:, ::1] heap_d, Py_ssize_t[:, ::1] heap_i,
+               int n_threads):
+    """Sort each row's heap in place, ascending by (distance, index)."""
+    cdef Py_ssize_t n = heap_d.shape[0], i
+    cdef int k = <int> heap_d.shape[1], end
+    cdef double v
+    cdef Py_ssize_t idx
+    if k == 0:
+        return
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            for end in range(k - 1, 0, -1):
+                v = heap_d[i, end]
+                idx = heap_i[i, end]
+                heap_d[i, end] = heap_d[i, 0]
+                heap_i[i, end] = heap_i[i, 0]
+                _sift_down(&heap_d[i, 0], &heap_i[i, 0], end, v, idx)
+
+
+def sqeuclidean_pairs(
+    const floating[:, ::1] X,      # IN (n, d)
+    const floating[:, ::1] Y,      # IN (m, d)
+    const Py_ssize_t[:, ::1] idx,  # IN (n, k) rows of Y; EMPTY_INDEX skipped
+    double[:, ::1] out,            # OUT (n, k) |X[i] - Y[idx[i, c]]|^2
+    int n_threads,                 # IN
+):
+    """Squared distances of the selected pairs, from differences in float64."""
+    cdef Py_ssize_t n = X.shape[0], i, c, k = idx.shape[1]
+    cdef int d = <int> X.shape[1]
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            for c in range(k):
+                if idx[i, c] != PTRDIFF_MAX:
+                    out[i, c] = _sqdist_exact(&X[i, 0], &Y[idx[i, c], 0], d)
