@@ -372,8 +372,8 @@ class Plan:
             elif self.kernel_metric == "jensenshannon":
                 # A row with a negative entry or summing to 0 is no
                 # probability vector: cdist gives inf.
-                out[_not_a_distribution(X), :] = np.inf
-                out[:, _not_a_distribution(X if symmetric else Y)] = np.inf
+                out[not_a_distribution(X), :] = np.inf
+                out[:, not_a_distribution(X if symmetric else Y)] = np.inf
             if symmetric:
                 np.fill_diagonal(out, 0)   # as mirror_upper leaves it
         elif self.family == "gemm":
@@ -515,7 +515,7 @@ def new_heaps(n, k):
     return np.full((n, k), np.inf), np.full((n, k), _distances.EMPTY_INDEX, dtype=np.intp)
 
 
-def _not_a_distribution(X):
+def not_a_distribution(X):
     """Rows of X with a negative entry or a zero sum, (n,) bool."""
     return (X < 0).any(axis=1) | (X.sum(axis=1) == 0)
 

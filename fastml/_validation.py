@@ -85,3 +85,12 @@ def check_positive_int(value, name):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     return int(value)
+
+
+def check_no_custom_metric_params(params):
+    """A custom metric takes its parameters through a closure, not kwargs."""
+    if params:
+        raise TypeError(
+            f"a custom metric takes no extra parameters, got {sorted(params)}; "
+            "bind them with a closure or functools.partial before passing it."
+        )

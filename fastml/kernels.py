@@ -12,7 +12,13 @@ import numbers
 import numpy as np
 
 from fastml import _distance_metrics
-from fastml._validation import check_2d, check_input_dtype, check_positive_int, check_same_n_features
+from fastml._validation import (
+    check_2d,
+    check_input_dtype,
+    check_no_custom_metric_params,
+    check_positive_int,
+    check_same_n_features,
+)
 
 __all__ = [
     "pairwise_distances_chunk",
@@ -49,11 +55,7 @@ def _prepare(X, Y, metric, params, finite):
                     f"values. Impute them first (e.g. sklearn.impute.SimpleImputer)."
                 )
     if callable(metric):
-        if params:
-            raise TypeError(
-                f"a custom metric takes no extra parameters, got {sorted(params)}; "
-                "bind them with a closure or functools.partial before passing it."
-            )
+        check_no_custom_metric_params(params)
         return X, Y, None
     name = _distance_metrics.resolve_metric(metric)
     params = _distance_metrics.check_params(name, params, X.shape[1])
@@ -61,7 +63,7 @@ def _prepare(X, Y, metric, params, finite):
         params.setdefault(key, value)
     if finite and name == "jensenshannon":
         for A, label in ((X, "X"), (Y, "Y")):
-            bad = _distance_metrics._not_a_distribution(A)
+            bad = _distance_metrics.not_a_distribution(A)
             if bad.any():
                 raise ValueError(
                     f"jensenshannon needs rows of non-negative values with a positive sum; "

@@ -8,6 +8,7 @@ from fastml._threads import effective_n_threads
 from fastml._validation import (
     FLOAT_DTYPES,
     check_float_array,
+    check_no_custom_metric_params,
     check_same_n_features,
     is_dask_collection,
 )
@@ -24,11 +25,7 @@ class _Request:
         self.dtype = np.dtype(dtype)
         self.n_features = n_features
         if self.custom:
-            if kwds:
-                raise TypeError(
-                    f"a custom metric takes no extra parameters, got {sorted(kwds)}; "
-                    "bind them with a closure or functools.partial before passing it."
-                )
+            check_no_custom_metric_params(kwds)
             self.func, self.name, self.params = metric, None, {}
         else:
             self.name = _distance_metrics.resolve_metric(metric)

@@ -330,3 +330,11 @@ static const TILE_FN_T FN(table)[FASTML_N_DIRECT] = {
 #undef NDVEC
 #undef NDIVEC
 #undef NDL
+/* the template's parameters (direct_isa.h defines them per dtype) */
+#undef VMAX
+#undef FN
+#undef T
+#undef NR
+#undef TILE_FN_T
+#undef ITYPE
+#undef ABSMASK

@@ -6,7 +6,8 @@
  *   ISA          the name suffix (base, avx2, avx512)
  *   VMAX_F64, VMAX_F32  optional: the level's vector max for each dtype
  *
- * defined, and undefines them afterwards.
+ * defined, and undefines them afterwards.  direct_body.h undefines the
+ * per-dtype macros defined here.
  */
 #define FN(x) CAT(CAT(CAT(fastml_, x), _f64_), ISA)
 #define T double
@@ -17,14 +18,7 @@
 #ifdef VMAX_F64
 #define VMAX VMAX_F64
 #endif
-#include "direct_body.h"
-#undef VMAX
-#undef FN
-#undef T
-#undef NR
-#undef TILE_FN_T
-#undef ITYPE
-#undef ABSMASK
+#include "direct_body.h"   /* undefines the macros above */
 
 #define FN(x) CAT(CAT(CAT(fastml_, x), _f32_), ISA)
 #define T float
@@ -35,11 +29,4 @@
 #ifdef VMAX_F32
 #define VMAX VMAX_F32
 #endif
-#include "direct_body.h"
-#undef VMAX
-#undef FN
-#undef T
-#undef NR
-#undef TILE_FN_T
-#undef ITYPE
-#undef ABSMASK
+#include "direct_body.h"   /* undefines the macros above */
