@@ -4,6 +4,7 @@ Each graph maps a function of ``fastml.kernels`` over blocks; nothing here
 computes the user's data.  Dask is imported lazily, by the callers.
 """
 from functools import partial
+from operator import getitem
 
 import numpy as np
 import dask.array as da
@@ -11,6 +12,7 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from fastml import _distance_metrics
+from fastml._knn_results import class_votes, drop_self, neighbor_weights, target_means
 from fastml._validation import FLOAT_DTYPES, check_input_dtype, check_2d
 
 
@@ -155,3 +157,170 @@ def pairwise_distances(X, Y, metric, ensure_all_finite, kwds):
         block_func, "ij", X, "ik", Y, "jk", *lazy_args,
         dtype=dtype, concatenate=True, meta=np.empty((0, 0), dtype=dtype),
     )
+
+
+# ------------------------------------------------------------ nearest neighbours
+
+def as_float_dask_array(X, name):
+    """A float32 / float64 Dask array with one chunk along features."""
+    X = as_dask_array(X, name)
+    if X.dtype not in FLOAT_DTYPES:
+        X = X.astype(np.float64)
+    return X
+
+
+def inverse_covariance(X):
+    """mahalanobis' default VI of the rows of X, lazy (one chunk)."""
+    cov = da.cov(X.T.astype(np.float64)).rechunk(-1)
+    return cov.map_blocks(_inverse_covariance, dtype=np.float64)
+
+
+def as_dask_labels(y, X):
+    """Targets as a Dask array in one chunk (they are n values, small beside
+    the n x d index), checked against X's row count."""
+    if not isinstance(y, da.Array):
+        y = np.asarray(y)
+        y = da.from_array(y, chunks=y.shape)
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}.")
+    if any(np.isnan(c) for c in y.chunks[0]):
+        y = y.compute_chunk_sizes()
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"Found input variables with inconsistent numbers of samples: "
+            f"[{X.shape[0]}, {y.shape[0]}]"
+        )
+    return y.rechunk(-1)
+
+
+def _encode(y, classes):
+    y = y.reshape(y.shape[0], -1)
+    return np.stack([np.searchsorted(c, y[:, o]) for o, c in enumerate(classes)], axis=1)
+
+
+def encode_labels(y):
+    """classes_ (computed: one ``dask.compute`` of per-output uniques) and
+    the lazy (n, n_outputs) class codes."""
+    import dask
+
+    y2 = y if y.ndim == 2 else y[:, None]
+    classes = list(dask.compute(*[da.unique(y2[:, o]) for o in range(y2.shape[1])]))
+    codes = y.map_blocks(_encode, classes, dtype=np.intp,
+                         chunks=(y.chunks[0], (len(classes),)), new_axis=[1] if y.ndim == 1 else None)
+    codes = codes.persist()
+    return (classes if y.ndim == 2 else classes[0]), codes
+
+
+def _argkmin_block(x, y, offset, k, metric, params):
+    """One (query block, index shard) task: the shard's k nearest, with
+    indices made global."""
+    from fastml.kernels import argkmin_chunk
+
+    d, i = argkmin_chunk(x, y, min(k, y.shape[0]), metric, n_threads=1, **params)
+    if d.shape[1] < k:  # a shard smaller than k: pad with "no neighbour"
+        pad = k - d.shape[1]
+        d = np.pad(d, ((0, 0), (0, pad)), constant_values=np.inf)
+        i = np.pad(i, ((0, 0), (0, pad)), constant_values=-1)
+    return d, np.where(i >= 0, i + offset, -1)
+
+
+def _merge_all(parts):
+    from functools import reduce
+    from fastml.kernels import merge_argkmin
+
+    return reduce(merge_argkmin, parts)
+
+
+def _finish_argkmin(result, start, query_is_train, dtype):
+    d, i = result
+    if query_is_train:
+        d, i = drop_self(d, i, start)
+    return d.astype(dtype, copy=False), i
+
+
+def kneighbors(Q, index, k, metric, params, query_is_train=False, fan_in=4):
+    """Lazy k nearest neighbours of the rows of Q among the rows of index.
+
+    Each (query chunk, index shard) pair runs ``argkmin_chunk`` with the
+    shard's global offset; ``merge_argkmin`` tree-reduces the shards,
+    ``fan_in`` results per merge.  With ``query_is_train`` Q is the index itself,
+    searched for k neighbours, each query's own index then removed.
+
+    Returns
+    -------
+    distances, indices : Dask arrays of shape (n_queries, k - query_is_train)
+        Chunked as Q's rows.
+    """
+    Q = as_float_dask_array(Q, "X")
+    index = as_float_dask_array(index, "index")
+    dtype = np.result_type(Q.dtype, index.dtype)
+    name = tokenize(Q, index, k, metric, params, query_is_train)
+    work = "fastml-argkmin-" + name  # the per-pair searches and their merges
+    dist_name, ind_name = "fastml-kneighbors-dist-" + name, "fastml-kneighbors-ind-" + name
+    block = partial(_argkmin_block, k=k, metric=metric, params=params)
+    y_keys = [row[0] for row in index.__dask_keys__()]
+    offsets = np.cumsum((0,) + index.chunks[0][:-1]).tolist()
+    starts = np.cumsum((0,) + Q.chunks[0][:-1]).tolist()
+    dsk, dsk_dist, dsk_ind = {}, {}, {}
+    for i, q_key in enumerate(row[0] for row in Q.__dask_keys__()):
+        keys = []
+        for j, (y_key, offset) in enumerate(zip(y_keys, offsets)):
+            dsk[(work, "part", i, j)] = (block, q_key, y_key, offset)
+            keys.append((work, "part", i, j))
+        level = 0
+        while len(keys) > 1:
+            groups = [keys[g:g + fan_in] for g in range(0, len(keys), fan_in)]
+            keys = []
+            for g, group in enumerate(groups):
+                dsk[(work, "merge", i, level, g)] = (_merge_all, group)
+                keys.append((work, "merge", i, level, g))
+            level += 1
+        dsk[(work, "final", i)] = (_finish_argkmin, keys[0], starts[i], query_is_train, dtype)
+        dsk_dist[(dist_name, i, 0)] = (getitem, (work, "final", i), 0)
+        dsk_ind[(ind_name, i, 0)] = (getitem, (work, "final", i), 1)
+    graph = HighLevelGraph.from_collections(work, dsk, dependencies=[Q, index])
+    chunks = (Q.chunks[0], (k - query_is_train,))
+    arrays = []
+    for out_name, out_dsk, out_dtype in ((dist_name, dsk_dist, dtype),
+                                         (ind_name, dsk_ind, np.int64)):
+        out_graph = HighLevelGraph(
+            {**graph.layers, out_name: out_dsk},
+            {**graph.dependencies, out_name: {work}},
+        )
+        arrays.append(da.Array(out_graph, out_name, chunks=chunks,
+                               meta=np.empty((0, 0), out_dtype)))
+    distances, indices = arrays
+    return distances, indices
+
+
+def _as_single_chunk(y):
+    if not isinstance(y, da.Array):
+        return da.from_array(y, chunks=y.shape)
+    return y.rechunk(-1)
+
+
+def _votes_block(distances, indices, codes, output, n_classes, weights):
+    return class_votes(indices, codes[:, output], n_classes, neighbor_weights(distances, weights))
+
+
+def neighbor_votes(distances, indices, codes, output, n_classes, weights):
+    """Lazy class probabilities (n_queries, n_classes) of one output from
+    lazy kneighbors results and the (n_samples_fit, n_outputs) class codes."""
+    func = partial(_votes_block, output=output, n_classes=n_classes, weights=weights)
+    return da.blockwise(func, "ic", distances, "ij", indices, "ij", _as_single_chunk(codes), "mo",
+                        new_axes={"c": n_classes}, concatenate=True, dtype=np.float64,
+                        meta=np.empty((0, 0), np.float64))
+
+
+def _means_block(distances, indices, y, weights):
+    return target_means(distances, indices, y, weights)
+
+
+def neighbor_means(distances, indices, y, weights):
+    """Lazy (weighted) mean targets (n_queries, n_outputs)."""
+    y = _as_single_chunk(y)
+    out_dtype = np.result_type(y.dtype, np.float64) if weights not in (None, "uniform") else (
+        np.mean(np.zeros((1, 1, 1), y.dtype), axis=1).dtype)
+    return da.blockwise(partial(_means_block, weights=weights), "io", distances, "ij",
+                        indices, "ij", y, "mo", concatenate=True, dtype=out_dtype,
+                        meta=np.empty((0, 0), out_dtype))

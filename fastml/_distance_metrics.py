@@ -20,6 +20,7 @@ kernel runs: ``w`` for cityblock/euclidean/minkowski/braycurtis/cosine,
 Those transforms are row-local, so blocks of X and Y can be prepared
 independently (Dask maps them per block).
 """
+import copy
 import difflib
 import numbers
 
@@ -449,7 +450,34 @@ class Plan:
             order = np.lexsort((heap_i, distances), axis=-1)
             distances = np.take_along_axis(distances, order, axis=1)
             indices = np.take_along_axis(indices, order, axis=1)
+        elif metric == "cosine" and self.dtype == np.float32:
+            # 1 - cos loses its relative accuracy in float32 for close
+            # pairs: the winners' values again, in float64.
+            self._cosine_pairs_float64(X, Y, indices, distances)
+            order = np.lexsort((np.where(indices < 0, np.iinfo(np.int64).max, indices),
+                                distances), axis=-1)
+            distances = np.take_along_axis(distances, order, axis=1)
+            indices = np.take_along_axis(indices, order, axis=1)
         return distances.astype(self.dtype, copy=False), indices
+
+    def _cosine_pairs_float64(self, X, Y, indices, distances, block=1024):
+        """Overwrite distances[i, c] with the float64 cosine (or correlation)
+        distance of X[i] and Y[indices[i, c]], for pairs of nonzero rows."""
+        plan64 = copy.copy(self)
+        plan64.dtype = np.dtype(np.float64)
+        Xt = plan64.transform(X.astype(np.float64))
+        Yt = plan64.transform(Y.astype(np.float64))
+        y_norm = _row_norms(Yt, False)
+        for start in range(0, Xt.shape[0], block):
+            rows = slice(start, start + block)
+            idx = np.maximum(indices[rows], 0)
+            x = Xt[rows]
+            dots = np.einsum("nd,nkd->nk", x, Yt[idx])
+            norms = _row_norms(x, False)[:, None] * y_norm[idx]
+            ok = (norms > 0) & (indices[rows] >= 0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                exact = np.maximum(1.0 - dots / norms, 0.0)
+            distances[rows] = np.where(ok, exact, distances[rows])
 
     def _gemm(self, X, Y, out, n_threads, symmetric):
         squared = self.kernel_metric != "cosine"

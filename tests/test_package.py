@@ -127,15 +127,15 @@ def test_cli_rejects_unknown_command(tmp_path):
 
 # --------------------------------------------------------------------------- doctests and version
 
-def test_kernels_doctests_pass():
+@pytest.mark.parametrize("module", ["fastml.kernels", "fastml.neighbors"])
+def test_doctests_pass(module):
     import dask
 
-    import fastml.kernels
-
+    module = importlib.import_module(module)
     # Dask's default local scheduler, whether or not a test before this one
     # created a distributed Client (which would otherwise be the default).
     with dask.config.set(scheduler="threads"):
-        result = doctest.testmod(fastml.kernels, report=False)
+        result = doctest.testmod(module, report=False)
     assert result.attempted > 0
     assert result.failed == 0
 
