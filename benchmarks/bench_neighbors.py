@@ -5,7 +5,8 @@ What is measured
 Wall-clock time to find the k = 10 nearest rows of an index (200 000 x d,
 standard normal, float32) for 10 000 queries, in the same process:
 
-* fastml ``kernels.argkmin_chunk(Q, index, k, metric, n_threads=T)``;
+* fastml ``neighbors.NearestNeighbors(n_jobs=T)``, fitted outside the
+  clock, ``kneighbors`` timed (the drop-in path: input checks included);
 * faiss ``IndexFlatL2`` (euclidean) / ``IndexFlat(d, METRIC_L1)``
   (manhattan), index built outside the clock, ``faiss.omp_set_num_threads(T)``;
 * scikit-learn ``NearestNeighbors(algorithm="brute", n_jobs=T)``, fitted
@@ -16,6 +17,12 @@ contender up once, then alternates them ``--repeat`` times and reports the
 median, and the growth of the resident-set high-water mark of one more call
 (as in bench_pairwise.py).  The neighbour sets are compared with faiss's
 (faiss returns squared L2 distances; fastml and scikit-learn the distances).
+
+With ``--dask`` it also times the same fastml query on a ``LocalCluster`` of
+two single-threaded worker processes (on the same two cores): index and
+queries persisted on the workers as Dask arrays (index in 2 shards, queries
+in 10 chunks), ``kneighbors`` computed and gathered; the in-process time is
+fastml with 2 threads.  The target is dask / in-process <= 1.4.
 
 Run it with the same glibc settings as bench_pairwise.py::
 
@@ -30,7 +37,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bench_pairwise import header, peak_mib, timed
-from fastml.kernels import argkmin_chunk
+from fastml.neighbors import NearestNeighbors as FastNearestNeighbors
 
 CASES = (("euclidean", 32), ("euclidean", 128), ("manhattan", 32))
 
@@ -46,8 +53,9 @@ def contenders(metric, index, queries, k, threads):
     flat.add(index)
     nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric=metric, n_jobs=threads)
     nn.fit(index)
+    ours = FastNearestNeighbors(n_neighbors=k, metric=metric, n_jobs=threads).fit(index)
     return {
-        "fastml": lambda: argkmin_chunk(queries, index, k, metric, n_threads=threads),
+        "fastml": lambda: ours.kneighbors(queries),
         "faiss": lambda: flat.search(queries, k),
         "sklearn": lambda: nn.kneighbors(queries),
     }
@@ -83,6 +91,50 @@ def run(args):
     return rows
 
 
+def run_dask(args, cases=(("euclidean", 32), ("manhattan", 32))):
+    """In-process fastml (2 threads) against the same query on a 2-worker
+    LocalCluster; returns rows (metric, d, in-process s, dask s)."""
+    import dask.array as da
+    from distributed import Client, LocalCluster, wait
+
+    rng = np.random.default_rng(1)
+    rows = []
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        for metric, d in cases:
+            index = rng.standard_normal((args.n_index, d)).astype(np.float32)
+            queries = rng.standard_normal((args.n_queries, d)).astype(np.float32)
+            local = FastNearestNeighbors(n_neighbors=args.k, metric=metric,
+                                         n_jobs=args.threads).fit(index)
+            index_d = client.persist(da.from_array(index, chunks=(args.n_index // 2, d)))
+            queries_d = client.persist(da.from_array(queries, chunks=(args.n_queries // 10, d)))
+            wait([index_d, queries_d])
+            remote = FastNearestNeighbors(n_neighbors=args.k, metric=metric).fit(index_d)
+
+            def on_cluster():
+                return client.gather(client.compute(list(remote.kneighbors(queries_d))))
+
+            expected = local.kneighbors(queries)[1]
+            assert np.array_equal(on_cluster()[1], expected), "dask result differs"
+            times = {"local": [], "dask": []}
+            for _ in range(args.repeat):
+                times["local"].append(timed(lambda: local.kneighbors(queries)))
+                times["dask"].append(timed(on_cluster))
+            med = {name: statistics.median(t) for name, t in times.items()}
+            rows.append((metric, d, med["local"], med["dask"]))
+            print(f"  dask {metric} d={d}: in-process {med['local']:.3f} s, "
+                  f"LocalCluster {med['dask']:.3f} s", flush=True)
+    return rows
+
+
+def dask_table(rows):
+    out = ["| metric | d | fastml in-process s (2 threads) | fastml on 2-worker LocalCluster s "
+           "| dask / in-process |", "|---|---|---|---|---|"]
+    for metric, d, local, remote in rows:
+        out.append(f"| {metric} | {d} | {local:.3f} | {remote:.3f} | {remote / local:.2f} |")
+    return "\n".join(out)
+
+
 def table(rows):
     out = ["| metric | d | fastml s | faiss s | sklearn s | fastml / faiss | "
            "sklearn / fastml | peak MiB fastml / faiss / sklearn | same neighbours as faiss, sklearn |",
@@ -107,6 +159,9 @@ def parse_args(argv=None):
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)  # for header()
     p.add_argument("--n-small", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--dask", action="store_true",
+                   help="also time the query on a 2-worker LocalCluster")
+    p.add_argument("--only-dask", action="store_true", help="only the LocalCluster part")
     p.add_argument("--out", help="also write the report (markdown) here")
     return p.parse_args(argv)
 
@@ -118,7 +173,11 @@ def main(argv=None):
         f"- index {args.n_index} x d float32, {args.n_queries} queries, k = {args.k}, "
         f"repeat = {args.repeat}")
     print(head, flush=True)
-    report = head + "\n\n" + table(run(args)) + "\n"
+    report = head + "\n"
+    if not args.only_dask:
+        report += "\n" + table(run(args)) + "\n"
+    if args.dask or args.only_dask:
+        report += "\n" + dask_table(run_dask(args)) + "\n"
     print(report)
     if args.out:
         with open(args.out, "w") as f:

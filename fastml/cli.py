@@ -1,8 +1,9 @@
 """The ``fastml`` command.
 
     fastml info    what was compiled, what this machine offers, versions
-    fastml demo    distance matrices with fastml and scikit-learn, checked
-                   against each other and timed
+    fastml demo    distance matrices and a k-nearest-neighbour classifier
+                   with fastml and with scikit-learn, checked against each
+                   other and timed
 """
 import argparse
 import importlib
@@ -66,6 +67,15 @@ def _timed(func, repeat=3):
 
 
 def demo(args):
+    """Distance matrices, then kNN classification, with fastml and
+    scikit-learn, compared and timed; exit status 1 if anything disagrees."""
+    ok = _demo_distances(args)
+    print()
+    ok &= _demo_knn(args)
+    return 0 if ok else 1
+
+
+def _demo_distances(args):
     """Distance matrices with fastml and scikit-learn, compared and timed."""
     import numpy as np
     from sklearn.datasets import load_digits
@@ -96,8 +106,44 @@ def demo(args):
             ok &= agree
             print(f"{label:32s} {metric:10s} {t_ref:10.4f} {t_got:10.4f} "
                   f"{t_ref / t_got:8.1f}x {diff.max():13.2e}{'' if agree else '  MISMATCH'}")
-    print("all results agree with scikit-learn" if ok else "SOME RESULTS DISAGREE")
-    return 0 if ok else 1
+    print("all distances agree with scikit-learn" if ok else "SOME DISTANCES DISAGREE")
+    return ok
+
+
+def _demo_knn(args):
+    """KNeighborsClassifier from fastml and scikit-learn (brute force) on the
+    bundled digits, and on a larger generated problem: time, accuracy, and
+    whether every prediction is the same."""
+    import numpy as np
+    from sklearn.datasets import load_digits, make_classification
+    from sklearn.model_selection import train_test_split
+    from sklearn.neighbors import KNeighborsClassifier as SkKNN
+
+    from fastml.neighbors import KNeighborsClassifier
+
+    digits = load_digits()
+    # a little noise breaks the many exact ties between integer pixel images,
+    # which the two libraries may break differently
+    noise = np.random.default_rng(0).normal(scale=1e-6, size=digits.data.shape)
+    X_big, y_big = make_classification(n_samples=5 * args.n, n_features=32, n_informative=16,
+                                       n_classes=4, random_state=0)
+    problems = [("digits (1797 x 64, bundled)", digits.data + noise, digits.target),
+                (f"generated {5 * args.n} x 32 float32", X_big.astype(np.float32), y_big)]
+    print(f"{'kNN classification (k=5)':32s} {'sklearn s':>10s} {'fastml s':>10s} "
+          f"{'speed-up':>9s} {'accuracy':>9s} {'same predictions':>17s}")
+    ok = True
+    for label, X, y in problems:
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+        ref_model = SkKNN(n_neighbors=5, algorithm="brute", n_jobs=-1).fit(X_train, y_train)
+        model = KNeighborsClassifier(n_neighbors=5).fit(X_train, y_train)
+        ref, t_ref = _timed(lambda: ref_model.predict(X_test))
+        got, t_got = _timed(lambda: model.predict(X_test))
+        same = bool(np.array_equal(got, ref))
+        ok &= same
+        print(f"{label:32s} {t_ref:10.4f} {t_got:10.4f} {t_ref / t_got:8.1f}x "
+              f"{np.mean(got == y_test):9.3f} {'yes' if same else 'NO':>17s}")
+    print("all predictions agree with scikit-learn" if ok else "SOME PREDICTIONS DISAGREE")
+    return ok
 
 
 def main(argv=None):
@@ -105,7 +151,8 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="show build and runtime information")
-    p_demo = sub.add_parser("demo", help="compare and time fastml against scikit-learn")
+    p_demo = sub.add_parser("demo", help="compare and time fastml against scikit-learn "
+                                         "(distances, kNN classification)")
     p_demo.add_argument("--n", type=int, default=4000,
                         help="rows of the generated data sets (default 4000)")
     args = parser.parse_args(argv)

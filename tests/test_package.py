@@ -116,7 +116,13 @@ def test_demo_agrees_with_scikit_learn(tmp_path):
 
     assert f"random {n} x 64 float32" in proc.stdout       # --n was honoured
     assert "MISMATCH" not in proc.stdout
-    assert proc.stdout.rstrip().endswith("all results agree with scikit-learn")
+    assert "all distances agree with scikit-learn" in proc.stdout
+    knn = proc.stdout.split("kNN classification")[1].splitlines()[1:3]
+    assert [line.split()[0] for line in knn] == ["digits", "generated"]
+    assert all(line.rstrip().endswith("yes") for line in knn)
+    # kNN on digits is accurate (the predictions also equal scikit-learn's)
+    assert float(knn[0].split()[-2]) > 0.95
+    assert proc.stdout.rstrip().endswith("all predictions agree with scikit-learn")
 
 
 def test_cli_rejects_unknown_command(tmp_path):
