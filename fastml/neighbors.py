@@ -7,6 +7,7 @@ Same class names, parameters, fitted attributes and methods as
 """
 import numbers
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 from scipy import sparse
@@ -42,6 +43,19 @@ __all__ = [
 ]
 
 _ALGORITHMS = ("auto", "ball_tree", "kd_tree", "brute")
+
+
+@contextmanager
+def _unchanged_on_error(estimator):
+    """Restore the estimator's attributes if the block raises: a failed
+    ``fit`` never leaves a half-fitted estimator."""
+    state = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(state)
+        raise
 
 
 def _check_n_neighbors(n_neighbors, query_is_train, n_samples_fit, n_queries):
@@ -166,12 +180,21 @@ class _NeighborsBase(BaseEstimator):
 
     def _fit(self, X, y=None, supervised=False):
         """Validate the parameters and X (and y, which a supervised estimator
-        requires), store the index; return the checked y."""
+        requires), store the index; return the checked y.  On error the
+        estimator is left as it was."""
+        with _unchanged_on_error(self):
+            return self._fit_index(X, y, supervised)
+
+    def _fit_index(self, X, y, supervised):
         self._check_params()
         if is_dask_collection(X) or is_dask_collection(y):
             return self._fit_dask(X, y, supervised)
-        if self.metric == "precomputed":
+        if supervised:
+            X, y = validate_data(self, X, y, dtype=FLOAT_DTYPES, ensure_min_samples=1,
+                                 multi_output=True)
+        else:
             X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=1)
+        if self.metric == "precomputed":
             if X.shape[0] != X.shape[1]:
                 raise ValueError(
                     "With metric='precomputed', fit takes the square matrix of distances "
@@ -179,11 +202,6 @@ class _NeighborsBase(BaseEstimator):
                 )
             if np.any(X < 0):
                 raise ValueError("Precomputed distance matrix contains negative values.")
-        elif not supervised:
-            X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=1)
-        else:
-            X, y = validate_data(self, X, y, dtype=FLOAT_DTYPES, ensure_min_samples=1,
-                                 multi_output=True)
         metric, params = self._resolve_metric(X.shape[1])
         if not callable(metric) and metric != "precomputed":
             name = _distance_metrics.resolve_metric(metric)
@@ -227,6 +245,7 @@ class _NeighborsBase(BaseEstimator):
         (params,) = dask.compute(params)
         self.effective_metric_, self.effective_metric_params_ = metric, params
         self._fit_X = X
+        self.__dict__.pop("feature_names_in_", None)  # from an earlier fit
         self.n_features_in_ = X.shape[1]
         self.n_samples_fit_ = X.shape[0]
         return y
@@ -496,21 +515,6 @@ class _KNeighborsSupervised(_NeighborsBase):
                 f"'distance', a callable or None. Got {self.weights!r} instead."
             )
 
-    def _targets_2d(self, y):
-        """y as (n, n_outputs), and whether the caller gave a 2-D y."""
-        if is_dask_collection(y):
-            return y, y.ndim == 2
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            warnings.warn(
-                "A column-vector y was passed when a 1d array was expected. Please change "
-                "the shape of y to (n_samples,), for example using ravel().",
-                DataConversionWarning, stacklevel=3,
-            )
-            y = y.ravel()
-        outputs_2d = y.ndim == 2
-        return (y if outputs_2d else y.reshape(-1, 1)), outputs_2d
-
 
 class KNeighborsClassifier(ClassifierMixin, _KNeighborsSupervised):
     """k-nearest-neighbour vote, exact, on all cores.
@@ -556,23 +560,38 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsSupervised):
         -------
         self
         """
-        self._check_weights()
-        y = self._fit(X, y, supervised=True)
-        if is_dask_collection(y):
-            from fastml import _dask
+        with _unchanged_on_error(self):
+            self._check_weights()
+            y = self._fit(X, y, supervised=True)
+            if is_dask_collection(y):
+                from fastml import _dask
 
-            self.outputs_2d_ = y.ndim == 2
-            self.classes_, self._y = _dask.encode_labels(y)
+                self.outputs_2d_ = y.ndim == 2
+                self.classes_, self._y = _dask.encode_labels(y)
+                return self
+            y, self.outputs_2d_ = self._targets_2d(y)
+            check_classification_targets(y)
+            classes, encoded = [], np.empty(y.shape, dtype=np.intp)
+            for o in range(y.shape[1]):
+                c, encoded[:, o] = np.unique(y[:, o], return_inverse=True)
+                classes.append(c)
+            self.classes_ = classes if self.outputs_2d_ else classes[0]
+            self._y = encoded
             return self
-        y, self.outputs_2d_ = self._targets_2d(y)
-        check_classification_targets(y)
-        classes, encoded = [], np.empty(y.shape, dtype=np.intp)
-        for o in range(y.shape[1]):
-            c, encoded[:, o] = np.unique(y[:, o], return_inverse=True)
-            classes.append(c)
-        self.classes_ = classes if self.outputs_2d_ else classes[0]
-        self._y = encoded
-        return self
+
+    @staticmethod
+    def _targets_2d(y):
+        """y as (n, n_outputs), and whether the caller gave a 2-D y."""
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected. Please change "
+                "the shape of y to (n_samples,), for example using ravel().",
+                DataConversionWarning, stacklevel=3,
+            )
+            y = y.ravel()
+        outputs_2d = y.ndim == 2
+        return (y if outputs_2d else y.reshape(-1, 1)), outputs_2d
 
     def predict_proba(self, X):
         """Class probabilities: weighted neighbour votes.

@@ -100,6 +100,19 @@ def test_haversine_matches_sklearn(rng, dtype):
     assert_same_neighbors(ours.kneighbors(X[:50]), ref.kneighbors(X64[:50]), dtype)
 
 
+@pytest.mark.parametrize("metric", ["jaccard", "hamming", "dice"])
+def test_boolean_metrics_match_sklearn(rng, metric):
+    X = rng.integers(0, 2, size=(300, 12)).astype(bool)
+    Q = rng.integers(0, 2, size=(40, 12)).astype(bool)
+    # 0/1 data ties a lot: compare the distances, and each index's distance
+    ours = fm.NearestNeighbors(n_neighbors=5, metric=metric).fit(X)
+    ref = sk.NearestNeighbors(n_neighbors=5, metric=metric, algorithm="brute").fit(X)
+    d, i = ours.kneighbors(Q)
+    d_ref, _ = ref.kneighbors(Q)
+    assert_allclose(d, d_ref, rtol=1e-12)
+    assert_allclose(d, np.take_along_axis(cdist(Q, X, metric), i, axis=1), rtol=1e-12)
+
+
 def test_custom_metric_matches_sklearn_callable(rng):
     def l1(a, b):
         s = 0.0
@@ -448,3 +461,18 @@ def test_memory_stays_far_below_the_distance_matrix():
     tracemalloc.stop()
     assert d.shape == (50_000, 5) and (d[:, 0] == 0).all()
     assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_failed_fits_change_nothing(rng):
+    X, Q = make_data(rng, np.float64)
+    y = rng.integers(0, 3, X.shape[0])
+    clf = fm.KNeighborsClassifier(n_neighbors=3).fit(X, y)
+    before = dict(clf.__dict__)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        clf.fit(X[:, :4], rng.normal(size=X.shape[0]))      # continuous labels
+    with pytest.raises(ValueError, match="metric 'nope' is not supported"):
+        clf.set_params(metric="nope").fit(X[:, :2], y)
+    clf.set_params(metric="minkowski")
+    assert clf.__dict__.keys() == before.keys()
+    assert clf.n_features_in_ == X.shape[1] and clf._fit_X is before["_fit_X"]
+    assert_array_equal(clf.predict(Q), fm.KNeighborsClassifier(n_neighbors=3).fit(X, y).predict(Q))
