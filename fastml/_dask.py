@@ -203,8 +203,12 @@ def encode_labels(y):
     the lazy (n, n_outputs) class codes."""
     import dask
 
+    from sklearn.utils.multiclass import check_classification_targets
+
     y2 = y if y.ndim == 2 else y[:, None]
     classes = list(dask.compute(*[da.unique(y2[:, o]) for o in range(y2.shape[1])]))
+    for c in classes:  # continuous targets are refused, as on NumPy input
+        check_classification_targets(c)
     codes = y.map_blocks(_encode, classes, dtype=np.intp,
                          chunks=(y.chunks[0], (len(classes),)), new_axis=[1] if y.ndim == 1 else None)
     codes = codes.persist()
@@ -216,6 +220,9 @@ def _argkmin_block(x, y, offset, k, metric, params):
     indices made global."""
     from fastml.kernels import argkmin_chunk
 
+    if y.shape[0] == 0:  # an empty shard (e.g. after boolean indexing)
+        return (np.full((x.shape[0], k), np.inf, dtype=np.result_type(x, y)),
+                np.full((x.shape[0], k), -1, dtype=np.int64))
     d, i = argkmin_chunk(x, y, min(k, y.shape[0]), metric, n_threads=1, **params)
     if d.shape[1] < k:  # a shard smaller than k: pad with "no neighbour"
         pad = k - d.shape[1]
@@ -324,3 +331,18 @@ def neighbor_means(distances, indices, y, weights):
     return da.blockwise(partial(_means_block, weights=weights), "io", distances, "ij",
                         indices, "ij", y, "mo", concatenate=True, dtype=out_dtype,
                         meta=np.empty((0, 0), out_dtype))
+
+
+def _take_classes(codes, classes):
+    return classes[codes]
+
+
+def predict_classes(probas, classes):
+    """Lazy labels of the most probable class, one column per output.
+
+    probas : list of lazy (n_queries, n_classes_o) arrays; classes : list of
+    the matching classes_ arrays.  Returns (n_queries, n_outputs).
+    """
+    columns = [p.argmax(axis=1).map_blocks(_take_classes, c, dtype=c.dtype)
+               for p, c in zip(probas, classes)]
+    return da.stack(columns, axis=1)

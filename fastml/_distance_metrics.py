@@ -471,20 +471,24 @@ class Plan:
             indices = np.take_along_axis(indices, order, axis=1)
         return distances.astype(self.dtype, copy=False), indices
 
-    def _cosine_pairs_float64(self, X, Y, indices, distances, block=1024):
+    def _cosine_pairs_float64(self, X, Y, indices, distances, block_bytes=1 << 24):
         """Overwrite distances[i, c] with the float64 cosine (or correlation)
-        distance of X[i] and Y[indices[i, c]], for pairs of nonzero rows."""
+        distance of X[i] and Y[indices[i, c]], for pairs of nonzero rows.
+
+        The transform is row-local, so only the winners' rows of Y are
+        gathered and converted, about ``block_bytes`` at a time.
+        """
         plan64 = copy.copy(self)
         plan64.dtype = np.dtype(np.float64)
-        Xt = plan64.transform(X.astype(np.float64))
-        Yt = plan64.transform(Y.astype(np.float64))
-        y_norm = _row_norms(Yt, False)
-        for start in range(0, Xt.shape[0], block):
-            rows = slice(start, start + block)
+        n, k = indices.shape
+        rows_per_block = max(1, block_bytes // (8 * k * max(X.shape[1], 1)))
+        for start in range(0, n, rows_per_block):
+            rows = slice(start, start + rows_per_block)
             idx = np.maximum(indices[rows], 0)
-            x = Xt[rows]
-            dots = np.einsum("nd,nkd->nk", x, Yt[idx])
-            norms = _row_norms(x, False)[:, None] * y_norm[idx]
+            x = plan64.transform(X[rows].astype(np.float64))
+            y = plan64.transform(Y[idx.ravel()].astype(np.float64)).reshape(idx.shape + (-1,))
+            dots = np.einsum("nd,nkd->nk", x, y)
+            norms = _row_norms(x, False)[:, None] * np.sqrt(np.einsum("nkd,nkd->nk", y, y))
             ok = (norms > 0) & (indices[rows] >= 0)
             with np.errstate(invalid="ignore", divide="ignore"):
                 exact = np.maximum(1.0 - dots / norms, 0.0)

@@ -7,14 +7,15 @@ import numpy as np
 
 def drop_self(distances, indices, start):
     """kneighbors(X=None): remove each query's own index from its k + 1
-    neighbours (or, if duplicates pushed it out, the last neighbour).
+    neighbours (or, if duplicates pushed it out, the first one, a duplicate
+    at distance 0, as scikit-learn does).
 
     Row r of the block is sample ``start + r`` of the index.
     """
     n, k1 = indices.shape
     own = indices == (start + np.arange(n))[:, None]
     # rows where the sample is not among its own neighbours lose the last one
-    own[~own.any(axis=1), k1 - 1] = True
+    own[~own.any(axis=1), 0] = True
     keep = ~own
     return (distances[keep].reshape(n, k1 - 1), indices[keep].reshape(n, k1 - 1))
 
@@ -37,11 +38,6 @@ def neighbor_weights(distances, weights):
     return np.asarray(weights(distances), dtype=np.float64)
 
 
-def take_classes(codes, classes):
-    """The class labels of an array of class codes."""
-    return classes[codes]
-
-
 def class_votes(indices, y_codes, n_classes, weights):
     """Normalised (weighted) counts of each class among the neighbours.
 
@@ -50,6 +46,11 @@ def class_votes(indices, y_codes, n_classes, weights):
     n = indices.shape[0]
     codes = y_codes[indices]
     rows = np.repeat(np.arange(n), indices.shape[1])
+    if weights is not None and n and not np.all(weights.sum(axis=1) != 0):
+        raise ValueError(
+            "All neighbors of some sample is getting zero weights. Please modify "
+            "'weights' to avoid this case if you are using a user-defined function."
+        )
     counts = np.bincount(rows * n_classes + codes.ravel(),
                          weights=None if weights is None else weights.ravel(),
                          minlength=n * n_classes).reshape(n, n_classes).astype(np.float64)

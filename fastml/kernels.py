@@ -39,7 +39,11 @@ def _as_block(X, name):
 
 def _prepare(X, Y, metric, params, finite):
     """Checked float blocks X, Y of one dtype, and the metric's Plan (None
-    for a custom metric)."""
+    for a custom metric).
+
+    ``finite=True`` is the neighbour searches' contract: no NaN or inf, and
+    the cosine distance of an all-zero row is 1, as in scikit-learn (SciPy's
+    NaN would rank nowhere)."""
     X = _as_block(X, "X")
     Y = _as_block(Y, "Y")
     check_same_n_features(X, Y)
@@ -69,7 +73,9 @@ def _prepare(X, Y, metric, params, finite):
                     f"jensenshannon needs rows of non-negative values with a positive sum; "
                     f"row {int(np.flatnonzero(bad)[0])} of {label} is not one."
                 )
-    return X, Y, _distance_metrics.Plan(name, params, X.dtype, X.shape[1])
+    cosine_zero = 1.0 if finite and name == "cosine" else np.nan
+    return X, Y, _distance_metrics.Plan(name, params, X.dtype, X.shape[1],
+                                        cosine_zero=cosine_zero)
 
 
 def pairwise_distances_chunk(X, Y, metric="euclidean", *, n_threads=1, **params):
@@ -161,7 +167,9 @@ def argkmin_chunk(X, Y, k, metric="euclidean", *, n_threads=1, **params):
         Neighbours per query, >= 1.  If Y has fewer than k rows, the
         missing neighbours are reported as distance ``inf``, index -1.
     metric : str or callable, default="euclidean"
-        As in :func:`pairwise_distances_chunk`.
+        As in :func:`pairwise_distances_chunk`, except that the cosine
+        distance of an all-zero row is 1, as in scikit-learn (``cdist``
+        gives NaN).
     n_threads : int, default=1
         Threads for this call (over blocks of X rows).  Keep 1 inside Dask
         tasks.
@@ -265,7 +273,7 @@ def radius_neighbors_chunk(X, Y, radius, metric="euclidean", *, n_threads=1,
     radius : float
         >= 0.
     metric, n_threads, **params
-        As in :func:`argkmin_chunk`.
+        As in :func:`argkmin_chunk` (a zero row is at cosine distance 1).
     sort_results : bool, default=False
         Sort each row's neighbours by distance (ties by index); otherwise
         they come in increasing index order.

@@ -15,7 +15,6 @@ from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
     ClassNamePrefixFeaturesOutMixin,
-    MultiOutputMixin,
     RegressorMixin,
     TransformerMixin,
 )
@@ -24,13 +23,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastml import _distance_metrics, kernels
-from fastml._knn_results import (
-    class_votes,
-    drop_self,
-    neighbor_weights,
-    take_classes,
-    target_means,
-)
+from fastml._knn_results import class_votes, drop_self, neighbor_weights, target_means
 from fastml._threads import effective_n_threads
 from fastml._validation import FLOAT_DTYPES, is_dask_collection
 
@@ -91,16 +84,17 @@ def _precomputed_argkmin(D, k):
     return np.take_along_axis(D, order, axis=1), order.astype(np.int64)
 
 
-def _csr_graph(offsets, indices, distances, n_columns, mode):
-    if mode == "connectivity":
-        data = np.ones(indices.shape[0], dtype=np.float64)
-    elif mode == "distance":
-        data = distances
-    else:
+def _check_mode(mode):
+    if mode not in ("connectivity", "distance"):
         raise ValueError(
             f'Unsupported mode, must be one of "connectivity", or "distance" but got '
             f'"{mode}" instead'
         )
+
+
+def _csr_graph(offsets, indices, distances, n_columns, mode):
+    _check_mode(mode)
+    data = np.ones(indices.shape[0], dtype=np.float64) if mode == "connectivity" else distances
     return sparse.csr_matrix((data, indices, offsets), shape=(offsets.shape[0] - 1, n_columns))
 
 
@@ -167,6 +161,7 @@ class _NeighborsBase(BaseEstimator):
             if not isinstance(p, numbers.Real) or isinstance(p, bool) or not p > 0:
                 raise ValueError(f"p must be a positive number for minkowski, got {p!r}.")
             if params.get("w") is None:
+                params.pop("w", None)
                 if p == 1:
                     return "manhattan", params
                 if p == 2:
@@ -208,8 +203,9 @@ class _NeighborsBase(BaseEstimator):
             # seuclidean's V and mahalanobis' VI are fixed from the training
             # data, not recomputed per query
             params.update(_distance_metrics.default_params(name, params, X, None))
+            _distance_metrics.check_params(name, params, X.shape[1])  # e.g. V = 0
         self.effective_metric_, self.effective_metric_params_ = metric, params
-        self._fit_X = X
+        self._fit_X = np.ascontiguousarray(X)  # not copied again per query
         self.n_samples_fit_ = X.shape[0]
         return y
 
@@ -243,6 +239,9 @@ class _NeighborsBase(BaseEstimator):
         # the index (and labels) stay on the workers; only V / VI come back
         X, y = dask.persist(X, y)
         (params,) = dask.compute(params)
+        if not callable(metric):
+            _distance_metrics.check_params(_distance_metrics.resolve_metric(metric), params,
+                                           X.shape[1])
         self.effective_metric_, self.effective_metric_params_ = metric, params
         self._fit_X = X
         self.__dict__.pop("feature_names_in_", None)  # from an earlier fit
@@ -254,6 +253,8 @@ class _NeighborsBase(BaseEstimator):
 
     def _validate_query(self, X):
         """Checked query array (NumPy, or a Dask array with one feature chunk)."""
+        if self.effective_metric_ == "precomputed":
+            return self._validate_precomputed_query(X)
         if is_dask_collection(X):
             from fastml import _dask
 
@@ -265,6 +266,23 @@ class _NeighborsBase(BaseEstimator):
                 )
             return X
         return validate_data(self, X, dtype=FLOAT_DTYPES, reset=False, ensure_min_samples=0)
+
+    def _validate_precomputed_query(self, X):
+        if is_dask_collection(X):
+            raise NotImplementedError(
+                "metric='precomputed' takes in-memory distance matrices; compute the "
+                "query's distances first (X.compute())."
+            )
+        shape = np.shape(X)
+        if len(shape) == 2 and shape[1] != self.n_samples_fit_:
+            raise ValueError(
+                f"With metric='precomputed', queries are distances to the "
+                f"{self.n_samples_fit_} training samples; got {shape[1]} columns."
+            )
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False, ensure_min_samples=0)
+        if np.any(X < 0):
+            raise ValueError("Precomputed distance matrix contains negative values.")
+        return X
 
     def _kernel_params(self):
         return self.effective_metric_, self.effective_metric_params_
@@ -313,11 +331,6 @@ class _NeighborsBase(BaseEstimator):
 
     def _argkmin(self, X, k):
         if self.effective_metric_ == "precomputed":
-            if X.shape[1] != self.n_samples_fit_:
-                raise ValueError(
-                    f"With metric='precomputed', queries are distances to the "
-                    f"{self.n_samples_fit_} training samples; got {X.shape[1]} columns."
-                )
             return _precomputed_argkmin(X, k)
         metric, params = self._kernel_params()
         return kernels.argkmin_chunk(X, self._fit_X, k, metric,
@@ -333,6 +346,7 @@ class _NeighborsBase(BaseEstimator):
             distances (explicit zeros kept).
         """
         self._no_dask("kneighbors_graph", X)
+        _check_mode(mode)
         distances, indices = self.kneighbors(X, n_neighbors, return_distance=True)
         n, k = indices.shape
         offsets = np.arange(0, n * k + 1, k, dtype=np.int64)
@@ -345,11 +359,6 @@ class _NeighborsBase(BaseEstimator):
         query_is_train = X is None
         X = self._fit_X if query_is_train else self._validate_query(X)
         if self.effective_metric_ == "precomputed":
-            if X.shape[1] != self.n_samples_fit_:
-                raise ValueError(
-                    f"With metric='precomputed', queries are distances to the "
-                    f"{self.n_samples_fit_} training samples; got {X.shape[1]} columns."
-                )
             rows, cols = np.nonzero(X <= radius)
             offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=X.shape[0]))])
             indices, distances = cols.astype(np.int64), X[rows, cols]
@@ -413,8 +422,7 @@ class _NeighborsBase(BaseEstimator):
         A : scipy.sparse.csr_matrix of shape (n_queries, n_samples_fit)
         """
         self._no_dask("radius_neighbors_graph", X)
-        if mode not in ("connectivity", "distance"):
-            _csr_graph(np.zeros(1, np.int64), np.zeros(0, np.int64), None, 0, mode)
+        _check_mode(mode)
         offsets, indices, distances = self._radius_csr(X, radius, sort_results)
         return _csr_graph(offsets, indices, distances, self.n_samples_fit_, mode)
 
@@ -566,6 +574,9 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsSupervised):
             if is_dask_collection(y):
                 from fastml import _dask
 
+                if y.ndim == 2 and y.shape[1] == 1:
+                    self._column_vector_warning()
+                    y = y[:, 0]
                 self.outputs_2d_ = y.ndim == 2
                 self.classes_, self._y = _dask.encode_labels(y)
                 return self
@@ -580,15 +591,19 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsSupervised):
             return self
 
     @staticmethod
+    def _column_vector_warning():
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. Please change "
+            "the shape of y to (n_samples,), for example using ravel().",
+            DataConversionWarning, stacklevel=4,
+        )
+
+    @staticmethod
     def _targets_2d(y):
         """y as (n, n_outputs), and whether the caller gave a 2-D y."""
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
-            warnings.warn(
-                "A column-vector y was passed when a 1d array was expected. Please change "
-                "the shape of y to (n_samples,), for example using ravel().",
-                DataConversionWarning, stacklevel=3,
-            )
+            KNeighborsClassifier._column_vector_warning()
             y = y.ravel()
         outputs_2d = y.ndim == 2
         return (y if outputs_2d else y.reshape(-1, 1)), outputs_2d
@@ -629,11 +644,10 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsSupervised):
         classes = self.classes_ if self.outputs_2d_ else [self.classes_]
         probas = probas if self.outputs_2d_ else [probas]
         if is_dask_collection(probas[0]):
-            import dask.array as da
+            from fastml import _dask
 
-            columns = [p.argmax(axis=1).map_blocks(take_classes, c, dtype=c.dtype)
-                       for p, c in zip(probas, classes)]
-            return da.stack(columns, axis=1) if self.outputs_2d_ else columns[0]
+            labels = _dask.predict_classes(probas, classes)
+            return labels if self.outputs_2d_ else labels[:, 0]
         columns = [c[p.argmax(axis=1)] for p, c in zip(probas, classes)]
         return np.stack(columns, axis=1) if self.outputs_2d_ else columns[0]
 

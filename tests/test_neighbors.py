@@ -476,3 +476,44 @@ def test_failed_fits_change_nothing(rng):
     assert clf.__dict__.keys() == before.keys()
     assert clf.n_features_in_ == X.shape[1] and clf._fit_X is before["_fit_X"]
     assert_array_equal(clf.predict(Q), fm.KNeighborsClassifier(n_neighbors=3).fit(X, y).predict(Q))
+
+
+def test_zero_rows_under_cosine_are_at_distance_one_like_sklearn(rng):
+    X, Q = make_data(rng, np.float64, n_fit=50, n_query=5)
+    X[3] = 0.0
+    Q[1] = 0.0
+    ours = fm.NearestNeighbors(n_neighbors=50, metric="cosine").fit(X)
+    ref = sk.NearestNeighbors(n_neighbors=50, metric="cosine", algorithm="brute").fit(X)
+    d, i = ours.kneighbors(Q)
+    d_ref, _ = ref.kneighbors(Q)
+    assert_allclose(d, d_ref, rtol=1e-12, atol=1e-15)
+    assert (d[1] == 1.0).all()
+    y = rng.integers(0, 2, X.shape[0])
+    proba = fm.KNeighborsClassifier(n_neighbors=5, weights="distance",
+                                    metric="cosine").fit(X, y).predict_proba(Q)
+    assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_zero_weights_raise_like_sklearn(rng):
+    X, Q = make_data(rng, np.float64, n_fit=30, n_query=4)
+    y = rng.integers(0, 2, 30)
+    clf = fm.KNeighborsClassifier(weights=lambda d: np.zeros_like(d)).fit(X, y)
+    with pytest.raises(ValueError, match="All neighbors of some sample is getting zero weights"):
+        clf.predict(Q)
+
+
+def test_bad_data_dependent_parameters_fail_at_fit():
+    X = np.c_[np.arange(10.0), np.ones(10)]  # a constant feature: variance 0
+    with pytest.raises(ValueError, match="variances V for metric 'seuclidean' must be positive"):
+        fm.NearestNeighbors(metric="seuclidean").fit(X)
+
+
+def test_precomputed_query_checks(rng):
+    X, Q = make_data(rng, np.float64)
+    nn = fm.NearestNeighbors(n_neighbors=3, metric="precomputed").fit(cdist(X, X))
+    with pytest.raises(ValueError, match="distances to the 400 training samples; got 6"):
+        nn.kneighbors(Q)
+    with pytest.raises(ValueError, match="negative values"):
+        nn.kneighbors(-cdist(Q, X))
+    with pytest.raises(ValueError, match="Unsupported mode"):
+        nn.kneighbors_graph(cdist(Q, X), mode="weights")

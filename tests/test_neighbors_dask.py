@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn import neighbors as sk
+from sklearn.exceptions import DataConversionWarning
 
 from fastml import neighbors as fm
 
@@ -86,6 +87,31 @@ def test_mixed_inputs(client, rng):
     assert_array_equal(run(client, i)[0], expected[1])
 
 
+def test_empty_index_shards(client, rng):
+    # boolean indexing that empties a whole chunk, as filtering often does
+    X, Q = rng.normal(size=(200, 4)), rng.normal(size=(30, 4))
+    keep = np.ones(200, dtype=bool)
+    keep[50:100] = False
+    expected = fm.NearestNeighbors(n_neighbors=6).fit(X[keep]).kneighbors(Q)
+    index = da.from_array(X, chunks=(50, 4))[da.from_array(keep, chunks=50)]
+    index = index.compute_chunk_sizes()
+    assert index.chunks[0] == (50, 0, 50, 50)
+    d, i = fm.NearestNeighbors(n_neighbors=6).fit(index).kneighbors(da.from_array(Q, chunks=10))
+    got_d, got_i = run(client, d, i)
+    assert_array_equal(got_i, expected[1])
+    assert_allclose(got_d, expected[0], rtol=1e-12)
+
+
+def test_continuous_and_column_labels_on_dask(client, rng):
+    X = da.from_array(rng.normal(size=(60, 3)), chunks=20)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        fm.KNeighborsClassifier().fit(X, da.from_array(rng.normal(size=60), chunks=20))
+    labels = rng.integers(0, 3, 60)
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        clf = fm.KNeighborsClassifier().fit(X, da.from_array(labels[:, None], chunks=20))
+    assert not clf.outputs_2d_ and clf.classes_.tolist() == [0, 1, 2]
+
+
 def test_feature_chunked_and_integer_input(client, rng):
     X = rng.integers(0, 5, size=(200, 6))
     Q = rng.integers(0, 5, size=(50, 6))
@@ -133,6 +159,9 @@ def test_errors_on_dask_input(client, rng):
         nn.kneighbors(da.zeros((10, 4), chunks=5), n_neighbors=51)
     with pytest.raises(NotImplementedError, match="radius_neighbors .*in-memory"):
         nn.radius_neighbors(np.zeros((2, 4)))
+    pre = fm.NearestNeighbors(n_neighbors=2, metric="precomputed").fit(np.zeros((5, 5)))
+    with pytest.raises(NotImplementedError, match="precomputed.*in-memory"):
+        pre.kneighbors(da.zeros((3, 5), chunks=3))
     bad = da.from_array(np.full((10, 4), np.nan), chunks=5)
     d, i = nn.kneighbors(bad)  # lazy: the error comes when the block runs
     with pytest.raises(ValueError, match="NaN or infinity"):
