@@ -126,6 +126,12 @@ def extensions():
             define_macros=macros,
         ),
         Extension(
+            "fastml._kernels._moments",
+            sources=[os.path.join(kernels, "_moments.pyx")],
+            include_dirs=[kernels],
+            define_macros=macros,
+        ),
+        Extension(
             "fastml._kernels._openmp_info",
             sources=[os.path.join(kernels, "_openmp_info.pyx")],
             include_dirs=[kernels],

@@ -27,7 +27,8 @@ def info(args=None):
     print(f"fastml {fastml.__version__}")
     print("compiled kernel modules:")
     loaded = {}
-    for name in ("fastml._kernels._distances", "fastml._kernels._openmp_info"):
+    for name in ("fastml._kernels._distances", "fastml._kernels._moments",
+                 "fastml._kernels._openmp_info"):
         try:
             loaded[name] = importlib.import_module(name)
             print(f"  {name:32s} loaded")

@@ -8,6 +8,7 @@ inside ``dask.array.map_blocks`` / ``blockwise`` to build your own graphs;
 the public API (``fastml.metrics``) uses them the same way.
 """
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 
@@ -25,6 +26,9 @@ __all__ = [
     "argkmin_chunk",
     "merge_argkmin",
     "radius_neighbors_chunk",
+    "Moments",
+    "moments_chunk",
+    "combine_moments",
 ]
 
 
@@ -337,3 +341,149 @@ def custom_distances(X, Y, metric, *, n_threads=1, symmetric=False):
     if symmetric:
         _distances.mirror_upper(out, n_threads)
     return out
+
+
+# ---------------------------------------------------------------- column statistics
+
+MOMENTS_BLOCK_ROWS = 1024  # rows per block of moments_chunk (fixed: results
+                           # do not depend on the thread count)
+
+
+class Moments(NamedTuple):
+    """Per-column statistics of some rows, NaN skipped; all float64 (d,).
+
+    ``count`` is the (weighted) number of non-NaN values, ``m2`` the
+    (weighted) sum of squared deviations from ``mean``.  A column without
+    values has count 0 and NaN mean, min and max.
+    """
+
+    count: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+    min: np.ndarray
+    max: np.ndarray
+
+    @property
+    def max_abs(self):
+        """The largest absolute value of each column (NaN if none)."""
+        return np.fmax(np.abs(self.min), np.abs(self.max))
+
+    def var(self, ddof=0):
+        """Per-column (weighted) variance; NaN where count <= ddof."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.count > ddof, self.m2 / (self.count - ddof), np.nan)
+
+
+def _merge(na, ma, m2a, lowa, higha, nb, mb, m2b, lowb, highb):
+    """Chan et al.'s pairwise update of (count, mean, M2), elementwise; a
+    side with count 0 contributes nothing (its mean is NaN)."""
+    n = na + nb
+    with np.errstate(invalid="ignore", divide="ignore"):
+        delta = mb - ma
+        fraction = np.where(n > 0, nb / n, 0.0)
+        mean = np.where(na == 0, mb, np.where(nb == 0, ma, ma + delta * fraction))
+        m2 = np.where(na == 0, m2b, np.where(nb == 0, m2a,
+                                             m2a + m2b + delta * delta * na * fraction))
+    return n, mean, m2, np.fmin(lowa, lowb), np.fmax(higha, highb)
+
+
+def moments_chunk(X, *, sample_weight=None, n_threads=1):
+    """Per-column count, mean, M2, min and max of a block of rows.
+
+    NaN values are skipped, as scikit-learn's scalers skip them.  Each
+    block of 1024 rows is summarised with two passes over it while it is
+    in cache (exact mean, then squared deviations), and the blocks are
+    merged pairwise in a fixed order, so the result does not depend on
+    ``n_threads``.  Everything accumulates in float64.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        float32 or float64 (other numeric dtypes become float64).
+        C-contiguous input is read in place; other layouts are copied first.
+    sample_weight : ndarray of shape (n,), default=None
+        Non-negative weights, read as repetitions: ``count`` is the sum of
+        the weights, and a row of weight 0 counts nowhere (not in min/max
+        either).
+    n_threads : int, default=1
+
+    Returns
+    -------
+    Moments
+        ``(count, mean, m2, min, max)``, each float64 of shape (d,), with
+        ``max_abs`` and ``var(ddof)`` derived.  Merge two with
+        :func:`combine_moments`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import moments_chunk
+    >>> m = moments_chunk(np.array([[1.0, np.nan], [3.0, 4.0]]))
+    >>> m.count, m.mean, m.var()
+    (array([2., 1.]), array([2., 4.]), array([1., 0.]))
+
+    On Dask, summarise each block and tree-merge the summaries:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> from functools import reduce
+    >>> from fastml.kernels import combine_moments
+    >>> X = da.random.default_rng(0).normal(5.0, 2.0, size=(10_000, 3), chunks=(1000, 3))
+    >>> parts = [dask.delayed(moments_chunk)(block) for block in X.to_delayed().ravel()]
+    >>> total = reduce(combine_moments, dask.compute(*parts))
+    >>> np.allclose(total.mean, X.mean(axis=0).compute())
+    True
+    """
+    from fastml._kernels import _moments
+
+    n_threads = check_positive_int(n_threads, "n_threads")
+    X = _as_block(X, "X")
+    X = np.ascontiguousarray(X)
+    n, d = X.shape
+    if sample_weight is None:
+        w = np.empty(0)
+    else:
+        w = np.ascontiguousarray(sample_weight, dtype=np.float64)
+        if w.shape != (n,):
+            raise ValueError(
+                f"sample_weight must have shape ({n},) to match X, got {w.shape}."
+            )
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError("sample_weight must be finite and non-negative.")
+    n_blocks = max(1, -(-n // MOMENTS_BLOCK_ROWS))
+    stats = [np.zeros((n_blocks, d)) for _ in range(5)]
+    if n == 0:
+        stats[1][:] = stats[3][:] = stats[4][:] = np.nan
+    else:
+        _moments.block_moments(X, w, MOMENTS_BLOCK_ROWS, *stats, n_threads)
+    # merge neighbouring blocks pairwise until one is left: a fixed tree
+    while stats[0].shape[0] > 1:
+        odd = stats[0].shape[0] % 2
+        merged = _merge(*[s[0:-1 if odd else None:2] for s in stats],
+                        *[s[1::2] for s in stats])
+        stats = [np.concatenate([m, s[-1:]]) if odd else m for m, s in zip(merged, stats)]
+    return Moments(*[s[0] for s in stats])
+
+
+def combine_moments(a, b):
+    """The statistics of two sets of rows together.
+
+    Associative and commutative up to rounding (Chan et al.'s parallel
+    update, stable for large means), so any tree of chunks merges to the
+    whole-array answer.
+
+    Parameters
+    ----------
+    a, b : Moments
+        From :func:`moments_chunk` (or earlier merges) over the same columns.
+
+    Returns
+    -------
+    Moments
+    """
+    if np.shape(a.mean) != np.shape(b.mean):
+        raise ValueError(
+            f"combine_moments needs statistics of the same columns, got "
+            f"{np.shape(a.mean)[0]} and {np.shape(b.mean)[0]} columns."
+        )
+    return Moments(*_merge(*a, *b))

@@ -97,7 +97,8 @@ def test_info_reports_build(tmp_path, kind):
     out = proc.stdout
 
     assert f"fastml {fastml.__version__}\n" in out
-    for module in ("fastml._kernels._distances", "fastml._kernels._openmp_info"):
+    for module in ("fastml._kernels._distances", "fastml._kernels._moments",
+                   "fastml._kernels._openmp_info"):
         assert re.search(rf"^\s*{re.escape(module)}\s+loaded$", out, re.M), out
     assert "FAILED" not in out
     openmp = "yes" if _openmp_info.openmp_enabled() else "no"

@@ -1,0 +1,85 @@
+# cython: language_level=3
+"""Compiled per-column statistics of row blocks.
+
+Nothing here validates its input: ``fastml.kernels`` passes a C-contiguous
+float32 or float64 array, sample weights (or none), and output arrays with
+one row per block of ``block_rows`` rows.  The GIL is released throughout.
+
+Each block is read twice while it is in cache: once for the weighted count,
+sum, minimum and maximum of every column, once for the sum of squared
+deviations from the block's own mean (two passes are exact where a one-pass
+sum of squares cancels).  Blocks are fixed by ``block_rows``, not by the
+thread count, so the statistics, merged afterwards in block order, do not
+depend on ``n_threads``.  NaN values, and rows of weight 0, are skipped;
+everything accumulates in float64.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport isnan, INFINITY, NAN
+
+
+cdef void _block_moments(
+    const floating *X, Py_ssize_t row0, Py_ssize_t row1, Py_ssize_t d,
+    const double *w,              # sample weights, or NULL for 1
+    double *count, double *mean, double *m2, double *low, double *high,
+) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef double x, wi = 1.0, dev
+    for j in range(d):
+        count[j] = 0.0
+        mean[j] = 0.0
+        m2[j] = 0.0
+        low[j] = INFINITY
+        high[j] = -INFINITY
+    for i in range(row0, row1):
+        if w != NULL:
+            wi = w[i]
+            if wi == 0:  # weights are repetitions: weight 0 is no row at all
+                continue
+        for j in range(d):
+            x = X[i * d + j]
+            if not isnan(x):
+                count[j] += wi
+                mean[j] += wi * x
+                if x < low[j]:
+                    low[j] = x
+                if x > high[j]:
+                    high[j] = x
+    for j in range(d):
+        if count[j] > 0:
+            mean[j] = mean[j] / count[j]
+        else:
+            mean[j] = NAN
+            low[j] = NAN
+            high[j] = NAN
+    for i in range(row0, row1):
+        if w != NULL:
+            wi = w[i]
+        for j in range(d):
+            x = X[i * d + j]
+            if not isnan(x):
+                dev = x - mean[j]
+                m2[j] += wi * dev * dev
+
+
+def block_moments(
+    const floating[:, ::1] X,      # IN (n, d)
+    const double[::1] w,           # IN (n,) sample weights, or size 0 for none
+    Py_ssize_t block_rows,         # IN rows per block
+    double[:, ::1] count,          # OUT (n_blocks, d) weighted count of non-NaN
+    double[:, ::1] mean,           # OUT (n_blocks, d) mean (NaN if count 0)
+    double[:, ::1] m2,             # OUT (n_blocks, d) sum of w * (x - mean)^2
+    double[:, ::1] low,            # OUT (n_blocks, d) minimum (NaN if count 0)
+    double[:, ::1] high,           # OUT (n_blocks, d) maximum (NaN if count 0)
+    int n_threads,                 # IN
+):
+    """Statistics of every column over each block of ``block_rows`` rows."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], b
+    cdef Py_ssize_t n_blocks = count.shape[0]
+    cdef const double *wp = &w[0] if w.shape[0] > 0 else NULL
+    if n == 0 or d == 0:
+        return
+    with nogil:
+        for b in prange(n_blocks, schedule="static", num_threads=n_threads):
+            _block_moments(&X[0, 0], b * block_rows, min((b + 1) * block_rows, n), d, wp,
+                           &count[b, 0], &mean[b, 0], &m2[b, 0], &low[b, 0], &high[b, 0])

@@ -1,0 +1,129 @@
+"""fastml.kernels.moments_chunk and combine_moments against NumPy.
+
+The reference is NumPy's two-pass statistics in float64 over the non-NaN
+values of each column (``naive_moments``).  Tolerances: mean, min, max and
+count to 1e-12 relative (min and max exactly); M2 to 1e-9 relative, since
+it is a sum of squared deviations whose rounding depends on the summation
+order.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+from fastml.kernels import Moments, combine_moments, moments_chunk
+
+
+def naive_moments(X, w=None):
+    X = np.asarray(X, dtype=np.float64)
+    w = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
+    out = {k: np.full(X.shape[1], np.nan) for k in ("count", "mean", "m2", "min", "max")}
+    for j in range(X.shape[1]):
+        ok = ~np.isnan(X[:, j]) & (w > 0)  # weight 0: not a row at all
+        x, wj = X[ok, j], w[ok]
+        out["count"][j] = wj.sum()
+        out["m2"][j] = 0.0
+        if ok.any():
+            mean = np.sum(wj * x) / wj.sum() if wj.sum() > 0 else np.nan
+            out["mean"][j] = mean
+            out["m2"][j] = np.sum(wj * (x - mean) ** 2) if wj.sum() > 0 else 0.0
+            out["min"][j], out["max"][j] = x.min(), x.max()
+    return Moments(**out)
+
+
+def assert_moments(got, ref):
+    assert isinstance(got, Moments)
+    for field in ("count", "mean", "m2", "min", "max"):
+        assert getattr(got, field).dtype == np.float64
+    assert_allclose(got.count, ref.count, rtol=1e-12)
+    assert_allclose(got.mean, ref.mean, rtol=1e-12, atol=1e-300)
+    assert_allclose(got.m2, ref.m2, rtol=1e-9, atol=1e-9 * np.nanmax(np.abs(ref.mean), initial=1))
+    assert_array_equal(got.min, ref.min)
+    assert_array_equal(got.max, ref.max)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layout", ["C", "F", "readonly", "strided"])
+def test_matches_numpy(rng, dtype, layout):
+    X = rng.normal(3.0, 2.0, size=(3000, 7)).astype(dtype)
+    X[rng.random(X.shape) < 0.05] = np.nan
+    X[:, 4] = np.nan            # an all-NaN column
+    X[:, 5] = 2.5               # a constant column
+    if layout == "F":
+        X = np.asfortranarray(X)
+    elif layout == "readonly":
+        X.flags.writeable = False
+    elif layout == "strided":
+        X = np.repeat(X, 2, axis=0)[::2]
+    got = moments_chunk(X, n_threads=2)
+    assert_moments(got, naive_moments(X))
+    assert got.count[4] == 0 and np.isnan(got.mean[4]) and np.isnan(got.max_abs[4])
+    assert got.m2[5] == 0.0 and got.var()[5] == 0.0
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (1, 3), (5, 1), (1025, 2), (2048, 3)])
+def test_edge_shapes(rng, shape):
+    X = rng.normal(size=shape)
+    got = moments_chunk(X)
+    assert got.mean.shape == (shape[1],)
+    assert_moments(got, naive_moments(X))
+
+
+def test_sample_weight(rng):
+    X = rng.normal(size=(2500, 4))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    w = rng.uniform(0, 3, size=2500)
+    assert_moments(moments_chunk(X, sample_weight=w), naive_moments(X, w))
+    # integer weights are repetitions (0: the row is left out, min/max included)
+    reps = rng.integers(0, 4, size=2500)
+    assert_moments(moments_chunk(X, sample_weight=reps),
+                   naive_moments(np.repeat(X, reps, axis=0)))
+
+
+def test_large_mean_is_stable():
+    # one-pass sums of squares lose every digit here; two passes do not
+    rng = np.random.default_rng(1)
+    X = 1e9 + rng.normal(size=(10_000, 3))
+    got = moments_chunk(X)
+    assert_allclose(got.var(), X.var(axis=0), rtol=1e-6)
+    halves = combine_moments(moments_chunk(X[:3333]), moments_chunk(X[3333:]))
+    assert_allclose(halves.var(), X.var(axis=0), rtol=1e-6)
+
+
+def test_thread_count_does_not_change_the_result(rng):
+    X = rng.normal(size=(10_000, 5))
+    one, two = moments_chunk(X, n_threads=1), moments_chunk(X, n_threads=2)
+    for a, b in zip(one, two):
+        assert_array_equal(a, b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 400), min_size=1, max_size=6), st.integers(0, 2**32 - 1))
+def test_any_split_combines_to_the_whole(sizes, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(50.0, 3.0, size=(sum(sizes), 3))
+    X[rng.random(X.shape) < 0.2] = np.nan
+    bounds = np.cumsum([0] + sizes)
+    parts = [moments_chunk(X[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    # left fold and right fold: the merge is associative up to rounding
+    left = parts[0]
+    for part in parts[1:]:
+        left = combine_moments(left, part)
+    right = parts[-1]
+    for part in parts[-2::-1]:
+        right = combine_moments(part, right)
+    whole = naive_moments(X)
+    assert_moments(left, whole)
+    assert_moments(right, whole)
+
+
+def test_errors(rng):
+    X = rng.normal(size=(10, 2))
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(10,\)"):
+        moments_chunk(X, sample_weight=np.ones(9))
+    with pytest.raises(ValueError, match="finite and non-negative"):
+        moments_chunk(X, sample_weight=-np.ones(10))
+    with pytest.raises(ValueError, match="2-D"):
+        moments_chunk(np.ones(5))
+    with pytest.raises(ValueError, match="same columns"):
+        combine_moments(moments_chunk(X), moments_chunk(X[:, :1]))
