@@ -346,3 +346,40 @@ def predict_classes(probas, classes):
     columns = [p.argmax(axis=1).map_blocks(_take_classes, c, dtype=c.dtype)
                for p, c in zip(probas, classes)]
     return da.stack(columns, axis=1)
+
+
+# ------------------------------------------------------------ column statistics
+
+def column_moments(X, deviations=True, fan_in=8):
+    """``kernels.Moments`` of a Dask array's columns: ``moments_chunk`` per
+    block, merged by ``combine_moments`` in a tree; one ``dask.compute``."""
+    import dask
+    from fastml.kernels import moments_chunk
+
+    X = as_float_dask_array(X, "X")
+    parts = [dask.delayed(moments_chunk)(block, deviations=deviations)
+             for block in X.to_delayed().ravel()]
+    while len(parts) > 1:
+        parts = [dask.delayed(_combine_all)(parts[g:g + fan_in])
+                 for g in range(0, len(parts), fan_in)]
+    (moments,) = dask.compute(parts[0])
+    return moments
+
+
+def _combine_all(parts):
+    from functools import reduce
+    from fastml.kernels import combine_moments
+
+    return reduce(combine_moments, parts)
+
+
+def apply_columns(X, kernel, a, b, **kw):
+    """Lazy ``kernel(block, a, b, **kw)`` over the row blocks of X (one
+    feature chunk); same dtype and chunks."""
+    X = as_float_dask_array(X, "X")
+    return X.map_blocks(_apply_block, kernel=kernel, a=np.asarray(a), b=np.asarray(b), kw=kw,
+                        dtype=X.dtype, meta=np.empty((0, 0), X.dtype))
+
+
+def _apply_block(block, kernel, a, b, kw):
+    return kernel(block, a, b, n_threads=1, **kw)

@@ -4,6 +4,7 @@ All of them run in Python, before any compiled code, and say what was
 received and how to fix it.
 """
 import numbers
+from contextlib import contextmanager
 
 import numpy as np
 from sklearn.utils import check_array
@@ -94,3 +95,16 @@ def check_no_custom_metric_params(params):
             f"a custom metric takes no extra parameters, got {sorted(params)}; "
             "bind them with a closure or functools.partial before passing it."
         )
+
+
+@contextmanager
+def unchanged_on_error(estimator):
+    """Restore the estimator's attributes if the block raises: a failed
+    ``fit`` never leaves a half-fitted estimator."""
+    state = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(state)
+        raise

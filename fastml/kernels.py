@@ -29,6 +29,8 @@ __all__ = [
     "Moments",
     "moments_chunk",
     "combine_moments",
+    "center_scale_chunk",
+    "affine_chunk",
 ]
 
 
@@ -387,7 +389,7 @@ def _merge(na, ma, m2a, lowa, higha, nb, mb, m2b, lowb, highb):
     return n, mean, m2, np.fmin(lowa, lowb), np.fmax(higha, highb)
 
 
-def moments_chunk(X, *, sample_weight=None, n_threads=1):
+def moments_chunk(X, *, sample_weight=None, deviations=True, n_threads=1):
     """Per-column count, mean, M2, min and max of a block of rows.
 
     NaN values are skipped, as scikit-learn's scalers skip them.  Each
@@ -405,6 +407,9 @@ def moments_chunk(X, *, sample_weight=None, n_threads=1):
         Non-negative weights, read as repetitions: ``count`` is the sum of
         the weights, and a row of weight 0 counts nowhere (not in min/max
         either).
+    deviations : bool, default=True
+        False skips the second pass: ``m2`` is then 0 (and so are
+        variances), for callers that only need counts, means, min and max.
     n_threads : int, default=1
 
     Returns
@@ -450,19 +455,23 @@ def moments_chunk(X, *, sample_weight=None, n_threads=1):
             )
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ValueError("sample_weight must be finite and non-negative.")
+
     n_blocks = max(1, -(-n // MOMENTS_BLOCK_ROWS))
     stats = [np.zeros((n_blocks, d)) for _ in range(5)]
     if n == 0:
         stats[1][:] = stats[3][:] = stats[4][:] = np.nan
     else:
-        _moments.block_moments(X, w, MOMENTS_BLOCK_ROWS, *stats, n_threads)
+        _moments.block_moments(X, w, MOMENTS_BLOCK_ROWS, bool(deviations), *stats, n_threads)
     # merge neighbouring blocks pairwise until one is left: a fixed tree
     while stats[0].shape[0] > 1:
         odd = stats[0].shape[0] % 2
         merged = _merge(*[s[0:-1 if odd else None:2] for s in stats],
                         *[s[1::2] for s in stats])
         stats = [np.concatenate([m, s[-1:]]) if odd else m for m, s in zip(merged, stats)]
-    return Moments(*[s[0] for s in stats])
+    count, mean, m2, low, high = (s[0] for s in stats)
+    if not deviations:  # the merge's between-block terms alone mean nothing
+        m2 = np.zeros_like(m2)
+    return Moments(count, mean, m2, low, high)
 
 
 def combine_moments(a, b):
@@ -487,3 +496,94 @@ def combine_moments(a, b):
             f"{np.shape(a.mean)[0]} and {np.shape(b.mean)[0]} columns."
         )
     return Moments(*_merge(*a, *b))
+
+
+def _apply_args(X, vectors, out, name):
+    """Checked (X, float64 vectors, out) for the elementwise apply kernels."""
+    X = np.ascontiguousarray(_as_block(X, "X"))
+    d = X.shape[1]
+    checked = []
+    for label, v in vectors:
+        v = np.ascontiguousarray(v, dtype=np.float64)
+        if v.shape != (d,):
+            raise ValueError(f"{name}: {label} must have shape ({d},) to match X, got {v.shape}.")
+        checked.append(v)
+    if out is None:
+        out = np.empty_like(X)
+    elif (not isinstance(out, np.ndarray) or out.shape != X.shape or out.dtype != X.dtype
+          or not out.flags.c_contiguous or not out.flags.writeable):
+        raise ValueError(
+            f"{name}: out must be a writeable C-contiguous array of shape {X.shape} and "
+            f"dtype {X.dtype} (X itself for in place)."
+        )
+    return X, checked, out
+
+
+def center_scale_chunk(X, center, scale, *, out=None, n_threads=1):
+    """``(X - center) / scale``, column by column, in one pass.
+
+    Standardisation (center = mean, scale = standard deviation), max-abs
+    scaling (center = 0) and the inverse of min-max scaling.  Computed in
+    float64 per element and rounded once to X's dtype: float32 stays
+    float32.  NaN stays NaN.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    center, scale : array-like of shape (d,)
+    out : ndarray of shape (n, d), default=None
+        Where to write; pass X itself (C-contiguous, writeable) for in place.
+    n_threads : int, default=1
+
+    Returns
+    -------
+    out : ndarray of shape (n, d), X's dtype
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import center_scale_chunk
+    >>> center_scale_chunk(np.array([[1.0, 10.0], [3.0, np.nan]]), [2.0, 0.0], [1.0, 5.0])
+    array([[-1.,  2.],
+           [ 1., nan]])
+    """
+    from fastml._kernels import _moments
+
+    n_threads = check_positive_int(n_threads, "n_threads")
+    X, (center, scale), out = _apply_args(
+        X, [("center", center), ("scale", scale)], out, "center_scale_chunk")
+    if X.size:
+        _moments.center_divide(X, center, scale, out, n_threads)
+    return out
+
+
+def affine_chunk(X, factor, offset, *, clip=None, out=None, n_threads=1):
+    """``X * factor + offset``, column by column, optionally clipped, in one pass.
+
+    Min-max scaling (factor = scale, offset = min) and the inverse of
+    standardisation.  Computed in float64 per element and rounded once to
+    X's dtype.  NaN stays NaN.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    factor, offset : array-like of shape (d,)
+    clip : (low, high), default=None
+        Clip every result to this range.
+    out : ndarray of shape (n, d), default=None
+        Where to write; X itself for in place.
+    n_threads : int, default=1
+
+    Returns
+    -------
+    out : ndarray of shape (n, d), X's dtype
+    """
+    from fastml._kernels import _moments
+
+    n_threads = check_positive_int(n_threads, "n_threads")
+    X, (factor, offset), out = _apply_args(
+        X, [("factor", factor), ("offset", offset)], out, "affine_chunk")
+    low, high = (-np.inf, np.inf) if clip is None else (float(clip[0]), float(clip[1]))
+    if X.size:
+        _moments.multiply_add(X, factor, offset, clip is not None, low, high, out, n_threads)
+    return out

@@ -7,7 +7,6 @@ Same class names, parameters, fitted attributes and methods as
 """
 import numbers
 import warnings
-from contextlib import contextmanager
 
 import numpy as np
 from scipy import sparse
@@ -25,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from fastml import _distance_metrics, kernels
 from fastml._knn_results import class_votes, drop_self, neighbor_weights, target_means
 from fastml._threads import effective_n_threads
-from fastml._validation import FLOAT_DTYPES, is_dask_collection
+from fastml._validation import FLOAT_DTYPES, is_dask_collection, unchanged_on_error
 
 __all__ = [
     "NearestNeighbors",
@@ -36,19 +35,6 @@ __all__ = [
 ]
 
 _ALGORITHMS = ("auto", "ball_tree", "kd_tree", "brute")
-
-
-@contextmanager
-def _unchanged_on_error(estimator):
-    """Restore the estimator's attributes if the block raises: a failed
-    ``fit`` never leaves a half-fitted estimator."""
-    state = dict(estimator.__dict__)
-    try:
-        yield
-    except BaseException:
-        estimator.__dict__.clear()
-        estimator.__dict__.update(state)
-        raise
 
 
 def _check_n_neighbors(n_neighbors, query_is_train, n_samples_fit, n_queries):
@@ -177,7 +163,7 @@ class _NeighborsBase(BaseEstimator):
         """Validate the parameters and X (and y, which a supervised estimator
         requires), store the index; return the checked y.  On error the
         estimator is left as it was."""
-        with _unchanged_on_error(self):
+        with unchanged_on_error(self):
             return self._fit_index(X, y, supervised)
 
     def _fit_index(self, X, y, supervised):
@@ -568,7 +554,7 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsSupervised):
         -------
         self
         """
-        with _unchanged_on_error(self):
+        with unchanged_on_error(self):
             self._check_weights()
             y = self._fit(X, y, supervised=True)
             if is_dask_collection(y):

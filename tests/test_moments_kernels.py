@@ -127,3 +127,12 @@ def test_errors(rng):
         moments_chunk(np.ones(5))
     with pytest.raises(ValueError, match="same columns"):
         combine_moments(moments_chunk(X), moments_chunk(X[:, :1]))
+
+
+def test_without_deviations(rng):
+    X = rng.normal(size=(3000, 4))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    full, quick = moments_chunk(X), moments_chunk(X, deviations=False)
+    for field in ("count", "mean", "min", "max"):
+        assert_array_equal(getattr(quick, field), getattr(full, field))
+    assert (quick.m2 == 0).all() and (full.m2 > 0).all()

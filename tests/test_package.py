@@ -134,7 +134,7 @@ def test_cli_rejects_unknown_command(tmp_path):
 
 # --------------------------------------------------------------------------- doctests and version
 
-@pytest.mark.parametrize("module", ["fastml.kernels", "fastml.neighbors"])
+@pytest.mark.parametrize("module", ["fastml.kernels", "fastml.neighbors", "fastml.preprocessing"])
 def test_doctests_pass(module):
     import dask
 

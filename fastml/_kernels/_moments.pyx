@@ -21,6 +21,7 @@ from libc.math cimport isnan, INFINITY, NAN
 cdef void _block_moments(
     const floating *X, Py_ssize_t row0, Py_ssize_t row1, Py_ssize_t d,
     const double *w,              # sample weights, or NULL for 1
+    bint deviations,              # also the second pass (M2); else m2 stays 0
     double *count, double *mean, double *m2, double *low, double *high,
 ) noexcept nogil:
     cdef Py_ssize_t i, j
@@ -37,14 +38,13 @@ cdef void _block_moments(
             if wi == 0:  # weights are repetitions: weight 0 is no row at all
                 continue
         for j in range(d):
+            # selects rather than branches, so the loop vectorises; a NaN
+            # compares false everywhere and so changes nothing
             x = X[i * d + j]
-            if not isnan(x):
-                count[j] += wi
-                mean[j] += wi * x
-                if x < low[j]:
-                    low[j] = x
-                if x > high[j]:
-                    high[j] = x
+            count[j] += wi if x == x else 0.0
+            mean[j] += wi * x if x == x else 0.0
+            low[j] = x if x < low[j] else low[j]
+            high[j] = x if x > high[j] else high[j]
     for j in range(d):
         if count[j] > 0:
             mean[j] = mean[j] / count[j]
@@ -52,20 +52,22 @@ cdef void _block_moments(
             mean[j] = NAN
             low[j] = NAN
             high[j] = NAN
+    if not deviations:
+        return
     for i in range(row0, row1):
         if w != NULL:
             wi = w[i]
         for j in range(d):
             x = X[i * d + j]
-            if not isnan(x):
-                dev = x - mean[j]
-                m2[j] += wi * dev * dev
+            dev = x - mean[j]
+            m2[j] += wi * dev * dev if x == x else 0.0
 
 
 def block_moments(
     const floating[:, ::1] X,      # IN (n, d)
     const double[::1] w,           # IN (n,) sample weights, or size 0 for none
     Py_ssize_t block_rows,         # IN rows per block
+    bint deviations,               # IN compute M2 (a second pass); else 0
     double[:, ::1] count,          # OUT (n_blocks, d) weighted count of non-NaN
     double[:, ::1] mean,           # OUT (n_blocks, d) mean (NaN if count 0)
     double[:, ::1] m2,             # OUT (n_blocks, d) sum of w * (x - mean)^2
@@ -82,4 +84,43 @@ def block_moments(
     with nogil:
         for b in prange(n_blocks, schedule="static", num_threads=n_threads):
             _block_moments(&X[0, 0], b * block_rows, min((b + 1) * block_rows, n), d, wp,
-                           &count[b, 0], &mean[b, 0], &m2[b, 0], &low[b, 0], &high[b, 0])
+                           deviations, &count[b, 0], &mean[b, 0], &m2[b, 0], &low[b, 0], &high[b, 0])
+
+
+def center_divide(
+    const floating[:, ::1] X,      # IN (n, d)
+    const double[::1] center,      # IN (d,) subtracted first (zeros: none)
+    const double[::1] scale,       # IN (d,) then divided by
+    floating[:, ::1] out,          # OUT (n, d), may be X itself
+    int n_threads,                 # IN
+):
+    """out = (X - center) / scale, computed in float64 and rounded once to
+    the dtype of X; NaN stays NaN."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], i, j
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            for j in range(d):
+                out[i, j] = <floating> ((<double> X[i, j] - center[j]) / scale[j])
+
+
+def multiply_add(
+    const floating[:, ::1] X,      # IN (n, d)
+    const double[::1] factor,      # IN (d,) multiplied first
+    const double[::1] offset,      # IN (d,) then added
+    bint clip,                     # IN clip the result to [low, high]
+    double low,                    # IN
+    double high,                   # IN
+    floating[:, ::1] out,          # OUT (n, d), may be X itself
+    int n_threads,                 # IN
+):
+    """out = X * factor + offset (optionally clipped), computed in float64
+    and rounded once to the dtype of X; NaN stays NaN."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], i, j
+    cdef double v
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            for j in range(d):
+                v = <double> X[i, j] * factor[j] + offset[j]
+                if clip:
+                    v = low if v < low else (high if v > high else v)
+                out[i, j] = <floating> v

@@ -1,0 +1,351 @@
+"""Drop-in replacements for scikit-learn's ``StandardScaler``,
+``MinMaxScaler`` and ``MaxAbsScaler``: statistics from one pass of the
+``moments_chunk`` kernel (merged with ``combine_moments``), transforms from
+one pass of ``center_scale_chunk`` / ``affine_chunk``.  float32 stays
+float32; NaN is skipped by ``fit`` and kept by ``transform``, as in
+scikit-learn.  On Dask arrays ``fit`` runs one ``dask.compute`` of
+tree-merged block statistics and ``transform`` is lazy.
+"""
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from fastml import kernels
+from fastml._threads import effective_n_threads
+from fastml._validation import FLOAT_DTYPES, is_dask_collection, unchanged_on_error
+
+__all__ = ["StandardScaler", "MinMaxScaler", "MaxAbsScaler"]
+
+
+def _nonzero_scale(scale, constant=None):
+    """Scales of constant features become 1, so those features are left as
+    they are rather than divided by zero.  Constant means ``constant``
+    when given, else a scale below ten machine epsilons (scikit-learn's
+    rules); a scale of NaN (a feature without values) becomes 1 too."""
+    scale = np.array(scale, dtype=np.float64)
+    if constant is None:
+        constant = scale < 10 * np.finfo(np.float64).eps
+    scale[constant | np.isnan(scale)] = 1.0
+    return scale
+
+
+def _constant_features(var, mean, n_samples):
+    """Features whose variance is within rounding of 0 (the bound of
+    scikit-learn's StandardScaler: n eps var + (n eps mean)^2)."""
+    eps = np.finfo(np.float64).eps
+    return var <= n_samples * eps * var + (n_samples * mean * eps) ** 2
+
+
+class _Scaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Input handling shared by the three scalers: NumPy / pandas / polars
+    through ``validate_data``, Dask through ``fastml._dask``."""
+
+    def _check_X(self, X, reset, fitting=False):
+        if is_dask_collection(X):
+            from fastml import _dask
+
+            X = _dask.as_float_dask_array(X, "X")
+            if reset:
+                self.__dict__.pop("feature_names_in_", None)
+                self.n_features_in_ = X.shape[1]
+            elif X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+            return X
+        # never copied here: the kernels write a new array unless told
+        # otherwise.  fit finds infinity in its statistics (_moments), so
+        # only transform scans for it.
+        return validate_data(self, X, reset=reset, dtype=FLOAT_DTYPES, copy=False,
+                             ensure_all_finite=False if fitting else "allow-nan",
+                             ensure_min_samples=1 if reset else 0)
+
+    def _moments(self, X, sample_weight=None, deviations=True):
+        """Moments of X (one ``dask.compute`` for Dask input); refuses
+        infinity.  ``deviations=False`` skips M2 (min / max scalers)."""
+        if is_dask_collection(X):
+            from fastml import _dask
+
+            if sample_weight is not None:
+                raise NotImplementedError(
+                    "sample_weight with Dask input is not supported yet; compute the "
+                    "weights' effect in NumPy or fit without weights."
+                )
+            moments = _dask.column_moments(X, deviations=deviations)
+        else:
+            moments = kernels.moments_chunk(X, sample_weight=sample_weight,
+                                            deviations=deviations,
+                                            n_threads=effective_n_threads(None))
+        infinite = np.flatnonzero(np.isinf(moments.min) | np.isinf(moments.max))
+        if infinite.size:
+            raise ValueError(
+                f"Input X contains infinity (feature {int(infinite[0])}); the scalers skip "
+                "NaN but cannot scale infinite values. Replace them first."
+            )
+        return moments
+
+    def _apply(self, X, kernel, a, b, copy, **kw):
+        """``kernel(X, a, b)`` on NumPy (in place unless copy) or lazily on Dask."""
+        if is_dask_collection(X):
+            from fastml import _dask
+
+            return _dask.apply_columns(X, kernel, a, b, **kw)
+        out = None if copy else (X if X.flags.c_contiguous and X.flags.writeable else None)
+        return kernel(X, a, b, out=out, n_threads=effective_n_threads(None), **kw)
+
+    def transform(self, X, copy=None):
+        """Scale X: NumPy in, NumPy out (X's dtype); Dask in, lazy Dask out.
+
+        ``copy=False`` (or the constructor's ``copy=False``) writes into X
+        when it is a writeable C-contiguous float array.
+        """
+        check_is_fitted(self)
+        return self._transform(self._check_X(X, reset=False),
+                               self.copy if copy is None else copy)
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """fit(X), then transform(X), checking X once."""
+        self.fit(X, y, **fit_params)
+        if is_dask_collection(X):
+            return self.transform(X)
+        # fit already refused infinity in this X
+        return self._transform(self._check_X(X, reset=False, fitting=True), self.copy)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+class StandardScaler(_Scaler):
+    """Standardise features: ``(X - mean_) / scale_``.
+
+    Drop-in for :class:`sklearn.preprocessing.StandardScaler` (dense input):
+    ``partial_fit``, ``sample_weight``, NaN skipped in ``fit`` and kept in
+    ``transform``, constant features left unscaled (scale 1).
+
+    Parameters
+    ----------
+    copy : bool, default=True
+        False transforms C-contiguous float input in place.
+    with_mean, with_std : bool, default=True
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,) or None
+    var_ : ndarray of shape (n_features,) or None
+    scale_ : ndarray of shape (n_features,) or None
+    n_samples_seen_ : float or ndarray of shape (n_features,)
+        Per feature when the counts differ (NaN); the sum of the weights
+        with ``sample_weight``; an int when neither mean nor std is used.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.preprocessing import StandardScaler
+    >>> StandardScaler().fit_transform(np.array([[0.0, 1.0], [2.0, 1.0]]))
+    array([[-1.,  0.],
+           [ 1.,  0.]])
+    """
+
+    def __init__(self, *, copy=True, with_mean=True, with_std=True):
+        self.copy = copy
+        self.with_mean = with_mean
+        self.with_std = with_std
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute the mean and standard deviation of each feature.  Returns self."""
+        with unchanged_on_error(self):
+            for name in ("mean_", "var_", "scale_", "n_samples_seen_"):
+                self.__dict__.pop(name, None)
+            return self.partial_fit(X, y, sample_weight)
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the statistics with a batch of rows.  Returns self."""
+        with unchanged_on_error(self):
+            return self._partial_fit(X, sample_weight)
+
+    def _partial_fit(self, X, sample_weight):
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight is not None and not np.any(sample_weight):
+            raise ValueError("Sample weights must contain at least one non-zero number; "
+                             "all weights are zero.")
+        first = not hasattr(self, "n_samples_seen_")
+        X = self._check_X(X, reset=first, fitting=True)
+        batch = self._moments(X, sample_weight)
+        if first:
+            total = batch
+        else:
+            seen = np.broadcast_to(np.asarray(self.n_samples_seen_, dtype=np.float64),
+                                   batch.count.shape)
+            mean = self.mean_ if self.mean_ is not None else np.zeros_like(batch.mean)
+            var = self.var_ if self.var_ is not None else np.zeros_like(batch.mean)
+            previous = kernels.Moments(seen.copy(), np.where(seen > 0, mean, np.nan),
+                                       var * seen, batch.min, batch.max)
+            total = kernels.combine_moments(previous, batch)
+        counts = total.count
+        # as scikit-learn: float counts, integers when nothing is estimated
+        n_seen = counts if self.with_mean or self.with_std else counts.astype(np.int64)
+        if np.ptp(n_seen) == 0:
+            n_seen = n_seen[0]
+        if not self.with_mean and not self.with_std:
+            self.mean_ = self.var_ = None
+        else:
+            self.mean_ = total.mean
+            self.var_ = total.var() if self.with_std else None
+        if self.with_std:
+            constant = _constant_features(self.var_, self.mean_, counts)
+            self.scale_ = _nonzero_scale(np.sqrt(self.var_), constant)
+        else:
+            self.scale_ = None
+        self.n_samples_seen_ = n_seen
+        return self
+
+    def _transform(self, X, copy):
+        d = X.shape[1]
+        center = self.mean_ if self.with_mean else np.zeros(d)
+        scale = self.scale_ if self.with_std else np.ones(d)
+        return self._apply(X, kernels.center_scale_chunk, center, scale, copy)
+
+    def inverse_transform(self, X, copy=None):
+        """Undo transform: ``X * scale_ + mean_``."""
+        check_is_fitted(self)
+        copy = self.copy if copy is None else copy
+        X = self._check_X(X, reset=False)
+        d = X.shape[1]
+        offset = self.mean_ if self.with_mean else np.zeros(d)
+        factor = self.scale_ if self.with_std else np.ones(d)
+        return self._apply(X, kernels.affine_chunk, factor, offset, copy)
+
+
+class MinMaxScaler(_Scaler):
+    """Scale each feature to ``feature_range``: ``X * scale_ + min_``.
+
+    Drop-in for :class:`sklearn.preprocessing.MinMaxScaler` (dense input),
+    with ``partial_fit`` and ``clip``.
+
+    Parameters
+    ----------
+    feature_range : tuple (min, max), default=(0, 1)
+    copy : bool, default=True
+    clip : bool, default=False
+        Clip transformed values of unseen data to ``feature_range``.
+
+    Attributes
+    ----------
+    min_, scale_, data_min_, data_max_, data_range_ : ndarray of shape (n_features,)
+    n_samples_seen_ : int
+    n_features_in_, feature_names_in_
+    """
+
+    def __init__(self, feature_range=(0, 1), *, copy=True, clip=False):
+        self.feature_range = feature_range
+        self.copy = copy
+        self.clip = clip
+
+    def fit(self, X, y=None):
+        """Compute each feature's minimum and maximum.  Returns self."""
+        with unchanged_on_error(self):
+            for name in ("min_", "scale_", "data_min_", "data_max_", "data_range_",
+                         "n_samples_seen_"):
+                self.__dict__.pop(name, None)
+            return self.partial_fit(X, y)
+
+    def partial_fit(self, X, y=None):
+        """Update the minimum and maximum with a batch of rows.  Returns self."""
+        with unchanged_on_error(self):
+            return self._partial_fit(X)
+
+    def _partial_fit(self, X):
+        low, high = self._check_range()
+        first = not hasattr(self, "n_samples_seen_")
+        X = self._check_X(X, reset=first, fitting=True)
+        batch = self._moments(X, deviations=False)
+        data_min = batch.min if first else np.fmin(self.data_min_, batch.min)
+        data_max = batch.max if first else np.fmax(self.data_max_, batch.max)
+        self.n_samples_seen_ = X.shape[0] + (0 if first else self.n_samples_seen_)
+        # fitted attributes in X's dtype, as scikit-learn keeps them
+        self.data_min_, self.data_max_ = data_min.astype(X.dtype), data_max.astype(X.dtype)
+        self.data_range_ = self.data_max_ - self.data_min_
+        scale = (high - low) / _nonzero_scale(self.data_range_)
+        self.scale_ = scale.astype(X.dtype)
+        self.min_ = (low - self.data_min_ * scale).astype(X.dtype)
+        return self
+
+    def _check_range(self):
+        fr = self.feature_range
+        if (not isinstance(fr, (tuple, list)) or len(fr) != 2
+                or not all(isinstance(v, numbers.Real) for v in fr)):
+            raise ValueError(
+                f"feature_range must be a tuple (min, max) of two numbers, got {fr!r}."
+            )
+        if fr[0] >= fr[1]:
+            raise ValueError(
+                "Minimum of desired feature range must be smaller than maximum. "
+                f"Got {tuple(fr)}."
+            )
+        return float(fr[0]), float(fr[1])
+
+    def _transform(self, X, copy):
+        clip = tuple(self.feature_range) if self.clip else None
+        return self._apply(X, kernels.affine_chunk, self.scale_, self.min_, copy, clip=clip)
+
+    def inverse_transform(self, X):
+        """Undo transform: ``(X - min_) / scale_``."""
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        return self._apply(X, kernels.center_scale_chunk, self.min_, self.scale_, self.copy)
+
+
+class MaxAbsScaler(_Scaler):
+    """Scale each feature by its maximum absolute value: ``X / scale_``.
+
+    Drop-in for :class:`sklearn.preprocessing.MaxAbsScaler` (dense input).
+
+    Attributes
+    ----------
+    max_abs_, scale_ : ndarray of shape (n_features,)
+    n_samples_seen_ : int
+    n_features_in_, feature_names_in_
+    """
+
+    def __init__(self, *, copy=True):
+        self.copy = copy
+
+    def fit(self, X, y=None):
+        """Compute each feature's maximum absolute value.  Returns self."""
+        with unchanged_on_error(self):
+            for name in ("max_abs_", "scale_", "n_samples_seen_"):
+                self.__dict__.pop(name, None)
+            return self.partial_fit(X, y)
+
+    def partial_fit(self, X, y=None):
+        """Update the maximum absolute values with a batch.  Returns self."""
+        with unchanged_on_error(self):
+            return self._partial_fit(X)
+
+    def _partial_fit(self, X):
+        first = not hasattr(self, "n_samples_seen_")
+        X = self._check_X(X, reset=first, fitting=True)
+        batch = self._moments(X, deviations=False).max_abs.astype(X.dtype)  # X's dtype, as scikit-learn
+        self.max_abs_ = batch if first else np.fmax(self.max_abs_, batch)
+        self.n_samples_seen_ = X.shape[0] + (0 if first else self.n_samples_seen_)
+        self.scale_ = _nonzero_scale(self.max_abs_).astype(X.dtype)
+        return self
+
+    def _transform(self, X, copy):
+        return self._apply(X, kernels.center_scale_chunk, np.zeros(X.shape[1]), self.scale_,
+                           copy)
+
+    def inverse_transform(self, X):
+        """Undo transform: ``X * scale_``."""
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        return self._apply(X, kernels.affine_chunk, self.scale_, np.zeros(X.shape[1]),
+                           self.copy)
