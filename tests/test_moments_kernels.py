@@ -136,3 +136,46 @@ def test_without_deviations(rng):
     for field in ("count", "mean", "min", "max"):
         assert_array_equal(getattr(quick, field), getattr(full, field))
     assert (quick.m2 == 0).all() and (full.m2 > 0).all()
+
+
+# ---------------------------------------------------------------- apply kernels
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layout", ["C", "F", "readonly", "strided"])
+def test_apply_kernels_match_numpy(rng, dtype, layout):
+    from fastml.kernels import affine_chunk, center_scale_chunk
+
+    X = rng.normal(size=(500, 5)).astype(dtype)
+    X[3, 1] = np.nan
+    if layout == "F":
+        X = np.asfortranarray(X)
+    elif layout == "readonly":
+        X.flags.writeable = False
+    elif layout == "strided":
+        X = np.repeat(X, 2, axis=1)[:, ::2]
+    a, b = rng.normal(size=5), rng.uniform(0.5, 2.0, size=5)
+    X64 = X.astype(np.float64)
+    got = center_scale_chunk(X, a, b, n_threads=2)
+    assert got.dtype == dtype and got.flags.c_contiguous
+    assert_array_equal(got, ((X64 - a) / b).astype(dtype))   # float64, rounded once
+    got = affine_chunk(X, b, a, n_threads=2)
+    assert_allclose(got, (X64 * b + a).astype(dtype), rtol=np.finfo(dtype).eps, atol=0)
+    clipped = affine_chunk(X, b, a, clip=(-0.5, 0.5))
+    expected = np.clip(X64 * b + a, -0.5, 0.5).astype(dtype)
+    assert_allclose(clipped, expected, rtol=np.finfo(dtype).eps)
+    assert np.isnan(clipped[3, 1])
+
+
+def test_apply_kernels_in_place_and_errors(rng):
+    from fastml.kernels import affine_chunk, center_scale_chunk
+
+    X = rng.normal(size=(50, 3))
+    expected = (X - 1.0) / 2.0
+    out = center_scale_chunk(X, np.ones(3), np.full(3, 2.0), out=X)
+    assert out is X
+    assert_array_equal(X, expected)
+    with pytest.raises(ValueError, match=r"scale must have shape \(3,\)"):
+        center_scale_chunk(X, np.ones(3), np.ones(2))
+    with pytest.raises(ValueError, match="out must be a writeable C-contiguous"):
+        affine_chunk(X, np.ones(3), np.ones(3), out=np.empty((50, 3), np.float32))
+    assert center_scale_chunk(np.zeros((0, 3)), np.ones(3), np.ones(3)).shape == (0, 3)
