@@ -1,7 +1,8 @@
 """Drop-in replacements for scikit-learn's ``StandardScaler``,
-``MinMaxScaler`` and ``MaxAbsScaler``: statistics from one pass of the
-``moments_chunk`` kernel (merged with ``combine_moments``), transforms from
-one pass of ``center_scale_chunk`` / ``affine_chunk``.  float32 stays
+``MinMaxScaler``, ``MaxAbsScaler`` and ``RobustScaler``: statistics from one
+pass of the ``moments_chunk`` kernel (merged with ``combine_moments``), or
+exact quantiles by selection (``quantiles_chunk``); transforms from one pass
+of ``center_scale_chunk`` / ``affine_chunk``.  float32 stays
 float32; NaN is skipped by ``fit`` and kept by ``transform``, as in
 scikit-learn.  On Dask arrays ``fit`` runs one ``dask.compute`` of
 tree-merged block statistics and ``transform`` is lazy.
@@ -16,7 +17,7 @@ from fastml import kernels
 from fastml._threads import effective_n_threads
 from fastml._validation import FLOAT_DTYPES, is_dask_collection, unchanged_on_error
 
-__all__ = ["StandardScaler", "MinMaxScaler", "MaxAbsScaler"]
+__all__ = ["StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler"]
 
 
 def _nonzero_scale(scale, constant=None):
@@ -120,7 +121,28 @@ class _Scaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return tags
 
 
-class StandardScaler(_Scaler):
+class _CenterScaler(_Scaler):
+    """``(X - center) / scale`` scalers (standard, robust): each subclass
+    says what its center and scale are."""
+
+    def _center_and_scale(self, d):
+        """(center, scale) vectors of length d, used by both directions."""
+        raise NotImplementedError
+
+    def _transform(self, X, copy):
+        center, scale = self._center_and_scale(X.shape[1])
+        return self._apply(X, kernels.center_scale_chunk, center, scale, copy)
+
+    def inverse_transform(self, X, copy=None):
+        """Undo transform: ``X * scale + center``."""
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        center, scale = self._center_and_scale(X.shape[1])
+        return self._apply(X, kernels.affine_chunk, scale, center,
+                           self.copy if copy is None else copy)
+
+
+class StandardScaler(_CenterScaler):
     """Standardise features: ``(X - mean_) / scale_``.
 
     Drop-in for :class:`sklearn.preprocessing.StandardScaler` (dense input):
@@ -207,21 +229,9 @@ class StandardScaler(_Scaler):
         self.n_samples_seen_ = n_seen
         return self
 
-    def _transform(self, X, copy):
-        d = X.shape[1]
-        center = self.mean_ if self.with_mean else np.zeros(d)
-        scale = self.scale_ if self.with_std else np.ones(d)
-        return self._apply(X, kernels.center_scale_chunk, center, scale, copy)
-
-    def inverse_transform(self, X, copy=None):
-        """Undo transform: ``X * scale_ + mean_``."""
-        check_is_fitted(self)
-        copy = self.copy if copy is None else copy
-        X = self._check_X(X, reset=False)
-        d = X.shape[1]
-        offset = self.mean_ if self.with_mean else np.zeros(d)
-        factor = self.scale_ if self.with_std else np.ones(d)
-        return self._apply(X, kernels.affine_chunk, factor, offset, copy)
+    def _center_and_scale(self, d):
+        return (self.mean_ if self.with_mean else np.zeros(d),
+                self.scale_ if self.with_std else np.ones(d))
 
 
 class MinMaxScaler(_Scaler):
@@ -349,3 +359,82 @@ class MaxAbsScaler(_Scaler):
         X = self._check_X(X, reset=False)
         return self._apply(X, kernels.affine_chunk, self.scale_, np.zeros(X.shape[1]),
                            self.copy)
+
+
+class RobustScaler(_CenterScaler):
+    """Scale features by statistics robust to outliers: ``(X - center_) / scale_``
+    with the median and an interquantile range.
+
+    Drop-in for :class:`sklearn.preprocessing.RobustScaler` (dense input):
+    the same quantiles bit for bit (linear interpolation, NaN skipped), found
+    by selection rather than sorting.
+
+    Parameters
+    ----------
+    with_centering, with_scaling : bool, default=True
+    quantile_range : tuple (q_min, q_max), default=(25.0, 75.0)
+        Percentiles, 0 <= q_min <= q_max <= 100.
+    copy : bool, default=True
+    unit_variance : bool, default=False
+        Scale so that normally distributed features get variance 1.
+
+    Attributes
+    ----------
+    center_ : ndarray of shape (n_features,) or None
+        X's dtype, as in scikit-learn.
+    scale_ : ndarray of shape (n_features,) or None
+        float64.
+    n_features_in_, feature_names_in_
+
+    Notes
+    -----
+    Dask input is not supported yet (exact quantiles need all of a column;
+    a mergeable quantile summary is planned): compute the array first.
+    """
+
+    def __init__(self, *, with_centering=True, with_scaling=True,
+                 quantile_range=(25.0, 75.0), copy=True, unit_variance=False):
+        self.with_centering = with_centering
+        self.with_scaling = with_scaling
+        self.quantile_range = quantile_range
+        self.copy = copy
+        self.unit_variance = unit_variance
+
+    def fit(self, X, y=None):
+        """Compute the median and the interquantile range.  Returns self."""
+        with unchanged_on_error(self):
+            return self._fit(X)
+
+    def _fit(self, X):
+        if is_dask_collection(X):
+            raise NotImplementedError(
+                "RobustScaler needs exact quantiles, which fastml does not compute on "
+                "Dask arrays yet; fit on X.compute() (or a sample of it)."
+            )
+        q_range = self.quantile_range
+        if (not isinstance(q_range, (tuple, list)) or len(q_range) != 2
+                or not all(isinstance(v, numbers.Real) for v in q_range)
+                or not 0 <= q_range[0] <= q_range[1] <= 100):
+            raise ValueError(f"Invalid quantile range: {q_range!r}; expected "
+                             "(q_min, q_max) with 0 <= q_min <= q_max <= 100.")
+        X = self._check_X(X, reset=True)
+        self._moments(X, deviations=False)  # refuses infinity, as scikit-learn
+        wanted = ([0.5] if self.with_centering else []) + (
+            list(np.true_divide(q_range, 100)) if self.with_scaling else [])
+        q = kernels.quantiles_chunk(X, wanted, n_threads=effective_n_threads(None))
+        self.center_ = q[0].astype(X.dtype) if self.with_centering else None
+        if self.with_scaling:
+            low, high = q[-2], q[-1]
+            self.scale_ = _nonzero_scale(high - low)
+            if self.unit_variance:
+                from scipy.stats import norm
+
+                self.scale_ = self.scale_ / (norm.ppf(q_range[1] / 100.0)
+                                             - norm.ppf(q_range[0] / 100.0))
+        else:
+            self.scale_ = None
+        return self
+
+    def _center_and_scale(self, d):
+        return (self.center_ if self.with_centering else np.zeros(d),
+                self.scale_ if self.with_scaling else np.ones(d))

@@ -6,6 +6,8 @@ count to 1e-12 relative (min and max exactly); M2 to 1e-9 relative, since
 it is a sum of squared deviations whose rounding depends on the summation
 order.
 """
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -179,3 +181,37 @@ def test_apply_kernels_in_place_and_errors(rng):
     with pytest.raises(ValueError, match="out must be a writeable C-contiguous"):
         affine_chunk(X, np.ones(3), np.ones(3), out=np.empty((50, 3), np.float32))
     assert center_scale_chunk(np.zeros((0, 3)), np.ones(3), np.ones(3)).shape == (0, 3)
+
+
+# ---------------------------------------------------------------- exact quantiles
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 1001])
+@pytest.mark.parametrize("layout", ["C", "F", "readonly"])
+def test_quantiles_equal_numpy_bit_for_bit(rng, dtype, n, layout):
+    from fastml.kernels import quantiles_chunk
+
+    X = rng.normal(size=(n, 5)).astype(dtype)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    X[:, 4] = np.nan                            # no values: NaN
+    if n > 3:
+        X[: n // 2, 3] = 1.5                    # heavy ties
+    if layout == "F":
+        X = np.asfortranarray(X)
+    elif layout == "readonly":
+        X.flags.writeable = False
+    q = np.array([0.0, 0.1, 0.25, 0.5, 0.75, 0.999, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN column
+        expected = np.nanquantile(X.astype(np.float64), q, axis=0)
+    for threads in (1, 2):
+        got = quantiles_chunk(X, q, n_threads=threads)
+        assert got.dtype == np.float64 and got.shape == (7, 5)
+        assert_array_equal(got, expected)
+
+
+def test_quantile_errors(rng):
+    from fastml.kernels import quantiles_chunk
+
+    with pytest.raises(ValueError, match=r"quantiles must lie in \[0, 1\]"):
+        quantiles_chunk(rng.normal(size=(5, 2)), [0.5, 50])

@@ -29,7 +29,13 @@ PAIRS = [
                  id="minmax-clip"),
     pytest.param(fp.MaxAbsScaler, sk.MaxAbsScaler, {}, id="maxabs"),
 ]
-ATTRIBUTES = ("mean_", "var_", "scale_", "n_samples_seen_", "min_", "data_min_", "data_max_",
+ROBUST = [
+    pytest.param({}, id="robust"),
+    pytest.param({"quantile_range": (10.0, 90.0), "unit_variance": True}, id="robust-unit-var"),
+    pytest.param({"with_centering": False}, id="robust-no-centering"),
+    pytest.param({"with_scaling": False}, id="robust-no-scaling"),
+]
+ATTRIBUTES = ("center_", "mean_", "var_", "scale_", "n_samples_seen_", "min_", "data_min_", "data_max_",
               "data_range_", "max_abs_")
 
 
@@ -147,6 +153,38 @@ def test_errors_and_nothing_half_fitted(rng):
         fp.MinMaxScaler(feature_range=(1, 0)).fit(X)
     with pytest.raises(ValueError, match="0 sample"):
         fp.MaxAbsScaler().fit(np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("params", ROBUST)
+def test_robust_scaler_matches_sklearn(rng, dtype, params):
+    X = make_data(rng, dtype)
+    X[:5, 0] = 1e6                       # outliers
+    Q = make_data(rng, dtype, n=40)
+    ours, ref = fp.RobustScaler(**params), sk.RobustScaler(**params)
+    assert_same_output(ours.fit_transform(X), ref.fit_transform(X), dtype)
+    # the quantiles are scikit-learn's bit for bit
+    for name in ("center_", "scale_"):
+        expected = getattr(ref, name)
+        if expected is None:
+            assert getattr(ours, name) is None
+        else:
+            assert getattr(ours, name).dtype == expected.dtype
+            assert_array_equal(getattr(ours, name), expected)
+    assert_same_output(ours.transform(Q), ref.transform(Q), dtype)
+    assert_same_output(ours.inverse_transform(Q), ref.inverse_transform(Q), dtype)
+
+
+def test_robust_scaler_errors(client, rng):
+    X = make_data(rng, np.float64)
+    with pytest.raises(ValueError, match="Invalid quantile range"):
+        fp.RobustScaler(quantile_range=(80, 20)).fit(X)
+    with pytest.raises(NotImplementedError, match="Dask"):
+        fp.RobustScaler().fit(da.from_array(X, chunks=100))
+    bad = X.copy()
+    bad[1, 1] = -np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        fp.RobustScaler().fit(bad)
 
 
 # ------------------------------------------------------------------ Dask

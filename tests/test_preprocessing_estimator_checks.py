@@ -1,7 +1,7 @@
 """scikit-learn's estimator checks on every estimator of fastml.preprocessing."""
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fastml.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
+from fastml.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 
 
 @parametrize_with_checks([
@@ -10,6 +10,8 @@ from fastml.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
     MinMaxScaler(),
     MinMaxScaler(feature_range=(-1, 2), clip=True),
     MaxAbsScaler(),
+    RobustScaler(),
+    RobustScaler(with_centering=False, quantile_range=(10.0, 90.0), unit_variance=True),
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
