@@ -30,13 +30,12 @@ Run it with the same glibc settings as bench_pairwise.py::
         PYTHONPATH=. python benchmarks/bench_neighbors.py --out benchmarks/results/neighbors.md
 """
 import argparse
-import statistics
 import sys
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bench_pairwise import header, peak_mib, timed
+from bench_pairwise import alternated_medians, header, peak_mib
 from fastml.neighbors import NearestNeighbors as FastNearestNeighbors
 
 CASES = (("euclidean", 32), ("euclidean", 128), ("manhattan", 32))
@@ -79,12 +78,8 @@ def run(args):
             warm = {name: call() for name, call in calls.items()}
             same = agreement(warm)
             del warm
-            times = {name: [] for name in calls}
-            for _ in range(args.repeat):
-                for name, call in calls.items():
-                    times[name].append(timed(call))
+            med = alternated_medians(calls, args.repeat)
             peaks = {name: peak_mib(call) for name, call in calls.items()}
-        med = {name: statistics.median(t) for name, t in times.items()}
         rows.append((metric, d, med, peaks, same))
         print(f"  {metric} d={d}: " + ", ".join(f"{k} {v:.3f} s" for k, v in med.items()),
               flush=True)
@@ -116,11 +111,8 @@ def run_dask(args, cases=(("euclidean", 32), ("manhattan", 32))):
 
             expected = local.kneighbors(queries)[1]
             assert np.array_equal(on_cluster()[1], expected), "dask result differs"
-            times = {"local": [], "dask": []}
-            for _ in range(args.repeat):
-                times["local"].append(timed(lambda: local.kneighbors(queries)))
-                times["dask"].append(timed(on_cluster))
-            med = {name: statistics.median(t) for name, t in times.items()}
+            med = alternated_medians({"local": lambda: local.kneighbors(queries),
+                                      "dask": on_cluster}, args.repeat)
             rows.append((metric, d, med["local"], med["dask"]))
             print(f"  dask {metric} d={d}: in-process {med['local']:.3f} s, "
                   f"LocalCluster {med['dask']:.3f} s", flush=True)

@@ -310,6 +310,16 @@ def timed(fn):
     return elapsed
 
 
+def alternated_medians(calls, repeat):
+    """Median seconds of each zero-argument callable in ``calls`` (name ->
+    callable), run ``repeat`` times in alternation.  Warm them up first."""
+    times = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, call in calls.items():
+            times[name].append(timed(call))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def compare_head(case):
     """Warm-up runs: time both and compare the first rows of their results."""
     start = time.perf_counter()

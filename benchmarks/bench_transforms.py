@@ -20,13 +20,12 @@ Run it with glibc told to keep freed memory (see bench_pairwise.py)::
         PYTHONPATH=. python benchmarks/bench_transforms.py --out benchmarks/results/transforms.md
 """
 import argparse
-import statistics
 import sys
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bench_pairwise import header, timed
+from bench_pairwise import alternated_medians, header
 
 
 def contenders(name, X):
@@ -57,11 +56,7 @@ def run(args):
                 calls = contenders(name, X)
                 for call in calls.values():
                     call()
-                times = {peer: [] for peer in calls}
-                for _ in range(args.repeat):
-                    for peer, call in calls.items():
-                        times[peer].append(timed(call))
-            med = {peer: statistics.median(t) for peer, t in times.items()}
+                med = alternated_medians(calls, args.repeat)
             rows.append((name, np.dtype(dtype).name, med))
             print(f"  {name} {np.dtype(dtype).name}: "
                   + ", ".join(f"{p} {t:.3f} s" for p, t in med.items()), flush=True)
@@ -86,11 +81,7 @@ def run_dask(args):
     with dask.config.set(scheduler="threads", num_workers=args.threads):
         for call in calls.values():
             call()
-        times = {peer: [] for peer in calls}
-        for _ in range(args.repeat):
-            for peer, call in calls.items():
-                times[peer].append(timed(call))
-    med = {peer: statistics.median(t) for peer, t in times.items()}
+        med = alternated_medians(calls, args.repeat)
     print("  dask StandardScaler: " + ", ".join(f"{p} {t:.3f} s" for p, t in med.items()))
     return med
 

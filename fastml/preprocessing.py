@@ -64,6 +64,15 @@ class _Scaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                              ensure_all_finite=False if fitting else "allow-nan",
                              ensure_min_samples=1 if reset else 0)
 
+    def _fit_batch(self, X, refit, **params):
+        """``_partial_fit`` of one batch; ``refit`` starts from nothing (every
+        fitted attribute is rewritten by it).  On error the estimator is
+        left as it was."""
+        with unchanged_on_error(self):
+            if refit:
+                self.__dict__.pop("n_samples_seen_", None)
+            return self._partial_fit(X, **params)
+
     def _moments(self, X, sample_weight=None, deviations=True):
         """Moments of X (one ``dask.compute`` for Dask input); refuses
         infinity.  ``deviations=False`` skips M2 (min / max scalers)."""
@@ -182,15 +191,11 @@ class StandardScaler(_CenterScaler):
 
     def fit(self, X, y=None, sample_weight=None):
         """Compute the mean and standard deviation of each feature.  Returns self."""
-        with unchanged_on_error(self):
-            for name in ("mean_", "var_", "scale_", "n_samples_seen_"):
-                self.__dict__.pop(name, None)
-            return self.partial_fit(X, y, sample_weight)
+        return self._fit_batch(X, True, sample_weight=sample_weight)
 
     def partial_fit(self, X, y=None, sample_weight=None):
         """Update the statistics with a batch of rows.  Returns self."""
-        with unchanged_on_error(self):
-            return self._partial_fit(X, sample_weight)
+        return self._fit_batch(X, False, sample_weight=sample_weight)
 
     def _partial_fit(self, X, sample_weight):
         if sample_weight is not None:
@@ -261,16 +266,11 @@ class MinMaxScaler(_Scaler):
 
     def fit(self, X, y=None):
         """Compute each feature's minimum and maximum.  Returns self."""
-        with unchanged_on_error(self):
-            for name in ("min_", "scale_", "data_min_", "data_max_", "data_range_",
-                         "n_samples_seen_"):
-                self.__dict__.pop(name, None)
-            return self.partial_fit(X, y)
+        return self._fit_batch(X, True)
 
     def partial_fit(self, X, y=None):
         """Update the minimum and maximum with a batch of rows.  Returns self."""
-        with unchanged_on_error(self):
-            return self._partial_fit(X)
+        return self._fit_batch(X, False)
 
     def _partial_fit(self, X):
         low, high = self._check_range()
@@ -330,15 +330,11 @@ class MaxAbsScaler(_Scaler):
 
     def fit(self, X, y=None):
         """Compute each feature's maximum absolute value.  Returns self."""
-        with unchanged_on_error(self):
-            for name in ("max_abs_", "scale_", "n_samples_seen_"):
-                self.__dict__.pop(name, None)
-            return self.partial_fit(X, y)
+        return self._fit_batch(X, True)
 
     def partial_fit(self, X, y=None):
         """Update the maximum absolute values with a batch.  Returns self."""
-        with unchanged_on_error(self):
-            return self._partial_fit(X)
+        return self._fit_batch(X, False)
 
     def _partial_fit(self, X):
         first = not hasattr(self, "n_samples_seen_")
