@@ -227,11 +227,16 @@ def test_cluster_of_separate_scheduler_and_worker_processes(rng, tmp_path):
     address = f"tcp://127.0.0.1:{port}"
     cli = [sys.executable, "-m", "dask"]
     logs = [open(tmp_path / name, "w") for name in ("scheduler.log", "worker.log")]
-    scheduler = subprocess.Popen(cli + ["scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                        "--no-dashboard"], stdout=logs[0], stderr=logs[0])
-    worker = subprocess.Popen(cli + ["worker", address, "--nworkers", "2", "--nthreads", "1",
-                                     "--host", "127.0.0.1", "--no-dashboard",
-                                     "--death-timeout", "60"], stdout=logs[1], stderr=logs[1])
+    # Run outside the source tree: ``python -m`` puts the working directory
+    # first on sys.path, and an unbuilt checkout would shadow the installed
+    # fastml there.
+    scheduler = subprocess.Popen(
+        cli + ["scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        stdout=logs[0], stderr=logs[0], cwd=tmp_path)
+    worker = subprocess.Popen(
+        cli + ["worker", address, "--nworkers", "2", "--nthreads", "1", "--host", "127.0.0.1",
+               "--no-dashboard", "--death-timeout", "60"],
+        stdout=logs[1], stderr=logs[1], cwd=tmp_path)
     try:
         with distributed.Client(address, timeout=60) as client:
             client.wait_for_workers(2, timeout=60)
