@@ -132,6 +132,12 @@ def extensions():
             define_macros=macros,
         ),
         Extension(
+            "fastml._kernels._binning",
+            sources=[os.path.join(kernels, "_binning.pyx")],
+            include_dirs=[kernels],
+            define_macros=macros,
+        ),
+        Extension(
             "fastml._kernels._openmp_info",
             sources=[os.path.join(kernels, "_openmp_info.pyx")],
             include_dirs=[kernels],

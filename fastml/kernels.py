@@ -32,6 +32,8 @@ __all__ = [
     "center_scale_chunk",
     "affine_chunk",
     "quantiles_chunk",
+    "bin_chunk",
+    "quantile_transform_chunk",
 ]
 
 
@@ -590,27 +592,43 @@ def affine_chunk(X, factor, offset, *, clip=None, out=None, n_threads=1):
     return out
 
 
-def _lerp(low, high, t):
-    """NumPy's linear interpolation between order statistics (the same
-    rounding as ``np.percentile``: from the nearer end)."""
-    diff = high - low
-    return np.where(t >= 0.5, high - diff * (1 - t), low + diff * t)
+QUANTILE_METHODS = ("inverted_cdf", "averaged_inverted_cdf", "closest_observation",
+                    "interpolated_inverted_cdf", "hazen", "weibull", "linear",
+                    "median_unbiased", "normal_unbiased")
 
 
-def quantiles_chunk(X, quantiles, *, n_threads=1):
-    """Exact per-column quantiles, NaN skipped, by selection (no full sort).
+def _map_columns(func, d, n_threads):
+    """func(j) for every column j, on n_threads threads (NumPy's sort and
+    selection release the GIL)."""
+    if n_threads == 1 or d < 2:
+        for j in range(d):
+            func(j)
+        return
+    from concurrent.futures import ThreadPoolExecutor
 
-    Linear interpolation between order statistics, as ``np.nanquantile``
-    (and so scikit-learn's ``np.nanpercentile``) computes it, bit for bit.
-    Each column is partitioned around the order statistics it needs
-    (NumPy's introselect, O(n) per column); the columns run on
-    ``n_threads`` threads.
+    with ThreadPoolExecutor(max_workers=min(n_threads, d)) as pool:
+        list(pool.map(func, range(d)))
+
+
+def quantiles_chunk(X, quantiles, *, method="linear", n_threads=1):
+    """Exact per-column quantiles, NaN skipped.
+
+    The same numbers as ``np.nanquantile(X, quantiles, axis=0,
+    method=method)`` (and so as scikit-learn's ``np.nanpercentile`` /
+    ``np.percentile`` calls), bit for bit: float32 columns interpolate as
+    NumPy does for float32.  Each column is copied and sorted
+    once with NumPy's vectorised sort, then its order statistics are read:
+    on this machine that is 2.5x faster than selection (``np.partition``)
+    for 3 quantiles and 8x faster for 256.  Columns run on ``n_threads``
+    threads.
 
     Parameters
     ----------
     X : ndarray of shape (n, d)
     quantiles : array-like of shape (q,)
         In [0, 1].
+    method : str, default="linear"
+        One of NumPy's nine quantile definitions (``QUANTILE_METHODS``).
     n_threads : int, default=1
 
     Returns
@@ -631,26 +649,167 @@ def quantiles_chunk(X, quantiles, *, n_threads=1):
     q = np.asarray(quantiles, dtype=np.float64).ravel()
     if not np.all((q >= 0) & (q <= 1)):
         raise ValueError(f"quantiles must lie in [0, 1], got {q}.")
+    if method not in QUANTILE_METHODS:
+        raise ValueError(f"method must be one of {QUANTILE_METHODS}, got {method!r}.")
     out = np.full((q.shape[0], X.shape[1]), np.nan)
 
     def column(j):
-        values = X[:, j]
-        values = values[~np.isnan(values)].astype(np.float64)
-        m = values.shape[0]
-        if m == 0:
-            return
-        position = q * (m - 1)
-        low = np.floor(position).astype(np.intp)
-        high = np.minimum(low + 1, m - 1)
-        part = np.partition(values, np.unique(np.concatenate([low, high])))
-        out[:, j] = _lerp(part[low], part[high], position - low)
+        values = np.sort(X[:, j])  # NaN sorts last
+        m = int(np.searchsorted(values, np.nan))
+        if m:
+            out[:, j] = np.quantile(values[:m], q, method=method)
 
-    if n_threads == 1 or X.shape[1] < 2:
-        for j in range(X.shape[1]):
-            column(j)
+    _map_columns(column, X.shape[1], n_threads)
+    return out
+
+
+def _check_edges(edges, d):
+    """Concatenated float64 edges and (d + 1,) offsets of d ascending lists."""
+    if len(edges) != d:
+        raise ValueError(f"edges must hold one array per column of X ({d}), got {len(edges)}.")
+    arrays = [np.asarray(e, dtype=np.float64).ravel() for e in edges]
+    for j, e in enumerate(arrays):
+        if np.isnan(e).any() or np.any(np.diff(e) < 0):
+            raise ValueError(f"edges[{j}] must be ascending and free of NaN, got {e}.")
+        if e.shape[0] > 65535:
+            raise ValueError(
+                f"edges[{j}] has {e.shape[0]} edges; at most 65535 (65536 bins) fit in uint16."
+            )
+    offsets = np.zeros(d + 1, dtype=np.intp)
+    offsets[1:] = np.cumsum([e.shape[0] for e in arrays])
+    flat = np.concatenate(arrays) if arrays else np.empty(0)
+    return np.ascontiguousarray(flat), offsets
+
+
+def bin_chunk(X, edges, *, missing_bin=None, dtype=None, n_threads=1):
+    """Bin codes: for each value, the number of its column's edges <= it.
+
+    The code of ``X[i, j]`` is ``np.searchsorted(edges[j], X[i, j],
+    side="right")``: with the k inner edges of k + 1 bins, bins are
+    ``[-inf, e0), [e0, e1), ..., [e_{k-1}, inf]`` numbered 0 ... k.  One
+    pass, parallel over rows, one branch-free binary search per value.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    edges : sequence of d 1-D arrays
+        Each ascending, at most 65535 edges.
+    missing_bin : int or array-like of shape (d,), default=None
+        The code of NaN; None gives NaN the top bin (``len(edges[j])``),
+        as ``np.searchsorted`` does.
+    dtype : dtype, default=None
+        uint8 when every column has at most 256 bins (and ``missing_bin``
+        fits), else uint16.  float32 / float64 give the codes as floats.
+    n_threads : int, default=1
+
+    Returns
+    -------
+    ndarray of shape (n, d), ``dtype``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import bin_chunk
+    >>> bin_chunk(np.array([[0.5, -1.0], [2.0, np.nan]]), [[1.0, 2.0], [0.0]], missing_bin=9)
+    array([[0, 0],
+           [2, 9]], dtype=uint8)
+    """
+    from fastml._kernels import _binning
+
+    n_threads = check_positive_int(n_threads, "n_threads")
+    X = np.ascontiguousarray(_as_block(X, "X"))
+    flat, offsets = _check_edges(edges, X.shape[1])
+    n_edges = np.diff(offsets)
+    if missing_bin is None:
+        nan_code = n_edges.astype(np.float64)
     else:
-        from concurrent.futures import ThreadPoolExecutor
+        nan_code = np.broadcast_to(np.asarray(missing_bin, dtype=np.float64),
+                                   (X.shape[1],)).copy()
+    top = max(int(n_edges.max(initial=0)), int(nan_code.max(initial=0)))
+    if np.any(nan_code < 0) or np.any(nan_code != np.round(nan_code)):
+        raise ValueError(f"missing_bin must be non-negative integers, got {missing_bin!r}.")
+    if dtype is None:
+        dtype = np.uint8 if top <= 255 else np.uint16
+    dtype = np.dtype(dtype)
+    if dtype not in (np.uint8, np.uint16, np.float32, np.float64):
+        raise ValueError(f"dtype must be uint8, uint16, float32 or float64, got {dtype}.")
+    if dtype.kind == "u" and top > np.iinfo(dtype).max:
+        raise ValueError(f"codes up to {top} do not fit in {dtype}; use uint16.")
+    out = np.empty(X.shape, dtype=dtype)
+    if X.size:
+        _binning.bin_codes(X, flat, offsets, nan_code, out, n_threads)
+    return out
 
-        with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            list(pool.map(column, range(X.shape[1])))
+
+def quantile_transform_chunk(X, quantiles, references, *, output_distribution="uniform",
+                             inverse=False, out=None, n_threads=1):
+    """Map values to their quantile levels (or back), column by column.
+
+    The transform of scikit-learn's ``QuantileTransformer`` in one pass:
+    each value is interpolated in its column's ``quantiles`` onto
+    ``references`` (from below and from above, averaged, so tied quantiles
+    map to the middle of their levels); ``output_distribution="normal"``
+    then applies the standard normal quantile function (SciPy's ``ndtri``),
+    clipped at levels 1e-7 from 0 and 1.  ``inverse=True`` goes back.
+    float32 stays float32; NaN stays NaN.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    quantiles : ndarray of shape (m, d)
+        Each column ascending (``QuantileTransformer.quantiles_``); a column
+        of NaN (a feature fitted without values) maps everything to NaN.
+    references : ndarray of shape (m,)
+        Ascending levels in [0, 1] (``QuantileTransformer.references_``).
+    output_distribution : {"uniform", "normal"}, default="uniform"
+    inverse : bool, default=False
+    out : ndarray of shape (n, d), default=None
+        Where to write; X itself (C-contiguous, writeable) for in place.
+    n_threads : int, default=1
+
+    Returns
+    -------
+    out : ndarray of shape (n, d), X's dtype
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import quantile_transform_chunk
+    >>> q = np.array([[0.0], [10.0], [20.0]])
+    >>> quantile_transform_chunk(np.array([[5.0], [20.0]]), q, [0.0, 0.5, 1.0])
+    array([[0.25],
+           [1.  ]])
+    """
+    from fastml._kernels import _binning
+
+    n_threads = check_positive_int(n_threads, "n_threads")
+    if output_distribution not in ("uniform", "normal"):
+        raise ValueError("output_distribution must be 'uniform' or 'normal', "
+                         f"got {output_distribution!r}.")
+    X, _, out = _apply_args(X, [], out, "quantile_transform_chunk")
+    quantiles = np.asarray(quantiles, dtype=np.float64)
+    references = np.ascontiguousarray(references, dtype=np.float64)
+    m = references.shape[0]
+    if references.ndim != 1 or m == 0 or quantiles.shape != (m, X.shape[1]):
+        raise ValueError(
+            f"quantiles must have shape (m, {X.shape[1]}) and references shape (m,) with "
+            f"m >= 1, got {quantiles.shape} and {references.shape}."
+        )
+    missing = np.isnan(quantiles)
+    if np.any(missing.any(axis=0) & ~missing.all(axis=0)) or np.any(
+            np.diff(quantiles, axis=0) < 0):
+        raise ValueError("quantiles must be ascending down each column, and free of NaN "
+                         "except in columns that are all NaN (those map to NaN).")
+    table = np.ascontiguousarray(quantiles.T)
+    bound = 1e-7  # scikit-learn's BOUNDS_THRESHOLD
+    clip = (0.0, 0.0)
+    if output_distribution == "normal":
+        from scipy.special import ndtri
+
+        clip = (float(ndtri(bound - np.spacing(1))), float(ndtri(1 - (bound - np.spacing(1)))))
+    if X.size:
+        _binning.quantile_map(X, table, np.ascontiguousarray(-table[:, ::-1]), references,
+                              np.ascontiguousarray(-references[::-1]), bool(inverse),
+                              output_distribution == "normal", bound, clip[0], clip[1],
+                              out, n_threads)
     return out

@@ -1,8 +1,10 @@
 """Drop-in replacements for scikit-learn's ``StandardScaler``,
-``MinMaxScaler``, ``MaxAbsScaler`` and ``RobustScaler``: statistics from one
-pass of the ``moments_chunk`` kernel (merged with ``combine_moments``), or
-exact quantiles by selection (``quantiles_chunk``); transforms from one pass
-of ``center_scale_chunk`` / ``affine_chunk``.  float32 stays
+``MinMaxScaler``, ``MaxAbsScaler``, ``RobustScaler``, ``KBinsDiscretizer``
+and ``QuantileTransformer``: statistics from one pass of the
+``moments_chunk`` kernel (merged with ``combine_moments``), or exact
+quantiles (``quantiles_chunk``); transforms from one compiled pass
+(``center_scale_chunk``, ``affine_chunk``, ``bin_chunk``,
+``quantile_transform_chunk``).  float32 stays
 float32; NaN is skipped by ``fit`` and kept by ``transform``, as in
 scikit-learn.  On Dask arrays ``fit`` runs one ``dask.compute`` of
 tree-merged block statistics and ``transform`` is lazy.
@@ -14,10 +16,12 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastml import kernels
+from fastml._quantile_transforms import KBinsDiscretizer, QuantileTransformer
 from fastml._threads import effective_n_threads
 from fastml._validation import FLOAT_DTYPES, is_dask_collection, unchanged_on_error
 
-__all__ = ["StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler"]
+__all__ = ["StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler",
+           "KBinsDiscretizer", "QuantileTransformer"]
 
 
 def _nonzero_scale(scale, constant=None):

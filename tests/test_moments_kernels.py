@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from fastml.kernels import Moments, combine_moments, moments_chunk
+from fastml.kernels import QUANTILE_METHODS, Moments, combine_moments, moments_chunk
 
 
 def naive_moments(X, w=None):
@@ -201,17 +201,20 @@ def test_quantiles_equal_numpy_bit_for_bit(rng, dtype, n, layout):
     elif layout == "readonly":
         X.flags.writeable = False
     q = np.array([0.0, 0.1, 0.25, 0.5, 0.75, 0.999, 1.0])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN column
-        expected = np.nanquantile(X.astype(np.float64), q, axis=0)
-    for threads in (1, 2):
-        got = quantiles_chunk(X, q, n_threads=threads)
-        assert got.dtype == np.float64 and got.shape == (7, 5)
-        assert_array_equal(got, expected)
+    for method in QUANTILE_METHODS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN column
+            expected = np.nanquantile(X, q, axis=0, method=method)
+        for threads in (1, 2):
+            got = quantiles_chunk(X, q, method=method, n_threads=threads)
+            assert got.dtype == np.float64 and got.shape == (7, 5)
+            assert_array_equal(got, expected, err_msg=method)
 
 
 def test_quantile_errors(rng):
     from fastml.kernels import quantiles_chunk
 
+    with pytest.raises(ValueError, match="method must be one of"):
+        quantiles_chunk(rng.normal(size=(5, 2)), [0.5], method="nearest-ish")
     with pytest.raises(ValueError, match=r"quantiles must lie in \[0, 1\]"):
         quantiles_chunk(rng.normal(size=(5, 2)), [0.5, 50])

@@ -1,7 +1,14 @@
 """scikit-learn's estimator checks on every estimator of fastml.preprocessing."""
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fastml.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
+from fastml.preprocessing import (
+    KBinsDiscretizer,
+    MaxAbsScaler,
+    MinMaxScaler,
+    QuantileTransformer,
+    RobustScaler,
+    StandardScaler,
+)
 
 
 @parametrize_with_checks([
@@ -12,6 +19,11 @@ from fastml.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, Stand
     MaxAbsScaler(),
     RobustScaler(),
     RobustScaler(with_centering=False, quantile_range=(10.0, 90.0), unit_variance=True),
+    KBinsDiscretizer(),
+    KBinsDiscretizer(n_bins=3, encode="ordinal", strategy="uniform"),
+    KBinsDiscretizer(n_bins=4, encode="onehot-dense", quantile_method="inverted_cdf", subsample=None),
+    QuantileTransformer(n_quantiles=20),
+    QuantileTransformer(n_quantiles=10, output_distribution="normal", subsample=None),
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)

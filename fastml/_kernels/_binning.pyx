@@ -1,0 +1,152 @@
+# cython: language_level=3
+"""Compiled per-column lookups in sorted tables: bin codes and quantile maps.
+
+Nothing here validates its input: ``fastml.kernels`` passes C-contiguous
+arrays of the right shapes, tables sorted ascending per column, and an
+output array.  The GIL is released throughout; rows are split over threads,
+and every element is computed independently, so the result does not depend
+on ``n_threads``.
+
+Both lookups use one search: the number of table values <= x (what
+``np.searchsorted(table, x, side="right")`` returns), found branch-free so
+that the searches of the columns of a row overlap in the CPU.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport isnan, NAN
+from scipy.special.cython_special cimport ndtri, ndtr
+
+
+ctypedef fused code_t:
+    unsigned char
+    unsigned short
+    float
+    double
+
+
+cdef inline Py_ssize_t _count_le(const double *table, Py_ssize_t n, double x) noexcept nogil:
+    """Number of table[0:n] <= x (table ascending); 0 for NaN."""
+    cdef const double *base = table
+    cdef Py_ssize_t half
+    if n == 0:
+        return 0
+    # invariant: every value before base is <= x, every value from
+    # base + n on is > x
+    while n > 1:
+        half = n >> 1
+        base = base + half if base[half] <= x else base
+        n -= half
+    return (base - table) + (base[0] <= x)
+
+
+def bin_codes(
+    const floating[:, ::1] X,      # IN (n, d)
+    const double[::1] edges,       # IN inner bin edges of every column, concatenated
+    const Py_ssize_t[::1] offsets, # IN (d + 1,) column j's edges: edges[offsets[j]:offsets[j+1]]
+    const double[::1] nan_code,    # IN (d,) code written for NaN
+    code_t[:, ::1] out,            # OUT (n, d)
+    int n_threads,                 # IN
+):
+    """out[i, j] = the number of column j's edges <= X[i, j], NaN to nan_code[j]."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], i, j
+    cdef double x
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            for j in range(d):
+                x = X[i, j]
+                if isnan(x):
+                    out[i, j] = <code_t> nan_code[j]
+                else:
+                    out[i, j] = <code_t> _count_le(&edges[offsets[j]],
+                                                   offsets[j + 1] - offsets[j], x)
+
+
+cdef inline double _interp(double x, const double *xp, const double *fp, Py_ssize_t m) noexcept nogil:
+    """``np.interp(x, xp, fp)`` for ascending xp of length m >= 1, with
+    NumPy's rounding: the segment [xp[j], xp[j+1]) holding x, the slope of
+    that segment, and its fallbacks for infinite slopes."""
+    cdef Py_ssize_t j = _count_le(xp, m, x) - 1
+    cdef double slope, y
+    if j < 0:
+        return fp[0]
+    if j >= m - 1:
+        return fp[m - 1]
+    if xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    y = slope * (x - xp[j]) + fp[j]
+    if isnan(y):
+        y = slope * (x - xp[j + 1]) + fp[j + 1]
+        if isnan(y) and fp[j] == fp[j + 1]:
+            y = fp[j]
+    return y
+
+
+def quantile_map(
+    const floating[:, ::1] X,      # IN (n, d)
+    const double[:, ::1] quantiles,  # IN (d, m) each column's quantiles, ascending
+    const double[:, ::1] mirrored, # IN (d, m) -quantiles[:, ::-1]
+    const double[::1] references,  # IN (m,) the quantile levels, 0 ... 1
+    const double[::1] mirrored_references,  # IN (m,) -references[::-1]
+    bint inverse,                  # IN False: values to levels; True: levels to values
+    bint normal,                   # IN output (or input, if inverse) is standard normal
+    double bound,                  # IN distance of the bound tests (normal only)
+    double clip_low,               # IN normal output clipped to [clip_low, clip_high]
+    double clip_high,              # IN
+    floating[:, ::1] out,          # OUT (n, d), may be X itself
+    int n_threads,                 # IN
+):
+    """scikit-learn's QuantileTransformer, one element at a time.
+
+    Forward: the average of the interpolation from below and from above
+    (so that tied quantiles map to the middle of their levels), values at
+    the ends (or, for normal output, within ``bound`` of them) to 0 and 1,
+    and for normal output the normal quantile function, clipped.  Inverse:
+    the normal CDF first (normal input), then interpolation from levels to
+    values.  NaN stays NaN.
+    """
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], m = references.shape[0], i, j
+    cdef double x, y, low, high
+    cdef floating xt
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            for j in range(d):
+                xt = X[i, j]
+                x = xt
+                low = quantiles[j, 0]
+                high = quantiles[j, m - 1]
+                if isnan(x) or isnan(low):  # no value, or a column fitted without any
+                    out[i, j] = <floating> NAN
+                    continue
+                if not inverse:
+                    y = 0.5 * (_interp(x, &quantiles[j, 0], &references[0], m)
+                               - _interp(-x, &mirrored[j, 0], &mirrored_references[0], m))
+                    if normal:
+                        # the bound tests run in X's dtype, as scikit-learn's do
+                        if <floating> (xt + <floating> bound) > high:
+                            y = 1.0
+                        if <floating> (xt - <floating> bound) < low:
+                            y = 0.0
+                        # float32 goes through float32 on the way, as in SciPy
+                        y = <floating> ndtri(<double> <floating> y)
+                        y = clip_low if y < clip_low else (clip_high if y > clip_high else y)
+                    else:
+                        if x == high:
+                            y = 1.0
+                        if x == low:
+                            y = 0.0
+                else:
+                    if normal:
+                        x = ndtr(x)
+                        y = _interp(x, &references[0], &quantiles[j, 0], m)
+                        if x + bound > 1.0:
+                            y = high
+                        if x - bound < 0.0:
+                            y = low
+                    else:
+                        y = _interp(x, &references[0], &quantiles[j, 0], m)
+                        if x == 1.0:
+                            y = high
+                        if x == 0.0:
+                            y = low
+                out[i, j] = <floating> y

@@ -1,0 +1,485 @@
+"""``KBinsDiscretizer`` and ``QuantileTransformer``: the quantile-based
+transformers of ``fastml.preprocessing``.
+
+Both fit from exact per-column quantiles (``quantiles_chunk``: one
+vectorised sort per column, columns over threads) and transform in one
+compiled pass (``bin_chunk``, ``quantile_transform_chunk``).  Fitted
+attributes and outputs equal scikit-learn's bit for bit on NumPy input.
+"""
+import numbers
+import warnings
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.preprocessing import OneHotEncoder
+from sklearn.utils import check_array, check_random_state, resample
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from fastml import kernels
+from fastml._threads import effective_n_threads
+from fastml._validation import FLOAT_DTYPES, is_dask_collection, unchanged_on_error
+
+MAX_BINS = 65536  # codes must fit in uint16
+
+
+def _refuse_dask_fit(estimator):
+    raise NotImplementedError(
+        f"{type(estimator).__name__}.fit needs exact quantiles, which fastml does not "
+        "compute on Dask arrays yet; fit on X.compute() (or a sample of it). transform "
+        "accepts Dask arrays."
+    )
+
+
+def _check_dask_X(estimator, X):
+    """A float Dask array with the fitted number of features."""
+    from fastml import _dask
+
+    X = _dask.as_float_dask_array(X, "X")
+    if X.shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
+    return X
+
+
+def _weighted_quantiles(column, weight, levels, average):
+    """Weighted inverted-CDF quantiles of one column (levels in percent),
+    the definition scikit-learn uses for weighted bin edges: the first
+    sorted value whose cumulative weight reaches ``level / 100 * total``;
+    with ``average``, the mean of it and the next value of positive weight
+    when the target falls exactly on a cumulative sum (to ``eps``).
+    Computed and returned in the column's dtype, as scikit-learn does."""
+    dtype = column.dtype
+    weight = weight.astype(dtype)
+    if not np.any(weight):
+        return np.full(len(levels), np.nan, dtype=dtype)
+    order = np.argsort(column, kind="stable")
+    values, w = column[order], weight[order]
+    cdf = np.cumsum(w)
+    last = values.shape[0] - 1
+    out = np.empty(len(levels), dtype=dtype)
+    for k, level in enumerate(np.asarray(levels, dtype=dtype)):
+        target = level / dtype.type(100) * cdf[-1]
+        if target == 0:  # leading zero weights do not count at level 0
+            target = np.nextafter(target, dtype.type(1))
+        i = min(int(np.searchsorted(cdf, target)), last)
+        if not average or cdf[i] - target > np.finfo(dtype).eps:
+            out[k] = values[i]
+            continue
+        following = min(i + 1, last)
+        if w[following] == 0:
+            following = int(np.searchsorted(cdf, cdf[i], side="right"))
+            following = i if following > last else following
+        out[k] = (values[i] + values[following]) / 2
+    return out
+
+
+class KBinsDiscretizer(TransformerMixin, BaseEstimator):
+    """Bin continuous features into intervals.
+
+    Drop-in for :class:`sklearn.preprocessing.KBinsDiscretizer` with
+    strategies ``"quantile"`` and ``"uniform"``: the same bin edges (exact
+    quantiles, any ``quantile_method``, ``sample_weight``, the same
+    ``subsample`` draw for a given ``random_state``), the same codes and
+    encodings.  Edges come from one sort per column; codes from one
+    compiled pass (``fastml.kernels.bin_chunk``).
+
+    Parameters
+    ----------
+    n_bins : int or array-like of shape (n_features,), default=5
+        Between 2 and 65536.
+    encode : {"onehot", "onehot-dense", "ordinal"}, default="onehot"
+        ``"onehot"`` gives a SciPy CSR matrix, ``"onehot-dense"`` an array,
+        ``"ordinal"`` the bin numbers as floats.
+    strategy : {"quantile", "uniform"}, default="quantile"
+        ``"kmeans"`` is not implemented (NotImplementedError).
+    quantile_method : str, default="averaged_inverted_cdf"
+        One of NumPy's quantile methods; with ``sample_weight`` only
+        ``"inverted_cdf"`` and ``"averaged_inverted_cdf"``.
+    dtype : {np.float32, np.float64}, default=None
+        Output dtype; None keeps X's.
+    subsample : int or None, default=200_000
+        Fit on this many rows drawn with replacement (None: all rows, and
+        exact edges).
+    random_state : int, RandomState instance or None, default=None
+
+    Attributes
+    ----------
+    bin_edges_ : ndarray of ndarray of shape (n_features,)
+        Each the ``n_bins_[j] + 1`` ascending edges of feature j.
+    n_bins_ : ndarray of shape (n_features,), int
+    n_features_in_, feature_names_in_
+
+    Notes
+    -----
+    Dask input: ``transform`` is lazy (``"ordinal"`` and ``"onehot-dense"``);
+    ``fit`` needs a NumPy array for now.
+    """
+
+    def __init__(self, n_bins=5, *, encode="onehot", strategy="quantile",
+                 quantile_method="averaged_inverted_cdf", dtype=None, subsample=200_000,
+                 random_state=None):
+        self.n_bins = n_bins
+        self.encode = encode
+        self.strategy = strategy
+        self.quantile_method = quantile_method
+        self.dtype = dtype
+        self.subsample = subsample
+        self.random_state = random_state
+
+    def _check_params(self):
+        if self.encode not in ("onehot", "onehot-dense", "ordinal"):
+            raise ValueError("encode must be 'onehot', 'onehot-dense' or 'ordinal', "
+                             f"got {self.encode!r}.")
+        if self.strategy == "kmeans":
+            raise NotImplementedError(
+                "strategy='kmeans' is not implemented in fastml; use 'quantile' or "
+                "'uniform', or sklearn.preprocessing.KBinsDiscretizer for k-means bins."
+            )
+        if self.strategy not in ("quantile", "uniform"):
+            raise ValueError(f"strategy must be 'quantile' or 'uniform', got {self.strategy!r}.")
+        if self.quantile_method not in kernels.QUANTILE_METHODS:
+            raise ValueError(f"quantile_method must be one of {kernels.QUANTILE_METHODS}, "
+                             f"got {self.quantile_method!r}.")
+        if self.dtype not in (None, np.float32, np.float64):
+            raise ValueError(f"dtype must be None, np.float32 or np.float64, got {self.dtype!r}.")
+        if self.subsample is not None and (
+                not isinstance(self.subsample, numbers.Integral) or self.subsample < 1):
+            raise ValueError(f"subsample must be a positive int or None, got {self.subsample!r}.")
+
+    def _validate_n_bins(self, n_features):
+        """(n_features,) int array of requested bins, each in [2, 65536]."""
+        n_bins = self.n_bins
+        if isinstance(n_bins, numbers.Integral) and not isinstance(n_bins, bool):
+            n_bins = np.full(n_features, n_bins, dtype=np.int64)
+        else:
+            n_bins = np.asarray(n_bins)
+            if n_bins.shape != (n_features,) or n_bins.dtype.kind not in "iu":
+                raise ValueError(
+                    "n_bins must be an int or an array of ints of shape (n_features,) = "
+                    f"({n_features},), got {self.n_bins!r}."
+                )
+            n_bins = n_bins.astype(np.int64)
+        bad = np.flatnonzero((n_bins < 2) | (n_bins > MAX_BINS))
+        if bad.size:
+            raise ValueError(
+                f"n_bins must lie in [2, {MAX_BINS}] (codes are stored in uint16); feature "
+                f"{int(bad[0])} asks for {int(n_bins[bad[0]])} bins."
+            )
+        return n_bins
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute the bin edges of every feature.  Returns self."""
+        with unchanged_on_error(self):
+            return self._fit(X, sample_weight)
+
+    def _fit(self, X, sample_weight):
+        self._check_params()
+        if is_dask_collection(X):
+            _refuse_dask_fit(self)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES)
+        n_samples, n_features = X.shape
+        n_threads = effective_n_threads(None)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=X.dtype)
+            if sample_weight.shape != (n_samples,):
+                raise ValueError(f"sample_weight must have shape ({n_samples},), "
+                                 f"got {sample_weight.shape}.")
+            if not np.all(np.isfinite(sample_weight)) or np.any(sample_weight < 0):
+                raise ValueError("sample_weight must be finite and non-negative.")
+            if not np.any(sample_weight):
+                raise ValueError("Sample weights must contain at least one non-zero number.")
+            if self.strategy == "quantile" and self.quantile_method not in (
+                    "inverted_cdf", "averaged_inverted_cdf"):
+                raise ValueError(
+                    "When fitting with strategy='quantile' and sample weights, "
+                    "quantile_method should either be set to 'averaged_inverted_cdf' or "
+                    f"'inverted_cdf', got quantile_method='{self.quantile_method}' instead."
+                )
+        if self.subsample is not None and n_samples > self.subsample:
+            # the same draw as scikit-learn's (with replacement, weighted)
+            X = resample(X, replace=True, n_samples=self.subsample,
+                         random_state=self.random_state, sample_weight=sample_weight)
+            sample_weight = None
+        n_bins = self._validate_n_bins(n_features)
+
+        moments = kernels.moments_chunk(X, deviations=False, n_threads=n_threads,
+                                        sample_weight=None if self.strategy == "quantile"
+                                        else sample_weight)
+        low = moments.min.astype(X.dtype)
+        high = moments.max.astype(X.dtype)
+        quantiles = None
+        if self.strategy == "quantile" and sample_weight is None:
+            wanted = np.unique(n_bins)
+            levels = {b: np.linspace(0, 100, b + 1) for b in wanted}
+            flat = np.unique(np.concatenate([np.true_divide(v, 100) for v in levels.values()]))
+            table = kernels.quantiles_chunk(X, flat, method=self.quantile_method,
+                                            n_threads=n_threads)
+            quantiles = {b: table[np.searchsorted(flat, np.true_divide(v, 100))]
+                         for b, v in levels.items()}
+
+        bin_edges = np.zeros(n_features, dtype=object)
+        for j in range(n_features):
+            if low[j] == high[j]:
+                warnings.warn(f"Feature {j} is constant and will be replaced with 0.")
+                n_bins[j] = 1
+                bin_edges[j] = np.array([-np.inf, np.inf])
+                continue
+            if self.strategy == "uniform":
+                bin_edges[j] = np.linspace(low[j], high[j], n_bins[j] + 1)
+                continue
+            if quantiles is not None:
+                edges = quantiles[n_bins[j]][:, j]
+            else:
+                edges = _weighted_quantiles(X[:, j], sample_weight,
+                                            np.linspace(0, 100, n_bins[j] + 1),
+                                            self.quantile_method == "averaged_inverted_cdf")
+            # bins narrower than 1e-8 are dropped, as in scikit-learn
+            edges = edges[np.ediff1d(edges, to_begin=np.inf) > 1e-8]
+            if len(edges) - 1 != n_bins[j]:
+                warnings.warn(
+                    f"Bins whose width are too small (i.e., <= 1e-8) in feature {j} are "
+                    "removed. Consider decreasing the number of bins."
+                )
+                n_bins[j] = len(edges) - 1
+            bin_edges[j] = edges
+
+        self.bin_edges_ = bin_edges
+        self.n_bins_ = n_bins
+        if "onehot" in self.encode:
+            # used by inverse_transform and get_feature_names_out; transform
+            # builds the one-hot output itself
+            self._encoder = OneHotEncoder(
+                categories=[np.arange(b) for b in n_bins],
+                sparse_output=self.encode == "onehot",
+                dtype=self.dtype or X.dtype,
+            ).fit(np.zeros((1, n_features)))
+        else:
+            self.__dict__.pop("_encoder", None)
+        return self
+
+    def _inner_edges(self):
+        return [np.asarray(e[1:-1], dtype=np.float64) for e in self.bin_edges_]
+
+    def transform(self, X):
+        """Bin X.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features) for ``"ordinal"`` (bin
+        numbers as floats), else the one-hot encoding of shape
+        (n_samples, sum(n_bins_)): a CSR matrix (``"onehot"``) or an array.
+        The dtype is ``dtype``, or X's.
+        """
+        check_is_fitted(self)
+        if is_dask_collection(X):
+            return self._transform_dask(X)
+        dtype = FLOAT_DTYPES if self.dtype is None else self.dtype
+        X = validate_data(self, X, dtype=dtype, reset=False, copy=False)
+        n_threads = effective_n_threads(None)
+        if self.encode == "ordinal":
+            return kernels.bin_chunk(X, self._inner_edges(), dtype=X.dtype, n_threads=n_threads)
+        codes = kernels.bin_chunk(X, self._inner_edges(), n_threads=n_threads)
+        return self._one_hot(codes, X.dtype)
+
+    def _one_hot(self, codes, dtype):
+        """The one-hot encoding of bin codes, as OneHotEncoder writes it."""
+        n, d = codes.shape
+        starts = np.concatenate([[0], np.cumsum(self.n_bins_)[:-1]])
+        columns = (codes + starts).ravel()   # row by row: sorted within each row
+        width = int(self.n_bins_.sum())
+        if self.encode == "onehot-dense":
+            out = np.zeros((n, width), dtype=dtype)
+            out[np.repeat(np.arange(n), d), columns] = 1
+            return out
+        return sparse.csr_matrix(
+            (np.ones(n * d, dtype=dtype), columns, np.arange(0, n * d + 1, d)),
+            shape=(n, width))
+
+    def _transform_dask(self, X):
+        if self.encode == "onehot":
+            raise ValueError(
+                "encode='onehot' gives a SciPy sparse matrix, which Dask arrays cannot hold; "
+                "use encode='onehot-dense' or 'ordinal' with Dask input."
+            )
+        X = _check_dask_X(self, X)
+        dtype = np.dtype(self.dtype or X.dtype)
+        X = X.astype(dtype)
+        width = X.shape[1] if self.encode == "ordinal" else int(self.n_bins_.sum())
+        return X.map_blocks(_transform_block, self, dtype=dtype, chunks=(X.chunks[0], (width,)),
+                            meta=np.empty((0, 0), dtype))
+
+    def inverse_transform(self, X):
+        """The centre of each sample's bin, per feature.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or the one-hot
+            encoding of shape (n_samples, sum(n_bins_))
+        """
+        check_is_fitted(self)
+        if "onehot" in self.encode:
+            X = self._encoder.inverse_transform(X)
+        Xinv = check_array(X, copy=True, dtype=FLOAT_DTYPES)
+        n_features = self.n_bins_.shape[0]
+        if Xinv.shape[1] != n_features:
+            raise ValueError(
+                f"Incorrect number of features. Expecting {n_features}, received "
+                f"{Xinv.shape[1]}."
+            )
+        for j, edges in enumerate(self.bin_edges_):
+            centres = (edges[1:] + edges[:-1]) * 0.5
+            Xinv[:, j] = centres[Xinv[:, j].astype(np.int64)]
+        return Xinv
+
+    def get_feature_names_out(self, input_features=None):
+        """Input feature names for ``"ordinal"``, one per bin otherwise."""
+        check_is_fitted(self, "n_features_in_")
+        names = OneToOneFeatureMixin.get_feature_names_out(self, input_features)
+        if hasattr(self, "_encoder"):
+            return self._encoder.get_feature_names_out(names)
+        return names
+
+
+def _transform_block(block, estimator):
+    """KBinsDiscretizer.transform of one Dask block (ordinal or dense one-hot)."""
+    if estimator.encode == "ordinal":
+        return kernels.bin_chunk(block, estimator._inner_edges(), dtype=block.dtype)
+    return estimator._one_hot(kernels.bin_chunk(block, estimator._inner_edges()), block.dtype)
+
+
+BOUNDS_THRESHOLD = 1e-7
+
+
+class QuantileTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Map each feature to a uniform or a normal distribution through its
+    quantiles.
+
+    Drop-in for :class:`sklearn.preprocessing.QuantileTransformer` (dense
+    input): the same ``quantiles_`` (the same subsample for a given
+    ``random_state``; exact quantiles, NaN skipped) and the same outputs,
+    bit for bit, from one compiled pass
+    (``fastml.kernels.quantile_transform_chunk``).
+
+    Parameters
+    ----------
+    n_quantiles : int, default=1000
+        Number of quantiles (at most the number of samples is used).
+    output_distribution : {"uniform", "normal"}, default="uniform"
+    ignore_implicit_zeros : bool, default=False
+        Only meaningful for sparse input, which fastml does not take.
+    subsample : int or None, default=10_000
+        Fit on this many rows drawn without replacement (None: all rows).
+    random_state : int, RandomState instance or None, default=None
+    copy : bool, default=True
+        False transforms a writeable C-contiguous float array in place.
+
+    Attributes
+    ----------
+    n_quantiles_ : int
+    quantiles_ : ndarray of shape (n_quantiles_, n_features)
+    references_ : ndarray of shape (n_quantiles_,)
+        The levels, ``np.linspace(0, 1, n_quantiles_)``.
+    n_features_in_, feature_names_in_
+
+    Notes
+    -----
+    Dask input: ``transform`` and ``inverse_transform`` are lazy; ``fit``
+    needs a NumPy array for now.  Sparse input is not supported.
+    """
+
+    def __init__(self, *, n_quantiles=1000, output_distribution="uniform",
+                 ignore_implicit_zeros=False, subsample=10_000, random_state=None, copy=True):
+        self.n_quantiles = n_quantiles
+        self.output_distribution = output_distribution
+        self.ignore_implicit_zeros = ignore_implicit_zeros
+        self.subsample = subsample
+        self.random_state = random_state
+        self.copy = copy
+
+    def fit(self, X, y=None):
+        """Compute the quantiles of every feature.  Returns self."""
+        with unchanged_on_error(self):
+            return self._fit(X)
+
+    def _fit(self, X):
+        if (not isinstance(self.n_quantiles, numbers.Integral)
+                or isinstance(self.n_quantiles, bool) or self.n_quantiles < 1):
+            raise ValueError(f"n_quantiles must be a positive int, got {self.n_quantiles!r}.")
+        if self.output_distribution not in ("uniform", "normal"):
+            raise ValueError("output_distribution must be 'uniform' or 'normal', "
+                             f"got {self.output_distribution!r}.")
+        if self.subsample is not None and (
+                not isinstance(self.subsample, numbers.Integral) or self.subsample < 1):
+            raise ValueError(f"subsample must be a positive int or None, got {self.subsample!r}.")
+        if self.subsample is not None and self.n_quantiles > self.subsample:
+            raise ValueError(
+                "The number of quantiles cannot be greater than the number of samples used. "
+                f"Got {self.n_quantiles} quantiles and {self.subsample} samples."
+            )
+        if is_dask_collection(X):
+            _refuse_dask_fit(self)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan")
+        n_samples = X.shape[0]
+        if self.n_quantiles > n_samples:
+            warnings.warn(
+                f"n_quantiles ({self.n_quantiles}) is greater than the total number of "
+                f"samples ({n_samples}). n_quantiles is set to n_samples."
+            )
+        if self.ignore_implicit_zeros:
+            warnings.warn("'ignore_implicit_zeros' takes effect only with sparse matrix. "
+                          "This parameter has no effect.")
+        self.n_quantiles_ = max(1, min(self.n_quantiles, n_samples))
+        self.references_ = np.linspace(0, 1, self.n_quantiles_, endpoint=True)
+        rng = check_random_state(self.random_state)
+        if self.subsample is not None and self.subsample < n_samples:
+            X = resample(X, replace=False, n_samples=self.subsample, random_state=rng)
+        # the levels exactly as np.nanpercentile(X, references_ * 100) has them
+        levels = np.true_divide(self.references_ * 100, 100)
+        quantiles = kernels.quantiles_chunk(X, levels, n_threads=effective_n_threads(None))
+        empty = np.flatnonzero(np.isnan(quantiles[0]))
+        if empty.size:
+            warnings.warn(f"Feature {int(empty[0])} has no values (all NaN); it is "
+                          "transformed to NaN.", RuntimeWarning)
+        self.quantiles_ = quantiles
+        return self
+
+    def _map(self, X, inverse, copy):
+        if is_dask_collection(X):
+            X = _check_dask_X(self, X)
+            return X.map_blocks(kernels.quantile_transform_chunk, self.quantiles_,
+                                self.references_, inverse=inverse,
+                                output_distribution=self.output_distribution,
+                                dtype=X.dtype, meta=np.empty((0, 0), X.dtype))
+        out = None if copy else (X if X.flags.c_contiguous and X.flags.writeable else None)
+        return kernels.quantile_transform_chunk(
+            X, self.quantiles_, self.references_, inverse=inverse,
+            output_distribution=self.output_distribution, out=out,
+            n_threads=effective_n_threads(None))
+
+    def transform(self, X):
+        """Map X onto the output distribution; same shape and dtype."""
+        check_is_fitted(self)
+        if not is_dask_collection(X):
+            X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES, copy=False,
+                              ensure_all_finite="allow-nan")
+        return self._map(X, inverse=False, copy=self.copy)
+
+    def inverse_transform(self, X):
+        """Map values of the output distribution back to the feature scale."""
+        check_is_fitted(self)
+        if not is_dask_collection(X):
+            X = check_array(X, dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan")
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but QuantileTransformer is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+        return self._map(X, inverse=True, copy=self.copy)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
