@@ -138,6 +138,13 @@ def extensions():
             define_macros=macros,
         ),
         Extension(
+            "fastml._kernels._features",
+            sources=[os.path.join(kernels, "_features.pyx"), os.path.join(kernels, "fourier.c")],
+            depends=[os.path.join(kernels, "fourier.h")],
+            include_dirs=[kernels],
+            define_macros=macros,
+        ),
+        Extension(
             "fastml._kernels._openmp_info",
             sources=[os.path.join(kernels, "_openmp_info.pyx")],
             include_dirs=[kernels],

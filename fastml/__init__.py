@@ -6,8 +6,11 @@ the first time a custom metric or a Dask array needs them.
 
 Modules
 -------
-fastml.metrics   drop-in ``pairwise_distances`` / ``pairwise_distances_chunked``
-fastml.kernels   the chunk-level kernels, for your own Dask graphs
+fastml.metrics               drop-in ``pairwise_distances`` / ``pairwise_distances_chunked``
+fastml.neighbors             drop-in nearest-neighbour estimators
+fastml.preprocessing         drop-in scalers, binning, quantile and polynomial transforms
+fastml.kernel_approximation  drop-in ``RBFSampler``
+fastml.kernels               the chunk-level kernels, for your own Dask graphs
 """
 
 __version__ = "0.1.0"

@@ -169,6 +169,21 @@ def as_float_dask_array(X, name):
     return X
 
 
+def check_features(estimator, X, reset):
+    """X as a float Dask array (one feature chunk); ``reset`` records its
+    feature count on the estimator, else it must match the fitted one."""
+    X = as_float_dask_array(X, "X")
+    if reset:
+        estimator.__dict__.pop("feature_names_in_", None)
+        estimator.n_features_in_ = X.shape[1]
+    elif X.shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
+    return X
+
+
 def inverse_covariance(X):
     """mahalanobis' default VI of the rows of X, lazy (one chunk)."""
     cov = da.cov(X.T.astype(np.float64)).rechunk(-1)

@@ -31,19 +31,6 @@ def _refuse_dask_fit(estimator):
     )
 
 
-def _check_dask_X(estimator, X):
-    """A float Dask array with the fitted number of features."""
-    from fastml import _dask
-
-    X = _dask.as_float_dask_array(X, "X")
-    if X.shape[1] != estimator.n_features_in_:
-        raise ValueError(
-            f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
-            f"{estimator.n_features_in_} features as input."
-        )
-    return X
-
-
 def _weighted_quantiles(column, weight, levels, average):
     """Weighted inverted-CDF quantiles of one column (levels in percent),
     the definition scikit-learn uses for weighted bin edges: the first
@@ -74,6 +61,12 @@ def _weighted_quantiles(column, weight, levels, average):
             following = i if following > last else following
         out[k] = (values[i] + values[following]) / 2
     return out
+
+
+def _dask_features(estimator, X, reset):
+    from fastml import _dask
+
+    return _dask.check_features(estimator, X, reset)
 
 
 class KBinsDiscretizer(TransformerMixin, BaseEstimator):
@@ -304,7 +297,7 @@ class KBinsDiscretizer(TransformerMixin, BaseEstimator):
                 "encode='onehot' gives a SciPy sparse matrix, which Dask arrays cannot hold; "
                 "use encode='onehot-dense' or 'ordinal' with Dask input."
             )
-        X = _check_dask_X(self, X)
+        X = _dask_features(self, X, reset=False)
         dtype = np.dtype(self.dtype or X.dtype)
         X = X.astype(dtype)
         width = X.shape[1] if self.encode == "ordinal" else int(self.n_bins_.sum())
@@ -448,7 +441,7 @@ class QuantileTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
 
     def _map(self, X, inverse, copy):
         if is_dask_collection(X):
-            X = _check_dask_X(self, X)
+            X = _dask_features(self, X, reset=False)
             return X.map_blocks(kernels.quantile_transform_chunk, self.quantiles_,
                                 self.references_, inverse=inverse,
                                 output_distribution=self.output_distribution,

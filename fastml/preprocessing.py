@@ -1,10 +1,10 @@
 """Drop-in replacements for scikit-learn's ``StandardScaler``,
-``MinMaxScaler``, ``MaxAbsScaler``, ``RobustScaler``, ``KBinsDiscretizer``
-and ``QuantileTransformer``: statistics from one pass of the
+``MinMaxScaler``, ``MaxAbsScaler``, ``RobustScaler``, ``KBinsDiscretizer``,
+``QuantileTransformer`` and ``PolynomialFeatures``: statistics from one pass of the
 ``moments_chunk`` kernel (merged with ``combine_moments``), or exact
 quantiles (``quantiles_chunk``); transforms from one compiled pass
 (``center_scale_chunk``, ``affine_chunk``, ``bin_chunk``,
-``quantile_transform_chunk``).  float32 stays
+``quantile_transform_chunk``, ``polynomial_features_chunk``).  float32 stays
 float32; NaN is skipped by ``fit`` and kept by ``transform``, as in
 scikit-learn.  On Dask arrays ``fit`` runs one ``dask.compute`` of
 tree-merged block statistics and ``transform`` is lazy.
@@ -16,12 +16,13 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastml import kernels
+from fastml._feature_expansions import PolynomialFeatures
 from fastml._quantile_transforms import KBinsDiscretizer, QuantileTransformer
 from fastml._threads import effective_n_threads
 from fastml._validation import FLOAT_DTYPES, is_dask_collection, unchanged_on_error
 
 __all__ = ["StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler",
-           "KBinsDiscretizer", "QuantileTransformer"]
+           "KBinsDiscretizer", "QuantileTransformer", "PolynomialFeatures"]
 
 
 def _nonzero_scale(scale, constant=None):
@@ -51,16 +52,7 @@ class _Scaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if is_dask_collection(X):
             from fastml import _dask
 
-            X = _dask.as_float_dask_array(X, "X")
-            if reset:
-                self.__dict__.pop("feature_names_in_", None)
-                self.n_features_in_ = X.shape[1]
-            elif X.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                    f"{self.n_features_in_} features as input."
-                )
-            return X
+            return _dask.check_features(self, X, reset)
         # never copied here: the kernels write a new array unless told
         # otherwise.  fit finds infinity in its statistics (_moments), so
         # only transform scans for it.

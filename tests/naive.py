@@ -67,3 +67,16 @@ def max_relative_error(got, ref):
         return 0.0
     assert np.all(ref != 0), "the relative error needs a nonzero reference"
     return float(np.max(np.abs(got - ref) / np.abs(ref)))
+
+
+def layouts(A):
+    """The same values as A in C order, Fortran order, read-only, and as a
+    strided view (every other row and column of a larger array)."""
+    fortran = np.asfortranarray(A)
+    readonly = A.copy()
+    readonly.setflags(write=False)
+    big = np.zeros((2 * A.shape[0], 2 * A.shape[1]), dtype=A.dtype)
+    big[::2, ::2] = A
+    strided = big[::2, ::2]
+    assert not strided.flags.c_contiguous and not fortran.flags.c_contiguous
+    return {"C": A, "F": fortran, "readonly": readonly, "strided": strided}

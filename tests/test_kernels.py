@@ -146,19 +146,6 @@ def test_aliases_give_the_canonical_metric(rng, alias):
     )
 
 
-def layouts(A):
-    """The same values as A in C order, Fortran order, read-only, and as a
-    strided view (every other row and column of a larger array)."""
-    fortran = np.asfortranarray(A)
-    readonly = A.copy()
-    readonly.setflags(write=False)
-    big = np.zeros((2 * A.shape[0], 2 * A.shape[1]), dtype=A.dtype)
-    big[::2, ::2] = A
-    strided = big[::2, ::2]
-    assert not strided.flags.c_contiguous and not fortran.flags.c_contiguous
-    return {"C": A, "F": fortran, "readonly": readonly, "strided": strided}
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("metric", ["euclidean", "cosine", "cityblock", "chebyshev",
                                     "canberra", "minkowski", "jaccard", "mahalanobis"])
@@ -166,8 +153,8 @@ def test_every_layout_gives_the_same_result(rng, metric, dtype):
     X, Y = make_data(rng, metric, 45, 33, 19, dtype)
     expected = kernels.pairwise_distances_chunk(X, Y, metric)
     ref = reference(X, Y, metric)
-    for xname, Xl in layouts(X).items():
-        for yname, Yl in layouts(Y).items():
+    for xname, Xl in naive.layouts(X).items():
+        for yname, Yl in naive.layouts(Y).items():
             got = kernels.pairwise_distances_chunk(Xl, Yl, metric)
             # Packing copies the values, so the kernel sees identical tiles.
             np.testing.assert_array_equal(got, expected, err_msg=f"X {xname}, Y {yname}")

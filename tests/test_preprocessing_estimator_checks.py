@@ -1,10 +1,13 @@
 """scikit-learn's estimator checks on every estimator of fastml.preprocessing."""
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from fastml.kernel_approximation import RBFSampler
+
 from fastml.preprocessing import (
     KBinsDiscretizer,
     MaxAbsScaler,
     MinMaxScaler,
+    PolynomialFeatures,
     QuantileTransformer,
     RobustScaler,
     StandardScaler,
@@ -24,6 +27,10 @@ from fastml.preprocessing import (
     KBinsDiscretizer(n_bins=4, encode="onehot-dense", quantile_method="inverted_cdf", subsample=None),
     QuantileTransformer(n_quantiles=20),
     QuantileTransformer(n_quantiles=10, output_distribution="normal", subsample=None),
+    PolynomialFeatures(),
+    PolynomialFeatures(degree=(2, 3), interaction_only=True, include_bias=False),
+    RBFSampler(random_state=0),
+    RBFSampler(gamma="scale", n_components=20, random_state=0),
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)

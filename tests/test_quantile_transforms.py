@@ -15,23 +15,14 @@ from scipy import sparse
 from sklearn import preprocessing as sk
 
 from fastml import preprocessing as fp
+from naive import layouts
 from fastml.kernels import QUANTILE_METHODS, bin_chunk, quantile_transform_chunk
 
 DTYPES = pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 
 
 def layout(X, kind):
-    """X in one of the memory layouts every kernel must accept."""
-    if kind == "F":
-        return np.asfortranarray(X)
-    if kind == "readonly":
-        X = X.copy()
-        X.flags.writeable = False
-        return X
-    if kind == "strided":
-        wide = np.repeat(X, 2, axis=1)
-        return wide[:, ::2]
-    return np.ascontiguousarray(X)
+    return layouts(np.ascontiguousarray(X))[kind]
 
 
 def make_data(rng, dtype, n=2000, d=6, nan=False):

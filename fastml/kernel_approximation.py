@@ -1,0 +1,5 @@
+"""Drop-in replacement for scikit-learn's ``RBFSampler``: random Fourier
+features from one fused compiled pass (``fastml.kernels.fourier_features_chunk``)."""
+from fastml._feature_expansions import RBFSampler
+
+__all__ = ["RBFSampler"]
