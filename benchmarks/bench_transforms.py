@@ -11,6 +11,15 @@ runs, median reported:
 * scikit-learn's classes of the same names;
 * dask-ml's ``StandardScaler`` / ``MinMaxScaler`` on the NumPy array.
 
+Then, at the sizes of issue #4's reference timings, float64 and float32,
+``fit_transform`` against scikit-learn (and dask-ml where it has the class):
+
+* ``KBinsDiscretizer(255, encode="ordinal", strategy="quantile",
+  subsample=None)`` on 1 000 000 x 20 (exact edges);
+* ``QuantileTransformer(n_quantiles=1000)`` on 1 000 000 x 20;
+* ``PolynomialFeatures(degree=2)`` on 1 000 000 x 20;
+* ``RBFSampler(n_components=512, random_state=0)`` on 200 000 x 20.
+
 Dask: ``StandardScaler().fit(X).transform(X).compute()`` on a Dask array of
 10 row chunks, threaded scheduler, fastml against dask-ml.
 
@@ -59,6 +68,48 @@ def run(args):
                 med = alternated_medians(calls, args.repeat)
             rows.append((name, np.dtype(dtype).name, med))
             print(f"  {name} {np.dtype(dtype).name}: "
+                  + ", ".join(f"{p} {t:.3f} s" for p, t in med.items()), flush=True)
+    return rows
+
+
+EXPANSIONS = [
+    # (label, module, class, parameters, rows)
+    ("KBinsDiscretizer quantile 255", "preprocessing", "KBinsDiscretizer",
+     dict(n_bins=255, encode="ordinal", strategy="quantile", subsample=None), 1_000_000),
+    ("QuantileTransformer 1000", "preprocessing", "QuantileTransformer",
+     dict(n_quantiles=1000), 1_000_000),
+    ("PolynomialFeatures 2", "preprocessing", "PolynomialFeatures", dict(degree=2), 1_000_000),
+    ("RBFSampler 512", "kernel_approximation", "RBFSampler",
+     dict(n_components=512, random_state=0), 200_000),
+]
+
+
+def run_expansions(args):
+    import importlib
+
+    rng = np.random.default_rng(2)
+    rows = []
+    for label, module, name, params, n in EXPANSIONS:
+        n = min(n, args.n)
+        for dtype in (np.float64, np.float32):
+            X = rng.standard_normal((n, args.d)).astype(dtype)
+            ours = getattr(importlib.import_module(f"fastml.{module}"), name)
+            ref = getattr(importlib.import_module(f"sklearn.{module}"), name)
+            calls = {"fastml": lambda: ours(**params).fit_transform(X),
+                     "sklearn": lambda: ref(**params).fit_transform(X)}
+            try:
+                dm = importlib.import_module("dask_ml.preprocessing")
+                if module == "preprocessing" and hasattr(dm, name):
+                    peer = getattr(dm, name)
+                    calls["dask-ml"] = lambda: peer(**params).fit_transform(X)
+            except ImportError:
+                pass
+            with threadpool_limits(args.threads):
+                for call in calls.values():
+                    call()
+                med = alternated_medians(calls, args.repeat)
+            rows.append((f"{label} ({n} x {args.d})", np.dtype(dtype).name, med))
+            print(f"  {label} {np.dtype(dtype).name}: "
                   + ", ".join(f"{p} {t:.3f} s" for p, t in med.items()), flush=True)
     return rows
 
@@ -125,7 +176,7 @@ def main(argv=None):
         f"- n = {args.n}, repeat = {args.repeat}, custom-vs-sklearn size {args.n_small}",
         f"- X: {args.n} x {args.d} standard normal, repeat = {args.repeat}")
     print(head, flush=True)
-    report = head + "\n\n" + table(run(args), run_dask(args)) + "\n"
+    report = head + "\n\n" + table(run(args) + run_expansions(args), run_dask(args)) + "\n"
     print(report)
     if args.out:
         with open(args.out, "w") as f:

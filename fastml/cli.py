@@ -1,7 +1,8 @@
 """The ``fastml`` command.
 
     fastml info    what was compiled, what this machine offers, versions
-    fastml demo    distance matrices and a k-nearest-neighbour classifier
+    fastml demo    distance matrices, a k-nearest-neighbour classifier and
+                   transforms feeding a classifier
                    with fastml and with scikit-learn, checked against each
                    other and timed
 """
@@ -74,6 +75,8 @@ def demo(args):
     ok = _demo_distances(args)
     print()
     ok &= _demo_knn(args)
+    print()
+    ok &= _demo_transforms(args)
     return 0 if ok else 1
 
 
@@ -148,13 +151,55 @@ def _demo_knn(args):
     return ok
 
 
+def _demo_transforms(args):
+    """A transform feeding a classifier: fastml's transformer against
+    scikit-learn's in the same pipeline, the transform step timed, the
+    features and the predictions compared."""
+    import numpy as np
+    from sklearn import preprocessing as sk
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+
+    from fastml import preprocessing as fp
+
+    X, y = make_classification(n_samples=10 * args.n, n_features=20, n_informative=10,
+                               random_state=1)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+    steps = [("KBinsDiscretizer(16, onehot)",
+              dict(n_bins=16, encode="onehot", subsample=None), "KBinsDiscretizer"),
+             ("QuantileTransformer(normal)",
+              dict(n_quantiles=min(1000, len(X_train)), output_distribution="normal",
+                   random_state=0),
+              "QuantileTransformer")]
+    print(f"{'transform -> LogisticRegression':32s} {'sklearn s':>10s} {'fastml s':>10s} "
+          f"{'speed-up':>9s} {'accuracy':>9s} {'same predictions':>17s}")
+    ok = True
+    for label, params, name in steps:
+        ref_step, step = getattr(sk, name)(**params), getattr(fp, name)(**params)
+        ref_features, t_ref = _timed(lambda: ref_step.fit_transform(X_train))
+        features, t_got = _timed(lambda: step.fit_transform(X_train))
+        ref = make_pipeline(ref_step, LogisticRegression(max_iter=500)).fit(X_train, y_train)
+        ours = make_pipeline(step, LogisticRegression(max_iter=500)).fit(X_train, y_train)
+        same_features = (features != ref_features).sum() == 0
+        got = ours.predict(X_test)
+        same = bool(same_features and np.array_equal(got, ref.predict(X_test)))
+        ok &= same
+        print(f"{label:32s} {t_ref:10.4f} {t_got:10.4f} {t_ref / t_got:8.1f}x "
+              f"{np.mean(got == y_test):9.3f} {'yes' if same else 'NO':>17s}")
+    print("all transforms and predictions agree with scikit-learn" if ok
+          else "SOME TRANSFORMS DISAGREE")
+    return ok
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="fastml", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="show build and runtime information")
     p_demo = sub.add_parser("demo", help="compare and time fastml against scikit-learn "
-                                         "(distances, kNN classification)")
+                                         "(distances, kNN classification, transforms)")
     p_demo.add_argument("--n", type=int, default=4000,
                         help="rows of the generated data sets (default 4000)")
     args = parser.parse_args(argv)

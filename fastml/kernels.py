@@ -912,7 +912,8 @@ def polynomial_features_chunk(X, degree=2, *, interaction_only=False, include_bi
                                              include_bias)
     out = np.empty((X.shape[0], keep.shape[0]), dtype=X.dtype)
     if out.size:
-        _features.polynomial_rows(X, parent, feature, keep, out, n_threads)
+        scratch = np.empty((n_threads, parent.shape[0]), dtype=X.dtype)
+        _features.polynomial_rows(X, parent, feature, keep, scratch, out, n_threads)
     return out
 
 
@@ -960,5 +961,7 @@ def fourier_features_chunk(X, weights, offset, *, n_threads=1):
     m = weights.shape[1]
     out = np.empty((X.shape[0], m), dtype=X.dtype)
     if out.size:
-        _features.fourier_rows(X, weights, offset, float(np.sqrt(2.0 / m)), out, n_threads)
+        scratch = np.empty((n_threads, _features.FOURIER_ROWS * m))
+        _features.fourier_rows(X, weights, offset, float(np.sqrt(2.0 / m)), scratch, out,
+                               n_threads)
     return out

@@ -123,7 +123,12 @@ def test_demo_agrees_with_scikit_learn(tmp_path):
     assert all(line.rstrip().endswith("yes") for line in knn)
     # kNN on digits is accurate (the predictions also equal scikit-learn's)
     assert float(knn[0].split()[-2]) > 0.95
-    assert proc.stdout.rstrip().endswith("all predictions agree with scikit-learn")
+    assert "all predictions agree with scikit-learn" in proc.stdout
+    transforms = proc.stdout.split("transform -> LogisticRegression")[1].splitlines()[1:3]
+    assert [line.split()[0] for line in transforms] == ["KBinsDiscretizer(16,",
+                                                        "QuantileTransformer(normal)"]
+    assert all(line.rstrip().endswith("yes") for line in transforms)
+    assert proc.stdout.rstrip().endswith("all transforms and predictions agree with scikit-learn")
 
 
 def test_cli_rejects_unknown_command(tmp_path):

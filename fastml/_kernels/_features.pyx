@@ -8,8 +8,7 @@ throughout; every output row depends on its input row only, so the result
 does not depend on ``n_threads``.
 """
 from cython cimport floating
-from cython.parallel cimport parallel, prange
-from libc.stdlib cimport malloc, free
+from cython.parallel cimport parallel, prange, threadid
 
 
 cdef extern from "fourier.h" nogil:
@@ -20,7 +19,8 @@ cdef extern from "fourier.h" nogil:
     void fastml_cos_inplace(double *v, int n)
 
 
-DEF FOURIER_ROWS = 4   # rows sharing each pass over W
+FOURIER_ROWS = 4   # rows sharing each pass over W (the scratch holds this many)
+cdef Py_ssize_t FOURIER_ROWS_C = FOURIER_ROWS
 
 
 def polynomial_rows(
@@ -28,28 +28,27 @@ def polynomial_rows(
     const Py_ssize_t[::1] parent,      # IN (p,) column c = column parent[c] * X[:, feature[c]];
     const Py_ssize_t[::1] feature,     # IN (p,)   parent -1: X[:, feature[c]]; -2: 1
     const Py_ssize_t[::1] keep,        # IN (q,) the columns written out, in order
+    floating[:, ::1] scratch,          # TMP (n_threads, p) one row buffer per thread
     floating[:, ::1] out,              # OUT (n, q)
     int n_threads,                     # IN
 ):
     """Every row's monomials, each the product of an earlier one and a
     feature (in X's dtype, the order scikit-learn multiplies in), built in
-    a per-thread row buffer and copied out."""
+    the thread's row buffer and copied out."""
     cdef Py_ssize_t n = X.shape[0], p = parent.shape[0], q = keep.shape[0], i, c
     cdef floating *row
     with nogil, parallel(num_threads=n_threads):
-        row = <floating *> malloc(max(p, 1) * sizeof(floating))
-        if row != NULL:
-            for i in prange(n, schedule="static"):
-                for c in range(p):
-                    if parent[c] == -2:
-                        row[c] = 1
-                    elif parent[c] == -1:
-                        row[c] = X[i, feature[c]]
-                    else:
-                        row[c] = row[parent[c]] * X[i, feature[c]]
-                for c in range(q):
-                    out[i, c] = row[keep[c]]
-            free(row)
+        row = &scratch[threadid(), 0]
+        for i in prange(n, schedule="static"):
+            for c in range(p):
+                if parent[c] == -2:
+                    row[c] = 1
+                elif parent[c] == -1:
+                    row[c] = X[i, feature[c]]
+                else:
+                    row[c] = row[parent[c]] * X[i, feature[c]]
+            for c in range(q):
+                out[i, c] = row[keep[c]]
 
 
 def fourier_rows(
@@ -57,25 +56,24 @@ def fourier_rows(
     const double[:, ::1] W,            # IN (d, m) random weights
     const double[::1] offset,          # IN (m,) random offsets
     double scale,                      # IN sqrt(2 / m)
+    double[:, ::1] scratch,            # TMP (n_threads, FOURIER_ROWS * m) per-thread buffer
     floating[:, ::1] out,              # OUT (n, m)
     int n_threads,                     # IN
 ):
-    """out = scale * cos(X @ W + offset), a few rows at a time in float64."""
-    cdef Py_ssize_t n = X.shape[0], block, n_blocks = (X.shape[0] + FOURIER_ROWS - 1) // FOURIER_ROWS
+    """out = scale * cos(X @ W + offset), FOURIER_ROWS rows at a time in float64."""
+    cdef Py_ssize_t n = X.shape[0], block, n_blocks = (X.shape[0] + FOURIER_ROWS_C - 1) // FOURIER_ROWS_C
     cdef int d = X.shape[1], m = W.shape[1], rows
     cdef double *acc
     with nogil, parallel(num_threads=n_threads):
-        acc = <double *> malloc(FOURIER_ROWS * max(m, 1) * sizeof(double))
-        if acc != NULL:
-            for block in prange(n_blocks, schedule="static"):
-                rows = <int> min(FOURIER_ROWS, n - block * FOURIER_ROWS)
-                if floating is double:
-                    fastml_fourier_rows_f64(&X[block * FOURIER_ROWS, 0], rows, d, &W[0, 0], m,
-                                            &offset[0], scale, acc, &out[block * FOURIER_ROWS, 0])
-                else:
-                    fastml_fourier_rows_f32(&X[block * FOURIER_ROWS, 0], rows, d, &W[0, 0], m,
-                                            &offset[0], scale, acc, &out[block * FOURIER_ROWS, 0])
-            free(acc)
+        acc = &scratch[threadid(), 0]
+        for block in prange(n_blocks, schedule="static"):
+            rows = <int> min(FOURIER_ROWS_C, n - block * FOURIER_ROWS_C)
+            if floating is double:
+                fastml_fourier_rows_f64(&X[block * FOURIER_ROWS_C, 0], rows, d, &W[0, 0], m,
+                                        &offset[0], scale, acc, &out[block * FOURIER_ROWS_C, 0])
+            else:
+                fastml_fourier_rows_f32(&X[block * FOURIER_ROWS_C, 0], rows, d, &W[0, 0], m,
+                                        &offset[0], scale, acc, &out[block * FOURIER_ROWS_C, 0])
 
 
 def cos_inplace(double[::1] v):
