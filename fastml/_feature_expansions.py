@@ -90,22 +90,7 @@ class PolynomialFeatures(TransformerMixin, BaseEstimator):
         self.order = order
 
     def _degrees(self):
-        degree = self.degree
-        if isinstance(degree, numbers.Integral) and not isinstance(degree, bool):
-            if degree < 0:
-                raise ValueError(f"degree must be a non-negative int, got {degree}.")
-            low, high = 0, int(degree)
-        elif (isinstance(degree, (tuple, list)) and len(degree) == 2
-              and all(isinstance(v, numbers.Integral) for v in degree)):
-            low, high = int(degree[0]), int(degree[1])
-            if not 0 <= low <= high:
-                raise ValueError(
-                    "degree=(min_degree, max_degree) must be non-negative integers that "
-                    f"fulfil min_degree <= max_degree, got {degree}."
-                )
-        else:
-            raise ValueError("degree must be a non-negative int or tuple (min_degree, "
-                             f"max_degree), got {degree}.")
+        low, high = kernels._degree_range(self.degree)
         if high == 0 and not self.include_bias:
             raise ValueError("Setting degree to zero and include_bias to False would result "
                              "in an empty output array.")

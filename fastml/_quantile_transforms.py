@@ -37,11 +37,9 @@ def _weighted_quantiles(column, weight, levels, average):
     sorted value whose cumulative weight reaches ``level / 100 * total``;
     with ``average``, the mean of it and the next value of positive weight
     when the target falls exactly on a cumulative sum (to ``eps``).
-    Computed and returned in the column's dtype, as scikit-learn does."""
+    ``weight`` (not all zero) is in the column's dtype; so is the result,
+    as in scikit-learn."""
     dtype = column.dtype
-    weight = weight.astype(dtype)
-    if not np.any(weight):
-        return np.full(len(levels), np.nan, dtype=dtype)
     order = np.argsort(column, kind="stable")
     values, w = column[order], weight[order]
     cdf = np.cumsum(w)

@@ -600,8 +600,8 @@ QUANTILE_METHODS = ("inverted_cdf", "averaged_inverted_cdf", "closest_observatio
 
 
 def _map_columns(func, d, n_threads):
-    """func(j) for every column j, on n_threads threads (NumPy's sort and
-    selection release the GIL)."""
+    """func(j) for every column j, on n_threads threads (NumPy's sort
+    releases the GIL)."""
     if n_threads == 1 or d < 2:
         for j in range(d):
             func(j)
@@ -727,9 +727,9 @@ def bin_chunk(X, edges, *, missing_bin=None, dtype=None, n_threads=1):
     else:
         nan_code = np.broadcast_to(np.asarray(missing_bin, dtype=np.float64),
                                    (X.shape[1],)).copy()
+        if not np.all((nan_code >= 0) & (nan_code == np.round(nan_code))):
+            raise ValueError(f"missing_bin must be non-negative integers, got {missing_bin!r}.")
     top = max(int(n_edges.max(initial=0)), int(nan_code.max(initial=0)))
-    if np.any(nan_code < 0) or np.any(nan_code != np.round(nan_code)):
-        raise ValueError(f"missing_bin must be non-negative integers, got {missing_bin!r}.")
     if dtype is None:
         dtype = np.uint8 if top <= 255 else np.uint16
     dtype = np.dtype(dtype)
@@ -815,6 +815,28 @@ def quantile_transform_chunk(X, quantiles, references, *, output_distribution="u
                               output_distribution == "normal", bound, clip[0], clip[1],
                               out, n_threads)
     return out
+
+
+def _degree_range(degree):
+    """(min_degree, max_degree) of a polynomial ``degree``: an int d >= 0
+    means (0, d); a pair must satisfy 0 <= min_degree <= max_degree."""
+    def is_int(v):
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+    if is_int(degree):
+        if degree < 0:
+            raise ValueError(f"degree must be a non-negative int, got {degree}.")
+        return 0, int(degree)
+    if isinstance(degree, (tuple, list)) and len(degree) == 2 and all(map(is_int, degree)):
+        low, high = int(degree[0]), int(degree[1])
+        if not 0 <= low <= high:
+            raise ValueError(
+                "degree=(min_degree, max_degree) must be non-negative integers that "
+                f"fulfil min_degree <= max_degree, got {degree}."
+            )
+        return low, high
+    raise ValueError(f"degree must be a non-negative int or tuple (min_degree, max_degree), "
+                     f"got {degree!r}.")
 
 
 def _polynomial_plan(n_features, min_degree, max_degree, interaction_only, include_bias):
@@ -903,11 +925,7 @@ def polynomial_features_chunk(X, degree=2, *, interaction_only=False, include_bi
 
     n_threads = check_positive_int(n_threads, "n_threads")
     X = np.ascontiguousarray(_as_block(X, "X"))
-    low, high = (0, degree) if isinstance(degree, numbers.Integral) else tuple(degree)
-    if not (isinstance(low, numbers.Integral) and isinstance(high, numbers.Integral)
-            and 0 <= low <= high):
-        raise ValueError("degree must be a non-negative int or (min_degree, max_degree) with "
-                         f"0 <= min_degree <= max_degree, got {degree!r}.")
+    low, high = _degree_range(degree)
     parent, feature, keep = _polynomial_plan(X.shape[1], low, high, interaction_only,
                                              include_bias)
     out = np.empty((X.shape[0], keep.shape[0]), dtype=X.dtype)

@@ -358,8 +358,8 @@ class RobustScaler(_CenterScaler):
     with the median and an interquantile range.
 
     Drop-in for :class:`sklearn.preprocessing.RobustScaler` (dense input):
-    the same quantiles bit for bit (linear interpolation, NaN skipped), found
-    by selection rather than sorting.
+    the same quantiles bit for bit (linear interpolation, NaN skipped), from
+    one vectorised sort per column (``quantiles_chunk``).
 
     Parameters
     ----------

@@ -80,6 +80,9 @@ def test_polynomial_edge_shapes_order_and_names(rng):
 
 def test_polynomial_errors(rng):
     X = rng.normal(size=(10, 3))
+    for degree in (2.5, (1, 2, 3), True, -2, (2, 1)):
+        with pytest.raises(ValueError, match="degree"):
+            polynomial_features_chunk(X, degree)
     for degree, match in [(-1, "non-negative"), ((3, 2), "min_degree <= max_degree"),
                           ((-1, 2), "min_degree <= max_degree"), (2.5, "degree must be"),
                           ((1, 2, 3), "degree must be")]:

@@ -99,8 +99,9 @@ def test_bin_chunk_edge_shapes_and_errors(rng):
         bin_chunk(rng.normal(size=(4, 1)), [np.arange(300.0)], dtype=np.uint8)
     with pytest.raises(ValueError, match="dtype must be"):
         bin_chunk(rng.normal(size=(4, 1)), [[0.0]], dtype=np.int32)
-    with pytest.raises(ValueError, match="missing_bin"):
-        bin_chunk(rng.normal(size=(4, 1)), [[0.0]], missing_bin=-1)
+    for missing_bin in (-1, 2.5, np.nan):
+        with pytest.raises(ValueError, match="missing_bin"):
+            bin_chunk(rng.normal(size=(4, 1)), [[0.0]], missing_bin=missing_bin)
     with pytest.raises(TypeError, match="complex"):
         bin_chunk(np.ones((2, 1), dtype=complex), [[0.0]])
 
