@@ -32,6 +32,11 @@ __all__ = [
     "center_scale_chunk",
     "affine_chunk",
     "quantiles_chunk",
+    "QuantileSummary",
+    "quantile_summary_chunk",
+    "combine_quantile_summaries",
+    "compress_quantile_summary",
+    "summary_quantiles",
     "bin_chunk",
     "quantile_transform_chunk",
     "polynomial_features_chunk",
@@ -662,6 +667,314 @@ def quantiles_chunk(X, quantiles, *, method="linear", n_threads=1):
             out[:, j] = np.quantile(values[:m], q, method=method)
 
     _map_columns(column, X.shape[1], n_threads)
+    return out
+
+
+# ------------------------------------------------------------ quantile summaries
+
+SUMMARY_SIZE = 4096
+
+_HF_CONSTANTS = {  # (alpha, beta) of Hyndman & Fan's continuous definitions
+    "interpolated_inverted_cdf": (0.0, 1.0),
+    "hazen": (0.5, 0.5),
+    "weibull": (0.0, 0.0),
+    "median_unbiased": (1 / 3.0, 1 / 3.0),
+    "normal_unbiased": (3 / 8.0, 3 / 8.0),
+}
+
+
+class QuantileSummary(NamedTuple):
+    """A mergeable summary of each column's values (NaN skipped).
+
+    The entries of column ``j`` are ``values[offsets[j]:offsets[j + 1]]``:
+    distinct data values in ascending order, each with bounds on its ranks
+    among the column's ``n[j]`` values: at least ``rmin`` values are smaller,
+    at most ``rmax`` values are smaller or equal, and at least ``count`` are
+    equal to it.  A summary of a chunk (``quantile_summary_chunk``) has exact
+    ranks; ``combine_quantile_summaries`` adds the bounds of its two inputs.
+    ``rank_error()`` is the error bound this gives (see there).
+    """
+
+    values: np.ndarray   # (m,) float64
+    rmin: np.ndarray     # (m,) int64
+    rmax: np.ndarray     # (m,) int64
+    count: np.ndarray    # (m,) int64
+    offsets: np.ndarray  # (d + 1,) int64
+    n: np.ndarray        # (d,) int64, non-NaN values per column
+    n_rows: int          # rows summarised, NaN included
+
+    def column(self, j):
+        """``(values, rmin, rmax, count)`` of column ``j``."""
+        part = slice(self.offsets[j], self.offsets[j + 1])
+        return self.values[part], self.rmin[part], self.rmax[part], self.count[part]
+
+    def rank_error(self):
+        """(d,) int64: for every position ``t`` of a column's sorted values
+        (0-based, ``0 <= t <= n - 1``), the value returned for ``t`` by
+        ``summary_quantiles`` is the value at some position within this
+        distance of ``t``; 0 means the summary is exact.
+
+        Where the bounds come from: an entry's value lies somewhere in
+        positions ``rmin .. rmax - 1``, on at least ``count`` of them, so the
+        nearest entry to ``t`` is off by at most half the gap between the
+        positions two consecutive entries surely reach (rounded down, as
+        positions are integers), or by the distance from an end.  A chunk
+        summary of ``size`` entries is off by at most
+        ``ceil((n - 1) / (size - 1)) // 2`` (consecutive kept order
+        statistics are that far apart); combining two summaries adds their
+        gaps, so ``combine(a, b).rank_error() <= a.rank_error() +
+        b.rank_error()``, and any tree of chunk summaries keeps the relative
+        error of its chunks, about ``1 / (2 (size - 1))`` of the values.
+        This is the merge argument of Greenwald and Khanna's summaries
+        ("Space-efficient online computation of quantile summaries", 2001).
+        """
+        error = np.zeros(len(self.n), dtype=np.int64)
+        for j in range(len(self.n)):
+            _, rmin, rmax, count = self.column(j)
+            if rmin.size == 0:
+                continue
+            first, last = _sure_positions(rmin, rmax, count)
+            gaps = np.concatenate((first[1:] - last[:-1], first - last)) // 2
+            error[j] = max(gaps.max(), first[0], self.n[j] - 1 - last[-1], 0)
+        return error
+
+
+def _sure_positions(rmin, rmax, count):
+    """First and last positions (0-based) an entry surely holds when its
+    bounds are tight; an entry with loose bounds has first > last."""
+    return rmax - count, rmin + count - 1
+
+
+def _summary(columns, n, n_rows):
+    """Assemble a QuantileSummary from per-column (values, rmin, rmax, count)."""
+    sizes = [len(c[0]) for c in columns]
+    offsets = np.zeros(len(columns) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+
+    def field(k, dtype):
+        return np.concatenate([np.asarray(c[k], dtype=dtype) for c in columns] or
+                              [np.empty(0, dtype)])
+
+    return QuantileSummary(field(0, np.float64), field(1, np.int64), field(2, np.int64),
+                           field(3, np.int64), offsets, np.asarray(n, dtype=np.int64),
+                           int(n_rows))
+
+
+def quantile_summary_chunk(X, size=SUMMARY_SIZE, *, n_threads=1):
+    """Summary of each column of a chunk for approximate quantiles.
+
+    Each column is sorted once and ``size`` order statistics, evenly spaced
+    in rank, are kept with their exact ranks (all distinct values when the
+    column has at most ``size`` of them, so the summary is then exact).
+    Summaries of chunks combine (``combine_quantile_summaries``) into one for
+    the whole array, whose queries (``summary_quantiles``) are off by at most
+    ``rank_error()`` positions, about ``n / (2 (size - 1))``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        NaN is skipped.
+    size : int, default=SUMMARY_SIZE
+        Entries kept per column, at least 2.
+    n_threads : int, default=1
+
+    Returns
+    -------
+    QuantileSummary
+    """
+    n_threads = check_positive_int(n_threads, "n_threads")
+    if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 2:
+        raise ValueError(f"size must be an int >= 2, got {size!r}.")
+    X = _as_block(X, "X")
+    columns = [None] * X.shape[1]
+    n = np.zeros(X.shape[1], dtype=np.int64)
+
+    def column(j):
+        values = np.sort(X[:, j])  # NaN sorts last
+        m = int(np.searchsorted(values, np.nan))
+        values = values[:m]
+        kept = values[np.round(np.linspace(0, m - 1, min(size, m))).astype(np.intp)]
+        kept = np.unique(kept)
+        rmin = np.searchsorted(values, kept, "left")
+        rmax = np.searchsorted(values, kept, "right")
+        columns[j] = (kept, rmin, rmax, rmax - rmin)
+        n[j] = m
+
+    _map_columns(column, X.shape[1], n_threads)
+    return _summary(columns, n, X.shape[0])
+
+
+def _bounds_at(entries, n, points):
+    """The rank bounds one summary column gives to each of ``points`` (a
+    superset of its values): its own entry's where it has the value, else
+    what its neighbours imply (count 0)."""
+    values, rmin, rmax, count = entries
+    at = np.searchsorted(values, points, "left")
+    own = np.minimum(at, max(values.size - 1, 0))
+    present = (at < values.size) & (values[own] == points) if values.size else \
+        np.zeros(points.shape, bool)
+    below = np.concatenate(([0], rmin + count))[at]   # sure count of the predecessor
+    above = np.concatenate((rmax - count, [n]))[at]   # the successor's smaller values
+    if not values.size:
+        return below, above, np.zeros_like(below)
+    return (np.where(present, rmin[own], below), np.where(present, rmax[own], above),
+            np.where(present, count[own], 0))
+
+
+def combine_quantile_summaries(a, b):
+    """The summary of the union of the data of two summaries.
+
+    Keeps every entry of both, with their rank bounds added, so the result
+    is the same for any order and grouping of combines (associative and
+    commutative) and its ``rank_error()`` is at most the sum of the two.
+    Its size is the sum too: ``compress_quantile_summary`` bounds it.
+
+    Parameters
+    ----------
+    a, b : QuantileSummary
+        Of the same number of columns.
+
+    Returns
+    -------
+    QuantileSummary
+    """
+    if len(a.n) != len(b.n):
+        raise ValueError(f"Cannot combine summaries of {len(a.n)} and {len(b.n)} columns.")
+    columns = []
+    for j in range(len(a.n)):
+        ea, eb = a.column(j), b.column(j)
+        points = np.union1d(ea[0], eb[0])
+        bounds_a = _bounds_at(ea, a.n[j], points)
+        bounds_b = _bounds_at(eb, b.n[j], points)
+        columns.append((points, *(x + y for x, y in zip(bounds_a, bounds_b))))
+    return _summary(columns, a.n + b.n, a.n_rows + b.n_rows)
+
+
+def _entries_for(rmin, rmax, count, positions):
+    """Index of the entry that best answers each position: the smallest
+    worst-case distance to the positions its value may hold."""
+    first, last = _sure_positions(rmin, rmax, count)
+    positions = np.asarray(positions, dtype=np.float64)
+    # worst distance max(t - last, first - t) falls along the entries then rises
+    i = np.searchsorted(first + last, 2 * positions).clip(1, max(rmin.size - 1, 1))
+    i = np.minimum(i, rmin.size - 1)
+    j = np.maximum(i - 1, 0)
+
+    def worst(k):
+        return np.maximum(positions - last[k], first[k] - positions)
+
+    return np.where(worst(j) <= worst(i), j, i)
+
+
+def compress_quantile_summary(summary, size=SUMMARY_SIZE):
+    """Keep at most ``size`` entries per column: the answers for ``size``
+    evenly spaced positions (the smallest and largest values included).
+
+    Kept entries keep their bounds, so ``rank_error()`` stays a true bound;
+    it grows by at most ``(n - 1) / (2 (size - 1)) + 1`` positions.
+
+    Parameters
+    ----------
+    summary : QuantileSummary
+    size : int, default=SUMMARY_SIZE
+        At least 2.
+
+    Returns
+    -------
+    QuantileSummary
+    """
+    if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 2:
+        raise ValueError(f"size must be an int >= 2, got {size!r}.")
+    columns = []
+    for j in range(len(summary.n)):
+        entries = summary.column(j)
+        m = entries[0].size
+        if m > size:
+            targets = np.linspace(0, summary.n[j] - 1, size)
+            keep = np.unique(np.concatenate(([0, m - 1], _entries_for(*entries[1:], targets))))
+            entries = tuple(e[keep] for e in entries)
+        columns.append(entries)
+    return _summary(columns, summary.n, summary.n_rows)
+
+
+def _interpolation(n, q, method):
+    """NumPy's rule for quantile ``q`` of ``n`` sorted values: positions
+    ``(below, above)`` and the weight of ``above``; weight None for the
+    discrete definitions, which take the value at ``below``."""
+    if method in ("inverted_cdf", "closest_observation"):
+        index = n * q - 1 if method == "inverted_cdf" else n * q - 1 - 0.5
+        below = np.floor(index)
+        take_below = index - below == 0
+        if method == "closest_observation":
+            take_below &= below % 2 == 1
+        position = np.where(take_below, below, below + 1).astype(np.intp)
+        position = np.clip(position, 0, n - 1)
+        return position, position, None
+    if method == "linear":
+        index = (n - 1) * q
+    elif method == "averaged_inverted_cdf":
+        index = n * q - 1
+    else:
+        alpha, beta = _HF_CONSTANTS[method]
+        index = n * q + (alpha + q * (1 - alpha - beta)) - 1
+    below = np.floor(index)
+    weight = index - below
+    if method == "averaged_inverted_cdf":
+        weight = np.where(weight == 0, 0.5, 1.0)
+    below = below.astype(np.intp)
+    above = below + 1
+    at_top = index >= n - 1
+    below[at_top] = above[at_top] = n - 1
+    at_bottom = index < 0
+    below[at_bottom] = above[at_bottom] = 0
+    return below, above, weight
+
+
+def summary_quantiles(summary, quantiles, *, method="linear", dtype=np.float64):
+    """Per-column quantiles from a summary.
+
+    NumPy's definition ``method`` picks the positions and the interpolation
+    weight; the summary gives each position's value, off by at most
+    ``summary.rank_error()`` positions.  With an exact summary (every
+    error 0) the result equals ``np.nanquantile(X, quantiles, axis=0,
+    method=method)`` for X of dtype ``dtype``, bit for bit.
+
+    Parameters
+    ----------
+    summary : QuantileSummary
+    quantiles : array-like of shape (q,)
+        In [0, 1].
+    method : str, default="linear"
+        One of ``QUANTILE_METHODS``.
+    dtype : {np.float32, np.float64}, default=np.float64
+        The data's dtype: interpolation is done as NumPy does for it.
+
+    Returns
+    -------
+    ndarray of shape (q, d), float64
+        NaN for a column without values.
+    """
+    q = np.asarray(quantiles, dtype=np.float64).ravel()
+    if not np.all((q >= 0) & (q <= 1)):
+        raise ValueError(f"quantiles must lie in [0, 1], got {q}.")
+    if method not in QUANTILE_METHODS:
+        raise ValueError(f"method must be one of {QUANTILE_METHODS}, got {method!r}.")
+    out = np.full((q.shape[0], len(summary.n)), np.nan)
+    for j in range(len(summary.n)):
+        n = int(summary.n[j])
+        if n == 0:
+            continue
+        values, rmin, rmax, count = summary.column(j)
+        below, above, weight = _interpolation(n, q, method)
+        low = values[_entries_for(rmin, rmax, count, below)].astype(dtype)
+        if weight is None:
+            out[:, j] = low
+            continue
+        high = values[_entries_for(rmin, rmax, count, above)].astype(dtype)
+        step = high - low  # NumPy's lerp, exact at both ends
+        result = low + step * weight
+        np.subtract(high, step * (1 - weight), out=result, where=weight >= 0.5)
+        out[:, j] = result
     return out
 
 
