@@ -365,20 +365,28 @@ def predict_classes(probas, classes):
 
 # ------------------------------------------------------------ column statistics
 
+def _tree_reduce(X, chunk_func, combine_all, fan_in):
+    """``chunk_func`` of every block of X, merged by ``combine_all`` (a list
+    of results in, one out) in a tree of fan-in ``fan_in``; one
+    ``dask.compute``."""
+    import dask
+
+    parts = [dask.delayed(chunk_func)(block) for block in X.to_delayed().ravel()]
+    while len(parts) > 1:
+        parts = [dask.delayed(combine_all)(parts[g:g + fan_in])
+                 for g in range(0, len(parts), fan_in)]
+    (result,) = dask.compute(parts[0])
+    return result
+
+
 def column_moments(X, deviations=True, fan_in=8):
     """``kernels.Moments`` of a Dask array's columns: ``moments_chunk`` per
     block, merged by ``combine_moments`` in a tree; one ``dask.compute``."""
-    import dask
     from fastml.kernels import moments_chunk
 
     X = as_float_dask_array(X, "X")
-    parts = [dask.delayed(moments_chunk)(block, deviations=deviations)
-             for block in X.to_delayed().ravel()]
-    while len(parts) > 1:
-        parts = [dask.delayed(_combine_all)(parts[g:g + fan_in])
-                 for g in range(0, len(parts), fan_in)]
-    (moments,) = dask.compute(parts[0])
-    return moments
+    return _tree_reduce(X, partial(moments_chunk, deviations=deviations), _combine_all,
+                        fan_in)
 
 
 def _combine_all(parts):
@@ -386,6 +394,30 @@ def _combine_all(parts):
     from fastml.kernels import combine_moments
 
     return reduce(combine_moments, parts)
+
+
+def column_quantile_summary(X, size=None, fan_in=8):
+    """``kernels.QuantileSummary`` of a Dask array's columns:
+    ``quantile_summary_chunk`` per block, combined in a tree; a combined
+    summary over ``8 * size`` entries in a column is compressed to
+    ``4 * size`` (each compression adds at most ``n / (8 (size - 1)) + 1``
+    to its stated ``rank_error()``).  One ``dask.compute``."""
+    from fastml.kernels import SUMMARY_SIZE, quantile_summary_chunk
+
+    size = SUMMARY_SIZE if size is None else size
+    X = as_float_dask_array(X, "X")
+    return _tree_reduce(X, partial(quantile_summary_chunk, size=size),
+                        partial(_combine_summaries, size=size), fan_in)
+
+
+def _combine_summaries(parts, size):
+    from functools import reduce
+    from fastml.kernels import combine_quantile_summaries, compress_quantile_summary
+
+    summary = reduce(combine_quantile_summaries, parts)
+    if np.diff(summary.offsets).max(initial=0) > 8 * size:
+        summary = compress_quantile_summary(summary, 4 * size)
+    return summary
 
 
 def apply_columns(X, kernel, a, b, **kw):

@@ -2,7 +2,8 @@
 transformers of ``fastml.preprocessing``.
 
 Both fit from exact per-column quantiles (``quantiles_chunk``: one
-vectorised sort per column, columns over threads) and transform in one
+vectorised sort per column, columns over threads), or on Dask from a
+mergeable quantile summary of every block, and transform in one
 compiled pass (``bin_chunk``, ``quantile_transform_chunk``).  Fitted
 attributes and outputs equal scikit-learn's bit for bit on NumPy input.
 """
@@ -23,12 +24,33 @@ from fastml._validation import FLOAT_DTYPES, is_dask_collection, unchanged_on_er
 MAX_BINS = 65536  # codes must fit in uint16
 
 
-def _refuse_dask_fit(estimator):
-    raise NotImplementedError(
-        f"{type(estimator).__name__}.fit needs exact quantiles, which fastml does not "
-        "compute on Dask arrays yet; fit on X.compute() (or a sample of it). transform "
-        "accepts Dask arrays."
-    )
+def dask_quantiles(X, levels, method, allow_nan):
+    """Per-column quantiles of a Dask array from one ``dask.compute`` of a
+    mergeable quantile summary (``fastml._dask.column_quantile_summary``).
+
+    Returns
+    -------
+    quantiles : ndarray of shape (len(levels), n_features), float64
+        As ``np.nanquantile(X, levels, axis=0, method=method)``, each off by
+        at most ``rank_error`` positions of the sorted column (exact where
+        ``rank_error`` is 0).
+    low, high : ndarray of shape (n_features,)
+        Each column's smallest and largest value (exact).
+    rank_error : ndarray of shape (n_features,), int64
+    """
+    from fastml import _dask
+
+    summary = _dask.column_quantile_summary(X)
+    if not allow_nan and np.any(summary.n < summary.n_rows):
+        feature = int(np.flatnonzero(summary.n < summary.n_rows)[0])
+        raise ValueError(f"Input X contains NaN (feature {feature}).")
+    low, high = summary.extremes()
+    infinite = np.flatnonzero(np.isinf(low) | np.isinf(high))
+    if infinite.size:
+        raise ValueError(f"Input X contains infinity (feature {int(infinite[0])}); replace "
+                         "infinite values first.")
+    quantiles = kernels.summary_quantiles(summary, levels, method=method, dtype=X.dtype)
+    return quantiles, low, high, summary.rank_error()
 
 
 def _weighted_quantiles(column, weight, levels, average):
@@ -101,12 +123,22 @@ class KBinsDiscretizer(TransformerMixin, BaseEstimator):
     bin_edges_ : ndarray of ndarray of shape (n_features,)
         Each the ``n_bins_[j] + 1`` ascending edges of feature j.
     n_bins_ : ndarray of shape (n_features,), int
+    quantile_rank_error_ : ndarray of shape (n_features,), int
+        Only after a Dask fit with strategy "quantile": see Notes.
     n_features_in_, feature_names_in_
 
     Notes
     -----
-    Dask input: ``transform`` is lazy (``"ordinal"`` and ``"onehot-dense"``);
-    ``fit`` needs a NumPy array for now.
+    Dask input: ``fit`` reads the array once (one ``dask.compute``) and
+    combines a quantile summary of every block
+    (``kernels.quantile_summary_chunk``, ``SUMMARY_SIZE`` = 4096 entries per
+    column): exact, equal to the NumPy fit, when no block has more than 4096
+    values in a column; otherwise each quantile is off by at most
+    ``quantile_rank_error_[j]`` positions of the sorted column (about
+    ``n / 8190``).  ``subsample`` does not apply to Dask input (every row is
+    summarised) and ``sample_weight`` is not supported with it.  Strategy "uniform" on Dask
+    is exact.  ``transform`` of a Dask array is lazy (``"ordinal"`` and
+    ``"onehot-dense"``).
     """
 
     def __init__(self, n_bins=5, *, encode="onehot", strategy="quantile",
@@ -169,7 +201,7 @@ class KBinsDiscretizer(TransformerMixin, BaseEstimator):
     def _fit(self, X, sample_weight):
         self._check_params()
         if is_dask_collection(X):
-            _refuse_dask_fit(self)
+            return self._fit_edges(*self._dask_statistics(X, sample_weight))
         X = validate_data(self, X, dtype=FLOAT_DTYPES)
         n_samples, n_features = X.shape
         n_threads = effective_n_threads(None)
@@ -203,14 +235,61 @@ class KBinsDiscretizer(TransformerMixin, BaseEstimator):
         high = moments.max.astype(X.dtype)
         quantiles = None
         if self.strategy == "quantile" and sample_weight is None:
-            wanted = np.unique(n_bins)
-            levels = {b: np.linspace(0, 100, b + 1) for b in wanted}
-            flat = np.unique(np.concatenate([np.true_divide(v, 100) for v in levels.values()]))
-            table = kernels.quantiles_chunk(X, flat, method=self.quantile_method,
+            levels = self._levels(n_bins)
+            table = kernels.quantiles_chunk(X, levels, method=self.quantile_method,
                                             n_threads=n_threads)
-            quantiles = {b: table[np.searchsorted(flat, np.true_divide(v, 100))]
-                         for b, v in levels.items()}
+            quantiles = self._edges_by_n_bins(n_bins, levels, table)
+        self.__dict__.pop("quantile_rank_error_", None)
+        return self._fit_edges(X, n_bins, low, high, quantiles, sample_weight)
 
+    @staticmethod
+    def _levels(n_bins):
+        """Every quantile level the edges of ``n_bins`` need, ascending."""
+        return np.unique(np.concatenate([np.true_divide(np.linspace(0, 100, b + 1), 100)
+                                         for b in np.unique(n_bins)]))
+
+    @staticmethod
+    def _edges_by_n_bins(n_bins, levels, table):
+        """{number of bins: (b + 1, n_features) quantiles} from a table of
+        ``levels``."""
+        return {b: table[np.searchsorted(levels, np.true_divide(np.linspace(0, 100, b + 1),
+                                                                100))]
+                for b in np.unique(n_bins)}
+
+    def _dask_statistics(self, X, sample_weight):
+        """``_fit_edges`` arguments for a Dask array: one ``dask.compute`` of
+        a quantile summary (strategy "quantile", within its stated
+        ``quantile_rank_error_``) or of the moments ("uniform", exact).
+        ``subsample`` does not apply: every row is summarised."""
+        if sample_weight is not None:
+            raise NotImplementedError(
+                "sample_weight with Dask input is not supported yet; fit on X.compute() "
+                "with the weights, or without weights."
+            )
+        X = _dask_features(self, X, reset=True)
+        n_bins = self._validate_n_bins(X.shape[1])
+        if self.strategy == "uniform":
+            from fastml import _dask
+
+            moments = _dask.column_moments(X, deviations=False)
+            nan = np.flatnonzero(moments.count < X.shape[0])
+            if nan.size:
+                raise ValueError(f"Input X contains NaN (feature {int(nan[0])}).")
+            if np.isinf(moments.min).any() or np.isinf(moments.max).any():
+                raise ValueError("Input X contains infinity; replace infinite values first.")
+            self.__dict__.pop("quantile_rank_error_", None)
+            return X, n_bins, moments.min.astype(X.dtype), moments.max.astype(X.dtype), None, None
+        levels = self._levels(n_bins)
+        table, low, high, self.quantile_rank_error_ = dask_quantiles(
+            X, levels, self.quantile_method, allow_nan=False)
+        return (X, n_bins, low.astype(X.dtype), high.astype(X.dtype),
+                self._edges_by_n_bins(n_bins, levels, table), None)
+
+    def _fit_edges(self, X, n_bins, low, high, quantiles, sample_weight):
+        """Bin edges from each feature's range (``low``, ``high``) and, for
+        strategy "quantile", the quantile table of each number of bins (or,
+        with ``sample_weight``, X itself); sets the fitted attributes."""
+        n_features = len(n_bins)
         bin_edges = np.zeros(n_features, dtype=object)
         for j in range(n_features):
             if low[j] == high[j]:
@@ -221,7 +300,7 @@ class KBinsDiscretizer(TransformerMixin, BaseEstimator):
             if self.strategy == "uniform":
                 bin_edges[j] = np.linspace(low[j], high[j], n_bins[j] + 1)
                 continue
-            if quantiles is not None:
+            if sample_weight is None:
                 edges = quantiles[n_bins[j]][:, j]
             else:
                 edges = _weighted_quantiles(X[:, j], sample_weight,
@@ -373,12 +452,22 @@ class QuantileTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
     quantiles_ : ndarray of shape (n_quantiles_, n_features)
     references_ : ndarray of shape (n_quantiles_,)
         The levels, ``np.linspace(0, 1, n_quantiles_)``.
+    quantile_rank_error_ : ndarray of shape (n_features,), int
+        Only after a Dask fit: see Notes.
     n_features_in_, feature_names_in_
 
     Notes
     -----
-    Dask input: ``transform`` and ``inverse_transform`` are lazy; ``fit``
-    needs a NumPy array for now.  Sparse input is not supported.
+    Dask input: ``fit`` reads the array once (one ``dask.compute``) and
+    combines a quantile summary of every block
+    (``kernels.quantile_summary_chunk``, ``SUMMARY_SIZE`` = 4096 entries per
+    column): exact, equal to the NumPy fit, when no block has more than 4096
+    values in a column; otherwise each quantile is off by at most
+    ``quantile_rank_error_[j]`` positions of the sorted column (about
+    ``n / 8190``).  ``subsample`` does not apply to Dask input (every row is
+    summarised).
+    ``transform`` and ``inverse_transform`` of a Dask array are lazy.
+    Sparse input is not supported.
     """
 
     def __init__(self, *, n_quantiles=1000, output_distribution="uniform",
@@ -410,9 +499,11 @@ class QuantileTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
                 "The number of quantiles cannot be greater than the number of samples used. "
                 f"Got {self.n_quantiles} quantiles and {self.subsample} samples."
             )
-        if is_dask_collection(X):
-            _refuse_dask_fit(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan")
+        dask_input = is_dask_collection(X)
+        if dask_input:
+            X = _dask_features(self, X, reset=True)
+        else:
+            X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan")
         n_samples = X.shape[0]
         if self.n_quantiles > n_samples:
             warnings.warn(
@@ -424,12 +515,17 @@ class QuantileTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
                           "This parameter has no effect.")
         self.n_quantiles_ = max(1, min(self.n_quantiles, n_samples))
         self.references_ = np.linspace(0, 1, self.n_quantiles_, endpoint=True)
-        rng = check_random_state(self.random_state)
-        if self.subsample is not None and self.subsample < n_samples:
-            X = resample(X, replace=False, n_samples=self.subsample, random_state=rng)
         # the levels exactly as np.nanpercentile(X, references_ * 100) has them
         levels = np.true_divide(self.references_ * 100, 100)
-        quantiles = kernels.quantiles_chunk(X, levels, n_threads=effective_n_threads(None))
+        if dask_input:  # every row summarised; subsample does not apply
+            quantiles, _, _, self.quantile_rank_error_ = dask_quantiles(
+                X, levels, "linear", allow_nan=True)
+        else:
+            rng = check_random_state(self.random_state)
+            if self.subsample is not None and self.subsample < n_samples:
+                X = resample(X, replace=False, n_samples=self.subsample, random_state=rng)
+            quantiles = kernels.quantiles_chunk(X, levels, n_threads=effective_n_threads(None))
+            self.__dict__.pop("quantile_rank_error_", None)
         empty = np.flatnonzero(np.isnan(quantiles[0]))
         if empty.size:
             warnings.warn(f"Feature {int(empty[0])} has no values (all NaN); it is "

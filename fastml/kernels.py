@@ -708,6 +708,15 @@ class QuantileSummary(NamedTuple):
         part = slice(self.offsets[j], self.offsets[j + 1])
         return self.values[part], self.rmin[part], self.rmax[part], self.count[part]
 
+    def extremes(self):
+        """``(low, high)``: each column's smallest and largest value, exact
+        (NaN for a column without values)."""
+        low, high = np.full(len(self.n), np.nan), np.full(len(self.n), np.nan)
+        filled = self.offsets[1:] > self.offsets[:-1]
+        low[filled] = self.values[self.offsets[:-1][filled]]
+        high[filled] = self.values[self.offsets[1:][filled] - 1]
+        return low, high
+
     def rank_error(self):
         """(d,) int64: for every position ``t`` of a column's sorted values
         (0-based, ``0 <= t <= n - 1``), the value returned for ``t`` by

@@ -7,7 +7,8 @@ quantiles (``quantiles_chunk``); transforms from one compiled pass
 ``quantile_transform_chunk``, ``polynomial_features_chunk``).  float32 stays
 float32; NaN is skipped by ``fit`` and kept by ``transform``, as in
 scikit-learn.  On Dask arrays ``fit`` runs one ``dask.compute`` of
-tree-merged block statistics and ``transform`` is lazy.
+tree-merged block statistics (moments, or quantile summaries within a
+stated rank error) and ``transform`` is lazy.
 """
 import numbers
 
@@ -17,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastml import kernels
 from fastml._feature_expansions import PolynomialFeatures
-from fastml._quantile_transforms import KBinsDiscretizer, QuantileTransformer
+from fastml._quantile_transforms import KBinsDiscretizer, QuantileTransformer, dask_quantiles
 from fastml._threads import effective_n_threads
 from fastml._validation import FLOAT_DTYPES, is_dask_collection, unchanged_on_error
 
@@ -376,12 +377,20 @@ class RobustScaler(_CenterScaler):
         X's dtype, as in scikit-learn.
     scale_ : ndarray of shape (n_features,) or None
         float64.
+    quantile_rank_error_ : ndarray of shape (n_features,), int
+        Only after a Dask fit: see Notes.
     n_features_in_, feature_names_in_
 
     Notes
     -----
-    Dask input is not supported yet (exact quantiles need all of a column;
-    a mergeable quantile summary is planned): compute the array first.
+    Dask input: ``fit`` reads the array once (one ``dask.compute``) and
+    combines a quantile summary of every block
+    (``kernels.quantile_summary_chunk``, ``SUMMARY_SIZE`` = 4096 entries per
+    column): exact, equal to the NumPy fit, when no block has more than 4096
+    values in a column; otherwise each quantile is off by at most
+    ``quantile_rank_error_[j]`` positions of the sorted column (about
+    ``n / 8190``).
+    ``transform`` of a Dask array is lazy.
     """
 
     def __init__(self, *, with_centering=True, with_scaling=True,
@@ -398,11 +407,6 @@ class RobustScaler(_CenterScaler):
             return self._fit(X)
 
     def _fit(self, X):
-        if is_dask_collection(X):
-            raise NotImplementedError(
-                "RobustScaler needs exact quantiles, which fastml does not compute on "
-                "Dask arrays yet; fit on X.compute() (or a sample of it)."
-            )
         q_range = self.quantile_range
         if (not isinstance(q_range, (tuple, list)) or len(q_range) != 2
                 or not all(isinstance(v, numbers.Real) for v in q_range)
@@ -410,10 +414,15 @@ class RobustScaler(_CenterScaler):
             raise ValueError(f"Invalid quantile range: {q_range!r}; expected "
                              "(q_min, q_max) with 0 <= q_min <= q_max <= 100.")
         X = self._check_X(X, reset=True)
-        self._moments(X, deviations=False)  # refuses infinity, as scikit-learn
         wanted = ([0.5] if self.with_centering else []) + (
             list(np.true_divide(q_range, 100)) if self.with_scaling else [])
-        q = kernels.quantiles_chunk(X, wanted, n_threads=effective_n_threads(None))
+        if is_dask_collection(X):
+            q, _, _, self.quantile_rank_error_ = dask_quantiles(X, wanted, "linear",
+                                                                allow_nan=True)
+        else:
+            self._moments(X, deviations=False)  # refuses infinity, as scikit-learn
+            q = kernels.quantiles_chunk(X, wanted, n_threads=effective_n_threads(None))
+            self.__dict__.pop("quantile_rank_error_", None)
         self.center_ = q[0].astype(X.dtype) if self.with_centering else None
         if self.with_scaling:
             low, high = q[-2], q[-1]

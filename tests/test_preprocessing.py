@@ -179,12 +179,37 @@ def test_robust_scaler_errors(client, rng):
     X = make_data(rng, np.float64)
     with pytest.raises(ValueError, match="Invalid quantile range"):
         fp.RobustScaler(quantile_range=(80, 20)).fit(X)
-    with pytest.raises(NotImplementedError, match="Dask"):
-        fp.RobustScaler().fit(da.from_array(X, chunks=100))
     bad = X.copy()
     bad[1, 1] = -np.inf
     with pytest.raises(ValueError, match="infinity"):
         fp.RobustScaler().fit(bad)
+    with pytest.raises(ValueError, match="infinity"):
+        fp.RobustScaler().fit(da.from_array(bad, chunks=100))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("params", [{}, {"quantile_range": (10.0, 95.0), "unit_variance": True},
+                                    {"with_centering": False}])
+def test_robust_scaler_dask_fit(client, rng, dtype, params):
+    """Exact (equal to scikit-learn) with blocks of at most SUMMARY_SIZE
+    rows; within quantile_rank_error_ positions with larger blocks."""
+    X = make_data(rng, dtype, n=3000)
+    X[::11, 2] = np.nan
+    ref = sk.RobustScaler(**params).fit(X)
+    ours = fp.RobustScaler(**params).fit(da.from_array(X, chunks=(500, 2)))
+    assert_array_equal(ours.quantile_rank_error_, 0)
+    assert_same_fit(ours, ref, dtype)
+    out = ours.transform(da.from_array(X, chunks=500))
+    assert_same_output(client.compute(out).result(), ref.transform(X), dtype)
+
+    big = np.repeat(X, 5, axis=0) + rng.normal(scale=1e-3, size=(15_000, X.shape[1]))
+    ours = fp.RobustScaler().fit(da.from_array(big, chunks=(7_500, -1)))
+    error = ours.quantile_rank_error_
+    assert np.all((0 < error) & (error <= 2 * 7_500 / (2 * 4095) + 2))
+    for j in range(big.shape[1]):
+        column = np.sort(big[:, j][~np.isnan(big[:, j])])
+        middle = (column.size - 1) // 2
+        assert column[middle - error[j] - 1] <= ours.center_[j] <= column[middle + error[j] + 1]
 
 
 # ------------------------------------------------------------------ Dask

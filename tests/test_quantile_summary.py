@@ -91,6 +91,8 @@ def test_exact_summary_equals_numpy(dtype, method):
     summary, _ = summarise(X, [0, 50, 51, 200, 300], size=200)
     assert_array_equal(summary.rank_error(), 0)
     assert_array_equal(summary.n, np.sum(~np.isnan(X), axis=0))
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning, match="All-NaN"):
+        assert_array_equal(summary.extremes(), [np.nanmin(X, axis=0), np.nanmax(X, axis=0)])
     assert summary.n_rows == 300
     q = np.concatenate(([0.0, 1.0, 0.5], rng.uniform(size=40)))
     with np.errstate(all="ignore"), pytest.warns(RuntimeWarning, match="All-NaN"):

@@ -314,8 +314,77 @@ def test_kbins_dask_transform(client, rng):
             assert_identical(client.compute(out).result(), ref.transform(X))
     with pytest.raises(ValueError, match="onehot-dense"):
         fp.KBinsDiscretizer(encode="onehot").fit(X).transform(da.from_array(X))
-    with pytest.raises(NotImplementedError, match="Dask"):
-        fp.KBinsDiscretizer().fit(da.from_array(X))
+
+
+def within_rank_error(got, X, q, rank_error):
+    """Each column of ``got`` (len(q), d) lies between the order statistics
+    of X's non-NaN values ``rank_error`` (+1 for the method's rounding)
+    positions either side of the linear definition's."""
+    for j in range(X.shape[1]):
+        column = np.sort(X[:, j][~np.isnan(X[:, j])])
+        n = column.size
+        position = (n - 1) * np.asarray(q)
+        low = column[np.clip(np.floor(position).astype(int) - rank_error[j] - 1, 0, n - 1)]
+        high = column[np.clip(np.ceil(position).astype(int) + rank_error[j] + 1, 0, n - 1)]
+        assert np.all((low <= got[:, j]) & (got[:, j] <= high)), j
+
+
+@DTYPES
+@pytest.mark.parametrize("strategy", ["quantile", "uniform"])
+@pytest.mark.parametrize("quantile_method", ["averaged_inverted_cdf", "linear"])
+def test_kbins_dask_fit_equals_numpy(client, rng, dtype, strategy, quantile_method):
+    """Blocks of at most SUMMARY_SIZE rows: the summary is exact, so the
+    edges equal scikit-learn's bit for bit."""
+    X = make_data(rng, dtype, n=3000)
+    params = dict(n_bins=[3, 7, 255, 2, 16, 40], encode="onehot-dense", strategy=strategy,
+                  quantile_method=quantile_method, subsample=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ref = sk.KBinsDiscretizer(**params).fit(X)
+        ours = fp.KBinsDiscretizer(**params).fit(da.from_array(X, chunks=(700, 4)))
+    for got, expected in zip(ours.bin_edges_, ref.bin_edges_):
+        assert_array_equal(got, expected)
+    assert_array_equal(ours.n_bins_, ref.n_bins_)
+    assert ours.n_features_in_ == 6
+    if strategy == "quantile":
+        assert_array_equal(ours.quantile_rank_error_, 0)
+    else:
+        assert not hasattr(ours, "quantile_rank_error_")
+    out = ours.transform(da.from_array(X, chunks=(700, 6)))
+    assert_identical(client.compute(out).result(), ref.transform(X))
+
+
+def test_kbins_dask_fit_within_stated_error(client, rng):
+    """Blocks larger than the summary: edges within quantile_rank_error_
+    positions of the exact ones, and a small error."""
+    X = make_data(rng, np.float64, n=60_000)[:, [0, 1, 3, 4, 5]]
+    Xd = da.from_array(X, chunks=(15_000, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ours = fp.KBinsDiscretizer(n_bins=100, encode="ordinal", subsample=None).fit(Xd)
+    error = ours.quantile_rank_error_
+    assert error[1] == 0  # few distinct values (ties): kept exactly
+    assert np.all(error[[0, 2, 3, 4]] > 0) and np.all(error <= 4 * 15_000 / (2 * 4095) + 4)
+    for j, edges in enumerate(ours.bin_edges_):
+        if len(edges) == 101:  # the ties column loses its narrow bins
+            within_rank_error(edges[:, None], X[:, [j]], np.linspace(0, 1, 101), error[[j]])
+
+
+def test_kbins_dask_fit_errors(client, rng):
+    X = make_data(rng, np.float64, n=500)
+    Xd = da.from_array(X, chunks=100)
+    with pytest.raises(NotImplementedError, match="sample_weight"):
+        fp.KBinsDiscretizer().fit(Xd, sample_weight=np.ones(500))
+    for strategy in ("quantile", "uniform"):
+        for bad, match in ((np.nan, "NaN"), (np.inf, "infinity")):
+            Xb = X.copy()
+            Xb[3, 4] = bad
+            est = fp.KBinsDiscretizer(strategy=strategy)
+            with pytest.raises(ValueError, match=match):
+                est.fit(da.from_array(Xb, chunks=100))
+            assert not hasattr(est, "bin_edges_")
+    with pytest.raises(ValueError, match="n_bins must lie in"):
+        fp.KBinsDiscretizer(n_bins=1).fit(Xd)
 
 
 # --------------------------------------------------------- QuantileTransformer
@@ -396,5 +465,31 @@ def test_quantile_transformer_dask_transform(client, rng):
     assert_identical(client.compute(out).result(), ref.transform(X))
     back = ours.inverse_transform(out)
     assert_identical(client.compute(back).result(), ref.inverse_transform(ref.transform(X)))
-    with pytest.raises(NotImplementedError, match="Dask"):
-        fp.QuantileTransformer().fit(Xd)
+
+
+@DTYPES
+@pytest.mark.parametrize("n_quantiles", [1000, 37])
+def test_quantile_transformer_dask_fit_equals_numpy(client, rng, dtype, n_quantiles):
+    X = make_data(rng, dtype, n=3000, nan=True)
+    ref = sk.QuantileTransformer(n_quantiles=n_quantiles, subsample=None).fit(X)
+    ours = fp.QuantileTransformer(n_quantiles=n_quantiles).fit(da.from_array(X, chunks=800))
+    assert_array_equal(ours.quantiles_, ref.quantiles_)
+    assert_array_equal(ours.references_, ref.references_)
+    assert_array_equal(ours.quantile_rank_error_, 0)
+    out = ours.fit_transform(da.from_array(X, chunks=800))
+    assert isinstance(out, da.Array) and out.dtype == dtype
+    assert_identical(client.compute(out).result(), ref.transform(X))
+
+
+def test_quantile_transformer_dask_fit_within_stated_error(client, rng):
+    X = make_data(rng, np.float64, n=50_000, nan=True)
+    ours = fp.QuantileTransformer(n_quantiles=500).fit(da.from_array(X, chunks=(10_000, 6)))
+    error = ours.quantile_rank_error_
+    assert np.all(error <= 5 * 10_000 / (2 * 4095) + 5)
+    within_rank_error(ours.quantiles_, X, ours.references_, error)
+    Xb = X.copy()
+    Xb[7, 2] = -np.inf
+    est = fp.QuantileTransformer()
+    with pytest.raises(ValueError, match="infinity"):
+        est.fit(da.from_array(Xb, chunks=10_000))
+    assert not hasattr(est, "quantiles_")
