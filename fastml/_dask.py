@@ -24,6 +24,8 @@ def as_dask_array(X, name):
     a row's features.
     """
     check_input_dtype(X, name)
+    if hasattr(X, "to_dask_array"):  # a Dask DataFrame: its partition lengths are computed
+        X = X.to_dask_array(lengths=True)
     if not isinstance(X, da.Array):
         X = da.from_array(np.asarray(X), chunks=(-1, -1))
     check_2d(X, name)
@@ -171,15 +173,28 @@ def as_float_dask_array(X, name):
 
 def check_features(estimator, X, reset):
     """X as a float Dask array (one feature chunk); ``reset`` records its
-    feature count on the estimator, else it must match the fitted one."""
+    feature count (and a Dask DataFrame's column names) on the estimator,
+    else they must match the fitted ones."""
+    columns = getattr(X, "columns", None)  # a Dask DataFrame's
+    names = (np.asarray(list(columns), dtype=object)
+             if columns is not None and all(isinstance(c, str) for c in columns) else None)
     X = as_float_dask_array(X, "X")
     if reset:
         estimator.__dict__.pop("feature_names_in_", None)
+        if names is not None:
+            estimator.feature_names_in_ = names
         estimator.n_features_in_ = X.shape[1]
-    elif X.shape[1] != estimator.n_features_in_:
+        return X
+    if X.shape[1] != estimator.n_features_in_:
         raise ValueError(
             f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
             f"{estimator.n_features_in_} features as input."
+        )
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is not None and names is not None and not np.array_equal(fitted, names):
+        raise ValueError(
+            f"The feature names should match those that were passed during fit: fitted with "
+            f"{list(fitted)}, got {list(names)}."
         )
     return X
 

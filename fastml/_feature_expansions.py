@@ -15,6 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastml import kernels
+from fastml._set_output import LazyOutputMixin
 from fastml._threads import effective_n_threads
 from fastml._validation import FLOAT_DTYPES, is_dask_collection, unchanged_on_error
 
@@ -54,7 +55,7 @@ def _dask_features(estimator, X, reset):
     return _dask.check_features(estimator, X, reset)
 
 
-class PolynomialFeatures(TransformerMixin, BaseEstimator):
+class PolynomialFeatures(LazyOutputMixin, TransformerMixin, BaseEstimator):
     """Polynomial and interaction features.
 
     Drop-in for :class:`sklearn.preprocessing.PolynomialFeatures` (dense
@@ -158,7 +159,8 @@ def _polynomial_block(block, estimator, n_threads=1):
         n_threads=n_threads)
 
 
-class RBFSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class RBFSampler(LazyOutputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                 BaseEstimator):
     """Approximate the RBF kernel's feature map with random Fourier features.
 
     Drop-in for :class:`sklearn.kernel_approximation.RBFSampler` (dense

@@ -18,6 +18,7 @@ from sklearn.utils import check_array, check_random_state, resample
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastml import kernels
+from fastml._set_output import LazyOutputMixin
 from fastml._threads import effective_n_threads
 from fastml._validation import FLOAT_DTYPES, is_dask_collection, unchanged_on_error
 
@@ -89,7 +90,7 @@ def _dask_features(estimator, X, reset):
     return _dask.check_features(estimator, X, reset)
 
 
-class KBinsDiscretizer(TransformerMixin, BaseEstimator):
+class KBinsDiscretizer(LazyOutputMixin, TransformerMixin, BaseEstimator):
     """Bin continuous features into intervals.
 
     Drop-in for :class:`sklearn.preprocessing.KBinsDiscretizer` with
@@ -423,7 +424,8 @@ def _transform_block(block, estimator):
 BOUNDS_THRESHOLD = 1e-7
 
 
-class QuantileTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin,
+                          BaseEstimator):
     """Map each feature to a uniform or a normal distribution through its
     quantiles.
 

@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from fastml import kernels
 from fastml._feature_expansions import PolynomialFeatures
 from fastml._quantile_transforms import KBinsDiscretizer, QuantileTransformer, dask_quantiles
+from fastml._set_output import LazyOutputMixin
 from fastml._threads import effective_n_threads
 from fastml._validation import FLOAT_DTYPES, is_dask_collection, unchanged_on_error
 
@@ -45,7 +46,7 @@ def _constant_features(var, mean, n_samples):
     return var <= n_samples * eps * var + (n_samples * mean * eps) ** 2
 
 
-class _Scaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class _Scaler(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Input handling shared by the three scalers: NumPy / pandas / polars
     through ``validate_data``, Dask through ``fastml._dask``."""
 
