@@ -127,7 +127,8 @@ def extensions():
         ),
         Extension(
             "fastml._kernels._moments",
-            sources=[os.path.join(kernels, "_moments.pyx")],
+            sources=[os.path.join(kernels, "_moments.pyx"), os.path.join(kernels, "moments.c")],
+            depends=[os.path.join(kernels, "moments.h")],
             include_dirs=[kernels],
             define_macros=macros,
         ),

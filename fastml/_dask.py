@@ -404,6 +404,19 @@ def column_moments(X, deviations=True, fan_in=8):
                         fan_in)
 
 
+def column_max_abs(X, fan_in=8):
+    """``max_abs_chunk`` of a Dask array's columns, merged with ``np.fmax``
+    in a tree; one ``dask.compute``."""
+    from fastml.kernels import max_abs_chunk
+
+    X = as_float_dask_array(X, "X")
+    return _tree_reduce(X, max_abs_chunk, _fmax_all, fan_in)
+
+
+def _fmax_all(parts):
+    return np.fmax.reduce(np.stack(parts))
+
+
 def _combine_all(parts):
     from functools import reduce
     from fastml.kernels import combine_moments

@@ -29,6 +29,7 @@ __all__ = [
     "Moments",
     "moments_chunk",
     "combine_moments",
+    "max_abs_chunk",
     "center_scale_chunk",
     "affine_chunk",
     "quantiles_chunk",
@@ -482,6 +483,36 @@ def moments_chunk(X, *, sample_weight=None, deviations=True, n_threads=1):
     if not deviations:  # the merge's between-block terms alone mean nothing
         m2 = np.zeros_like(m2)
     return Moments(count, mean, m2, low, high)
+
+
+def max_abs_chunk(X, *, n_threads=1):
+    """Per-column largest absolute value of a block of rows, NaN skipped.
+
+    ``moments_chunk(X).max_abs`` from one lighter pass that keeps only this
+    statistic (``MaxAbsScaler``'s).  Merge two with ``np.fmax``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        float32 or float64; other layouts are copied to C order first.
+    n_threads : int, default=1
+
+    Returns
+    -------
+    ndarray of shape (d,), float64
+        NaN for a column without values.
+    """
+    from fastml._kernels import _moments
+
+    n_threads = check_positive_int(n_threads, "n_threads")
+    X = np.ascontiguousarray(_as_block(X, "X"))
+    n, d = X.shape
+    high = np.full((max(1, -(-n // MOMENTS_BLOCK_ROWS)), d), -1.0)
+    if n:
+        _moments.block_max_abs(X, MOMENTS_BLOCK_ROWS, high, n_threads)
+    high = high.max(axis=0)
+    high[high < 0] = np.nan
+    return high
 
 
 def combine_moments(a, b):

@@ -46,6 +46,16 @@ def _constant_features(var, mean, n_samples):
     return var <= n_samples * eps * var + (n_samples * mean * eps) ** 2
 
 
+def _refuse_infinity(*statistics):
+    """ValueError naming the first feature whose statistic is infinite."""
+    infinite = np.flatnonzero(np.any(np.isinf(statistics), axis=0))
+    if infinite.size:
+        raise ValueError(
+            f"Input X contains infinity (feature {int(infinite[0])}); the scalers skip "
+            "NaN but cannot scale infinite values. Replace them first."
+        )
+
+
 class _Scaler(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Input handling shared by the three scalers: NumPy / pandas / polars
     through ``validate_data``, Dask through ``fastml._dask``."""
@@ -87,12 +97,7 @@ class _Scaler(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstim
             moments = kernels.moments_chunk(X, sample_weight=sample_weight,
                                             deviations=deviations,
                                             n_threads=effective_n_threads(None))
-        infinite = np.flatnonzero(np.isinf(moments.min) | np.isinf(moments.max))
-        if infinite.size:
-            raise ValueError(
-                f"Input X contains infinity (feature {int(infinite[0])}); the scalers skip "
-                "NaN but cannot scale infinite values. Replace them first."
-            )
+        _refuse_infinity(moments.min, moments.max)
         return moments
 
     def _apply(self, X, kernel, a, b, copy, **kw):
@@ -337,7 +342,14 @@ class MaxAbsScaler(_Scaler):
     def _partial_fit(self, X):
         first = not hasattr(self, "n_samples_seen_")
         X = self._check_X(X, reset=first, fitting=True)
-        batch = self._moments(X, deviations=False).max_abs.astype(X.dtype)  # X's dtype, as scikit-learn
+        if is_dask_collection(X):
+            from fastml import _dask
+
+            batch = _dask.column_max_abs(X)
+        else:
+            batch = kernels.max_abs_chunk(X, n_threads=effective_n_threads(None))
+        _refuse_infinity(batch)
+        batch = batch.astype(X.dtype)  # X's dtype, as scikit-learn
         self.max_abs_ = batch if first else np.fmax(self.max_abs_, batch)
         self.n_samples_seen_ = X.shape[0] + (0 if first else self.n_samples_seen_)
         self.scale_ = _nonzero_scale(self.max_abs_).astype(X.dtype)

@@ -13,7 +13,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from fastml.kernels import QUANTILE_METHODS, Moments, combine_moments, moments_chunk
+from naive import layouts
+from fastml.kernels import (QUANTILE_METHODS, Moments, combine_moments, max_abs_chunk,
+                            moments_chunk)
 
 
 def naive_moments(X, w=None):
@@ -138,6 +140,38 @@ def test_without_deviations(rng):
     for field in ("count", "mean", "min", "max"):
         assert_array_equal(getattr(quick, field), getattr(full, field))
     assert (quick.m2 == 0).all() and (full.m2 > 0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layout", ["C", "F", "readonly", "strided"])
+@pytest.mark.parametrize("n", [2, 1023, 3000])
+def test_max_abs_matches_numpy(rng, dtype, layout, n):
+    X = rng.normal(-1.0, 5.0, size=(n, 5)).astype(dtype)
+    X[rng.random(X.shape) < 0.05] = np.nan
+    X[:, 3] = np.nan            # an all-NaN column
+    X[:, 4] = -2.5              # a constant negative column
+    X = layouts(X)[layout]
+    got = max_abs_chunk(X, n_threads=2)
+    assert got.dtype == np.float64 and got.shape == (5,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        expected = np.nanmax(np.abs(X.astype(np.float64)), axis=0, initial=-np.inf)
+    expected[np.isneginf(expected)] = np.nan
+    assert_array_equal(got, expected)
+    assert_array_equal(got, moments_chunk(X).max_abs)
+    assert_array_equal(max_abs_chunk(X, n_threads=1), got)
+
+
+def test_max_abs_edge_shapes(rng):
+    assert_array_equal(max_abs_chunk(np.empty((0, 3))), [np.nan] * 3)
+    assert_array_equal(max_abs_chunk(np.array([[-4.0, 0.0]])), [4.0, 0.0])
+    assert max_abs_chunk(np.empty((5, 0))).shape == (0,)
+
+
+def test_max_abs_keeps_infinity(rng):
+    X = rng.normal(size=(50, 2))
+    X[7, 1] = -np.inf
+    assert_array_equal(np.isinf(max_abs_chunk(X)), [False, True])
 
 
 # ---------------------------------------------------------------- apply kernels

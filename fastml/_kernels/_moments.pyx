@@ -15,7 +15,17 @@ everything accumulates in float64.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport isnan, INFINITY, NAN
+from libc.math cimport fabs, isnan, INFINITY, NAN
+
+cdef extern from "moments.h" nogil:
+    void fastml_block_sums_f64(const double *X, long row0, long row1, long d,
+                               double *count, double *sum, double *low, double *high)
+    void fastml_block_sums_f32(const float *X, long row0, long row1, long d,
+                               double *count, double *sum, double *low, double *high)
+    void fastml_block_m2_f64(const double *X, long row0, long row1, long d,
+                             const double *mean, double *m2)
+    void fastml_block_m2_f32(const float *X, long row0, long row1, long d,
+                             const double *mean, double *m2)
 
 
 cdef void _block_moments(
@@ -26,6 +36,9 @@ cdef void _block_moments(
 ) noexcept nogil:
     cdef Py_ssize_t i, j
     cdef double x, wi = 1.0, dev
+    if w == NULL:  # the common case, in vectorised C (moments.c)
+        _unweighted_block_moments(X, row0, row1, d, deviations, count, mean, m2, low, high)
+        return
     for j in range(d):
         count[j] = 0.0
         mean[j] = 0.0
@@ -61,6 +74,33 @@ cdef void _block_moments(
             x = X[i * d + j]
             dev = x - mean[j]
             m2[j] += wi * dev * dev if x == x else 0.0
+
+
+cdef void _unweighted_block_moments(
+    const floating *X, Py_ssize_t row0, Py_ssize_t row1, Py_ssize_t d, bint deviations,
+    double *count, double *mean, double *m2, double *low, double *high,
+) noexcept nogil:
+    """_block_moments without weights: the same sums in the same order."""
+    cdef Py_ssize_t j
+    if floating is double:
+        fastml_block_sums_f64(X, row0, row1, d, count, mean, low, high)
+    else:
+        fastml_block_sums_f32(X, row0, row1, d, count, mean, low, high)
+    for j in range(d):
+        if count[j] > 0:
+            mean[j] = mean[j] / count[j]
+        else:
+            mean[j] = NAN
+            low[j] = NAN
+            high[j] = NAN
+    if not deviations:
+        for j in range(d):
+            m2[j] = 0.0
+        return
+    if floating is double:
+        fastml_block_m2_f64(X, row0, row1, d, mean, m2)
+    else:
+        fastml_block_m2_f32(X, row0, row1, d, mean, m2)
 
 
 def block_moments(
@@ -124,3 +164,30 @@ def multiply_add(
                 if clip:
                     v = low if v < low else (high if v > high else v)
                 out[i, j] = <floating> v
+
+
+def block_max_abs(
+    const floating[:, ::1] X,      # IN (n, d)
+    Py_ssize_t block_rows,         # IN rows per block
+    double[:, ::1] high,           # OUT (n_blocks, d) largest |x| (-1 if no value)
+    int n_threads,                 # IN
+):
+    """The largest absolute value of every column over each block of
+    ``block_rows`` rows, NaN skipped: the one statistic of MaxAbsScaler,
+    read in a single pass without the moments' other accumulators."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], b, i, j, row1
+    cdef double v
+    cdef double *h
+    if n == 0 or d == 0:
+        return
+    with nogil:
+        for b in prange(high.shape[0], schedule="static", num_threads=n_threads):
+            h = &high[b, 0]
+            for j in range(d):
+                h[j] = -1.0
+            row1 = min((b + 1) * block_rows, n)
+            for i in range(b * block_rows, row1):
+                for j in range(d):
+                    # a select, so the loop vectorises; NaN compares false
+                    v = fabs(<double> X[i, j])
+                    h[j] = v if v > h[j] else h[j]
