@@ -28,6 +28,20 @@ cdef extern from "moments.h" nogil:
                              const double *mean, double *m2)
 
 
+cdef inline void _sums_to_means(
+    Py_ssize_t d, const double *count, double *mean, double *low, double *high,
+) noexcept nogil:
+    """Sums become means; a column without values gets NaN statistics."""
+    cdef Py_ssize_t j
+    for j in range(d):
+        if count[j] > 0:
+            mean[j] = mean[j] / count[j]
+        else:
+            mean[j] = NAN
+            low[j] = NAN
+            high[j] = NAN
+
+
 cdef void _block_moments(
     const floating *X, Py_ssize_t row0, Py_ssize_t row1, Py_ssize_t d,
     const double *w,              # sample weights, or NULL for 1
@@ -58,13 +72,7 @@ cdef void _block_moments(
             mean[j] += wi * x if x == x else 0.0
             low[j] = x if x < low[j] else low[j]
             high[j] = x if x > high[j] else high[j]
-    for j in range(d):
-        if count[j] > 0:
-            mean[j] = mean[j] / count[j]
-        else:
-            mean[j] = NAN
-            low[j] = NAN
-            high[j] = NAN
+    _sums_to_means(d, count, mean, low, high)
     if not deviations:
         return
     for i in range(row0, row1):
@@ -86,13 +94,7 @@ cdef void _unweighted_block_moments(
         fastml_block_sums_f64(X, row0, row1, d, count, mean, low, high)
     else:
         fastml_block_sums_f32(X, row0, row1, d, count, mean, low, high)
-    for j in range(d):
-        if count[j] > 0:
-            mean[j] = mean[j] / count[j]
-        else:
-            mean[j] = NAN
-            low[j] = NAN
-            high[j] = NAN
+    _sums_to_means(d, count, mean, low, high)
     if not deviations:
         for j in range(d):
             m2[j] = 0.0
