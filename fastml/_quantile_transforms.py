@@ -1,8 +1,8 @@
 """``KBinsDiscretizer`` and ``QuantileTransformer``: the quantile-based
 transformers of ``fastml.preprocessing``.
 
-Both fit from exact per-column quantiles (``quantiles_chunk``: one
-vectorised sort per column, columns over threads), or on Dask from a
+Both fit from exact per-column quantiles (``quantiles_chunk``: a bucketed
+selection per column, columns over threads), or on Dask from a
 mergeable quantile summary of every block, and transform in one
 compiled pass (``bin_chunk``, ``quantile_transform_chunk``).  Fitted
 attributes and outputs equal scikit-learn's bit for bit on NumPy input.
@@ -97,7 +97,7 @@ class KBinsDiscretizer(LazyOutputMixin, TransformerMixin, BaseEstimator):
     strategies ``"quantile"`` and ``"uniform"``: the same bin edges (exact
     quantiles, any ``quantile_method``, ``sample_weight``, the same
     ``subsample`` draw for a given ``random_state``), the same codes and
-    encodings.  Edges come from one sort per column; codes from one
+    encodings.  Edges come from a selection per column; codes from one
     compiled pass (``fastml.kernels.bin_chunk``).
 
     Parameters

@@ -373,7 +373,7 @@ class RobustScaler(_CenterScaler):
 
     Drop-in for :class:`sklearn.preprocessing.RobustScaler` (dense input):
     the same quantiles bit for bit (linear interpolation, NaN skipped), from
-    one vectorised sort per column (``quantiles_chunk``).
+    a selection per column (``quantiles_chunk``).
 
     Parameters
     ----------

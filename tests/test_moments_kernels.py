@@ -245,6 +245,71 @@ def test_quantiles_equal_numpy_bit_for_bit(rng, dtype, n, layout):
             assert_array_equal(got, expected, err_msg=method)
 
 
+def selection_columns(rng, n, dtype):
+    """Columns that stress the bucketed selection of quantiles_chunk."""
+    x = np.arange(n, dtype=np.float64)
+    columns = [
+        rng.normal(size=n),                                   # the usual case
+        rng.standard_cauchy(size=n) ** 3,                     # heavy tails
+        np.round(rng.normal(size=n)),                         # heavy ties
+        np.where(rng.random(n) < 0.9, 7.0, rng.normal(size=n)),  # one value dominates
+        x,                                                    # sorted
+        x[::-1].copy(),                                       # reversed
+        np.where(x % 2 == 0, -x, x),                          # alternating extremes
+        np.full(n, -2.5),                                     # constant
+        np.where(x % 7 == 0, np.nan, rng.uniform(-1, 1, n)),  # patterned NaN
+        np.concatenate(([-1e308, 1e308], rng.normal(size=n - 2))),  # range beyond float64
+        np.concatenate(([-np.inf, np.inf], rng.normal(size=n - 2))),
+        np.where(rng.random(n) < 0.5, 0.0, -0.0) * rng.integers(0, 2, n),  # signed zeros
+    ]
+    return np.column_stack(columns).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [16_385, 50_000])
+def test_quantiles_by_selection_equal_numpy(rng, dtype, n):
+    """Columns past SELECT_SORT_BELOW go through the bucketed selection."""
+    from fastml.kernels import SELECT_SORT_BELOW, quantiles_chunk
+
+    assert n > SELECT_SORT_BELOW
+    X = selection_columns(rng, n, dtype)
+    levels = [np.array([0.5]), np.array([0.0, 0.25, 0.5, 0.75, 1.0]), np.linspace(0, 1, 256),
+              np.linspace(0, 1, 1000), np.array([1e-6, 0.999999])]
+    for q in levels:
+        for method in ("linear", "averaged_inverted_cdf", "inverted_cdf", "hazen"):
+            with np.errstate(invalid="ignore"):  # inf - inf in NumPy's interpolation
+                expected = np.nanquantile(X, q, axis=0, method=method)
+                got = quantiles_chunk(X, q, method=method, n_threads=2)
+            assert_array_equal(got, expected, err_msg=f"{method} {len(q)}")
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(1, 300), seed=st.integers(0, 2**32 - 1),
+       kind=st.sampled_from(["normal", "ties", "tails", "nan"]),
+       levels=st.lists(st.floats(0, 1), min_size=1, max_size=8))
+def test_selection_recursion_equals_numpy(n, seed, kind, levels):
+    """With tiny thresholds every branch of _select runs on small inputs:
+    windows, overflow buckets, recursion, fallbacks."""
+    from fastml import kernels
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 1))
+    if kind == "ties":
+        x = np.round(x)
+    elif kind == "tails":
+        x = rng.standard_cauchy(size=(n, 1)) ** 3
+    elif kind == "nan":
+        x[rng.random(x.shape) < 0.3] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN column
+        expected = np.nanquantile(x, levels, axis=0)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kernels, "SELECT_SORT_BELOW", 4)
+        patch.setattr(kernels, "SELECT_BUCKETS", 8)
+        patch.setattr(kernels, "SELECT_SAMPLE", 16)
+        assert_array_equal(kernels.quantiles_chunk(x, levels), expected)
+
+
 def test_quantile_errors(rng):
     from fastml.kernels import quantiles_chunk
 

@@ -13,7 +13,7 @@ that the searches of the columns of a row overlap in the CPU.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport isnan, NAN
+from libc.math cimport isnan, INFINITY, NAN
 from scipy.special.cython_special cimport ndtri, ndtr
 
 
@@ -150,3 +150,70 @@ def quantile_map(
                         if x == 0.0:
                             y = low
                 out[i, j] = <floating> y
+
+
+# ---------------------------------------------------------------- selection
+
+# Buckets: 0 holds the values below a window [low, low + n_inner / scale],
+# the last one the values above it, and the ones between split the window
+# into equal widths, so bucket order is value order and the values at given
+# sorted positions lie in known buckets.
+
+
+def value_range(const floating[::1] column):
+    """``(low, high, count)`` of the non-NaN values (low > high if none)."""
+    cdef Py_ssize_t i, n = column.shape[0], count = 0
+    cdef double x, low = INFINITY, high = -INFINITY
+    with nogil:
+        for i in range(n):
+            x = column[i]
+            # selects, so the loop vectorises; NaN compares false
+            count += 1 if x == x else 0
+            low = x if x < low else low
+            high = x if x > high else high
+    return low, high, count
+
+
+cdef inline Py_ssize_t _bucket(double x, double low, double scale, double last) noexcept nogil:
+    """Bucket of a non-NaN x, ``last`` the index of the above-window
+    bucket: clamped with selects rather than branches (half the values may
+    fall on either side of a narrow window), monotone in x."""
+    cdef double t = (x - low) * scale
+    t = t if t >= 0.0 else -1.0
+    t = t if t < last - 1.0 else last - 1.0
+    return 1 + <Py_ssize_t> t
+
+
+def bucket_counts(
+    const floating[::1] column,    # IN (n,)
+    double low,                    # IN where the window starts
+    double scale,                  # IN inner buckets per unit of the window
+    Py_ssize_t[::1] counts,        # OUT (n_buckets,) zeroed by the caller
+):
+    """Count the non-NaN values of each bucket."""
+    cdef Py_ssize_t i, n = column.shape[0]
+    cdef double x, last = counts.shape[0] - 1
+    with nogil:
+        for i in range(n):
+            x = column[i]
+            if x == x:
+                counts[_bucket(x, low, scale, last)] += 1
+
+
+def bucket_collect(
+    const floating[::1] column,    # IN (n,)
+    double low,                    # IN as for bucket_counts
+    double scale,                  # IN
+    const unsigned char[::1] wanted,  # IN (n_buckets,) 1 for the buckets to keep
+    floating[::1] out,             # OUT the kept values, in input order
+):
+    """Copy the values of the wanted buckets (never NaN) into out."""
+    cdef Py_ssize_t i, n = column.shape[0], kept = 0
+    cdef double last = wanted.shape[0] - 1
+    cdef floating x
+    with nogil:
+        for i in range(n):
+            x = column[i]
+            if x == x and wanted[_bucket(x, low, scale, last)]:
+                out[kept] = x
+                kept += 1
