@@ -439,10 +439,9 @@ def column_quantile_summary(X, size=None, fan_in=8):
 
 
 def _combine_summaries(parts, size):
-    from functools import reduce
     from fastml.kernels import combine_quantile_summaries, compress_quantile_summary
 
-    summary = reduce(combine_quantile_summaries, parts)
+    summary = combine_quantile_summaries(*parts) if len(parts) > 1 else parts[0]
     if np.diff(summary.offsets).max(initial=0) > 8 * size:
         summary = compress_quantile_summary(summary, 4 * size)
     return summary

@@ -158,6 +158,7 @@ def test_combine_is_associative_and_commutative(n, cuts, size, seed, kind):
     right = combine_quantile_summaries(a, combine_quantile_summaries(b, c))
     assert_same_summary(left, right)
     assert_same_summary(combine_quantile_summaries(a, b), combine_quantile_summaries(b, a))
+    assert_same_summary(combine_quantile_summaries(c, a, b), left)
 
 
 @settings(max_examples=60, deadline=None)
