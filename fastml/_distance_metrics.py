@@ -569,14 +569,8 @@ def _row_norms(X, squared):
     return sq if squared else np.sqrt(sq)
 
 
-_BLAS_CONTROLLER = None
-
-
 def _single_threaded_blas():
     """Limit BLAS to one thread while our own threads call GEMM on tiles."""
-    global _BLAS_CONTROLLER
-    if _BLAS_CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
+    from fastml._threads import blas_threads
 
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+    return blas_threads(1)

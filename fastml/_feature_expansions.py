@@ -166,8 +166,9 @@ class RBFSampler(LazyOutputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
     Drop-in for :class:`sklearn.kernel_approximation.RBFSampler` (dense
     input): the same ``random_state`` draws the same ``random_weights_``
     and ``random_offset_``, bit for bit, and so the same features (to
-    rounding: fastml accumulates the projection in float64 and uses its own
-    vectorised cosine, within 2 ulp).  ``transform`` is one fused pass
+    rounding: the projection is the same BLAS product in X's dtype, the
+    cosine fastml's own, vectorised, within 2 ulp).  ``transform`` is that
+    product and one compiled pass of offset, cosine and scale
     (``fastml.kernels.fourier_features_chunk``).
 
     Parameters

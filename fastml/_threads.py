@@ -61,3 +61,17 @@ def effective_n_threads(n_jobs=None):
     if n_jobs < 0:
         return max(1, usable + 1 + n_jobs)
     return n_jobs
+
+
+_BLAS_CONTROLLER = None
+
+
+def blas_threads(n_threads):
+    """Context manager limiting BLAS to ``n_threads`` threads (threadpoolctl's
+    controller is built once per process: it scans the loaded libraries)."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=n_threads, user_api="blas")

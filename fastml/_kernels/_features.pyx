@@ -12,15 +12,13 @@ from cython.parallel cimport parallel, prange, threadid
 
 
 cdef extern from "fourier.h" nogil:
-    void fastml_fourier_rows_f64(const double *x, int rows, int d, const double *W, int m,
-                                 const double *b, double scale, double *acc, double *out)
-    void fastml_fourier_rows_f32(const float *x, int rows, int d, const double *W, int m,
-                                 const double *b, double scale, double *acc, float *out)
     void fastml_cos_inplace(double *v, int n)
+    void fastml_cos_rows_f64(double *v, int rows, int m, const double *b, double scale,
+                             double *acc)
+    void fastml_cos_rows_f32(float *v, int rows, int m, const double *b, double scale,
+                             double *acc)
 
 
-FOURIER_ROWS = 4   # rows sharing each pass over W (the scratch holds this many)
-cdef Py_ssize_t FOURIER_ROWS_C = FOURIER_ROWS
 
 
 def polynomial_rows(
@@ -51,29 +49,24 @@ def polynomial_rows(
                 out[i, c] = row[keep[c]]
 
 
-def fourier_rows(
-    const floating[:, ::1] X,          # IN (n, d)
-    const double[:, ::1] W,            # IN (d, m) random weights
+def cos_rows(
+    floating[:, ::1] out,              # IN/OUT (n, m) the projection X @ W, then the features
     const double[::1] offset,          # IN (m,) random offsets
     double scale,                      # IN sqrt(2 / m)
-    double[:, ::1] scratch,            # TMP (n_threads, FOURIER_ROWS * m) per-thread buffer
-    floating[:, ::1] out,              # OUT (n, m)
+    double[:, ::1] scratch,            # TMP (n_threads, m) per-thread buffer
     int n_threads,                     # IN
 ):
-    """out = scale * cos(X @ W + offset), FOURIER_ROWS rows at a time in float64."""
-    cdef Py_ssize_t n = X.shape[0], block, n_blocks = (X.shape[0] + FOURIER_ROWS_C - 1) // FOURIER_ROWS_C
-    cdef int d = X.shape[1], m = W.shape[1], rows
+    """out = scale * cos(out + offset) in place, rows over threads, in float64."""
+    cdef Py_ssize_t n = out.shape[0], i
+    cdef int m = out.shape[1]
     cdef double *acc
     with nogil, parallel(num_threads=n_threads):
         acc = &scratch[threadid(), 0]
-        for block in prange(n_blocks, schedule="static"):
-            rows = <int> min(FOURIER_ROWS_C, n - block * FOURIER_ROWS_C)
+        for i in prange(n, schedule="static"):
             if floating is double:
-                fastml_fourier_rows_f64(&X[block * FOURIER_ROWS_C, 0], rows, d, &W[0, 0], m,
-                                        &offset[0], scale, acc, &out[block * FOURIER_ROWS_C, 0])
+                fastml_cos_rows_f64(&out[i, 0], 1, m, &offset[0], scale, acc)
             else:
-                fastml_fourier_rows_f32(&X[block * FOURIER_ROWS_C, 0], rows, d, &W[0, 0], m,
-                                        &offset[0], scale, acc, &out[block * FOURIER_ROWS_C, 0])
+                fastml_cos_rows_f32(&out[i, 0], 1, m, &offset[0], scale, acc)
 
 
 def cos_inplace(double[::1] v):

@@ -1,7 +1,7 @@
 /*
- * Random Fourier features, fused: for a few rows at a time, the projection
- * x @ W + b is accumulated in an L1-resident buffer and turned into
- * scale * cos(.) before it is written out, so the output is written once.
+ * Random Fourier features: the projection X @ W comes from BLAS, written
+ * into the output; one pass here adds the offset, takes the cosine and
+ * scales, a row at a time through an L1-resident float64 buffer.
  *
  * The cosine is computed here, not by libm, so that the loop vectorises:
  * the argument is reduced by multiples of pi/2 (three-part Cody-Waite
@@ -80,38 +80,28 @@ CLONES void fastml_cos_inplace(double *v, int n)
     cos_row(v, n);
 }
 
-#define FOURIER_BODY(T)                                                         \
-    int i, k, j;                                                                \
+/* v[i, j] = scale * cos(v[i, j] + b[j]) for `rows` rows of m values (a
+ * projection computed elsewhere, e.g. by BLAS), through the float64
+ * buffer acc of m doubles. */
+#define COS_ROWS_BODY(T)                                                        \
+    int i, j;                                                                   \
     for (i = 0; i < rows; i++) {                                                \
-        double *a = acc + (ptrdiff_t)i * m;                                     \
+        T *row = v + (ptrdiff_t)i * m;                                          \
         for (j = 0; j < m; j++)                                                 \
-            a[j] = b[j];                                                        \
-    }                                                                           \
-    for (k = 0; k < d; k++) {                                                   \
-        const double *w = W + (ptrdiff_t)k * m;                                 \
-        for (i = 0; i < rows; i++) {                                            \
-            double xk = (double)x[(ptrdiff_t)i * d + k];                        \
-            double *a = acc + (ptrdiff_t)i * m;                                 \
-            for (j = 0; j < m; j++)                                             \
-                a[j] += xk * w[j];                                              \
-        }                                                                       \
-    }                                                                           \
-    for (i = 0; i < rows; i++) {                                                \
-        double *a = acc + (ptrdiff_t)i * m;                                     \
-        T *o = out + (ptrdiff_t)i * m;                                          \
-        cos_row(a, m);                                                          \
+            acc[j] = (double)row[j] + b[j];                                     \
+        cos_row(acc, m);                                                        \
         for (j = 0; j < m; j++)                                                 \
-            o[j] = (T)(scale * a[j]);                                           \
+            row[j] = (T)(scale * acc[j]);                                       \
     }
 
-CLONES void fastml_fourier_rows_f64(const double *x, int rows, int d, const double *W, int m,
-                                    const double *b, double scale, double *acc, double *out)
+CLONES void fastml_cos_rows_f64(double *v, int rows, int m, const double *b, double scale,
+                                double *acc)
 {
-    FOURIER_BODY(double)
+    COS_ROWS_BODY(double)
 }
 
-CLONES void fastml_fourier_rows_f32(const float *x, int rows, int d, const double *W, int m,
-                                    const double *b, double scale, double *acc, float *out)
+CLONES void fastml_cos_rows_f32(float *v, int rows, int m, const double *b, double scale,
+                                double *acc)
 {
-    FOURIER_BODY(float)
+    COS_ROWS_BODY(float)
 }
