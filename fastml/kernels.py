@@ -945,23 +945,6 @@ def quantile_summary_chunk(X, size=SUMMARY_SIZE, *, n_threads=1):
     return _summary(columns, n, X.shape[0])
 
 
-def _bounds_at(entries, n, points):
-    """The rank bounds one summary column gives to each of ``points`` (a
-    superset of its values): its own entry's where it has the value, else
-    what its neighbours imply (count 0)."""
-    values, rmin, rmax, count = entries
-    at = np.searchsorted(values, points, "left")
-    own = np.minimum(at, max(values.size - 1, 0))
-    present = (at < values.size) & (values[own] == points) if values.size else \
-        np.zeros(points.shape, bool)
-    below = np.concatenate(([0], rmin + count))[at]   # sure count of the predecessor
-    above = np.concatenate((rmax - count, [n]))[at]   # the successor's smaller values
-    if not values.size:
-        return below, above, np.zeros_like(below)
-    return (np.where(present, rmin[own], below), np.where(present, rmax[own], above),
-            np.where(present, count[own], 0))
-
-
 def combine_quantile_summaries(a, b, *more):
     """The summary of the union of the data of two (or more) summaries.
 
@@ -981,6 +964,8 @@ def combine_quantile_summaries(a, b, *more):
     -------
     QuantileSummary
     """
+    from fastml._kernels import _binning
+
     summaries = (a, b, *more)
     for s in summaries[1:]:
         if len(s.n) != len(a.n):
@@ -993,8 +978,7 @@ def combine_quantile_summaries(a, b, *more):
         points = values[np.concatenate(([True], values[1:] != values[:-1]))[:values.size]]
         totals = [np.zeros(points.size, dtype=np.int64) for _ in range(3)]
         for s, e in zip(summaries, entries):
-            for total, bound in zip(totals, _bounds_at(e, s.n[j], points)):
-                total += bound
+            _binning.add_rank_bounds(*e, int(s.n[j]), points, *totals)
         columns.append((points, *totals))
     return _summary(columns, sum(s.n for s in summaries), sum(s.n_rows for s in summaries))
 

@@ -217,3 +217,36 @@ def bucket_collect(
             if x == x and wanted[_bucket(x, low, scale, last)]:
                 out[kept] = x
                 kept += 1
+
+
+# ---------------------------------------------------------------- quantile summaries
+
+def add_rank_bounds(
+    const double[::1] values,      # IN (m,) one summary column's entries, ascending, distinct
+    const long long[::1] rmin,     # IN (m,) lower bounds on the values below each entry
+    const long long[::1] rmax,     # IN (m,) upper bounds on the values up to each entry
+    const long long[::1] count,    # IN (m,) lower bounds on each entry's repeats
+    long long n,                   # IN values the column summarises
+    const double[::1] points,      # IN (u,) ascending, a superset of values
+    long long[::1] low,            # IN/OUT (u,) += the summary's rmin at each point
+    long long[::1] high,           # IN/OUT (u,) += its rmax at each point
+    long long[::1] repeats,        # IN/OUT (u,) += its count at each point
+):
+    """Add the rank bounds one summary column gives to each point: its own
+    entry's where it has the point's value; else the sure count of values
+    up to its predecessor (rmin + count) and the most values below its
+    successor (rmax - count), with count 0.  One merge-like pass."""
+    cdef Py_ssize_t i = 0, u, m = values.shape[0]
+    cdef double p
+    with nogil:
+        for u in range(points.shape[0]):
+            p = points[u]
+            while i < m and values[i] < p:
+                i += 1
+            if i < m and values[i] == p:
+                low[u] += rmin[i]
+                high[u] += rmax[i]
+                repeats[u] += count[i]
+            else:
+                low[u] += rmin[i - 1] + count[i - 1] if i > 0 else 0
+                high[u] += rmax[i] - count[i] if i < m else n
