@@ -146,6 +146,12 @@ def extensions():
             define_macros=macros,
         ),
         Extension(
+            "fastml._kernels._gbdt",
+            sources=[os.path.join(kernels, "_gbdt.pyx")],
+            include_dirs=[kernels],
+            define_macros=macros,
+        ),
+        Extension(
             "fastml._kernels._openmp_info",
             sources=[os.path.join(kernels, "_openmp_info.pyx")],
             include_dirs=[kernels],

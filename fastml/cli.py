@@ -29,7 +29,7 @@ def info(args=None):
     print("compiled kernel modules:")
     loaded = {}
     for name in ("fastml._kernels._distances", "fastml._kernels._moments",
-                 "fastml._kernels._binning", "fastml._kernels._features",
+                 "fastml._kernels._binning", "fastml._kernels._features", "fastml._kernels._gbdt",
                  "fastml._kernels._openmp_info"):
         try:
             loaded[name] = importlib.import_module(name)

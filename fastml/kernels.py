@@ -43,6 +43,13 @@ __all__ = [
     "quantile_transform_chunk",
     "polynomial_features_chunk",
     "fourier_features_chunk",
+    "N_BINS",
+    "fixed_point_scale",
+    "to_fixed_point",
+    "gradient_histograms_chunk",
+    "SplitCandidates",
+    "find_node_splits",
+    "partition_chunk",
 ]
 
 
@@ -1420,3 +1427,255 @@ def fourier_features_chunk(X, weights, offset, *, n_threads=1):
         _features.cos_rows(out, offset, float(np.sqrt(2.0 / m)), np.empty((n_threads, m)),
                            n_threads)
     return out
+
+
+# ------------------------------------------------------------ gradient boosting
+
+N_BINS = 256  # uint8 bin codes: up to 255 value bins and a missing-value bin
+
+
+def fixed_point_scale(max_abs, n_rows):
+    """The power of two ``s`` for fixed-point gradients or hessians.
+
+    Values up to ``max_abs`` become the int64 integers ``round(v / s)``
+    (``to_fixed_point``), and any sum of up to ``n_rows`` of them stays
+    below 2**62, so histogram sums are exact integers: the same for any
+    thread count, row order or split into chunks, and subtraction
+    (sibling = parent - child) is exact.  The rounding step ``s`` is at most
+    ``2 max_abs n_rows / 2**62``: for a million rows, 2**-41 of the largest
+    value, far below float32's resolution.  Use one scale for every chunk of
+    the same gradients.
+
+    Parameters
+    ----------
+    max_abs : float
+        The largest absolute value, finite.
+    n_rows : int
+        The most rows a sum will add.
+
+    Returns
+    -------
+    float
+    """
+    if not np.isfinite(max_abs) or max_abs < 0:
+        raise ValueError(f"max_abs must be finite and non-negative, got {max_abs!r}.")
+    n_rows = max(int(n_rows), 1)
+    if max_abs == 0:
+        return 1.0
+    return float(2.0 ** (np.ceil(np.log2(max_abs * n_rows)) - 62))
+
+
+def to_fixed_point(values, scale):
+    """``round(values / scale)`` as int64 (see ``fixed_point_scale``).
+
+    Parameters
+    ----------
+    values : array-like of shape (n,)
+        Finite.
+    scale : float
+        A power of two from ``fixed_point_scale``.
+
+    Returns
+    -------
+    ndarray of shape (n,), int64
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("Gradients and hessians must be finite.")
+    fixed = np.rint(values / scale)
+    if fixed.size and np.max(np.abs(fixed)) >= 2.0 ** 62:
+        raise ValueError(f"Values up to {np.max(np.abs(values))} do not fit the fixed-point "
+                         f"scale {scale}; take the scale from fixed_point_scale.")
+    return fixed.astype(np.int64)
+
+
+def _check_rows(samples, n, name="samples"):
+    """Row indices as contiguous uint32, each below n."""
+    samples = np.asarray(samples)
+    if samples.dtype.kind not in "iu" or (samples.size and int(samples.min()) < 0):
+        raise ValueError(f"{name} must be non-negative integer row indices.")
+    samples = np.ascontiguousarray(samples, dtype=np.uint32)
+    if samples.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of row indices.")
+    if samples.size and int(samples.max()) >= n:
+        raise ValueError(f"{name} holds row {int(samples.max())}, but there are {n} rows.")
+    return samples
+
+
+def _check_fixed(values, n, name):
+    values = np.asarray(values)
+    if values.dtype != np.int64 or values.shape != (n,):
+        raise ValueError(f"{name} must be int64 fixed-point values of shape ({n},) "
+                         f"(see to_fixed_point), got {values.dtype} {values.shape}.")
+    return np.ascontiguousarray(values)
+
+
+def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None, n_threads=1):
+    """Per (feature, bin) sums of gradients, hessians and rows.
+
+    The histograms gradient boosting scores splits on.  Sums are exact
+    integers (fixed point, see ``fixed_point_scale``), so histograms of
+    row chunks added together (``+``) equal the histogram of all the rows,
+    and a sibling's histogram is its parent's minus its own.
+
+    Parameters
+    ----------
+    binned : ndarray of shape (n, d), uint8
+        Bin codes (``bin_chunk``); Fortran order avoids a copy.
+    gradients : ndarray of shape (n,), int64
+        Fixed-point gradients (``to_fixed_point``).
+    hessians : ndarray of shape (n,), int64, default=None
+        Fixed-point hessians; None for a constant hessian (the row counts
+        stand in).
+    samples : ndarray of shape (m,), default=None
+        The rows to sum (a tree node's); None for every row.
+    n_threads : int, default=1
+        Features are split over threads.
+
+    Returns
+    -------
+    ndarray of shape (d, N_BINS, 3), int64
+        ``[..., 0]`` gradient sums, ``[..., 1]`` hessian sums (0 without
+        hessians), ``[..., 2]`` row counts.
+    """
+    from fastml._kernels import _gbdt
+
+    n_threads = check_positive_int(n_threads, "n_threads")
+    binned = np.asarray(binned)
+    if binned.dtype != np.uint8 or binned.ndim != 2:
+        raise ValueError(f"binned must be a 2-D uint8 array of bin codes, got {binned.dtype} "
+                         f"with shape {binned.shape}.")
+    n, d = binned.shape
+    gradients = _check_fixed(gradients, n, "gradients")
+    hessians = (np.empty(0, dtype=np.int64) if hessians is None
+                else _check_fixed(hessians, n, "hessians"))
+    if samples is not None:
+        samples = _check_rows(samples, n)
+    hist = np.zeros((d, N_BINS, 3), dtype=np.int64)
+    if d and n and (samples is None or samples.size):
+        _gbdt.build_histograms(np.ascontiguousarray(binned.T),
+                               np.empty(0, np.uint32) if samples is None else samples,
+                               gradients, hessians, hist, n_threads)
+    return hist
+
+
+class SplitCandidates(NamedTuple):
+    """The best split of each feature of a node (``find_node_splits``)."""
+
+    gain: np.ndarray          # (d,) float64, -inf where no split is allowed
+    threshold: np.ndarray     # (d,) int64 last bin of the left child, -1 if none
+    missing_left: np.ndarray  # (d,) bool, missing values go left
+    left: np.ndarray          # (d, 3) int64 the left child's histogram sums
+
+
+def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
+                     missing_bin=N_BINS - 1, l2_regularization=0.0, min_samples_leaf=20,
+                     min_hessian=1e-3, allowed=None, n_threads=1):
+    """The best threshold of each feature of a node, from its histogram.
+
+    A split sends bins ``0 .. threshold`` left and the other value bins
+    right; the missing-value bin goes to whichever side scores better (left
+    on a tie).  The gain is ``G_L^2 / (H_L + l2) + G_R^2 / (H_R + l2) -
+    G^2 / (H + l2)`` (twice the loss reduction of a second-order step),
+    with the sums converted from fixed point by the scales.  A candidate
+    needs ``min_samples_leaf`` rows and a hessian sum of ``min_hessian``
+    on each side.
+
+    Parameters
+    ----------
+    hist : ndarray of shape (d, N_BINS, 3), int64
+        From ``gradient_histograms_chunk`` (summed over chunks as needed).
+    n_values : ndarray of shape (d,)
+        Bins that hold values in each feature (codes 0 .. n_values - 1),
+        at most ``missing_bin``.
+    gradient_scale : float
+        The fixed-point scale of the gradients.
+    hessian_scale : float, default=None
+        The fixed-point scale of the hessians; None when the histogram has
+        none (a constant hessian): each row then counts as hessian 1.
+    missing_bin : int, default=N_BINS - 1
+    l2_regularization : float, default=0.0
+    min_samples_leaf : int, default=20
+    min_hessian : float, default=1e-3
+    allowed : ndarray of shape (d,) of bool, default=None
+        Features that may split (``max_features``); None for all.
+    n_threads : int, default=1
+
+    Returns
+    -------
+    SplitCandidates
+    """
+    from fastml._kernels import _gbdt
+
+    n_threads = check_positive_int(n_threads, "n_threads")
+    hist = np.asarray(hist)
+    if hist.dtype != np.int64 or hist.ndim != 3 or hist.shape[1:] != (N_BINS, 3):
+        raise ValueError(f"hist must be an int64 array of shape (d, {N_BINS}, 3), got "
+                         f"{hist.dtype} {hist.shape}.")
+    d = hist.shape[0]
+    if not 0 <= missing_bin < N_BINS:
+        raise ValueError(f"missing_bin must lie in [0, {N_BINS - 1}], got {missing_bin!r}.")
+    n_values = np.asarray(n_values)
+    if n_values.shape != (d,) or n_values.dtype.kind not in "iu" or np.any(n_values < 0) \
+            or np.any(n_values > missing_bin):
+        raise ValueError(f"n_values must be ({d},) integers in [0, missing_bin], got "
+                         f"{n_values!r}.")
+    allowed = np.ones(d, dtype=np.uint8) if allowed is None else \
+        np.asarray(allowed, dtype=bool).astype(np.uint8)
+    if allowed.shape != (d,):
+        raise ValueError(f"allowed must have shape ({d},), got {allowed.shape}.")
+    with_hessians = hessian_scale is not None
+    hessian_scale = 1.0 if hessian_scale is None else hessian_scale
+    for name, value in (("l2_regularization", l2_regularization), ("min_hessian", min_hessian),
+                        ("gradient_scale", gradient_scale), ("hessian_scale", hessian_scale)):
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be finite and non-negative, got {value!r}.")
+    if not isinstance(min_samples_leaf, numbers.Integral) or min_samples_leaf < 1:
+        raise ValueError(f"min_samples_leaf must be a positive int, got {min_samples_leaf!r}.")
+    gain = np.empty(d)
+    threshold = np.empty(d, dtype=np.int64)
+    missing_left = np.empty(d, dtype=np.uint8)
+    left = np.empty((d, 3), dtype=np.int64)
+    _gbdt.find_splits(np.ascontiguousarray(hist), n_values.astype(np.uint16), allowed,
+                      missing_bin, float(gradient_scale), float(hessian_scale),
+                      with_hessians, float(l2_regularization), int(min_samples_leaf),
+                      float(min_hessian), gain, threshold, missing_left, left, n_threads)
+    return SplitCandidates(gain, threshold, missing_left.astype(bool), left)
+
+
+def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bin=N_BINS - 1,
+                    n_threads=1):
+    """Split a node's rows into the left and right child, each in input
+    order (stable), in parallel.
+
+    Parameters
+    ----------
+    samples : ndarray of shape (m,)
+        The node's rows.
+    codes : ndarray of shape (n,), uint8
+        The split feature's bin codes for every row.
+    threshold : int
+        Rows with a code <= threshold go left.
+    missing_left : bool, default=False
+        Where rows in ``missing_bin`` go.
+    missing_bin : int, default=N_BINS - 1
+    n_threads : int, default=1
+
+    Returns
+    -------
+    left, right : ndarray of uint32
+    """
+    from fastml._kernels import _gbdt
+
+    n_threads = check_positive_int(n_threads, "n_threads")
+    codes = np.asarray(codes)
+    if codes.dtype != np.uint8 or codes.ndim != 1:
+        raise ValueError(f"codes must be a 1-D uint8 array, got {codes.dtype} {codes.shape}.")
+    codes = np.ascontiguousarray(codes)
+    samples = _check_rows(samples, codes.shape[0])
+    parts = max(1, min(n_threads, samples.size // 4096 + 1))
+    starts = np.linspace(0, samples.size, parts + 1).astype(np.int64)
+    out = np.empty_like(samples)
+    n_left = _gbdt.partition(samples, codes, int(threshold), bool(missing_left), int(missing_bin),
+                             starts, np.empty(parts, dtype=np.int64), out, n_threads)
+    return out[:n_left], out[n_left:]

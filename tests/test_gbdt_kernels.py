@@ -1,0 +1,214 @@
+"""The gradient-boosting kernels of fastml.kernels against naive NumPy.
+
+References: ``np.add.at`` histograms, a brute-force scan of every
+threshold and missing-value side in Python floats, and a list-comprehension
+partition.  Sums are fixed-point integers, so every comparison is exact.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from numpy.testing import assert_array_equal
+
+from fastml.kernels import (
+    N_BINS,
+    find_node_splits,
+    fixed_point_scale,
+    gradient_histograms_chunk,
+    partition_chunk,
+    to_fixed_point,
+)
+
+
+def make_node(rng, n=3000, d=5, n_values=40, missing=0.1):
+    binned = rng.integers(0, n_values, size=(n, d)).astype(np.uint8)
+    binned[rng.random((n, d)) < missing] = N_BINS - 1
+    binned[:, -1] = 7                          # a constant feature
+    g = rng.normal(size=n) + 0.3 * binned[:, 0]  # feature 0 carries signal
+    h = rng.uniform(0.1, 1.0, size=n)
+    g_scale, h_scale = fixed_point_scale(np.abs(g).max(), n), fixed_point_scale(h.max(), n)
+    return binned, to_fixed_point(g, g_scale), to_fixed_point(h, h_scale), g_scale, h_scale
+
+
+def naive_histograms(binned, g, h, samples):
+    rows = np.arange(binned.shape[0]) if samples is None else np.asarray(samples)
+    hist = np.zeros((binned.shape[1], N_BINS, 3), dtype=np.int64)
+    for f in range(binned.shape[1]):
+        codes = binned[rows, f]
+        np.add.at(hist[f, :, 0], codes, g[rows])
+        if h is not None:
+            np.add.at(hist[f, :, 1], codes, h[rows])
+        np.add.at(hist[f, :, 2], codes, 1)
+    return hist
+
+
+@pytest.mark.parametrize("with_hessians", [True, False])
+@pytest.mark.parametrize("rows", ["all", "subset", "empty"])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_histograms_equal_naive(rng, with_hessians, rows, order):
+    binned, g, h, _, _ = make_node(rng)
+    binned = np.asfortranarray(binned) if order == "F" else binned
+    h = h if with_hessians else None
+    samples = {"all": None, "subset": np.sort(rng.choice(3000, 1200, replace=False)),
+               "empty": np.empty(0, dtype=np.uint32)}[rows]
+    expected = naive_histograms(binned, g, h, samples)
+    for threads in (1, 2, 3):
+        got = gradient_histograms_chunk(binned, g, h, samples=samples, n_threads=threads)
+        assert got.dtype == np.int64 and got.shape == (5, N_BINS, 3)
+        assert_array_equal(got, expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 500), cuts=st.lists(st.integers(0, 500), max_size=5),
+       seed=st.integers(0, 2**32 - 1))
+def test_histograms_of_chunks_sum_to_the_whole(n, cuts, seed):
+    rng = np.random.default_rng(seed)
+    binned = rng.integers(0, N_BINS, size=(n, 3)).astype(np.uint8)
+    g_float = rng.standard_cauchy(size=n)  # wide range of magnitudes
+    scale = fixed_point_scale(np.abs(g_float).max(), n)
+    g, h = to_fixed_point(g_float, scale), to_fixed_point(np.abs(g_float), scale)
+    bounds = np.unique(np.clip(np.array([0, n, *cuts], dtype=np.int64), 0, n))
+    parts = [gradient_histograms_chunk(binned[a:b], g[a:b], h[a:b])
+             for a, b in zip(bounds[:-1], bounds[1:])]
+    assert_array_equal(sum(parts), gradient_histograms_chunk(binned, g, h, n_threads=2))
+
+
+def test_subtraction_gives_the_sibling_exactly(rng):
+    binned, g, h, _, _ = make_node(rng)
+    parent = rng.choice(3000, 2000, replace=False)
+    left, right = partition_chunk(parent, binned[:, 0], 12, missing_left=True)
+    hist = {name: gradient_histograms_chunk(binned, g, h, samples=rows)
+            for name, rows in (("parent", parent), ("left", left), ("right", right))}
+    assert_array_equal(hist["parent"] - hist["left"], hist["right"])
+
+
+def test_fixed_point_is_close_to_the_values(rng):
+    values = rng.normal(size=10_000).astype(np.float32) * 1e3
+    scale = fixed_point_scale(np.abs(values).max(), values.size)
+    fixed = to_fixed_point(values, scale)
+    assert np.max(np.abs(fixed * scale - values)) <= scale / 2
+    assert scale <= 2 * np.abs(values).max() * values.size / 2.0**62
+    assert np.abs(fixed).sum() < 2**62
+    assert fixed_point_scale(0.0, 10) == 1.0
+
+
+# ------------------------------------------------------------------ split finding
+
+def naive_splits(hist, n_values, g_scale, h_scale, l2, min_leaf, min_hessian,
+                 missing_bin=N_BINS - 1):
+    """Every threshold and missing side, scanned in Python floats."""
+    out = []
+    for f in range(hist.shape[0]):
+        H = hist[f].astype(object)            # exact integers
+        hess = H[:, 1] if h_scale is not None else H[:, 2]
+        scale_h = h_scale if h_scale is not None else 1.0
+        G_tot, H_tot, N_tot = H[:, 0].sum(), hess.sum(), H[:, 2].sum()
+        miss = (H[missing_bin, 0], hess[missing_bin], H[missing_bin, 2])
+
+        def score(gs, hs):
+            return (gs * g_scale) ** 2 / (hs * scale_h + l2)
+
+        best = (-np.inf, -1, False)
+        for b in range(n_values[f]):
+            gl, hl, nl = H[:b + 1, 0].sum(), hess[:b + 1].sum(), H[:b + 1, 2].sum()
+            for missing_left in ((True, False) if miss[2] else (False,)):
+                g_l = gl + (miss[0] if missing_left else 0)
+                h_l = hl + (miss[1] if missing_left else 0)
+                n_l = nl + (miss[2] if missing_left else 0)
+                if n_l < min_leaf or N_tot - n_l < min_leaf:
+                    continue
+                if h_l * scale_h < min_hessian or (H_tot - h_l) * scale_h < min_hessian:
+                    continue
+                gain = score(g_l, h_l) + score(G_tot - g_l, H_tot - h_l) - score(G_tot, H_tot)
+                if gain > best[0]:
+                    best = (gain, b, missing_left)
+        out.append(best)
+    return out
+
+
+@pytest.mark.parametrize("with_hessians", [True, False])
+@pytest.mark.parametrize("l2, min_leaf, min_hessian", [(0.0, 1, 0.0), (1.0, 20, 1e-3),
+                                                       (10.0, 400, 5.0)])
+def test_splits_equal_brute_force(rng, with_hessians, l2, min_leaf, min_hessian):
+    binned, g, h, g_scale, h_scale = make_node(rng, n=2000, d=4, n_values=12)
+    hist = gradient_histograms_chunk(binned, g, h if with_hessians else None)
+    n_values = np.full(4, 12)
+    h_scale = h_scale if with_hessians else None
+    expected = naive_splits(hist, n_values, g_scale, h_scale, l2, min_leaf, min_hessian)
+    for threads in (1, 2):
+        got = find_node_splits(hist, n_values, gradient_scale=g_scale, hessian_scale=h_scale,
+                               l2_regularization=l2, min_samples_leaf=min_leaf,
+                               min_hessian=min_hessian, n_threads=threads)
+        for f, (gain, b, missing_left) in enumerate(expected):
+            assert got.threshold[f] == b, f
+            if b < 0:
+                assert got.gain[f] == -np.inf
+                continue
+            assert got.gain[f] == pytest.approx(float(gain), rel=1e-9)
+            assert got.missing_left[f] == missing_left
+            hess = hist[f, :, 1] if with_hessians else hist[f, :, 2]
+            mask = np.zeros(N_BINS, bool)
+            mask[:b + 1] = True
+            mask[N_BINS - 1] = missing_left
+            assert_array_equal(got.left[f], [hist[f, mask, 0].sum(),
+                                             hist[f, mask, 1].sum(), hist[f, mask, 2].sum()])
+            assert hess[mask].sum() == (got.left[f, 1] if with_hessians else got.left[f, 2])
+    # the constant feature (one value bin) never splits; feature 0 carries the signal
+    assert got.threshold[3] == -1 and np.argmax(got.gain) == 0
+
+
+def test_split_respects_allowed_features_and_missing_side(rng):
+    n = 1000
+    codes = rng.integers(0, 10, size=n).astype(np.uint8)
+    codes[:100] = N_BINS - 1
+    g_float = np.where(codes < 5, -1.0, 1.0)
+    g_float[:100] = -1.0                              # missing rows look like the low bins
+    binned = np.column_stack([codes, codes])
+    scale = fixed_point_scale(1.0, n)
+    hist = gradient_histograms_chunk(binned, to_fixed_point(g_float, scale))
+    got = find_node_splits(hist, np.array([10, 10]), gradient_scale=scale, min_samples_leaf=1,
+                           allowed=[False, True])
+    assert got.gain[0] == -np.inf and got.threshold[0] == -1
+    assert got.threshold[1] == 4 and got.missing_left[1]
+
+
+def test_gbdt_kernel_errors(rng):
+    binned, g, h, g_scale, _ = make_node(rng, n=50)
+    with pytest.raises(ValueError, match="uint8"):
+        gradient_histograms_chunk(binned.astype(np.int64), g)
+    with pytest.raises(ValueError, match="int64 fixed-point"):
+        gradient_histograms_chunk(binned, g.astype(np.float64))
+    with pytest.raises(ValueError, match="holds row 50"):
+        gradient_histograms_chunk(binned, g, samples=[3, 50])
+    with pytest.raises(ValueError, match="non-negative integer"):
+        gradient_histograms_chunk(binned, g, samples=[-1])
+    hist = gradient_histograms_chunk(binned, g)
+    with pytest.raises(ValueError, match="n_values"):
+        find_node_splits(hist, np.full(5, 300), gradient_scale=g_scale)
+    with pytest.raises(ValueError, match="l2_regularization"):
+        find_node_splits(hist, np.full(5, 40), gradient_scale=g_scale, l2_regularization=-1)
+    with pytest.raises(ValueError, match="min_samples_leaf"):
+        find_node_splits(hist, np.full(5, 40), gradient_scale=g_scale, min_samples_leaf=0)
+    with pytest.raises(ValueError, match="finite"):
+        to_fixed_point([1.0, np.nan], 1.0)
+    with pytest.raises(ValueError, match="do not fit"):
+        to_fixed_point([1e30], 1.0)
+    with pytest.raises(ValueError, match="uint8"):
+        partition_chunk([0, 1], np.array([1, 2]), 1)
+
+
+# ------------------------------------------------------------------ partition
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+@pytest.mark.parametrize("m", [0, 1, 100, 20_000])
+def test_partition_is_stable_and_complete(rng, threads, m):
+    codes = rng.integers(0, 20, size=30_000).astype(np.uint8)
+    codes[rng.random(30_000) < 0.1] = N_BINS - 1
+    samples = rng.choice(30_000, m, replace=False).astype(np.uint32)
+    for threshold, missing_left in ((9, False), (9, True), (-1, True), (19, False)):
+        left, right = partition_chunk(samples, codes, threshold, missing_left=missing_left,
+                                      n_threads=threads)
+        goes_left = [(missing_left if codes[s] == N_BINS - 1 else codes[s] <= threshold)
+                     for s in samples]
+        assert_array_equal(left, samples[np.array(goes_left, dtype=bool)])
+        assert_array_equal(right, samples[~np.array(goes_left, dtype=bool)])
+        assert left.dtype == right.dtype == np.uint32
