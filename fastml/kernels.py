@@ -50,6 +50,7 @@ __all__ = [
     "SplitCandidates",
     "find_node_splits",
     "partition_chunk",
+    "bin_thresholds",
 ]
 
 
@@ -1679,3 +1680,55 @@ def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bi
     n_left = _gbdt.partition(samples, codes, int(threshold), bool(missing_left), int(missing_bin),
                              starts, np.empty(parts, dtype=np.int64), out, n_threads)
     return out[:n_left], out[n_left:]
+
+
+ALMOST_INF = 1e300  # the largest threshold: +inf values still fall in the last value bin
+
+
+def bin_thresholds(X, max_bins=255, *, n_threads=1):
+    """Per-feature bin thresholds for gradient boosting, as scikit-learn's
+    ``HistGradientBoosting*`` (1.9) draws them without sample weights.
+
+    With at most ``max_bins`` distinct values, the midpoints between
+    consecutive ones; otherwise the ``"averaged_inverted_cdf"`` quantiles at
+    levels ``1 / max_bins .. (max_bins - 1) / max_bins``, computed in
+    float64, duplicates dropped.  NaN is skipped (it gets its own bin);
+    thresholds are capped at ``ALMOST_INF``.  A value ``x`` falls in bin
+    ``k`` = the number of thresholds ``< x`` (``x <= threshold`` goes
+    left).  Pass the rows to draw from as X (scikit-learn draws at most
+    200 000).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    max_bins : int, default=255
+        Bins for values, in [2, 255]; the missing-value bin is extra.
+    n_threads : int, default=1
+
+    Returns
+    -------
+    list of d ndarrays, float64
+        Each ascending, at most ``max_bins - 1`` thresholds.
+    """
+    n_threads = check_positive_int(n_threads, "n_threads")
+    if (not isinstance(max_bins, numbers.Integral) or isinstance(max_bins, bool)
+            or not 2 <= max_bins <= 255):
+        raise ValueError(f"max_bins must be an int in [2, 255], got {max_bins!r}.")
+    X = _as_block(X, "X")
+    levels = np.true_divide(np.linspace(0, 100, max_bins + 1)[1:-1], 100)
+    thresholds = [None] * X.shape[1]
+
+    def column(j):
+        values = X[:, j].astype(np.float64)
+        values = np.sort(values[~np.isnan(values)])
+        distinct = values[np.concatenate(([True], values[1:] != values[:-1]))[:values.size]]
+        if distinct.size <= max_bins:
+            cuts = (distinct[:-1] + distinct[1:]) * 0.5
+        else:
+            cuts = _interpolated(values.size, levels, "averaged_inverted_cdf",
+                                 values.__getitem__, np.float64)
+            cuts = np.unique(cuts)
+        thresholds[j] = np.minimum(cuts, ALMOST_INF)
+
+    _map_columns(column, X.shape[1], n_threads)
+    return thresholds

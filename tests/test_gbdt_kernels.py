@@ -212,3 +212,60 @@ def test_partition_is_stable_and_complete(rng, threads, m):
         assert_array_equal(left, samples[np.array(goes_left, dtype=bool)])
         assert_array_equal(right, samples[~np.array(goes_left, dtype=bool)])
         assert left.dtype == right.dtype == np.uint32
+
+
+# ------------------------------------------------------------------ binning
+
+def naive_thresholds(column, max_bins):
+    """scikit-learn 1.9's rule, in plain NumPy."""
+    values = np.sort(column[~np.isnan(column)].astype(np.float64))
+    distinct = np.unique(values)
+    if distinct.size <= max_bins:
+        cuts = (distinct[:-1] + distinct[1:]) / 2
+    else:
+        levels = np.linspace(0, 100, max_bins + 1)[1:-1]
+        cuts = np.unique(np.percentile(values, levels, method="averaged_inverted_cdf"))
+    return np.minimum(cuts, 1e300)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("max_bins", [2, 16, 255])
+def test_bin_thresholds_and_codes_equal_naive(rng, dtype, max_bins):
+    from fastml.kernels import ALMOST_INF, bin_chunk, bin_thresholds
+
+    n = 20_000
+    X = np.column_stack([
+        rng.normal(size=n),
+        np.round(rng.normal(size=n)),          # few distinct values: midpoints
+        np.where(rng.random(n) < 0.2, np.nan, rng.exponential(size=n)),
+        np.full(n, 2.5),                       # constant: no threshold
+        rng.integers(0, 300, n),               # ties at quantile levels: duplicates dropped
+        np.concatenate(([np.inf, -np.inf], rng.standard_cauchy(n - 2))),
+    ]).astype(dtype)
+    X[:, 2][:5] = np.nan
+    for layout, data in layouts_of(X).items():
+        got = bin_thresholds(data, max_bins, n_threads=2)
+        for j in range(X.shape[1]):
+            assert_array_equal(got[j], naive_thresholds(X[:, j], max_bins), err_msg=layout)
+            assert got[j].size <= max_bins - 1 and np.all(got[j] <= ALMOST_INF)
+    codes = bin_chunk(X, [np.nextafter(t, np.inf) for t in got], missing_bin=max_bins)
+    expected = np.column_stack([np.searchsorted(t, X[:, j].astype(np.float64), side="left")
+                                for j, t in enumerate(got)])
+    expected[np.isnan(X)] = max_bins
+    assert codes.dtype == np.uint8
+    assert_array_equal(codes, expected)
+
+
+def layouts_of(X):
+    from naive import layouts
+
+    return layouts(X)
+
+
+def test_bin_thresholds_errors():
+    from fastml.kernels import bin_thresholds
+
+    for bad in (1, 256, 2.0, True):
+        with pytest.raises(ValueError, match=r"max_bins must be an int in \[2, 255\]"):
+            bin_thresholds(np.ones((3, 2)), bad)
+    assert [t.size for t in bin_thresholds(np.full((4, 2), np.nan))] == [0, 0]
