@@ -51,6 +51,8 @@ __all__ = [
     "find_node_splits",
     "partition_chunk",
     "bin_thresholds",
+    "Tree",
+    "predict_tree_chunk",
 ]
 
 
@@ -1732,3 +1734,59 @@ def bin_thresholds(X, max_bins=255, *, n_threads=1):
 
     _map_columns(column, X.shape[1], n_threads)
     return thresholds
+
+
+class Tree(NamedTuple):
+    """A regression tree as arrays, node 0 the root (``fastml._tree_grower``).
+
+    A node splits on ``feature``: values ``<= threshold`` (bins ``<=
+    threshold_bin``) go to ``left``, larger ones to ``right``, NaN to the
+    side ``missing_left`` says.  Leaves have ``left == right == -1`` and
+    their ``value`` is what they add to a row's raw prediction.
+    """
+
+    feature: np.ndarray        # (nodes,) int64
+    threshold: np.ndarray      # (nodes,) float64, +inf when only NaN goes right
+    threshold_bin: np.ndarray  # (nodes,) int64
+    missing_left: np.ndarray   # (nodes,) bool
+    left: np.ndarray           # (nodes,) int64
+    right: np.ndarray          # (nodes,) int64
+    value: np.ndarray          # (nodes,) float64
+    count: np.ndarray          # (nodes,) int64 training rows
+    gain: np.ndarray           # (nodes,) float64 of the node's split, 0 for leaves
+    depth: np.ndarray          # (nodes,) int64
+
+
+def predict_tree_chunk(X, tree, *, out=None, n_threads=1):
+    """A tree's raw predictions for rows of feature values.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        NaN follows each split's ``missing_left``.
+    tree : Tree
+    out : ndarray of shape (n,), float64, default=None
+        Added to in place (the sum over a forest's trees); None starts from 0.
+    n_threads : int, default=1
+        Rows are split over threads.
+
+    Returns
+    -------
+    ndarray of shape (n,), float64
+    """
+    from fastml._kernels import _gbdt
+
+    n_threads = check_positive_int(n_threads, "n_threads")
+    X = np.ascontiguousarray(_as_block(X, "X"))
+    used = tree.feature[tree.left >= 0]
+    if used.size and used.max() >= X.shape[1]:
+        raise ValueError(f"X has {X.shape[1]} features, but the tree splits on feature "
+                         f"{int(used.max())}.")
+    if out is None:
+        out = np.zeros(X.shape[0])
+    elif out.dtype != np.float64 or out.shape != (X.shape[0],) or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a contiguous float64 array of shape ({X.shape[0]},).")
+    if X.shape[0]:
+        _gbdt.predict_tree(X, tree.feature, tree.threshold, tree.missing_left.view(np.uint8),
+                           tree.left, tree.right, tree.value, out, n_threads)
+    return out

@@ -12,6 +12,7 @@ so they do not depend on the thread count, on the order of the rows, or on
 how the rows were split into chunks, and a sibling's histogram obtained by
 subtraction (parent - child) is exactly the one built from its rows.
 """
+from cython cimport floating
 from cython.parallel cimport prange
 
 
@@ -171,3 +172,31 @@ def partition(
                     out[at_right] = row
                     at_right = at_right + 1
     return n_left
+
+
+def predict_tree(
+    const floating[:, ::1] X,             # IN (n, d) raw feature values
+    const long long[::1] feature,         # IN (nodes,) split feature of each node
+    const double[::1] threshold,          # IN (nodes,) x <= threshold goes left
+    const unsigned char[::1] missing_left,  # IN (nodes,) where NaN goes
+    const long long[::1] left,            # IN (nodes,) left child, -1 for a leaf
+    const long long[::1] right,           # IN (nodes,) right child
+    const double[::1] value,              # IN (nodes,) leaf values
+    double[::1] out,                      # IN/OUT (n,) += the leaf value of each row
+    int n_threads,                        # IN
+):
+    """Add one tree's prediction to out; rows over threads, node 0 the root."""
+    cdef Py_ssize_t i, node
+    cdef double x
+    with nogil:
+        for i in prange(X.shape[0], schedule="static", num_threads=n_threads):
+            node = 0
+            while left[node] >= 0:
+                x = X[i, feature[node]]
+                if x != x:
+                    node = left[node] if missing_left[node] else right[node]
+                elif x <= threshold[node]:
+                    node = left[node]
+                else:
+                    node = right[node]
+            out[i] += value[node]

@@ -1,0 +1,145 @@
+"""Grow one gradient-boosting regression tree, leaf by leaf, from the
+kernels of ``fastml.kernels``: histograms, split scores and partitions.
+
+The grower keeps the leaves that may still split in a heap ordered by gain
+(ties to the older node) and splits the best one until ``max_leaf_nodes``
+leaves exist or none can split, as scikit-learn's and LightGBM's leaf-wise
+growth does.  Only the smaller child's histogram is built; its sibling's is
+the parent's minus it, exactly, since histogram sums are fixed-point
+integers.  Histograms come from one source, ``_histogram``: a later
+distributed source sums row-chunk histograms instead, with the same result.
+"""
+import heapq
+
+import numpy as np
+
+from fastml import kernels
+
+
+class _Leaf:
+    """A node that may still split: its rows, histogram and best split."""
+
+    __slots__ = ("node", "rows", "hist", "feature", "split")
+
+    def __init__(self, node, rows, hist):
+        self.node, self.rows, self.hist = node, rows, hist
+        self.feature = -1
+        self.split = None
+
+
+def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thresholds,
+              missing_bin, learning_rate=0.1, max_leaf_nodes=31, max_depth=None,
+              min_samples_leaf=20, l2_regularization=0.0, min_hessian=1e-3,
+              min_gain_to_split=0.0, n_threads=1):
+    """One leaf-wise tree fitted to fixed-point gradients.
+
+    Parameters
+    ----------
+    binned : ndarray of shape (n, d), uint8
+        Bin codes (Fortran order avoids copies).
+    gradients, hessians : ndarray of shape (n,), int64
+        Fixed-point (``kernels.to_fixed_point``); hessians None for a
+        constant hessian of 1 per row.
+    gradient_scale, hessian_scale : float
+        Their scales (``hessian_scale`` ignored without hessians).
+    thresholds : list of d float64 arrays
+        ``kernels.bin_thresholds``: bin ``b`` of feature ``f`` holds values
+        ``<= thresholds[f][b]``.
+    missing_bin : int
+        The code of missing values.
+    learning_rate : float, default=0.1
+        Multiplies the leaf values.
+    max_leaf_nodes : int or None, default=31
+    max_depth : int or None, default=None
+        Edges from the root to the deepest leaf.
+    min_samples_leaf : int, default=20
+    l2_regularization, min_hessian, min_gain_to_split : float
+    n_threads : int, default=1
+
+    Returns
+    -------
+    tree : kernels.Tree
+    leaf_rows : list of (node, ndarray of uint32)
+        The training rows of each leaf, to update raw predictions without
+        predicting.
+    """
+    binned = np.asfortranarray(binned)
+    n, d = binned.shape
+    n_values = np.array([len(t) + 1 for t in thresholds], dtype=np.int64)
+    with_hessians = hessians is not None
+    h_scale = hessian_scale if with_hessians else 1.0
+    nodes = {k: [] for k in kernels.Tree._fields}
+    leaf_rows = []
+
+    def add_node(hist_sums, depth):
+        g, h, count = (int(v) for v in hist_sums)
+        hess = h * h_scale if with_hessians else float(count)
+        for key, val in (("feature", -1), ("threshold", np.nan), ("threshold_bin", -1),
+                         ("missing_left", False), ("left", -1), ("right", -1),
+                         ("value", -learning_rate * g * gradient_scale
+                          / (hess + l2_regularization + 1e-15)),
+                         ("count", count), ("gain", 0.0), ("depth", depth)):
+            nodes[key].append(val)
+        return len(nodes["value"]) - 1
+
+    def histogram(rows):
+        return kernels.gradient_histograms_chunk(binned, gradients, hessians, samples=rows,
+                                                 n_threads=n_threads)
+
+    def consider(leaf, heap):
+        """Score the leaf's best split; queue it if it may split."""
+        depth_left = max_depth is None or nodes["depth"][leaf.node] < max_depth
+        if not depth_left or nodes["count"][leaf.node] < 2 * min_samples_leaf:
+            return
+        split = kernels.find_node_splits(
+            leaf.hist, n_values, gradient_scale=gradient_scale,
+            hessian_scale=hessian_scale if with_hessians else None, missing_bin=missing_bin,
+            l2_regularization=l2_regularization, min_samples_leaf=min_samples_leaf,
+            min_hessian=min_hessian, n_threads=n_threads)
+        feature = int(np.argmax(split.gain))  # ties to the first feature
+        if split.gain[feature] <= min_gain_to_split:
+            return
+        leaf.feature, leaf.split = feature, split
+        heapq.heappush(heap, (-float(split.gain[feature]), leaf.node, leaf))
+
+    root_rows = np.arange(n, dtype=np.uint32)
+    root_hist = histogram(None)
+    root = _Leaf(add_node(root_hist[0].sum(axis=0), 0), root_rows, root_hist)
+    heap, n_leaves, finished = [], 1, [root]
+    consider(root, heap)
+    while heap and (max_leaf_nodes is None or n_leaves < max_leaf_nodes):
+        _, _, leaf = heapq.heappop(heap)
+        finished.remove(leaf)
+        f, split = leaf.feature, leaf.split
+        threshold_bin = int(split.threshold[f])
+        missing_left = bool(split.missing_left[f])
+        rows_left, rows_right = kernels.partition_chunk(
+            leaf.rows, binned[:, f], threshold_bin, missing_left=missing_left,
+            missing_bin=missing_bin, n_threads=n_threads)
+        smaller_left = rows_left.size <= rows_right.size
+        small_hist = histogram(rows_left if smaller_left else rows_right)
+        hists = (small_hist, leaf.hist - small_hist) if smaller_left else \
+            (leaf.hist - small_hist, small_hist)
+        depth = nodes["depth"][leaf.node] + 1
+        children = [_Leaf(add_node(h[0].sum(axis=0), depth), rows, h)
+                    for h, rows in zip(hists, (rows_left, rows_right))]
+        parent = leaf.node
+        nodes["feature"][parent] = f
+        nodes["threshold_bin"][parent] = threshold_bin
+        nodes["threshold"][parent] = (thresholds[f][threshold_bin]
+                                      if threshold_bin < len(thresholds[f]) else np.inf)
+        nodes["missing_left"][parent] = missing_left
+        nodes["left"][parent], nodes["right"][parent] = children[0].node, children[1].node
+        nodes["gain"][parent] = float(split.gain[f])
+        nodes["value"][parent] = 0.0
+        leaf.hist = None  # a split node's histogram is no longer needed
+        n_leaves += 1
+        finished.extend(children)
+        for child in children:
+            consider(child, heap)
+    leaf_rows = sorted((leaf.node, leaf.rows) for leaf in finished)
+    dtypes = {"feature": np.int64, "threshold": np.float64, "threshold_bin": np.int64,
+              "missing_left": bool, "left": np.int64, "right": np.int64,
+              "value": np.float64, "count": np.int64, "gain": np.float64, "depth": np.int64}
+    tree = kernels.Tree(**{k: np.asarray(v, dtype=dtypes[k]) for k, v in nodes.items()})
+    return tree, leaf_rows
