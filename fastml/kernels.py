@@ -1556,6 +1556,9 @@ def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None,
         samples = _check_rows(samples, n)
     hist = np.zeros((d, N_BINS, 3), dtype=np.int64)
     if d and n and (samples is None or samples.size):
+        if samples is not None:  # gathered once here, read in order for every feature
+            gradients = gradients[samples]
+            hessians = hessians[samples] if hessians.size else hessians
         _gbdt.build_histograms(np.ascontiguousarray(binned.T),
                                np.empty(0, np.uint32) if samples is None else samples,
                                gradients, hessians, hist, n_threads)

@@ -19,17 +19,20 @@ from cython.parallel cimport prange
 def build_histograms(
     const unsigned char[:, ::1] binned_t,  # IN (d, n) bin codes, one row per feature
     const unsigned int[::1] samples,       # IN (m,) the node's rows; size 0: every row
-    const long long[::1] gradients,        # IN (n,) fixed-point gradients
-    const long long[::1] hessians,         # IN (n,) fixed-point hessians; size 0: none
+    const long long[::1] gradients,        # IN (m,) fixed-point gradients, in samples' order
+    const long long[::1] hessians,         # IN (m,) fixed-point hessians, same order; size 0: none
     long long[:, :, ::1] hist,             # OUT (d, n_bins, 3) gradient, hessian, row count
     int n_threads,                         # IN
 ):
     """Sum the gradients, hessians and rows of the given samples per
-    (feature, bin).  Features are split over threads."""
+    (feature, bin).  The gradients come gathered in the samples' order (the
+    caller gathers them once for every feature).  Features are split over
+    threads."""
     cdef Py_ssize_t d = binned_t.shape[0], n_bins = hist.shape[1]
     cdef Py_ssize_t m = samples.shape[0] if samples.shape[0] > 0 else binned_t.shape[1]
     cdef bint all_rows = samples.shape[0] == 0, with_hessians = hessians.shape[0] > 0
-    cdef Py_ssize_t f, b, k, row
+    cdef Py_ssize_t f, b, k
+    cdef const unsigned char *codes
     cdef unsigned char code
     with nogil:
         for f in prange(d, schedule="static", num_threads=n_threads):
@@ -37,13 +40,18 @@ def build_histograms(
                 hist[f, b, 0] = 0
                 hist[f, b, 1] = 0
                 hist[f, b, 2] = 0
-            for k in range(m):
-                row = k if all_rows else samples[k]
-                code = binned_t[f, row]
-                hist[f, code, 0] += gradients[row]
-                if with_hessians:
-                    hist[f, code, 1] += hessians[row]
-                hist[f, code, 2] += 1
+            codes = &binned_t[f, 0]
+            if with_hessians:
+                for k in range(m):
+                    code = codes[k] if all_rows else codes[samples[k]]
+                    hist[f, code, 0] += gradients[k]
+                    hist[f, code, 1] += hessians[k]
+                    hist[f, code, 2] += 1
+            else:
+                for k in range(m):
+                    code = codes[k] if all_rows else codes[samples[k]]
+                    hist[f, code, 0] += gradients[k]
+                    hist[f, code, 2] += 1
 
 
 cdef inline double _score(double g, double h, double l2) noexcept nogil:
