@@ -86,6 +86,12 @@ def probe_openmp(compiler):
     return None
 
 
+# Extensions whose sums must round the same on every CPU: no fused
+# multiply-add contraction (the AVX2 / AVX-512 clones would otherwise fuse
+# some products into their sums and the baseline clone would not).
+NO_FP_CONTRACTION = {"fastml._kernels._moments"}
+
+
 class BuildExt(build_ext):
     """build_ext that adds OpenMP flags when a probe program builds."""
 
@@ -95,6 +101,8 @@ class BuildExt(build_ext):
         base = ["/O2"] if family == "msvc" else ["-O3", "-fno-math-errno"]
         for ext in self.extensions:
             ext.extra_compile_args = base + list(ext.extra_compile_args)
+            if ext.name in NO_FP_CONTRACTION and family != "msvc":  # MSVC does not contract
+                ext.extra_compile_args.append("-ffp-contract=off")
             if openmp is not None:
                 ext.extra_compile_args += openmp[0]
                 ext.extra_link_args = list(ext.extra_link_args) + openmp[1]

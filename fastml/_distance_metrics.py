@@ -571,6 +571,6 @@ def _row_norms(X, squared):
 
 def _single_threaded_blas():
     """Limit BLAS to one thread while our own threads call GEMM on tiles."""
-    from fastml._threads import blas_threads
+    from fastml._threads import single_threaded_blas
 
-    return blas_threads(1)
+    return single_threaded_blas()

@@ -3,6 +3,8 @@
 Kernels never read global state; they receive ``n_threads``.
 """
 import os
+import threading
+from contextlib import contextmanager
 
 from fastml._kernels import _openmp_info
 
@@ -63,15 +65,35 @@ def effective_n_threads(n_jobs=None):
     return n_jobs
 
 
+_BLAS_LOCK = threading.Lock()
 _BLAS_CONTROLLER = None
+_BLAS_USERS = 0        # callers inside single_threaded_blas() right now
+_BLAS_RESTORE = None   # threadpoolctl's handle that restores the BLAS threads
 
 
-def blas_threads(n_threads):
-    """Context manager limiting BLAS to ``n_threads`` threads (threadpoolctl's
-    controller is built once per process: it scans the loaded libraries)."""
-    global _BLAS_CONTROLLER
-    if _BLAS_CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
+@contextmanager
+def single_threaded_blas():
+    """Run the block with BLAS on one thread.
 
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=n_threads, user_api="blas")
+    BLAS's thread count is a setting of the whole process, so calls that
+    overlap (Dask's threaded scheduler runs kernels side by side) share one
+    limit: the first caller sets it, the last one restores the previous
+    count.  threadpoolctl's controller is built once (it scans the loaded
+    libraries)."""
+    global _BLAS_CONTROLLER, _BLAS_USERS, _BLAS_RESTORE
+    with _BLAS_LOCK:
+        if _BLAS_USERS == 0:
+            if _BLAS_CONTROLLER is None:
+                from threadpoolctl import ThreadpoolController
+
+                _BLAS_CONTROLLER = ThreadpoolController()
+            _BLAS_RESTORE = _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+        _BLAS_USERS += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS -= 1
+            if _BLAS_USERS == 0:
+                _BLAS_RESTORE.restore_original_limits()
+                _BLAS_RESTORE = None

@@ -13,8 +13,10 @@ FLOAT_DTYPES = (np.float64, np.float32)
 
 
 def is_dask_collection(x):
-    """True for a Dask array (checked without importing Dask)."""
-    return type(x).__module__.startswith("dask.") and hasattr(x, "__dask_graph__")
+    """True for a Dask array or DataFrame (checked without importing Dask);
+    Dask releases of 2024 define their DataFrames in ``dask_expr``."""
+    return (type(x).__module__.split(".")[0] in ("dask", "dask_expr")
+            and hasattr(x, "__dask_graph__"))
 
 
 def check_input_dtype(X, name):

@@ -1381,7 +1381,7 @@ def polynomial_features_chunk(X, degree=2, *, interaction_only=False, include_bi
 def fourier_features_chunk(X, weights, offset, *, n_threads=1):
     """Random Fourier features ``sqrt(2 / m) * cos(X @ weights + offset)``.
 
-    The projection is one BLAS product in X's dtype (on ``n_threads`` BLAS
+    The projection is one BLAS product in X's dtype (on BLAS's own
     threads), written into the output; one compiled pass then adds the
     offset, takes a vectorised cosine (float64, within 2 ulp of libm's) and
     scales, in place, rows over ``n_threads`` threads.  NumPy's ``np.cos``,
@@ -1411,7 +1411,6 @@ def fourier_features_chunk(X, weights, offset, *, n_threads=1):
            [-1.,  1.]])
     """
     from fastml._kernels import _features
-    from fastml._threads import blas_threads
 
     n_threads = check_positive_int(n_threads, "n_threads")
     X = np.ascontiguousarray(_as_block(X, "X"))
@@ -1425,8 +1424,9 @@ def fourier_features_chunk(X, weights, offset, *, n_threads=1):
     m = weights.shape[1]
     out = np.empty((X.shape[0], m), dtype=X.dtype)
     if out.size:
-        with blas_threads(n_threads):
-            np.matmul(X, weights.astype(X.dtype, copy=False), out=out)
+        # BLAS's own threads: limiting them would change a setting of the whole
+        # process while other threads (Dask's) may be calling BLAS too
+        np.matmul(X, weights.astype(X.dtype, copy=False), out=out)
         _features.cos_rows(out, offset, float(np.sqrt(2.0 / m)), np.empty((n_threads, m)),
                            n_threads)
     return out

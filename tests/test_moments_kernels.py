@@ -133,6 +133,17 @@ def test_errors(rng):
         combine_moments(moments_chunk(X), moments_chunk(X[:, :1]))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_unweighted_path_equals_weights_of_one_bit_for_bit(rng, dtype):
+    """The vectorised unweighted kernel and the weighted one add the same
+    terms in the same order, with no fused multiply-add in either."""
+    X = rng.normal(3.0, 2.0, size=(5000, 7)).astype(dtype)
+    X[rng.random(X.shape) < 0.05] = np.nan
+    plain, weighted = moments_chunk(X), moments_chunk(X, sample_weight=np.ones(5000))
+    for field in Moments._fields:
+        assert_array_equal(getattr(plain, field), getattr(weighted, field), err_msg=field)
+
+
 def test_without_deviations(rng):
     X = rng.normal(size=(3000, 4))
     X[rng.random(X.shape) < 0.1] = np.nan

@@ -18,13 +18,13 @@ from cython.parallel cimport prange
 from libc.math cimport fabs, isnan, INFINITY, NAN
 
 cdef extern from "moments.h" nogil:
-    void fastml_block_sums_f64(const double *X, long row0, long row1, long d,
+    void fastml_block_sums_f64(const double *X, Py_ssize_t row0, Py_ssize_t row1, Py_ssize_t d,
                                double *count, double *sum, double *low, double *high)
-    void fastml_block_sums_f32(const float *X, long row0, long row1, long d,
+    void fastml_block_sums_f32(const float *X, Py_ssize_t row0, Py_ssize_t row1, Py_ssize_t d,
                                double *count, double *sum, double *low, double *high)
-    void fastml_block_m2_f64(const double *X, long row0, long row1, long d,
+    void fastml_block_m2_f64(const double *X, Py_ssize_t row0, Py_ssize_t row1, Py_ssize_t d,
                              const double *mean, double *m2)
-    void fastml_block_m2_f32(const float *X, long row0, long row1, long d,
+    void fastml_block_m2_f32(const float *X, Py_ssize_t row0, Py_ssize_t row1, Py_ssize_t d,
                              const double *mean, double *m2)
 
 

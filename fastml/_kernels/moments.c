@@ -8,6 +8,7 @@
  * the best is chosen when the module loads.
  */
 #include <math.h>
+#include <stddef.h>
 #include "moments.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
@@ -17,7 +18,7 @@
 #endif
 
 #define SUMS_BODY(T)                                                              \
-    long i, j;                                                                    \
+    ptrdiff_t i, j;                                                                  \
     for (j = 0; j < d; j++) {                                                     \
         count[j] = 0.0;                                                           \
         sum[j] = 0.0;                                                             \
@@ -37,7 +38,7 @@
     }
 
 #define M2_BODY(T)                                                                \
-    long i, j;                                                                    \
+    ptrdiff_t i, j;                                                                  \
     for (j = 0; j < d; j++)                                                       \
         m2[j] = 0.0;                                                              \
     for (i = row0; i < row1; i++) {                                               \
@@ -49,27 +50,27 @@
         }                                                                         \
     }
 
-CLONES void fastml_block_sums_f64(const double *restrict X, long row0, long row1, long d,
+CLONES void fastml_block_sums_f64(const double *restrict X, ptrdiff_t row0, ptrdiff_t row1, ptrdiff_t d,
                                   double *restrict count, double *restrict sum,
                                   double *restrict low, double *restrict high)
 {
     SUMS_BODY(double)
 }
 
-CLONES void fastml_block_sums_f32(const float *restrict X, long row0, long row1, long d,
+CLONES void fastml_block_sums_f32(const float *restrict X, ptrdiff_t row0, ptrdiff_t row1, ptrdiff_t d,
                                   double *restrict count, double *restrict sum,
                                   double *restrict low, double *restrict high)
 {
     SUMS_BODY(float)
 }
 
-CLONES void fastml_block_m2_f64(const double *restrict X, long row0, long row1, long d,
+CLONES void fastml_block_m2_f64(const double *restrict X, ptrdiff_t row0, ptrdiff_t row1, ptrdiff_t d,
                                 const double *restrict mean, double *restrict m2)
 {
     M2_BODY(double)
 }
 
-CLONES void fastml_block_m2_f32(const float *restrict X, long row0, long row1, long d,
+CLONES void fastml_block_m2_f32(const float *restrict X, ptrdiff_t row0, ptrdiff_t row1, ptrdiff_t d,
                                 const double *restrict mean, double *restrict m2)
 {
     M2_BODY(float)
