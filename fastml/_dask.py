@@ -3,6 +3,7 @@
 Each graph maps a function of ``fastml.kernels`` over blocks; nothing here
 computes the user's data.  Dask is imported lazily, by the callers.
 """
+import warnings
 from functools import partial
 from operator import getitem
 
@@ -16,20 +17,21 @@ from fastml._knn_results import class_votes, drop_self, neighbor_weights, target
 from fastml._validation import FLOAT_DTYPES, check_input_dtype, check_2d
 
 
-def as_dask_array(X, name):
+def as_dask_array(X, name, allow_unknown_rows=False):
     """A 2-D Dask array with a single chunk along the feature axis.
 
     NumPy (or pandas, polars) input becomes a single-block Dask array.
     Feature-chunked arrays are rechunked, since every distance needs all of
-    a row's features.
+    a row's features.  A Dask DataFrame's partition lengths are computed
+    (one pass) unless ``allow_unknown_rows`` (row-wise maps need none).
     """
     check_input_dtype(X, name)
-    if hasattr(X, "to_dask_array"):  # a Dask DataFrame: its partition lengths are computed
-        X = X.to_dask_array(lengths=True)
+    if hasattr(X, "to_dask_array"):
+        X = X.to_dask_array(lengths=None if allow_unknown_rows else True)
     if not isinstance(X, da.Array):
         X = da.from_array(np.asarray(X), chunks=(-1, -1))
     check_2d(X, name)
-    if any(np.isnan(c) for c in X.chunks[0]):
+    if not allow_unknown_rows and any(np.isnan(c) for c in X.chunks[0]):
         raise ValueError(
             f"{name} has unknown chunk sizes (often from a Dask DataFrame); call "
             f"{name}.compute_chunk_sizes() or use df.to_dask_array(lengths=True)."
@@ -163,9 +165,9 @@ def pairwise_distances(X, Y, metric, ensure_all_finite, kwds):
 
 # ------------------------------------------------------------ nearest neighbours
 
-def as_float_dask_array(X, name):
+def as_float_dask_array(X, name, allow_unknown_rows=False):
     """A float32 / float64 Dask array with one chunk along features."""
-    X = as_dask_array(X, name)
+    X = as_dask_array(X, name, allow_unknown_rows)
     if X.dtype not in FLOAT_DTYPES:
         X = X.astype(np.float64)
     return X
@@ -175,10 +177,10 @@ def check_features(estimator, X, reset):
     """X as a float Dask array (one feature chunk); ``reset`` records its
     feature count (and a Dask DataFrame's column names) on the estimator,
     else they must match the fitted ones."""
-    columns = getattr(X, "columns", None)  # a Dask DataFrame's
-    names = (np.asarray(list(columns), dtype=object)
-             if columns is not None and all(isinstance(c, str) for c in columns) else None)
-    X = as_float_dask_array(X, "X")
+    names = _column_names(X)
+    # fit needs the row count (a Dask DataFrame's lengths are computed);
+    # transform maps rows and stays lazy
+    X = as_float_dask_array(X, "X", allow_unknown_rows=not reset)
     if reset:
         estimator.__dict__.pop("feature_names_in_", None)
         if names is not None:
@@ -191,12 +193,38 @@ def check_features(estimator, X, reset):
             f"{estimator.n_features_in_} features as input."
         )
     fitted = getattr(estimator, "feature_names_in_", None)
-    if fitted is not None and names is not None and not np.array_equal(fitted, names):
+    cls = type(estimator).__name__
+    if fitted is not None and names is None:
+        warnings.warn(f"X does not have valid feature names, but {cls} was fitted with "
+                      "feature names", UserWarning)
+    elif fitted is None and names is not None:
+        warnings.warn(f"X has feature names, but {cls} was fitted without feature names",
+                      UserWarning)
+    elif fitted is not None and not np.array_equal(fitted, names):
         raise ValueError(
             f"The feature names should match those that were passed during fit: fitted with "
             f"{list(fitted)}, got {list(names)}."
         )
     return X
+
+
+def _column_names(X):
+    """A Dask DataFrame's column names as an object array when they are all
+    strings, None when none is (scikit-learn's rule); mixed types raise."""
+    columns = getattr(X, "columns", None)
+    if columns is None:
+        return None
+    is_str = [isinstance(c, str) for c in columns]
+    if all(is_str):
+        return np.asarray(list(columns), dtype=object)
+    if any(is_str):
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, "
+            f"but your input has {sorted({type(c).__name__ for c in columns})} as feature "
+            "name / column name types. Convert them all to strings, e.g. "
+            "X.columns = X.columns.astype(str)."
+        )
+    return None
 
 
 def inverse_covariance(X):
@@ -450,7 +478,7 @@ def _combine_summaries(parts, size):
 def apply_columns(X, kernel, a, b, **kw):
     """Lazy ``kernel(block, a, b, **kw)`` over the row blocks of X (one
     feature chunk); same dtype and chunks."""
-    X = as_float_dask_array(X, "X")
+    X = as_float_dask_array(X, "X", allow_unknown_rows=True)
     return X.map_blocks(_apply_block, kernel=kernel, a=np.asarray(a), b=np.asarray(b), kw=kw,
                         dtype=X.dtype, meta=np.empty((0, 0), X.dtype))
 

@@ -134,9 +134,10 @@ class KBinsDiscretizer(LazyOutputMixin, TransformerMixin, BaseEstimator):
     combines a quantile summary of every block
     (``kernels.quantile_summary_chunk``, ``SUMMARY_SIZE`` = 4096 entries per
     column): exact, equal to the NumPy fit, when no block has more than 4096
-    values in a column; otherwise each quantile is off by at most
-    ``quantile_rank_error_[j]`` positions of the sorted column (about
-    ``n / 8190``).  ``subsample`` does not apply to Dask input (every row is
+    values in a column and the column has at most 32768 distinct values
+    (merged summaries are compressed beyond that); otherwise each quantile is
+    off by at most ``quantile_rank_error_[j]`` positions of the sorted column
+    (about ``n / 8190`` plus a few positions per block; 0 means exact).  ``subsample`` does not apply to Dask input (every row is
     summarised) and ``sample_weight`` is not supported with it.  Strategy "uniform" on Dask
     is exact.  ``transform`` of a Dask array is lazy (``"ordinal"`` and
     ``"onehot-dense"``).
@@ -464,9 +465,10 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
     combines a quantile summary of every block
     (``kernels.quantile_summary_chunk``, ``SUMMARY_SIZE`` = 4096 entries per
     column): exact, equal to the NumPy fit, when no block has more than 4096
-    values in a column; otherwise each quantile is off by at most
-    ``quantile_rank_error_[j]`` positions of the sorted column (about
-    ``n / 8190``).  ``subsample`` does not apply to Dask input (every row is
+    values in a column and the column has at most 32768 distinct values
+    (merged summaries are compressed beyond that); otherwise each quantile is
+    off by at most ``quantile_rank_error_[j]`` positions of the sorted column
+    (about ``n / 8190`` plus a few positions per block; 0 means exact).  ``subsample`` does not apply to Dask input (every row is
     summarised).
     ``transform`` and ``inverse_transform`` of a Dask array are lazy.
     Sparse input is not supported.

@@ -107,3 +107,43 @@ def test_dask_dataframe_input_keeps_names_and_index(client, data):
     renamed = dd.from_pandas(frame.rename(columns={"a": "z"}), npartitions=3)
     with pytest.raises(ValueError, match="feature names should match"):
         est.transform(renamed)
+
+
+@pytest.mark.parametrize("make", TRANSFORMERS)
+def test_transform_of_a_dask_dataframe_reads_nothing(client, make):
+    """Only fit reads the partitions (their lengths and statistics);
+    transform builds a graph and loads nothing."""
+    loads = []
+
+    def partition(i):
+        loads.append(i)
+        rng = np.random.default_rng(i)
+        return pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"],
+                            index=np.arange(40) + 40 * i)
+
+    with dask.config.set(scheduler="sync"):
+        frame = dd.from_map(partition, range(4))
+        est = make().fit(frame)
+        loads.clear()
+        lazy = est.transform(frame)
+        pandas_lazy = clone(est).set_output(transform="pandas").fit(frame)
+        loads.clear()
+        pandas_out = pandas_lazy.transform(frame)
+        assert loads == []
+        got = pandas_out.compute()
+    assert isinstance(lazy, da.Array) and isinstance(pandas_out, dd.DataFrame)
+    assert list(got.index) == list(range(160))
+    assert list(got.columns) == list(est.get_feature_names_out())
+
+
+def test_feature_name_checks_follow_scikit_learn(client, data):
+    frame = dd.from_pandas(pd.DataFrame(data, columns=["a", "b", "c"]), npartitions=3)
+    array = da.from_array(data, chunks=300)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        fp.StandardScaler().fit(frame).transform(array)
+    with pytest.warns(UserWarning, match="has feature names, but StandardScaler was fitted "
+                                         "without"):
+        fp.StandardScaler().fit(array).transform(frame)
+    mixed = dd.from_pandas(pd.DataFrame(data, columns=["a", 1, "c"]), npartitions=3)
+    with pytest.raises(TypeError, match="all input features have string names"):
+        fp.StandardScaler().fit(mixed)
