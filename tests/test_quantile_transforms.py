@@ -493,3 +493,20 @@ def test_quantile_transformer_dask_fit_within_stated_error(client, rng):
     with pytest.raises(ValueError, match="infinity"):
         est.fit(da.from_array(Xb, chunks=10_000))
     assert not hasattr(est, "quantiles_")
+
+
+def test_dask_quantile_fit_exactness_boundary(client, rng):
+    """Nine blocks of 4096 rows: exact while the column has at most
+    8 x 4096 distinct values (no merged summary is compressed), within the
+    stated error beyond."""
+    few = np.round(rng.normal(size=(9 * 4096, 1)) * 100)     # a few thousand values
+    many = rng.normal(size=(9 * 4096, 1))                   # all distinct
+    for X, exact in ((few, True), (many, False)):
+        ours = fp.QuantileTransformer(n_quantiles=200).fit(da.from_array(X, chunks=4096))
+        ref = sk.QuantileTransformer(n_quantiles=200, subsample=None).fit(X)
+        if exact:
+            assert_array_equal(ours.quantile_rank_error_, 0)
+            assert_array_equal(ours.quantiles_, ref.quantiles_)
+        else:
+            assert ours.quantile_rank_error_[0] > 0
+            within_rank_error(ours.quantiles_, X, ours.references_, ours.quantile_rank_error_)
