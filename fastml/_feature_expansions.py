@@ -167,7 +167,7 @@ class RBFSampler(LazyOutputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
     input): the same ``random_state`` draws the same ``random_weights_``
     and ``random_offset_``, bit for bit, and so the same features (to
     rounding: the projection is the same BLAS product in X's dtype, the
-    cosine fastml's own, vectorised, within 2 ulp).  ``transform`` is that
+    cosine fastml's own, vectorised, in X's dtype).  ``transform`` is that
     product and one compiled pass of offset, cosine and scale
     (``fastml.kernels.fourier_features_chunk``).
 

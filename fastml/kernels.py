@@ -1383,10 +1383,11 @@ def fourier_features_chunk(X, weights, offset, *, n_threads=1):
 
     The projection is one BLAS product in X's dtype (on BLAS's own
     threads), written into the output; one compiled pass then adds the
-    offset, takes a vectorised cosine (float64, within 2 ulp of libm's) and
-    scales, in place, rows over ``n_threads`` threads.  NumPy's ``np.cos``,
-    most of scikit-learn's time, is not used.  float32 X gives float32
-    features, its projection computed in float32 as scikit-learn does.
+    offset, takes a vectorised cosine and scales, in place, rows over
+    ``n_threads`` threads.  NumPy's ``np.cos``, most of scikit-learn's time,
+    is not used.  Everything runs in X's dtype, as in scikit-learn: float64
+    within 2 ulp of libm's cosine, float32 within one float32 ulp of 1
+    (absolute) of the exact cosine of the float32 argument.
 
     Parameters
     ----------
@@ -1427,8 +1428,8 @@ def fourier_features_chunk(X, weights, offset, *, n_threads=1):
         # BLAS's own threads: limiting them would change a setting of the whole
         # process while other threads (Dask's) may be calling BLAS too
         np.matmul(X, weights.astype(X.dtype, copy=False), out=out)
-        _features.cos_rows(out, offset, float(np.sqrt(2.0 / m)), np.empty((n_threads, m)),
-                           n_threads)
+        _features.cos_rows(out, offset.astype(X.dtype), float(np.sqrt(2.0 / m)),
+                           np.empty((n_threads, m), dtype=X.dtype), n_threads)
     return out
 
 

@@ -15,8 +15,9 @@ cdef extern from "fourier.h" nogil:
     void fastml_cos_inplace(double *v, int n)
     void fastml_cos_rows_f64(double *v, int rows, int m, const double *b, double scale,
                              double *acc)
-    void fastml_cos_rows_f32(float *v, int rows, int m, const double *b, double scale,
-                             double *acc)
+    void fastml_cos_rows_f32(float *v, int rows, int m, const float *b, float scale,
+                             float *acc)
+    void fastml_cosf_inplace(float *v, int n)
 
 
 
@@ -51,25 +52,30 @@ def polynomial_rows(
 
 def cos_rows(
     floating[:, ::1] out,              # IN/OUT (n, m) the projection X @ W, then the features
-    const double[::1] offset,          # IN (m,) random offsets
+    const floating[::1] offset,        # IN (m,) random offsets, out's dtype
     double scale,                      # IN sqrt(2 / m)
-    double[:, ::1] scratch,            # TMP (n_threads, m) per-thread buffer
+    floating[:, ::1] scratch,          # TMP (n_threads, m) per-thread buffer
     int n_threads,                     # IN
 ):
-    """out = scale * cos(out + offset) in place, rows over threads, in float64."""
+    """out = scale * cos(out + offset) in place, rows over threads, in out's
+    dtype (float32 as scikit-learn's float32 path computes it)."""
     cdef Py_ssize_t n = out.shape[0], i
     cdef int m = out.shape[1]
-    cdef double *acc
+    cdef floating *acc
     with nogil, parallel(num_threads=n_threads):
         acc = &scratch[threadid(), 0]
         for i in prange(n, schedule="static"):
             if floating is double:
                 fastml_cos_rows_f64(&out[i, 0], 1, m, &offset[0], scale, acc)
             else:
-                fastml_cos_rows_f32(&out[i, 0], 1, m, &offset[0], scale, acc)
+                fastml_cos_rows_f32(&out[i, 0], 1, m, &offset[0], <float> scale, acc)
 
 
-def cos_inplace(double[::1] v):
-    """cos of every element, in place, with the kernels' vectorised cosine."""
+def cos_inplace(floating[::1] v):
+    """cos of every element, in place, with the kernels' vectorised cosine
+    (float64 or float32)."""
     with nogil:
-        fastml_cos_inplace(&v[0], <int> v.shape[0])
+        if floating is double:
+            fastml_cos_inplace(&v[0], <int> v.shape[0])
+        else:
+            fastml_cosf_inplace(&v[0], <int> v.shape[0])
