@@ -124,47 +124,25 @@ def extensions():
         "freethreading_compatible": True,
     }
     kernels = os.path.join("fastml", "_kernels")
-    macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+
+    def kernel_module(name, c_sources=(), headers=()):
+        """fastml._kernels.<name> from <name>.pyx and its C sources."""
+        return Extension(
+            f"fastml._kernels.{name}",
+            sources=[os.path.join(kernels, f) for f in (f"{name}.pyx", *c_sources)],
+            depends=[os.path.join(kernels, h) for h in headers],
+            include_dirs=[kernels],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        )
+
     exts = [
-        Extension(
-            "fastml._kernels._distances",
-            sources=[os.path.join(kernels, "_distances.pyx"), os.path.join(kernels, "direct.c")],
-            depends=[os.path.join(kernels, h) for h in ("direct.h", "direct_isa.h", "direct_body.h", "openmp_compat.h")],
-            include_dirs=[kernels],
-            define_macros=macros,
-        ),
-        Extension(
-            "fastml._kernels._moments",
-            sources=[os.path.join(kernels, "_moments.pyx"), os.path.join(kernels, "moments.c")],
-            depends=[os.path.join(kernels, "moments.h")],
-            include_dirs=[kernels],
-            define_macros=macros,
-        ),
-        Extension(
-            "fastml._kernels._binning",
-            sources=[os.path.join(kernels, "_binning.pyx")],
-            include_dirs=[kernels],
-            define_macros=macros,
-        ),
-        Extension(
-            "fastml._kernels._features",
-            sources=[os.path.join(kernels, "_features.pyx"), os.path.join(kernels, "fourier.c")],
-            depends=[os.path.join(kernels, "fourier.h")],
-            include_dirs=[kernels],
-            define_macros=macros,
-        ),
-        Extension(
-            "fastml._kernels._gbdt",
-            sources=[os.path.join(kernels, "_gbdt.pyx")],
-            include_dirs=[kernels],
-            define_macros=macros,
-        ),
-        Extension(
-            "fastml._kernels._openmp_info",
-            sources=[os.path.join(kernels, "_openmp_info.pyx")],
-            include_dirs=[kernels],
-            define_macros=macros,
-        ),
+        kernel_module("_distances", ["direct.c"],
+                      ["direct.h", "direct_isa.h", "direct_body.h", "openmp_compat.h"]),
+        kernel_module("_moments", ["moments.c"], ["moments.h"]),
+        kernel_module("_binning"),
+        kernel_module("_features", ["fourier.c"], ["fourier.h"]),
+        kernel_module("_gbdt"),
+        kernel_module("_openmp_info"),
     ]
     return cythonize(exts, compiler_directives=directives)
 

@@ -33,8 +33,11 @@ def dask_quantiles(X, levels, method, allow_nan):
     -------
     quantiles : ndarray of shape (len(levels), n_features), float64
         As ``np.nanquantile(X, levels, axis=0, method=method)``, each off by
-        at most ``rank_error`` positions of the sorted column (exact where
-        ``rank_error`` is 0).
+        at most ``rank_error`` positions of the sorted column.  The error is
+        0 (exact) when no block has more than ``SUMMARY_SIZE`` (4096) values
+        in a column and the column has at most 8 x 4096 distinct values
+        (beyond, merged summaries are compressed); otherwise it is about
+        ``n / 8190`` plus a few positions per block.
     low, high : ndarray of shape (n_features,)
         Each column's smallest and largest value (exact).
     rank_error : ndarray of shape (n_features,), int64
@@ -130,15 +133,12 @@ class KBinsDiscretizer(LazyOutputMixin, TransformerMixin, BaseEstimator):
 
     Notes
     -----
-    Dask input: ``fit`` reads the array once (one ``dask.compute``) and
-    combines a quantile summary of every block
-    (``kernels.quantile_summary_chunk``, ``SUMMARY_SIZE`` = 4096 entries per
-    column): exact, equal to the NumPy fit, when no block has more than 4096
-    values in a column and the column has at most 32768 distinct values
-    (merged summaries are compressed beyond that); otherwise each quantile is
-    off by at most ``quantile_rank_error_[j]`` positions of the sorted column
-    (about ``n / 8190`` plus a few positions per block; 0 means exact).  ``subsample`` does not apply to Dask input (every row is
-    summarised) and ``sample_weight`` is not supported with it.  Strategy "uniform" on Dask
+    Dask input: ``fit`` reads the array once (one ``dask.compute`` of merged
+    quantile summaries of the blocks): exact when ``quantile_rank_error_`` is 0
+    (no block over 4096 values in a column, at most 32768 distinct values),
+    else each quantile within that many positions of the sorted column.
+    ``subsample`` does not apply to Dask input (every row is summarised) and
+    ``sample_weight`` is not supported with it.  Strategy "uniform" on Dask
     is exact.  ``transform`` of a Dask array is lazy (``"ordinal"`` and
     ``"onehot-dense"``).
     """
@@ -461,15 +461,11 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
 
     Notes
     -----
-    Dask input: ``fit`` reads the array once (one ``dask.compute``) and
-    combines a quantile summary of every block
-    (``kernels.quantile_summary_chunk``, ``SUMMARY_SIZE`` = 4096 entries per
-    column): exact, equal to the NumPy fit, when no block has more than 4096
-    values in a column and the column has at most 32768 distinct values
-    (merged summaries are compressed beyond that); otherwise each quantile is
-    off by at most ``quantile_rank_error_[j]`` positions of the sorted column
-    (about ``n / 8190`` plus a few positions per block; 0 means exact).  ``subsample`` does not apply to Dask input (every row is
-    summarised).
+    Dask input: ``fit`` reads the array once (one ``dask.compute`` of merged
+    quantile summaries of the blocks): exact when ``quantile_rank_error_`` is 0
+    (no block over 4096 values in a column, at most 32768 distinct values),
+    else each quantile within that many positions of the sorted column.
+    ``subsample`` does not apply to Dask input (every row is summarised).
     ``transform`` and ``inverse_transform`` of a Dask array are lazy.
     Sparse input is not supported.
     """

@@ -69,7 +69,6 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
     with_hessians = hessians is not None
     h_scale = hessian_scale if with_hessians else 1.0
     nodes = {k: [] for k in kernels.Tree._fields}
-    leaf_rows = []
 
     def add_node(hist_sums, depth):
         g, h, count = (int(v) for v in hist_sums)

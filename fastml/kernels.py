@@ -714,8 +714,10 @@ def quantiles_chunk(X, quantiles, *, method="linear", n_threads=1):
 
 
 def _transposed(X, rows=8192):
-    """X.T as a C-contiguous (d, n) array, copied block by block of rows
-    (faster than a column at a time)."""
+    """X.T as a C-contiguous (d, n) array: a view of Fortran-ordered X, else
+    copied block by block of rows (faster than a column at a time)."""
+    if X.T.flags.c_contiguous:
+        return X.T
     out = np.empty((X.shape[1], X.shape[0]), dtype=X.dtype)
     for start in range(0, X.shape[0], rows):
         out[:, start:start + rows] = X[start:start + rows].T

@@ -396,14 +396,10 @@ class RobustScaler(_CenterScaler):
 
     Notes
     -----
-    Dask input: ``fit`` reads the array once (one ``dask.compute``) and
-    combines a quantile summary of every block
-    (``kernels.quantile_summary_chunk``, ``SUMMARY_SIZE`` = 4096 entries per
-    column): exact, equal to the NumPy fit, when no block has more than 4096
-    values in a column and the column has at most 32768 distinct values
-    (merged summaries are compressed beyond that); otherwise each quantile is
-    off by at most ``quantile_rank_error_[j]`` positions of the sorted column
-    (about ``n / 8190`` plus a few positions per block; 0 means exact).
+    Dask input: ``fit`` reads the array once (one ``dask.compute`` of merged
+    quantile summaries of the blocks): exact when ``quantile_rank_error_`` is 0
+    (no block over 4096 values in a column, at most 32768 distinct values),
+    else each quantile within that many positions of the sorted column.
     ``transform`` of a Dask array is lazy.
     """
 
