@@ -16,6 +16,14 @@ import numpy as np
 from fastml import kernels
 
 
+_NO_CATEGORIES = np.zeros(4, dtype=np.uint64)
+
+
+def _bits(mask):
+    """A (256,) boolean mask as 4 uint64 words, bit b of word b // 64."""
+    return np.packbits(mask, bitorder="little").view("<u8").astype(np.uint64)
+
+
 class _Leaf:
     """A node that may still split: its rows, histogram and best split."""
 
@@ -30,13 +38,14 @@ class _Leaf:
 def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thresholds,
               missing_bin, learning_rate=0.1, max_leaf_nodes=31, max_depth=None,
               min_samples_leaf=20, l2_regularization=0.0, min_hessian=1e-3,
-              min_gain_to_split=0.0, n_threads=1):
+              min_gain_to_split=0.0, categorical=None, n_allowed_features=None, rng=None,
+              n_threads=1):
     """One leaf-wise tree fitted to fixed-point gradients.
 
     Parameters
     ----------
     binned : ndarray of shape (n, d), uint8
-        Bin codes (Fortran order avoids copies).
+        Bin codes (C order avoids copies).
     gradients, hessians : ndarray of shape (n,), int64
         Fixed-point (``kernels.to_fixed_point``); hessians None for a
         constant hessian of 1 per row.
@@ -54,6 +63,13 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
         Edges from the root to the deepest leaf.
     min_samples_leaf : int, default=20
     l2_regularization, min_hessian, min_gain_to_split : float
+    categorical : ndarray of shape (d,) of bool, default=None
+        Categorical features: their bin codes are category codes.
+    n_allowed_features : int, default=None
+        Features drawn (without replacement, by ``rng``) as candidates at
+        each node (``max_features``); None for all.
+    rng : numpy.random.Generator, default=None
+        Needed with ``n_allowed_features``.
     n_threads : int, default=1
 
     Returns
@@ -63,9 +79,15 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
         The training rows of each leaf, to update raw predictions without
         predicting.
     """
-    binned = np.asfortranarray(binned)
+    binned = np.ascontiguousarray(binned)
     n, d = binned.shape
-    n_values = np.array([len(t) + 1 for t in thresholds], dtype=np.int64)
+    gradients = kernels._check_fixed(gradients, n, "gradients")
+    if hessians is not None:
+        hessians = kernels._check_fixed(hessians, n, "hessians")
+    n_values = np.array([len(t) + 1 for t in thresholds], dtype=np.uint16)
+    categorical = np.zeros(d, bool) if categorical is None else np.asarray(categorical, bool)
+    categorical_codes = categorical.astype(np.uint8)
+    every_feature = np.ones(d, np.uint8)
     with_hessians = hessians is not None
     h_scale = hessian_scale if with_hessians else 1.0
     nodes = {k: [] for k in kernels.Tree._fields}
@@ -74,7 +96,8 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
         g, h, count = (int(v) for v in hist_sums)
         hess = h * h_scale if with_hessians else float(count)
         for key, val in (("feature", -1), ("threshold", np.nan), ("threshold_bin", -1),
-                         ("missing_left", False), ("left", -1), ("right", -1),
+                         ("missing_left", False), ("categorical", False),
+                         ("left_categories", _NO_CATEGORIES), ("left", -1), ("right", -1),
                          ("value", -learning_rate * g * gradient_scale
                           / (hess + l2_regularization + 1e-15)),
                          ("count", count), ("gain", 0.0), ("depth", depth)):
@@ -83,18 +106,24 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
 
     def histogram(rows):
         return kernels.gradient_histograms_chunk(binned, gradients, hessians, samples=rows,
-                                                 n_threads=n_threads)
+                                                 n_threads=n_threads, check_input=False)
 
     def consider(leaf, heap):
         """Score the leaf's best split; queue it if it may split."""
         depth_left = max_depth is None or nodes["depth"][leaf.node] < max_depth
         if not depth_left or nodes["count"][leaf.node] < 2 * min_samples_leaf:
             return
+        allowed = every_feature
+        if n_allowed_features is not None and n_allowed_features < d:
+            allowed = np.zeros(d, np.uint8)
+            allowed[rng.choice(d, n_allowed_features, replace=False)] = 1
         split = kernels.find_node_splits(
             leaf.hist, n_values, gradient_scale=gradient_scale,
             hessian_scale=hessian_scale if with_hessians else None, missing_bin=missing_bin,
             l2_regularization=l2_regularization, min_samples_leaf=min_samples_leaf,
-            min_hessian=min_hessian, n_threads=n_threads)
+            min_hessian=min_hessian, allowed=allowed, categorical=categorical_codes,
+            n_threads=min(n_threads, max(1, d // 64)),  # a thread per 64 features
+            check_input=False)
         feature = int(np.argmax(split.gain))  # ties to the first feature
         if split.gain[feature] <= min_gain_to_split:
             return
@@ -103,6 +132,7 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
 
     root_rows = np.arange(n, dtype=np.uint32)
     root_hist = histogram(None)
+    unseen = root_hist[:, :, 2] == 0  # (d, N_BINS) bins without a training row
     root = _Leaf(add_node(root_hist[0].sum(axis=0), 0), root_rows, root_hist)
     heap, n_leaves, finished = [], 1, [root]
     consider(root, heap)
@@ -112,9 +142,12 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
         f, split = leaf.feature, leaf.split
         threshold_bin = int(split.threshold[f])
         missing_left = bool(split.missing_left[f])
+        left_set = None
+        if categorical[f]:  # unseen categories follow missing values
+            left_set = split.left_set[f] | (_bits(unseen[f]) if missing_left else 0)
         rows_left, rows_right = kernels.partition_chunk(
             leaf.rows, binned[:, f], threshold_bin, missing_left=missing_left,
-            missing_bin=missing_bin, n_threads=n_threads)
+            missing_bin=missing_bin, left_set=left_set, n_threads=n_threads, check_input=False)
         smaller_left = rows_left.size <= rows_right.size
         small_hist = histogram(rows_left if smaller_left else rows_right)
         hists = (small_hist, leaf.hist - small_hist) if smaller_left else \
@@ -125,9 +158,13 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
         parent = leaf.node
         nodes["feature"][parent] = f
         nodes["threshold_bin"][parent] = threshold_bin
-        nodes["threshold"][parent] = (thresholds[f][threshold_bin]
-                                      if threshold_bin < len(thresholds[f]) else np.inf)
         nodes["missing_left"][parent] = missing_left
+        if categorical[f]:
+            nodes["categorical"][parent] = True
+            nodes["left_categories"][parent] = left_set
+        else:
+            nodes["threshold"][parent] = (thresholds[f][threshold_bin]
+                                          if threshold_bin < len(thresholds[f]) else np.inf)
         nodes["left"][parent], nodes["right"][parent] = children[0].node, children[1].node
         nodes["gain"][parent] = float(split.gain[f])
         nodes["value"][parent] = 0.0
@@ -138,7 +175,8 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
             consider(child, heap)
     leaf_rows = sorted((leaf.node, leaf.rows) for leaf in finished)
     dtypes = {"feature": np.int64, "threshold": np.float64, "threshold_bin": np.int64,
-              "missing_left": bool, "left": np.int64, "right": np.int64,
+              "missing_left": bool, "categorical": bool, "left_categories": np.uint64,
+              "left": np.int64, "right": np.int64,
               "value": np.float64, "count": np.int64, "gain": np.float64, "depth": np.int64}
     tree = kernels.Tree(**{k: np.asarray(v, dtype=dtypes[k]) for k, v in nodes.items()})
     return tree, leaf_rows

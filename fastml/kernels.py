@@ -1445,12 +1445,14 @@ def fixed_point_scale(max_abs, n_rows):
 
     Values up to ``max_abs`` become the int64 integers ``round(v / s)``
     (``to_fixed_point``), and any sum of up to ``n_rows`` of them stays
-    below 2**62, so histogram sums are exact integers: the same for any
-    thread count, row order or split into chunks, and subtraction
-    (sibling = parent - child) is exact.  The rounding step ``s`` is at most
-    ``2 max_abs n_rows / 2**62``: for a million rows, 2**-41 of the largest
-    value, far below float32's resolution.  Use one scale for every chunk of
-    the same gradients.
+    below ``2**(62 - b)``, ``b`` the bit length of ``n_rows``, so histogram
+    sums are exact integers (the same for any thread count, row order or
+    split into chunks, and subtraction, sibling = parent - child, is exact)
+    and leave ``b`` bits free to pack the row count beside them (the
+    histogram kernel's fast path).  The rounding step ``s`` is at most
+    ``2 max_abs n_rows / 2**(62 - b)``: for a million rows, 2**-21 of the
+    largest value, about float32's resolution.  Use one scale for every
+    chunk of the same gradients.
 
     Parameters
     ----------
@@ -1468,7 +1470,7 @@ def fixed_point_scale(max_abs, n_rows):
     n_rows = max(int(n_rows), 1)
     if max_abs == 0:
         return 1.0
-    return float(2.0 ** (np.ceil(np.log2(max_abs * n_rows)) - 62))
+    return float(2.0 ** (np.ceil(np.log2(max_abs * n_rows)) - 62 + n_rows.bit_length()))
 
 
 def to_fixed_point(values, scale):
@@ -1516,7 +1518,11 @@ def _check_fixed(values, n, name):
     return np.ascontiguousarray(values)
 
 
-def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None, n_threads=1):
+SMALL_HISTOGRAM = 1 << 18  # (rows x features) below this are summed on one thread
+
+
+def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None, n_threads=1,
+                              check_input=True):
     """Per (feature, bin) sums of gradients, hessians and rows.
 
     The histograms gradient boosting scores splits on.  Sums are exact
@@ -1527,7 +1533,7 @@ def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None,
     Parameters
     ----------
     binned : ndarray of shape (n, d), uint8
-        Bin codes (``bin_chunk``); Fortran order avoids a copy.
+        Bin codes (``bin_chunk``); C order avoids a copy.
     gradients : ndarray of shape (n,), int64
         Fixed-point gradients (``to_fixed_point``).
     hessians : ndarray of shape (n,), int64, default=None
@@ -1537,6 +1543,10 @@ def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None,
         The rows to sum (a tree node's); None for every row.
     n_threads : int, default=1
         Features are split over threads.
+    check_input : bool, default=True
+        False skips the checks, for callers that pass C-contiguous uint8
+        binned, contiguous int64 gradients (and hessians) and contiguous
+        uint32 samples, checked once already.
 
     Returns
     -------
@@ -1546,25 +1556,35 @@ def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None,
     """
     from fastml._kernels import _gbdt
 
-    n_threads = check_positive_int(n_threads, "n_threads")
-    binned = np.asarray(binned)
-    if binned.dtype != np.uint8 or binned.ndim != 2:
-        raise ValueError(f"binned must be a 2-D uint8 array of bin codes, got {binned.dtype} "
-                         f"with shape {binned.shape}.")
+    if check_input:
+        n_threads = check_positive_int(n_threads, "n_threads")
+        binned = np.asarray(binned)
+        if binned.dtype != np.uint8 or binned.ndim != 2:
+            raise ValueError(f"binned must be a 2-D uint8 array of bin codes, got "
+                             f"{binned.dtype} with shape {binned.shape}.")
+        gradients = _check_fixed(gradients, binned.shape[0], "gradients")
+        if hessians is not None:
+            hessians = _check_fixed(hessians, binned.shape[0], "hessians")
+        if samples is not None:
+            samples = _check_rows(samples, binned.shape[0])
     n, d = binned.shape
-    gradients = _check_fixed(gradients, n, "gradients")
-    hessians = (np.empty(0, dtype=np.int64) if hessians is None
-                else _check_fixed(hessians, n, "hessians"))
-    if samples is not None:
-        samples = _check_rows(samples, n)
-    hist = np.zeros((d, N_BINS, 3), dtype=np.int64)
-    if d and n and (samples is None or samples.size):
-        if samples is not None:  # gathered once here, read in order for every feature
-            gradients = gradients[samples]
-            hessians = hessians[samples] if hessians.size else hessians
-        _gbdt.build_histograms(np.ascontiguousarray(binned.T),
-                               np.empty(0, np.uint32) if samples is None else samples,
-                               gradients, hessians, hist, n_threads)
+    hessians = np.empty(0, dtype=np.int64) if hessians is None else hessians
+    m = n if samples is None else samples.size
+    if not (d and m):
+        return np.zeros((d, N_BINS, 3), dtype=np.int64)
+    hist = np.empty((d, N_BINS, 3), dtype=np.int64)  # every entry is written below
+    rows = np.empty(0, np.uint32) if samples is None else samples
+    with_hessians = hessians.size > 0
+    packed = np.zeros(d * N_BINS * (2 if with_hessians else 1), dtype=np.uint64)
+    threads = n_threads if m * d >= SMALL_HISTOGRAM else 1  # a team costs more than that
+    if _gbdt.build_packed_histograms(np.ascontiguousarray(binned), rows, gradients, hessians,
+                                     packed, hist, threads):
+        return hist
+    if samples is not None:  # values too large to pack: three sums per bin
+        gradients = gradients[samples]
+        hessians = hessians[samples] if with_hessians else hessians
+    _gbdt.build_histograms(np.ascontiguousarray(binned.T), rows, gradients, hessians, hist,
+                           n_threads)
     return hist
 
 
@@ -1575,16 +1595,25 @@ class SplitCandidates(NamedTuple):
     threshold: np.ndarray     # (d,) int64 last bin of the left child, -1 if none
     missing_left: np.ndarray  # (d,) bool, missing values go left
     left: np.ndarray          # (d, 3) int64 the left child's histogram sums
+    left_set: np.ndarray      # (d, 4) uint64 bits of the bins going left (categorical)
+
+
+CATEGORICAL_SMOOTHING = 10.0  # hessian added to a category's when ranking categories
 
 
 def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
                      missing_bin=N_BINS - 1, l2_regularization=0.0, min_samples_leaf=20,
-                     min_hessian=1e-3, allowed=None, n_threads=1):
-    """The best threshold of each feature of a node, from its histogram.
+                     min_hessian=1e-3, allowed=None, categorical=None, n_threads=1,
+                     check_input=True):
+    """The best split of each feature of a node, from its histogram.
 
-    A split sends bins ``0 .. threshold`` left and the other value bins
-    right; the missing-value bin goes to whichever side scores better (left
-    on a tie).  The gain is ``G_L^2 / (H_L + l2) + G_R^2 / (H_R + l2) -
+    A numerical split sends bins ``0 .. threshold`` left and the other
+    value bins right; the missing-value bin goes to whichever side scores
+    better (left on a tie).  A categorical feature's bins are its
+    categories: those present in the node (the missing bin is one more) are
+    ranked by gradient sum / (hessian sum + ``CATEGORICAL_SMOOTHING``), and
+    the best prefix of the ranking goes left (``left_set``; ``threshold``
+    is then the prefix length).  The gain is ``G_L^2 / (H_L + l2) + G_R^2 / (H_R + l2) -
     G^2 / (H + l2)`` (twice the loss reduction of a second-order step),
     with the sums converted from fixed point by the scales.  A candidate
     needs ``min_samples_leaf`` rows and a hessian sum of ``min_hessian``
@@ -1608,7 +1637,13 @@ def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
     min_hessian : float, default=1e-3
     allowed : ndarray of shape (d,) of bool, default=None
         Features that may split (``max_features``); None for all.
+    categorical : ndarray of shape (d,) of bool, default=None
+        Categorical features (bin ``k`` = category ``k``); None for none.
     n_threads : int, default=1
+    check_input : bool, default=True
+        False skips the checks, for callers (the tree grower) that pass a
+        C-contiguous hist, uint16 n_values and uint8 allowed and categorical
+        arrays, all checked once already.
 
     Returns
     -------
@@ -1616,6 +1651,10 @@ def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
     """
     from fastml._kernels import _gbdt
 
+    if not check_input:
+        return _find_splits(_gbdt, hist, n_values, allowed, categorical, missing_bin,
+                            gradient_scale, hessian_scale, l2_regularization,
+                            min_samples_leaf, min_hessian, n_threads)
     n_threads = check_positive_int(n_threads, "n_threads")
     hist = np.asarray(hist)
     if hist.dtype != np.int64 or hist.ndim != 3 or hist.shape[1:] != (N_BINS, 3):
@@ -1633,27 +1672,51 @@ def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
         np.asarray(allowed, dtype=bool).astype(np.uint8)
     if allowed.shape != (d,):
         raise ValueError(f"allowed must have shape ({d},), got {allowed.shape}.")
-    with_hessians = hessian_scale is not None
-    hessian_scale = 1.0 if hessian_scale is None else hessian_scale
+    categorical = np.zeros(d, dtype=np.uint8) if categorical is None else \
+        np.asarray(categorical, dtype=bool).astype(np.uint8)
+    if categorical.shape != (d,):
+        raise ValueError(f"categorical must have shape ({d},), got {categorical.shape}.")
     for name, value in (("l2_regularization", l2_regularization), ("min_hessian", min_hessian),
-                        ("gradient_scale", gradient_scale), ("hessian_scale", hessian_scale)):
+                        ("gradient_scale", gradient_scale),
+                        ("hessian_scale", 1.0 if hessian_scale is None else hessian_scale)):
         if not np.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be finite and non-negative, got {value!r}.")
     if not isinstance(min_samples_leaf, numbers.Integral) or min_samples_leaf < 1:
         raise ValueError(f"min_samples_leaf must be a positive int, got {min_samples_leaf!r}.")
+    return _find_splits(_gbdt, np.ascontiguousarray(hist), n_values.astype(np.uint16), allowed,
+                        categorical, missing_bin, gradient_scale, hessian_scale,
+                        l2_regularization, min_samples_leaf, min_hessian, n_threads)
+
+
+def _find_splits(_gbdt, hist, n_values, allowed, categorical, missing_bin, gradient_scale,
+                 hessian_scale, l2_regularization, min_samples_leaf, min_hessian, n_threads):
+    d = hist.shape[0]
+    with_hessians = hessian_scale is not None
+    hessian_scale = 1.0 if hessian_scale is None else hessian_scale
     gain = np.empty(d)
     threshold = np.empty(d, dtype=np.int64)
     missing_left = np.empty(d, dtype=np.uint8)
     left = np.empty((d, 3), dtype=np.int64)
-    _gbdt.find_splits(np.ascontiguousarray(hist), n_values.astype(np.uint16), allowed,
-                      missing_bin, float(gradient_scale), float(hessian_scale),
+    left_set = np.empty((d, 4), dtype=np.uint64)
+    work = d if categorical.any() else 0  # ranking space for categorical features
+    _gbdt.find_splits(hist, n_values, allowed, categorical, missing_bin, float(gradient_scale), float(hessian_scale),
                       with_hessians, float(l2_regularization), int(min_samples_leaf),
-                      float(min_hessian), gain, threshold, missing_left, left, n_threads)
-    return SplitCandidates(gain, threshold, missing_left.astype(bool), left)
+                      float(min_hessian), CATEGORICAL_SMOOTHING,
+                      np.empty((work, N_BINS)), np.empty((work, N_BINS), dtype=np.int64),
+                      gain, threshold, missing_left, left_set, left, n_threads)
+    return SplitCandidates(gain, threshold, missing_left.astype(bool), left, left_set)
+
+
+def _check_left_set(left_set):
+    left_set = np.asarray(left_set)
+    if left_set.dtype != np.uint64 or left_set.shape != (4,):
+        raise ValueError(f"left_set must be 4 uint64 words (256 bits), got {left_set.dtype} "
+                         f"{left_set.shape}.")
+    return np.ascontiguousarray(left_set)
 
 
 def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bin=N_BINS - 1,
-                    n_threads=1):
+                    left_set=None, n_threads=1, check_input=True):
     """Split a node's rows into the left and right child, each in input
     order (stable), in parallel.
 
@@ -1668,7 +1731,13 @@ def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bi
     missing_left : bool, default=False
         Where rows in ``missing_bin`` go.
     missing_bin : int, default=N_BINS - 1
+    left_set : ndarray of shape (4,), uint64, default=None
+        For a categorical split: bit ``b`` set sends bin ``b`` left
+        (``threshold`` and ``missing_left`` are then ignored).
     n_threads : int, default=1
+    check_input : bool, default=True
+        False skips the checks, for callers that pass contiguous uint32
+        samples known to be valid rows, and uint8 codes.
 
     Returns
     -------
@@ -1676,30 +1745,35 @@ def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bi
     """
     from fastml._kernels import _gbdt
 
-    n_threads = check_positive_int(n_threads, "n_threads")
-    codes = np.asarray(codes)
-    if codes.dtype != np.uint8 or codes.ndim != 1:
-        raise ValueError(f"codes must be a 1-D uint8 array, got {codes.dtype} {codes.shape}.")
-    codes = np.ascontiguousarray(codes)
-    samples = _check_rows(samples, codes.shape[0])
+    if check_input:
+        n_threads = check_positive_int(n_threads, "n_threads")
+        codes = np.asarray(codes)
+        if codes.dtype != np.uint8 or codes.ndim != 1:
+            raise ValueError(f"codes must be a 1-D uint8 array, got {codes.dtype} "
+                             f"{codes.shape}.")
+        samples = _check_rows(samples, codes.shape[0])
     parts = max(1, min(n_threads, samples.size // 4096 + 1))
-    starts = np.linspace(0, samples.size, parts + 1).astype(np.int64)
+    starts = (np.arange(parts + 1, dtype=np.int64) * samples.size) // parts
     out = np.empty_like(samples)
+    categorical = left_set is not None
+    left_set = np.zeros(4, np.uint64) if left_set is None else _check_left_set(left_set)
     n_left = _gbdt.partition(samples, codes, int(threshold), bool(missing_left), int(missing_bin),
-                             starts, np.empty(parts, dtype=np.int64), out, n_threads)
+                             categorical, left_set, starts, np.empty(parts, dtype=np.int64),
+                             out, n_threads)
     return out[:n_left], out[n_left:]
 
 
 ALMOST_INF = 1e300  # the largest threshold: +inf values still fall in the last value bin
 
 
-def bin_thresholds(X, max_bins=255, *, n_threads=1):
+def bin_thresholds(X, max_bins=255, *, sample_weight=None, n_threads=1):
     """Per-feature bin thresholds for gradient boosting, as scikit-learn's
-    ``HistGradientBoosting*`` (1.9) draws them without sample weights.
+    ``HistGradientBoosting*`` (1.9) draws them.
 
-    With at most ``max_bins`` distinct values, the midpoints between
-    consecutive ones; otherwise the ``"averaged_inverted_cdf"`` quantiles at
-    levels ``1 / max_bins .. (max_bins - 1) / max_bins``, computed in
+    With at most ``max_bins`` distinct values (of positive weight), the
+    midpoints between consecutive ones; otherwise the
+    ``"averaged_inverted_cdf"`` quantiles (weighted, if weights are given)
+    at levels ``1 / max_bins .. (max_bins - 1) / max_bins``, computed in
     float64, duplicates dropped.  NaN is skipped (it gets its own bin);
     thresholds are capped at ``ALMOST_INF``.  A value ``x`` falls in bin
     ``k`` = the number of thresholds ``< x`` (``x <= threshold`` goes
@@ -1711,6 +1785,8 @@ def bin_thresholds(X, max_bins=255, *, n_threads=1):
     X : ndarray of shape (n, d)
     max_bins : int, default=255
         Bins for values, in [2, 255]; the missing-value bin is extra.
+    sample_weight : ndarray of shape (n,), default=None
+        Non-negative weights of the rows; rows of weight 0 are left out.
     n_threads : int, default=1
 
     Returns
@@ -1723,15 +1799,29 @@ def bin_thresholds(X, max_bins=255, *, n_threads=1):
             or not 2 <= max_bins <= 255):
         raise ValueError(f"max_bins must be an int in [2, 255], got {max_bins!r}.")
     X = _as_block(X, "X")
-    levels = np.true_divide(np.linspace(0, 100, max_bins + 1)[1:-1], 100)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != (X.shape[0],) or not np.all(sample_weight >= 0):
+            raise ValueError(f"sample_weight must be {X.shape[0]} non-negative weights.")
+    percents = np.linspace(0, 100, max_bins + 1)[1:-1]
+    levels = np.true_divide(percents, 100)
     thresholds = [None] * X.shape[1]
 
     def column(j):
+        from fastml._quantile_transforms import _weighted_quantiles
+
         values = X[:, j].astype(np.float64)
-        values = np.sort(values[~np.isnan(values)])
+        keep = ~np.isnan(values)
+        if sample_weight is not None:
+            keep &= sample_weight != 0
+        order = np.argsort(values[keep], kind="stable")
+        values = values[keep][order]
         distinct = values[np.concatenate(([True], values[1:] != values[:-1]))[:values.size]]
         if distinct.size <= max_bins:
             cuts = (distinct[:-1] + distinct[1:]) * 0.5
+        elif sample_weight is not None:
+            cuts = np.unique(_weighted_quantiles(values, sample_weight[keep][order], percents,
+                                                 average=True))
         else:
             cuts = _interpolated(values.size, levels, "averaged_inverted_cdf",
                                  values.__getitem__, np.float64)
@@ -1743,34 +1833,87 @@ def bin_thresholds(X, max_bins=255, *, n_threads=1):
 
 
 class Tree(NamedTuple):
-    """A regression tree as arrays, node 0 the root (``fastml._tree_grower``).
+    """Regression trees as arrays (``fastml._tree_grower``): one tree with
+    node 0 its root, or several stacked by ``stack_trees``.
 
-    A node splits on ``feature``: values ``<= threshold`` (bins ``<=
-    threshold_bin``) go to ``left``, larger ones to ``right``, NaN to the
-    side ``missing_left`` says.  Leaves have ``left == right == -1`` and
-    their ``value`` is what they add to a row's raw prediction.
+    A numerical node splits on ``feature``: values ``<= threshold`` (bins
+    ``<= threshold_bin``) go to ``left``, larger ones to ``right``, NaN to
+    the side ``missing_left`` says.  A ``categorical`` node sends the
+    categories (= bins) whose bit is set in ``left_categories`` left; NaN,
+    values that are not a category code and categories unseen in training
+    go the missing side.  Leaves have ``left == right == -1``; their
+    ``value`` is what they add to a row's raw prediction.
     """
 
-    feature: np.ndarray        # (nodes,) int64
-    threshold: np.ndarray      # (nodes,) float64, +inf when only NaN goes right
-    threshold_bin: np.ndarray  # (nodes,) int64
-    missing_left: np.ndarray   # (nodes,) bool
-    left: np.ndarray           # (nodes,) int64
-    right: np.ndarray          # (nodes,) int64
-    value: np.ndarray          # (nodes,) float64
-    count: np.ndarray          # (nodes,) int64 training rows
-    gain: np.ndarray           # (nodes,) float64 of the node's split, 0 for leaves
-    depth: np.ndarray          # (nodes,) int64
+    feature: np.ndarray          # (nodes,) int64
+    threshold: np.ndarray        # (nodes,) float64, +inf when only NaN goes right
+    threshold_bin: np.ndarray    # (nodes,) int64
+    missing_left: np.ndarray     # (nodes,) bool
+    categorical: np.ndarray      # (nodes,) bool
+    left_categories: np.ndarray  # (nodes, 4) uint64 bit set of 256 categories
+    left: np.ndarray             # (nodes,) int64
+    right: np.ndarray            # (nodes,) int64
+    value: np.ndarray            # (nodes,) float64
+    count: np.ndarray            # (nodes,) int64 training rows
+    gain: np.ndarray             # (nodes,) float64 of the node's split, 0 for leaves
+    depth: np.ndarray            # (nodes,) int64
 
 
-def predict_tree_chunk(X, tree, *, out=None, n_threads=1):
-    """A tree's raw predictions for rows of feature values.
+def stack_trees(trees):
+    """Several trees as one ``Tree`` of their nodes, and the root of each.
+
+    Parameters
+    ----------
+    trees : sequence of Tree
+
+    Returns
+    -------
+    stacked : Tree
+    roots : ndarray of shape (len(trees),), int64
+    """
+    sizes = np.array([t.value.size for t in trees], dtype=np.int64)
+    roots = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+    fields = {}
+    for name in Tree._fields:
+        parts = [getattr(t, name) for t in trees]
+        if name in ("left", "right"):
+            parts = [np.where(p >= 0, p + r, -1) for p, r in zip(parts, roots)]
+        empty = np.empty((0, 4), np.uint64) if name == "left_categories" else np.empty(0)
+        fields[name] = np.concatenate(parts) if parts else empty
+    return Tree(**fields), roots
+
+
+def _forest_args(tree, roots, n_features):
+    roots = np.zeros(1, np.int64) if roots is None else np.ascontiguousarray(roots, np.int64)
+    used = tree.feature[tree.left >= 0]
+    if used.size and used.max() >= n_features:
+        raise ValueError(f"X has {n_features} features, but the tree splits on feature "
+                         f"{int(used.max())}.")
+    return roots, (tree.missing_left.view(np.uint8), tree.categorical.view(np.uint8),
+                   np.ascontiguousarray(tree.left_categories), tree.left, tree.right,
+                   tree.value)
+
+
+def _prediction_out(out, n):
+    if out is None:
+        return np.zeros(n)
+    if out.dtype != np.float64 or out.shape != (n,) or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a contiguous float64 array of shape ({n},).")
+    return out
+
+
+def predict_tree_chunk(X, tree, *, roots=None, out=None, n_threads=1):
+    """Raw predictions of a tree (or of stacked trees, summed) for rows of
+    feature values.
 
     Parameters
     ----------
     X : ndarray of shape (n, d)
         NaN follows each split's ``missing_left``.
     tree : Tree
+    roots : ndarray of shape (trees,), default=None
+        The roots of stacked trees (``stack_trees``); None: one tree, root 0.
+        Each row's trees are added in this order.
     out : ndarray of shape (n,), float64, default=None
         Added to in place (the sum over a forest's trees); None starts from 0.
     n_threads : int, default=1
@@ -1784,15 +1927,45 @@ def predict_tree_chunk(X, tree, *, out=None, n_threads=1):
 
     n_threads = check_positive_int(n_threads, "n_threads")
     X = np.ascontiguousarray(_as_block(X, "X"))
-    used = tree.feature[tree.left >= 0]
-    if used.size and used.max() >= X.shape[1]:
-        raise ValueError(f"X has {X.shape[1]} features, but the tree splits on feature "
-                         f"{int(used.max())}.")
-    if out is None:
-        out = np.zeros(X.shape[0])
-    elif out.dtype != np.float64 or out.shape != (X.shape[0],) or not out.flags.c_contiguous:
-        raise ValueError(f"out must be a contiguous float64 array of shape ({X.shape[0]},).")
+    roots, nodes = _forest_args(tree, roots, X.shape[1])
+    out = _prediction_out(out, X.shape[0])
     if X.shape[0]:
-        _gbdt.predict_tree(X, tree.feature, tree.threshold, tree.missing_left.view(np.uint8),
-                           tree.left, tree.right, tree.value, out, n_threads)
+        missing_left, categorical, left_set, left, right, value = nodes
+        _gbdt.predict_forest(X, roots, tree.feature, tree.threshold, missing_left, categorical,
+                             left_set, left, right, value, out, n_threads)
+    return out
+
+
+def predict_binned_chunk(binned, tree, *, missing_bin=N_BINS - 1, roots=None, out=None,
+                         n_threads=1):
+    """``predict_tree_chunk`` for binned rows: the bin codes the trees were
+    grown on (``threshold_bin`` decides).
+
+    Parameters
+    ----------
+    binned : ndarray of shape (n, d), uint8
+    tree : Tree
+    missing_bin : int, default=N_BINS - 1
+    roots, out, n_threads
+        As in ``predict_tree_chunk``.
+
+    Returns
+    -------
+    ndarray of shape (n,), float64
+    """
+    from fastml._kernels import _gbdt
+
+    n_threads = check_positive_int(n_threads, "n_threads")
+    binned = np.asarray(binned)
+    if binned.dtype != np.uint8 or binned.ndim != 2:
+        raise ValueError(f"binned must be a 2-D uint8 array of bin codes, got {binned.dtype} "
+                         f"with shape {binned.shape}.")
+    binned = np.ascontiguousarray(binned)
+    roots, nodes = _forest_args(tree, roots, binned.shape[1])
+    out = _prediction_out(out, binned.shape[0])
+    if binned.shape[0]:
+        missing_left, categorical, left_set, left, right, value = nodes
+        _gbdt.predict_forest_binned(binned, int(missing_bin), roots, tree.feature,
+                                    tree.threshold_bin, missing_left, categorical, left_set,
+                                    left, right, value, out, n_threads)
     return out

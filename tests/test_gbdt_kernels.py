@@ -57,6 +57,19 @@ def test_histograms_equal_naive(rng, with_hessians, rows, order):
         assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("with_hessians", [True, False])
+def test_histograms_of_values_too_large_to_pack(rng, with_hessians):
+    """Fixed-point values beyond fixed_point_scale's bound leave no room for
+    the packed row count: the kernel detects it and sums them unpacked."""
+    binned, _, _, _, _ = make_node(rng)
+    g = rng.integers(-2**50, 2**50, size=3000)
+    h = rng.integers(0, 2**50, size=3000) if with_hessians else None
+    samples = np.sort(rng.choice(3000, 1000, replace=False))
+    for rows in (None, samples):
+        assert_array_equal(gradient_histograms_chunk(binned, g, h, samples=rows, n_threads=2),
+                           naive_histograms(binned, g, h, rows))
+
+
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 500), cuts=st.lists(st.integers(0, 500), max_size=5),
        seed=st.integers(0, 2**32 - 1))
@@ -86,8 +99,9 @@ def test_fixed_point_is_close_to_the_values(rng):
     scale = fixed_point_scale(np.abs(values).max(), values.size)
     fixed = to_fixed_point(values, scale)
     assert np.max(np.abs(fixed * scale - values)) <= scale / 2
-    assert scale <= 2 * np.abs(values).max() * values.size / 2.0**62
-    assert np.abs(fixed).sum() < 2**62
+    free_bits = 62 - values.size.bit_length()  # the rest hold a packed row count
+    assert scale <= 2 * np.abs(values).max() * values.size / 2.0**free_bits
+    assert np.abs(fixed).sum() < 2**free_bits
     assert fixed_point_scale(0.0, 10) == 1.0
 
 

@@ -128,7 +128,12 @@ def test_demo_agrees_with_scikit_learn(tmp_path):
     assert [line.split()[0] for line in transforms] == ["KBinsDiscretizer(16,",
                                                         "QuantileTransformer(normal)"]
     assert all(line.rstrip().endswith("yes") for line in transforms)
-    assert proc.stdout.rstrip().endswith("all transforms and predictions agree with scikit-learn")
+    assert "all transforms and predictions agree with scikit-learn" in proc.stdout
+    boosting = proc.stdout.split("gradient boosting fit")[1].splitlines()[1:3]
+    assert [line.split()[0] for line in boosting] == ["digits", "generated"]
+    assert float(boosting[0].split()[-2]) > 0.9            # digits accuracy
+    assert all(float(line.split()[-1].rstrip("%")) >= 99.0 for line in boosting)
+    assert proc.stdout.rstrip().endswith("gradient boosting agrees with scikit-learn")
 
 
 def test_cli_rejects_unknown_command(tmp_path):

@@ -14,6 +14,70 @@ subtraction (parent - child) is exactly the one built from its rows.
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+
+
+cdef extern from "histogram.h" nogil:
+    uint64_t fastml_packed_histograms(const uint8_t *codes, Py_ssize_t d,
+                                      const uint32_t *samples, Py_ssize_t m,
+                                      const int64_t *gradients, const int64_t *hessians,
+                                      int count_bits, Py_ssize_t f0, Py_ssize_t f1,
+                                      uint64_t *packed)
+
+
+def build_packed_histograms(
+    const unsigned char[:, ::1] binned,    # IN (n, d) bin codes
+    const unsigned int[::1] samples,       # IN (m,) the node's rows; size 0: every row
+    const long long[::1] gradients,        # IN (n,) fixed-point gradients of every row
+    const long long[::1] hessians,         # IN (n,) fixed-point hessians; size 0: none
+    unsigned long long[::1] packed,        # TMP (d * 256 * (2 if hessians else 1),) zeroed
+    long long[:, :, ::1] hist,             # OUT (d, 256, 3) gradient, hessian, row count
+    int n_threads,                         # IN
+):
+    """Histograms through the packed kernel (``histogram.c``): each thread
+    takes a range of features.  Returns False, with hist untouched, when a
+    packed sum could have overflowed (values larger than
+    ``fixed_point_scale`` allows); the caller then sums unpacked."""
+    cdef Py_ssize_t n = binned.shape[0], d = binned.shape[1], t, f, b, f0, f1
+    cdef Py_ssize_t m = samples.shape[0] if samples.shape[0] > 0 else n
+    cdef const unsigned int *rows = &samples[0] if samples.shape[0] > 0 else NULL
+    cdef const long long *h = &hessians[0] if hessians.shape[0] > 0 else NULL
+    cdef int parts = n_threads if n_threads < d else <int> d
+    cdef int count_bits = 1
+    cdef unsigned long long largest = 0, mask, count
+    cdef unsigned long long part_largest[64]
+    cdef long long value
+    if d == 0 or m == 0:
+        return True
+    while (m >> count_bits) > 0:
+        count_bits += 1
+    mask = ((<unsigned long long> 1) << count_bits) - 1
+    parts = parts if parts < 64 else 64
+    with nogil:
+        for t in prange(parts, schedule="static", num_threads=parts):
+            f0 = d * t // parts
+            f1 = d * (t + 1) // parts
+            part_largest[t] = fastml_packed_histograms(
+                &binned[0, 0], d, rows, m, <const int64_t *> &gradients[0],
+                <const int64_t *> h, count_bits, f0, f1, <uint64_t *> &packed[0])
+        for t in range(parts):
+            largest = part_largest[t] if part_largest[t] > largest else largest
+    if <double> largest * m >= 2.0 ** (62 - count_bits):
+        return False
+    with nogil:
+        for f in range(d):
+            for b in range(256):
+                if h != NULL:
+                    count = packed[(f * 256 + b) * 2 + 1] & mask
+                    hist[f, b, 0] = <long long> packed[(f * 256 + b) * 2]
+                    hist[f, b, 1] = (<long long> (packed[(f * 256 + b) * 2 + 1] - count)) \
+                        >> count_bits
+                else:
+                    count = packed[f * 256 + b] & mask
+                    hist[f, b, 0] = (<long long> (packed[f * 256 + b] - count)) >> count_bits
+                    hist[f, b, 1] = 0
+                hist[f, b, 2] = <long long> count
+    return True
 
 
 def build_histograms(
@@ -60,10 +124,29 @@ cdef inline double _score(double g, double h, double l2) noexcept nogil:
     return g * g / (h + l2)
 
 
+cdef inline bint _in_set(const unsigned long long *bits, Py_ssize_t code) noexcept nogil:
+    """Whether bit ``code`` (0..255) of a 256-bit set is on."""
+    return (bits[code >> 6] >> (code & 63)) & 1
+
+
+cdef inline bint _goes_left(unsigned char code, Py_ssize_t threshold, bint missing_left,
+                            Py_ssize_t missing_bin, bint categorical,
+                            const unsigned long long *left_set) noexcept nogil:
+    """The side of a row with bin ``code`` at a split: numerical splits send
+    bins ``<= threshold`` left and the missing bin where ``missing_left``
+    says; categorical splits send the bins of ``left_set`` left."""
+    if categorical:
+        return _in_set(left_set, code)
+    if code == missing_bin:
+        return missing_left
+    return code <= threshold
+
+
 def find_splits(
     const long long[:, :, ::1] hist,      # IN (d, n_bins, 3) the node's histogram
     const unsigned short[::1] n_values,   # IN (d,) bins holding values (0 .. n_values - 1)
     const unsigned char[::1] allowed,     # IN (d,) 1 for the features that may split
+    const unsigned char[::1] categorical,  # IN (d,) 1 for categorical features
     Py_ssize_t missing_bin,               # IN the bin of missing values
     double gradient_scale,                # IN value of one gradient unit
     double hessian_scale,                 # IN value of one hessian unit (rows when no hessians)
@@ -71,26 +154,37 @@ def find_splits(
     double l2_regularization,             # IN
     long long min_samples_leaf,           # IN
     double min_hessian,                   # IN minimum hessian sum in each child
+    double categorical_smoothing,         # IN added to a category's hessian when ranking it
+    double[:, ::1] keys,                  # TMP (d or 0, n_bins) category ranks
+    long long[:, ::1] order,              # TMP (d or 0, n_bins) categories in rank order
     double[::1] gain,                     # OUT (d,) best gain per feature, -inf if none
     long long[::1] threshold,             # OUT (d,) last bin of the left child
     unsigned char[::1] missing_left,      # OUT (d,) 1 if missing values go left
+    unsigned long long[:, ::1] left_set,  # OUT (d, 4) bins going left (categorical only)
     long long[:, ::1] left,               # OUT (d, 3) the left child's sums
     int n_threads,                        # IN
 ):
-    """The best threshold of each feature: rows with bin <= threshold go
-    left, missing values to the better side (left tried first, so a tie
-    sends them left; the first of equal thresholds wins).  Features are
-    split over threads; each is scanned in bin order, so the result does
-    not depend on the thread count."""
-    cdef Py_ssize_t d = hist.shape[0], f, b, side
+    """The best split of each feature.
+
+    Numerical features: rows with bin <= threshold go left, missing values
+    to the better side (left tried first, so a tie sends them left; the
+    first of equal thresholds wins).  Categorical features: the categories
+    present (the missing bin counts as one) are ranked by gradient /
+    (hessian + categorical_smoothing), ties by bin, and the best prefix of
+    that ranking goes left (``left_set``; ``threshold`` is the prefix
+    length).  Features are split over threads; each is scanned in a fixed
+    order, so the result does not depend on the thread count."""
+    cdef Py_ssize_t d = hist.shape[0], f, b, side, k, j, n_cats
     cdef long long g_total, h_total, n_total, g_miss, h_miss, n_miss
-    cdef long long g_left, h_left, n_left, g_l, h_l, n_l
-    cdef double parent, candidate, hl, hr, l2 = l2_regularization
+    cdef long long g_left, h_left, n_left, g_l, h_l, n_l, code
+    cdef double parent, candidate, hl, hr, key, l2 = l2_regularization
     with nogil:
         for f in prange(d, schedule="static", num_threads=n_threads):
             gain[f] = -1.0 / 0.0
             threshold[f] = -1
             missing_left[f] = 0
+            for k in range(4):
+                left_set[f, k] = 0
             left[f, 0] = 0
             left[f, 1] = 0
             left[f, 2] = 0
@@ -103,13 +197,57 @@ def find_splits(
                 g_total = g_total + hist[f, b, 0]
                 h_total = h_total + (hist[f, b, 1] if with_hessians else hist[f, b, 2])
                 n_total = n_total + hist[f, b, 2]
-            g_miss = hist[f, missing_bin, 0]
-            h_miss = hist[f, missing_bin, 1] if with_hessians else hist[f, missing_bin, 2]
-            n_miss = hist[f, missing_bin, 2]
             parent = _score(g_total * gradient_scale, h_total * hessian_scale, l2)
             g_left = 0
             h_left = 0
             n_left = 0
+            if categorical[f]:
+                # rank the categories present: insertion sort on (key, bin)
+                n_cats = 0
+                for b in range(n_values[f] + 1):
+                    code = b if b < n_values[f] else missing_bin
+                    if hist[f, code, 2] == 0:
+                        continue
+                    key = hist[f, code, 0] * gradient_scale / (
+                        (hist[f, code, 1] if with_hessians else hist[f, code, 2])
+                        * hessian_scale + categorical_smoothing)
+                    j = n_cats
+                    while j > 0 and keys[f, j - 1] > key:
+                        keys[f, j] = keys[f, j - 1]
+                        order[f, j] = order[f, j - 1]
+                        j = j - 1
+                    keys[f, j] = key
+                    order[f, j] = code
+                    n_cats = n_cats + 1
+                for k in range(n_cats - 1):  # the first k + 1 ranked categories go left
+                    code = order[f, k]
+                    g_left = g_left + hist[f, code, 0]
+                    h_left = h_left + (hist[f, code, 1] if with_hessians else hist[f, code, 2])
+                    n_left = n_left + hist[f, code, 2]
+                    if n_left < min_samples_leaf or n_total - n_left < min_samples_leaf:
+                        continue
+                    hl = h_left * hessian_scale
+                    hr = (h_total - h_left) * hessian_scale
+                    if hl < min_hessian or hr < min_hessian:
+                        continue
+                    candidate = (_score(g_left * gradient_scale, hl, l2)
+                                 + _score((g_total - g_left) * gradient_scale, hr, l2) - parent)
+                    if candidate > gain[f]:
+                        gain[f] = candidate
+                        threshold[f] = k + 1
+                        left[f, 0] = g_left
+                        left[f, 1] = h_left if with_hessians else 0
+                        left[f, 2] = n_left
+                if threshold[f] > 0:
+                    for k in range(threshold[f]):
+                        code = order[f, k]
+                        left_set[f, code >> 6] |= (<unsigned long long> 1) << (code & 63)
+                        if code == missing_bin:
+                            missing_left[f] = 1
+                continue
+            g_miss = hist[f, missing_bin, 0]
+            h_miss = hist[f, missing_bin, 1] if with_hessians else hist[f, missing_bin, 2]
+            n_miss = hist[f, missing_bin, 2]
             for b in range(n_values[f]):
                 g_left = g_left + hist[f, b, 0]
                 h_left = h_left + (hist[f, b, 1] if with_hessians else hist[f, b, 2])
@@ -139,10 +277,12 @@ def find_splits(
 
 def partition(
     const unsigned int[::1] samples,      # IN (m,) the node's rows
-    const unsigned char[::1] codes,       # IN (n,) the split feature's bin codes
+    const unsigned char[:] codes,         # IN (n,) the split feature's bin codes (strided)
     Py_ssize_t threshold,                 # IN rows with code <= threshold go left
     bint missing_left,                    # IN where rows in the missing bin go
     Py_ssize_t missing_bin,               # IN
+    bint categorical,                     # IN a categorical split: left_set decides
+    const unsigned long long[::1] left_set,  # IN (4,) bins going left (categorical)
     const long long[::1] starts,          # IN (parts + 1,) the parts of samples, one per thread
     long long[::1] left_counts,           # TMP (parts,) rows of each part going left
     unsigned int[::1] out,                # OUT (m,) left rows then right rows, each in input order
@@ -152,18 +292,16 @@ def partition(
     part writes its rows at offsets from the counts' prefix sums."""
     cdef Py_ssize_t parts = starts.shape[0] - 1, p, k, row
     cdef long long n_left = 0, at_left, at_right, before
-    cdef unsigned char code
-    cdef bint goes_left
+    cdef const unsigned long long *bits = &left_set[0]
     with nogil:
-        for p in prange(parts, schedule="static", num_threads=n_threads):
+        for p in prange(parts, schedule="static", num_threads=parts):
             left_counts[p] = 0
             for k in range(starts[p], starts[p + 1]):
-                code = codes[samples[k]]
-                goes_left = missing_left if code == missing_bin else code <= threshold
-                left_counts[p] += goes_left
+                left_counts[p] += _goes_left(codes[samples[k]], threshold, missing_left,
+                                             missing_bin, categorical, bits)
         for p in range(parts):
             n_left += left_counts[p]
-        for p in prange(parts, schedule="static", num_threads=n_threads):
+        for p in prange(parts, schedule="static", num_threads=parts):
             before = 0
             for k in range(p):
                 before = before + left_counts[k]
@@ -171,9 +309,8 @@ def partition(
             at_right = n_left + starts[p] - before
             for k in range(starts[p], starts[p + 1]):
                 row = samples[k]
-                code = codes[row]
-                goes_left = missing_left if code == missing_bin else code <= threshold
-                if goes_left:
+                if _goes_left(codes[row], threshold, missing_left, missing_bin, categorical,
+                              bits):
                     out[at_left] = row
                     at_left = at_left + 1
                 else:
@@ -182,29 +319,86 @@ def partition(
     return n_left
 
 
-def predict_tree(
+cdef inline bint _raw_goes_left(double x, double threshold, bint missing_left,
+                                bint categorical,
+                                const unsigned long long *left_set) noexcept nogil:
+    """The side of a raw value at a split.  NaN goes where ``missing_left``
+    says; at a categorical split so do values that are not a category code
+    (negative, fractional or above 255), and categories absent from the
+    training data have the missing side in ``left_set``."""
+    if x != x:
+        return missing_left
+    if categorical:
+        if x < 0 or x > 255 or x != <double> (<long long> x):
+            return missing_left
+        return _in_set(left_set, <Py_ssize_t> x)
+    return x <= threshold
+
+
+def predict_forest(
     const floating[:, ::1] X,             # IN (n, d) raw feature values
+    const long long[::1] roots,           # IN (trees,) the root node of each tree
     const long long[::1] feature,         # IN (nodes,) split feature of each node
     const double[::1] threshold,          # IN (nodes,) x <= threshold goes left
     const unsigned char[::1] missing_left,  # IN (nodes,) where NaN goes
+    const unsigned char[::1] categorical,  # IN (nodes,) 1 for categorical splits
+    const unsigned long long[:, ::1] left_set,  # IN (nodes, 4) categories going left
     const long long[::1] left,            # IN (nodes,) left child, -1 for a leaf
     const long long[::1] right,           # IN (nodes,) right child
     const double[::1] value,              # IN (nodes,) leaf values
-    double[::1] out,                      # IN/OUT (n,) += the leaf value of each row
+    double[::1] out,                      # IN/OUT (n,) += the sum of the trees' leaf values
     int n_threads,                        # IN
 ):
-    """Add one tree's prediction to out; rows over threads, node 0 the root."""
-    cdef Py_ssize_t i, node
-    cdef double x
+    """Add the trees' predictions to out, tree by tree in order for each
+    row (so the sum does not depend on the thread count); rows over
+    threads."""
+    cdef Py_ssize_t i, t, node
+    cdef double total
     with nogil:
         for i in prange(X.shape[0], schedule="static", num_threads=n_threads):
-            node = 0
-            while left[node] >= 0:
-                x = X[i, feature[node]]
-                if x != x:
-                    node = left[node] if missing_left[node] else right[node]
-                elif x <= threshold[node]:
-                    node = left[node]
-                else:
-                    node = right[node]
-            out[i] += value[node]
+            total = out[i]
+            for t in range(roots.shape[0]):
+                node = roots[t]
+                while left[node] >= 0:
+                    if _raw_goes_left(X[i, feature[node]], threshold[node], missing_left[node],
+                                      categorical[node], &left_set[node, 0]):
+                        node = left[node]
+                    else:
+                        node = right[node]
+                total = total + value[node]
+            out[i] = total
+
+
+def predict_forest_binned(
+    const unsigned char[:, ::1] binned,   # IN (n, d) bin codes
+    Py_ssize_t missing_bin,               # IN
+    const long long[::1] roots,           # IN (trees,) the root node of each tree
+    const long long[::1] feature,         # IN (nodes,) split feature of each node
+    const long long[::1] threshold_bin,   # IN (nodes,) bins <= threshold_bin go left
+    const unsigned char[::1] missing_left,  # IN (nodes,) where the missing bin goes
+    const unsigned char[::1] categorical,  # IN (nodes,) 1 for categorical splits
+    const unsigned long long[:, ::1] left_set,  # IN (nodes, 4) bins going left
+    const long long[::1] left,            # IN (nodes,) left child, -1 for a leaf
+    const long long[::1] right,           # IN (nodes,) right child
+    const double[::1] value,              # IN (nodes,) leaf values
+    double[::1] out,                      # IN/OUT (n,) += the sum of the trees' leaf values
+    int n_threads,                        # IN
+):
+    """``predict_forest`` for binned rows (the codes the trees were grown
+    on)."""
+    cdef Py_ssize_t i, t, node
+    cdef double total
+    with nogil:
+        for i in prange(binned.shape[0], schedule="static", num_threads=n_threads):
+            total = out[i]
+            for t in range(roots.shape[0]):
+                node = roots[t]
+                while left[node] >= 0:
+                    if _goes_left(binned[i, feature[node]], threshold_bin[node],
+                                  missing_left[node], missing_bin, categorical[node],
+                                  &left_set[node, 0]):
+                        node = left[node]
+                    else:
+                        node = right[node]
+                total = total + value[node]
+            out[i] = total

@@ -1,0 +1,320 @@
+"""Losses of histogram gradient boosting.
+
+Each loss gives, for raw predictions ``raw`` of shape (n, K) (K = 1 except
+for multiclass log loss), the per-row gradients and hessians the trees are
+fitted to, the initial raw prediction, the mean loss (the early-stopping
+score) and the map from raw predictions to predictions.  The formulas are
+the "half" losses scikit-learn's HistGradientBoosting minimises, with
+gradients and hessians rounded to float32 as it does, so that the two fit
+the same trees.
+"""
+import numpy as np
+from scipy.special import expit, logsumexp, softmax
+
+from fastml._quantile_transforms import _weighted_quantiles
+
+
+def _average(values, sample_weight):
+    return float(np.average(values, weights=sample_weight))
+
+
+def weighted_quantile(values, sample_weight, quantile):
+    """The ``quantile`` (in [0, 1]) of values: linear interpolation without
+    weights, the weighted inverted CDF with them (scikit-learn's rules for
+    the baselines and leaves of the absolute-error and quantile losses)."""
+    if sample_weight is None:
+        return float(np.percentile(values, 100 * quantile))
+    return float(_weighted_quantiles(values.astype(np.float64), sample_weight.astype(np.float64),
+                                     [100 * quantile], average=False)[0])
+
+
+class Loss:
+    """A built-in loss (see the module docstring).
+
+    Attributes
+    ----------
+    name : str
+    n_outputs : int
+        Raw predictions per row (K).
+    constant_hessian : bool
+        The hessian is 1 for every row (without sample weights), so the
+        row counts stand in for hessian sums.
+    leaf_quantile : float or None
+        If set, each new leaf's value is replaced by this quantile of the
+        residuals ``y - raw`` of its training rows (times the learning
+        rate), as scikit-learn does for the absolute-error and quantile
+        losses.
+    """
+
+    n_outputs = 1
+    constant_hessian = False
+    leaf_quantile = None
+
+    def __init__(self, name):
+        self.name = name
+
+    def check_target(self, y):
+        """Raise ValueError for targets outside the loss's domain."""
+
+    def baseline(self, y, sample_weight):
+        """The constant raw prediction that minimises the loss: (K,) float64."""
+        raise NotImplementedError
+
+    def gradient_hessian(self, y, raw, sample_weight):
+        """Gradients (n, K) and hessians (n, K), or None when
+        ``constant_hessian`` and no weights; float32."""
+        raise NotImplementedError
+
+    def loss(self, y, raw, sample_weight):
+        """The (weighted) mean loss, a float."""
+        raise NotImplementedError
+
+    def predict(self, raw):
+        """Predictions from raw predictions (n, K)."""
+        return raw[:, 0]
+
+    @staticmethod
+    def _weighted(g, h, sample_weight):
+        if sample_weight is not None:
+            g = g * sample_weight[:, None]
+            h = np.broadcast_to(1.0, g.shape) if h is None else h
+            h = h * sample_weight[:, None]
+        return (g.astype(np.float32),
+                None if h is None else np.asarray(h, dtype=np.float32))
+
+
+class SquaredError(Loss):
+    constant_hessian = True
+
+    def baseline(self, y, sample_weight):
+        return np.array([_average(y, sample_weight)])
+
+    def gradient_hessian(self, y, raw, sample_weight):
+        return self._weighted(raw - y[:, None], None, sample_weight)
+
+    def loss(self, y, raw, sample_weight):
+        return _average(0.5 * (y - raw[:, 0]) ** 2, sample_weight)
+
+
+class QuantileLoss(Loss):
+    """Pinball loss at ``quantile``; ``absolute_error`` is quantile 0.5 with
+    gradients -1 / +1 (twice the pinball loss)."""
+
+    constant_hessian = True
+
+    def __init__(self, name, quantile):
+        super().__init__(name)
+        self.quantile = self.leaf_quantile = quantile
+
+    def baseline(self, y, sample_weight):
+        return np.array([weighted_quantile(y, sample_weight, self.quantile)])
+
+    def gradient_hessian(self, y, raw, sample_weight):
+        above = y[:, None] > raw
+        if self.name == "absolute_error":
+            g = np.where(above, -1.0, 1.0)
+        else:
+            g = np.where(above, -self.quantile, 1.0 - self.quantile)
+        return self._weighted(g, None, sample_weight)
+
+    def loss(self, y, raw, sample_weight):
+        diff = y - raw[:, 0]
+        if self.name == "absolute_error":
+            return _average(np.abs(diff), sample_weight)
+        return _average(np.where(diff >= 0, self.quantile * diff, (self.quantile - 1) * diff),
+                        sample_weight)
+
+
+class PoissonLoss(Loss):
+    def check_target(self, y):
+        if np.any(y < 0) or not np.sum(y) > 0:
+            raise ValueError("loss='poisson' requires non-negative targets with a positive "
+                             f"sum; got values in [{y.min()}, {y.max()}].")
+
+    def baseline(self, y, sample_weight):
+        return np.array([np.log(_average(y, sample_weight))])
+
+    def gradient_hessian(self, y, raw, sample_weight):
+        mu = np.exp(raw)
+        return self._weighted(mu - y[:, None], mu, sample_weight)
+
+    def loss(self, y, raw, sample_weight):
+        return _average(np.exp(raw[:, 0]) - y * raw[:, 0], sample_weight)
+
+    def predict(self, raw):
+        return np.exp(raw[:, 0])
+
+
+class GammaLoss(PoissonLoss):
+    def check_target(self, y):
+        if np.any(y <= 0):
+            raise ValueError("loss='gamma' requires strictly positive targets; got values in "
+                             f"[{y.min()}, {y.max()}].")
+
+    def gradient_hessian(self, y, raw, sample_weight):
+        ratio = y[:, None] * np.exp(-raw)
+        return self._weighted(1.0 - ratio, ratio, sample_weight)
+
+    def loss(self, y, raw, sample_weight):
+        return _average(raw[:, 0] + y * np.exp(-raw[:, 0]), sample_weight)
+
+
+class BinaryLogLoss(Loss):
+    """y in {0, 1}; raw is the log-odds of class 1."""
+
+    def baseline(self, y, sample_weight):
+        p = np.clip(_average(y, sample_weight), 1e-15, 1 - 1e-15)
+        return np.array([np.log(p / (1 - p))])
+
+    def gradient_hessian(self, y, raw, sample_weight):
+        p = expit(raw)
+        return self._weighted(p - y[:, None], p * (1 - p), sample_weight)
+
+    def loss(self, y, raw, sample_weight):
+        r = raw[:, 0]
+        return _average(np.logaddexp(0, r) - y * r, sample_weight)
+
+    def predict(self, raw):
+        p = expit(raw[:, 0])
+        return np.column_stack((1 - p, p))
+
+
+class MulticlassLogLoss(Loss):
+    """y in {0 .. K-1}; raw holds one score per class (softmax)."""
+
+    def __init__(self, name, n_classes):
+        super().__init__(name)
+        self.n_outputs = n_classes
+
+    def baseline(self, y, sample_weight):
+        eps = np.finfo(np.float64).eps
+        p = np.array([_average(y == k, sample_weight) for k in range(self.n_outputs)])
+        log_p = np.log(np.clip(p, eps, 1 - eps))
+        return log_p - log_p.mean()
+
+    def gradient_hessian(self, y, raw, sample_weight):
+        p = softmax(raw, axis=1)
+        g = p.copy()
+        g[np.arange(y.size), y.astype(np.intp)] -= 1.0
+        return self._weighted(g, p * (1 - p), sample_weight)
+
+    def loss(self, y, raw, sample_weight):
+        picked = raw[np.arange(y.size), y.astype(np.intp)]
+        return _average(logsumexp(raw, axis=1) - picked, sample_weight)
+
+    def predict(self, raw):
+        return softmax(raw, axis=1)
+
+
+def builtin_loss(name, *, quantile=None, n_classes=2):
+    """The loss object for a loss name."""
+    if name == "squared_error":
+        return SquaredError(name)
+    if name == "absolute_error":
+        return QuantileLoss(name, 0.5)
+    if name == "quantile":
+        return QuantileLoss(name, quantile)
+    if name == "poisson":
+        return PoissonLoss(name)
+    if name == "gamma":
+        return GammaLoss(name)
+    if name == "log_loss":
+        return BinaryLogLoss(name) if n_classes <= 2 else MulticlassLogLoss(name, n_classes)
+    raise ValueError(f"unknown loss {name!r}")
+
+
+class NumbaLoss(Loss):
+    """A loss written by the user as plain Python, compiled with Numba.
+
+    Pass it as ``loss`` to ``fastml.ensemble.HistGradientBoostingRegressor``.
+    The booster calls the compiled function on every row at every
+    iteration, without the GIL.
+
+    Parameters
+    ----------
+    gradient_hessian : callable
+        ``gradient_hessian(y_true, raw_prediction) -> (gradient, hessian)``
+        on two floats: the first and second derivative of the loss with
+        respect to the raw prediction.  Hessians must be positive.  It must
+        be compilable by ``numba.njit`` (plain arithmetic and ``math``
+        functions).
+    initial_prediction : callable, default=None
+        ``initial_prediction(y, sample_weight) -> float``, plain Python on
+        arrays (``sample_weight`` may be None): the first raw prediction.
+        None takes one Newton step from 0: ``-sum(w g) / sum(w h)`` at
+        raw prediction 0.
+    loss : callable, default=None
+        ``loss(y_true, raw_prediction) -> float`` on two floats, compiled
+        likewise; needed for ``scoring="loss"`` (early stopping and
+        ``train_score_``), else score with a scorer or turn
+        early stopping off.
+    name : str, default="custom"
+
+    Notes
+    -----
+    Predictions are the raw predictions (identity link).
+
+    Examples
+    --------
+    A pseudo-Huber loss with delta 1:
+
+    >>> import math
+    >>> from fastml.ensemble import NumbaLoss
+    >>> def pseudo_huber(y, raw):
+    ...     r = raw - y
+    ...     s = math.sqrt(1.0 + r * r)
+    ...     return r / s, 1.0 / (s * s * s)
+    >>> loss = NumbaLoss(pseudo_huber)
+    """
+
+    def __init__(self, gradient_hessian, *, initial_prediction=None, loss=None, name="custom"):
+        super().__init__(name)
+        if not callable(gradient_hessian):
+            raise TypeError("gradient_hessian must be a function (y_true, raw_prediction) -> "
+                            f"(gradient, hessian), got {gradient_hessian!r}.")
+        for arg, value in (("initial_prediction", initial_prediction), ("loss", loss)):
+            if value is not None and not callable(value):
+                raise TypeError(f"{arg} must be a function or None, got {value!r}.")
+        self.gradient_hessian_function = gradient_hessian
+        self.initial_prediction = initial_prediction
+        self.loss_function = loss
+
+    def __repr__(self):
+        return (f"NumbaLoss({getattr(self.gradient_hessian_function, '__name__', '?')}, "
+                f"name={self.name!r})")
+
+    def _derivatives(self, y, raw):
+        from fastml._numba import custom_loss
+
+        return custom_loss.gradient_hessian(self.gradient_hessian_function, y, raw)
+
+    def baseline(self, y, sample_weight):
+        if self.initial_prediction is not None:
+            value = float(self.initial_prediction(y, sample_weight))
+        else:
+            g, h = self._derivatives(y, np.zeros_like(y))
+            w = np.ones_like(y) if sample_weight is None else sample_weight
+            value = -float(np.dot(w, g)) / float(np.dot(w, h))
+        if not np.isfinite(value):
+            raise ValueError(f"The initial prediction of loss {self.name!r} is {value}; it "
+                             "must be finite.")
+        return np.array([value])
+
+    def gradient_hessian(self, y, raw, sample_weight):
+        g, h = self._derivatives(y, np.ascontiguousarray(raw[:, 0]))
+        if not (np.all(np.isfinite(g)) and np.all(np.isfinite(h))):
+            raise ValueError(f"Loss {self.name!r} returned non-finite gradients or hessians.")
+        if np.any(h < 0):
+            raise ValueError(f"Loss {self.name!r} returned negative hessians; a loss must be "
+                             "convex in the raw prediction.")
+        return self._weighted(g[:, None], h[:, None], sample_weight)
+
+    def loss(self, y, raw, sample_weight):
+        if self.loss_function is None:
+            raise ValueError(f"Loss {self.name!r} has no loss function, so scoring='loss' "
+                             "cannot score it: pass loss=... to NumbaLoss, set scoring to a "
+                             "scorer, or set early_stopping=False.")
+        from fastml._numba import custom_loss
+
+        return _average(custom_loss.values(self.loss_function, y,
+                                           np.ascontiguousarray(raw[:, 0])), sample_weight)

@@ -1,0 +1,137 @@
+"""Model files of the gradient-boosting estimators: ``.npz`` archives of
+plain arrays and one JSON text, read back with ``allow_pickle=False`` so
+that loading a file from elsewhere cannot run code.
+
+Contents (format ``fastml-hist-gradient-boosting/1``):
+
+* ``header``: JSON with the format, the estimator class, its parameters
+  (those JSON can hold; others are written as their defaults and named
+  under ``"dropped_params"``), and the scalar fitted attributes;
+* ``baseline`` (K,), ``train_score_``, ``validation_score_``;
+* ``classes_`` (classifier), ``feature_names_in_`` and ``is_categorical_``
+  when set, and ``categories_<j>`` for each categorical feature;
+* ``thresholds`` and ``threshold_offsets``: the bin thresholds of every
+  feature, concatenated;
+* ``tree_<field>`` for every ``kernels.Tree`` field, the trees stacked in
+  fit order (iteration-major, then raw-prediction column), and
+  ``tree_sizes``.
+"""
+import json
+import warnings
+
+import numpy as np
+
+from fastml import kernels
+
+FORMAT = "fastml-hist-gradient-boosting/1"
+
+
+def _plain(values, name):
+    """An array numpy can store without pickling (no object dtype)."""
+    values = np.asarray(values)
+    if values.dtype.kind != "O":
+        return values
+    if all(isinstance(v, str) for v in values):
+        return values.astype(str)
+    raise ValueError(f"{name} holds Python objects of types "
+                     f"{sorted({type(v).__name__ for v in values})}; a model file stores "
+                     "numbers and strings only.")
+
+
+def save(model, path):
+    from fastml.ensemble._losses import Loss
+
+    if isinstance(model.loss, Loss):
+        raise ValueError("A model with a custom loss (NumbaLoss) cannot be saved: its loss "
+                         "is code, and model files hold no code. Pickle it instead.")
+    params, dropped = {}, []
+    defaults = type(model)().get_params()
+    for name, value in model.get_params().items():
+        try:
+            json.dumps(value)
+            params[name] = value
+        except TypeError:
+            params[name] = defaults[name]
+            dropped.append(name)
+    if dropped:
+        warnings.warn(f"Parameters {dropped} cannot be written to a model file; the loaded "
+                      "model gets their defaults.", UserWarning, stacklevel=3)
+    trees = [tree for iteration in model._trees for tree in iteration]
+    stacked, _ = kernels.stack_trees(trees)
+    header = {
+        "format": FORMAT,
+        "estimator": type(model).__name__,
+        "params": params,
+        "dropped_params": dropped,
+        "n_iter_": int(model.n_iter_),
+        "n_trees_per_iteration_": int(model.n_trees_per_iteration_),
+        "n_features_in_": int(model.n_features_in_),
+        "do_early_stopping_": bool(model.do_early_stopping_),
+        "random_seed": int(model._random_seed),
+    }
+    arrays = {
+        "header": np.array(json.dumps(header)),
+        "baseline": model._baseline,
+        "train_score_": model.train_score_,
+        "validation_score_": model.validation_score_,
+        "thresholds": np.concatenate([np.asarray(t, np.float64) for t in model._thresholds]),
+        "threshold_offsets": np.cumsum([0] + [len(t) for t in model._thresholds]),
+        "tree_sizes": np.array([t.value.size for t in trees], dtype=np.int64),
+    }
+    arrays.update({f"tree_{name}": getattr(stacked, name) for name in kernels.Tree._fields})
+    if hasattr(model, "classes_"):
+        arrays["classes_"] = _plain(model.classes_, "classes_")
+    if hasattr(model, "feature_names_in_"):
+        arrays["feature_names_in_"] = _plain(model.feature_names_in_, "feature_names_in_")
+    if model.is_categorical_ is not None:
+        arrays["is_categorical_"] = model.is_categorical_
+        for j, categories in model._categories.items():
+            arrays[f"categories_{j}"] = _plain(categories, f"the categories of feature {j}")
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def load(path, cls):
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    try:
+        header = json.loads(str(arrays.pop("header")))
+    except (KeyError, ValueError):
+        raise ValueError(f"{path} is not a fastml gradient-boosting model file.") from None
+    if header.get("format") != FORMAT:
+        raise ValueError(f"{path} has format {header.get('format')!r}; this fastml reads "
+                         f"{FORMAT!r}.")
+    if header["estimator"] != cls.__name__:
+        raise ValueError(f"{path} holds a {header['estimator']}; load it with "
+                         f"{header['estimator']}.load.")
+    model = cls(**header["params"])
+    model.n_iter_ = header["n_iter_"]
+    model.n_trees_per_iteration_ = header["n_trees_per_iteration_"]
+    model.n_features_in_ = header["n_features_in_"]
+    model.do_early_stopping_ = header["do_early_stopping_"]
+    model._random_seed = header["random_seed"]
+    model._baseline = arrays["baseline"]
+    model.train_score_ = arrays["train_score_"]
+    model.validation_score_ = arrays["validation_score_"]
+    offsets = arrays["threshold_offsets"]
+    model._thresholds = [arrays["thresholds"][a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+    if "classes_" in arrays:
+        model.classes_ = arrays["classes_"]
+    if "feature_names_in_" in arrays:
+        model.feature_names_in_ = arrays["feature_names_in_"].astype(object)
+    model.is_categorical_ = arrays.get("is_categorical_")
+    if model.is_categorical_ is not None:
+        model._categories = {int(name.split("_")[1]): values for name, values in arrays.items()
+                             if name.startswith("categories_")}
+    model._loss = model._make_loss()
+    sizes = arrays["tree_sizes"]
+    starts = np.concatenate(([0], np.cumsum(sizes)))
+    K = model.n_trees_per_iteration_
+    trees = []
+    for a, b in zip(starts[:-1], starts[1:]):
+        fields = {name: arrays[f"tree_{name}"][a:b] for name in kernels.Tree._fields}
+        fields["left"] = np.where(fields["left"] >= 0, fields["left"] - a, -1)
+        fields["right"] = np.where(fields["right"] >= 0, fields["right"] - a, -1)
+        trees.append(kernels.Tree(**fields))
+    model._trees = [trees[i:i + K] for i in range(0, len(trees), K)]
+    return model
