@@ -98,8 +98,8 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
         for key, val in (("feature", -1), ("threshold", np.nan), ("threshold_bin", -1),
                          ("missing_left", False), ("categorical", False),
                          ("left_categories", _NO_CATEGORIES), ("left", -1), ("right", -1),
-                         ("value", -learning_rate * g * gradient_scale
-                          / (hess + l2_regularization + 1e-15)),
+                         ("value", learning_rate * (-(g * gradient_scale)
+                                                   / (hess + l2_regularization + 1e-15))),
                          ("count", count), ("gain", 0.0), ("depth", depth)):
             nodes[key].append(val)
         return len(nodes["value"]) - 1
@@ -122,6 +122,7 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
             hessian_scale=hessian_scale if with_hessians else None, missing_bin=missing_bin,
             l2_regularization=l2_regularization, min_samples_leaf=min_samples_leaf,
             min_hessian=min_hessian, allowed=allowed, categorical=categorical_codes,
+            has_missing=has_missing,
             n_threads=min(n_threads, max(1, d // 64)),  # a thread per 64 features
             check_input=False)
         feature = int(np.argmax(split.gain))  # ties to the first feature
@@ -133,6 +134,7 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
     root_rows = np.arange(n, dtype=np.uint32)
     root_hist = histogram(None)
     unseen = root_hist[:, :, 2] == 0  # (d, N_BINS) bins without a training row
+    has_missing = (~unseen[:, missing_bin]).astype(np.uint8)
     root = _Leaf(add_node(root_hist[0].sum(axis=0), 0), root_rows, root_hist)
     heap, n_leaves, finished = [], 1, [root]
     consider(root, heap)
@@ -142,6 +144,8 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
         f, split = leaf.feature, leaf.split
         threshold_bin = int(split.threshold[f])
         missing_left = bool(split.missing_left[f])
+        if not has_missing[f]:  # missing values at predict time join the larger child
+            missing_left = bool(split.left[f, 2] > nodes["count"][leaf.node] - split.left[f, 2])
         left_set = None
         if categorical[f]:  # unseen categories follow missing values
             left_set = split.left_set[f] | (_bits(unseen[f]) if missing_left else 0)

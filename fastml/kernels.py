@@ -1603,8 +1603,8 @@ CATEGORICAL_SMOOTHING = 10.0  # hessian added to a category's when ranking categ
 
 def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
                      missing_bin=N_BINS - 1, l2_regularization=0.0, min_samples_leaf=20,
-                     min_hessian=1e-3, allowed=None, categorical=None, n_threads=1,
-                     check_input=True):
+                     min_hessian=1e-3, allowed=None, categorical=None, has_missing=None,
+                     n_threads=1, check_input=True):
     """The best split of each feature of a node, from its histogram.
 
     A numerical split sends bins ``0 .. threshold`` left and the other
@@ -1639,11 +1639,15 @@ def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
         Features that may split (``max_features``); None for all.
     categorical : ndarray of shape (d,) of bool, default=None
         Categorical features (bin ``k`` = category ``k``); None for none.
+    has_missing : ndarray of shape (d,) of bool, default=None
+        Features with missing values in the training data: only they try
+        sending missing values left, and splitting values from missing
+        values.  None: those with rows in this node's missing bin.
     n_threads : int, default=1
     check_input : bool, default=True
         False skips the checks, for callers (the tree grower) that pass a
-        C-contiguous hist, uint16 n_values and uint8 allowed and categorical
-        arrays, all checked once already.
+        C-contiguous hist, uint16 n_values and uint8 allowed, categorical
+        and has_missing arrays, all checked once already.
 
     Returns
     -------
@@ -1652,8 +1656,8 @@ def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
     from fastml._kernels import _gbdt
 
     if not check_input:
-        return _find_splits(_gbdt, hist, n_values, allowed, categorical, missing_bin,
-                            gradient_scale, hessian_scale, l2_regularization,
+        return _find_splits(_gbdt, hist, n_values, allowed, categorical, has_missing,
+                            missing_bin, gradient_scale, hessian_scale, l2_regularization,
                             min_samples_leaf, min_hessian, n_threads)
     n_threads = check_positive_int(n_threads, "n_threads")
     hist = np.asarray(hist)
@@ -1676,6 +1680,10 @@ def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
         np.asarray(categorical, dtype=bool).astype(np.uint8)
     if categorical.shape != (d,):
         raise ValueError(f"categorical must have shape ({d},), got {categorical.shape}.")
+    has_missing = (hist[:, missing_bin, 2] > 0 if has_missing is None
+                   else np.asarray(has_missing, dtype=bool)).astype(np.uint8)
+    if has_missing.shape != (d,):
+        raise ValueError(f"has_missing must have shape ({d},), got {has_missing.shape}.")
     for name, value in (("l2_regularization", l2_regularization), ("min_hessian", min_hessian),
                         ("gradient_scale", gradient_scale),
                         ("hessian_scale", 1.0 if hessian_scale is None else hessian_scale)):
@@ -1684,12 +1692,13 @@ def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
     if not isinstance(min_samples_leaf, numbers.Integral) or min_samples_leaf < 1:
         raise ValueError(f"min_samples_leaf must be a positive int, got {min_samples_leaf!r}.")
     return _find_splits(_gbdt, np.ascontiguousarray(hist), n_values.astype(np.uint16), allowed,
-                        categorical, missing_bin, gradient_scale, hessian_scale,
+                        categorical, has_missing, missing_bin, gradient_scale, hessian_scale,
                         l2_regularization, min_samples_leaf, min_hessian, n_threads)
 
 
-def _find_splits(_gbdt, hist, n_values, allowed, categorical, missing_bin, gradient_scale,
-                 hessian_scale, l2_regularization, min_samples_leaf, min_hessian, n_threads):
+def _find_splits(_gbdt, hist, n_values, allowed, categorical, has_missing, missing_bin,
+                 gradient_scale, hessian_scale, l2_regularization, min_samples_leaf,
+                 min_hessian, n_threads):
     d = hist.shape[0]
     with_hessians = hessian_scale is not None
     hessian_scale = 1.0 if hessian_scale is None else hessian_scale
@@ -1699,7 +1708,7 @@ def _find_splits(_gbdt, hist, n_values, allowed, categorical, missing_bin, gradi
     left = np.empty((d, 3), dtype=np.int64)
     left_set = np.empty((d, 4), dtype=np.uint64)
     work = d if categorical.any() else 0  # ranking space for categorical features
-    _gbdt.find_splits(hist, n_values, allowed, categorical, missing_bin, float(gradient_scale), float(hessian_scale),
+    _gbdt.find_splits(hist, n_values, allowed, categorical, has_missing, missing_bin, float(gradient_scale), float(hessian_scale),
                       with_hessians, float(l2_regularization), int(min_samples_leaf),
                       float(min_hessian), CATEGORICAL_SMOOTHING,
                       np.empty((work, N_BINS)), np.empty((work, N_BINS), dtype=np.int64),
@@ -1759,7 +1768,7 @@ def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bi
     left_set = np.zeros(4, np.uint64) if left_set is None else _check_left_set(left_set)
     n_left = _gbdt.partition(samples, codes, int(threshold), bool(missing_left), int(missing_bin),
                              categorical, left_set, starts, np.empty(parts, dtype=np.int64),
-                             out, n_threads)
+                             np.empty(samples.size, dtype=np.uint8), out)
     return out[:n_left], out[n_left:]
 
 

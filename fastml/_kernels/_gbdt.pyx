@@ -17,6 +17,16 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 
+cdef extern from "partition.h" nogil:
+    Py_ssize_t fastml_split_sides(const uint32_t *samples, Py_ssize_t k0, Py_ssize_t k1,
+                                  const uint8_t *codes, Py_ssize_t stride, Py_ssize_t threshold,
+                                  int missing_left, Py_ssize_t missing_bin, int categorical,
+                                  const uint64_t *left_set, uint8_t *side)
+    void fastml_write_sides(const uint32_t *samples, Py_ssize_t k0, Py_ssize_t k1,
+                            const uint8_t *side, Py_ssize_t at_left, Py_ssize_t at_right,
+                            uint32_t *out)
+
+
 cdef extern from "histogram.h" nogil:
     uint64_t fastml_packed_histograms(const uint8_t *codes, Py_ssize_t d,
                                       const uint32_t *samples, Py_ssize_t m,
@@ -118,10 +128,20 @@ def build_histograms(
                     hist[f, code, 2] += 1
 
 
-cdef inline double _score(double g, double h, double l2) noexcept nogil:
-    """G^2 / (H + l2): the loss reduction of a leaf with these sums (up to
-    a factor 1/2 shared by every term of a gain)."""
-    return g * g / (h + l2)
+cdef inline double _node_loss(double g, double h, double l2) noexcept nogil:
+    """The loss term of a node with these sums at its optimal value
+    ``-g / (h + l2 + 1e-15)``: ``g * value``, computed in scikit-learn's
+    order so that gains tie where its gains tie."""
+    return g * (-g / (h + l2 + 1e-15))
+
+
+cdef inline double _gain(double g_left, double h_left, double g_right, double h_right,
+                         double parent_loss, double l2) noexcept nogil:
+    """Loss reduction of a split (twice that of the second-order step)."""
+    cdef double gain = parent_loss
+    gain -= _node_loss(g_left, h_left, l2)
+    gain -= _node_loss(g_right, h_right, l2)
+    return gain
 
 
 cdef inline bint _in_set(const unsigned long long *bits, Py_ssize_t code) noexcept nogil:
@@ -147,6 +167,7 @@ def find_splits(
     const unsigned short[::1] n_values,   # IN (d,) bins holding values (0 .. n_values - 1)
     const unsigned char[::1] allowed,     # IN (d,) 1 for the features that may split
     const unsigned char[::1] categorical,  # IN (d,) 1 for categorical features
+    const unsigned char[::1] has_missing,  # IN (d,) 1 if the feature has missing values
     Py_ssize_t missing_bin,               # IN the bin of missing values
     double gradient_scale,                # IN value of one gradient unit
     double hessian_scale,                 # IN value of one hessian unit (rows when no hessians)
@@ -166,17 +187,20 @@ def find_splits(
 ):
     """The best split of each feature.
 
-    Numerical features: rows with bin <= threshold go left, missing values
-    to the better side (left tried first, so a tie sends them left; the
-    first of equal thresholds wins).  Categorical features: the categories
+    Numerical features, scanned as scikit-learn does so that ties go the
+    same way: thresholds in increasing order with missing values sent
+    right (up to the last value bin when the feature has missing values:
+    values left, missing right), then, for features with missing values,
+    in decreasing order with missing values sent left; a candidate must
+    beat the best so far strictly.  Categorical features: the categories
     present (the missing bin counts as one) are ranked by gradient /
     (hessian + categorical_smoothing), ties by bin, and the best prefix of
     that ranking goes left (``left_set``; ``threshold`` is the prefix
     length).  Features are split over threads; each is scanned in a fixed
     order, so the result does not depend on the thread count."""
-    cdef Py_ssize_t d = hist.shape[0], f, b, side, k, j, n_cats
-    cdef long long g_total, h_total, n_total, g_miss, h_miss, n_miss
-    cdef long long g_left, h_left, n_left, g_l, h_l, n_l, code
+    cdef Py_ssize_t d = hist.shape[0], f, b, k, j, n_cats
+    cdef long long g_total, h_total, n_total, g_right, h_right, n_right
+    cdef long long g_left, h_left, n_left, code
     cdef double parent, candidate, hl, hr, key, l2 = l2_regularization
     with nogil:
         for f in prange(d, schedule="static", num_threads=n_threads):
@@ -197,7 +221,7 @@ def find_splits(
                 g_total = g_total + hist[f, b, 0]
                 h_total = h_total + (hist[f, b, 1] if with_hessians else hist[f, b, 2])
                 n_total = n_total + hist[f, b, 2]
-            parent = _score(g_total * gradient_scale, h_total * hessian_scale, l2)
+            parent = _node_loss(g_total * gradient_scale, h_total * hessian_scale, l2)
             g_left = 0
             h_left = 0
             n_left = 0
@@ -230,8 +254,8 @@ def find_splits(
                     hr = (h_total - h_left) * hessian_scale
                     if hl < min_hessian or hr < min_hessian:
                         continue
-                    candidate = (_score(g_left * gradient_scale, hl, l2)
-                                 + _score((g_total - g_left) * gradient_scale, hr, l2) - parent)
+                    candidate = _gain(g_left * gradient_scale, hl,
+                                      (g_total - g_left) * gradient_scale, hr, parent, l2)
                     if candidate > gain[f]:
                         gain[f] = candidate
                         threshold[f] = k + 1
@@ -245,34 +269,48 @@ def find_splits(
                         if code == missing_bin:
                             missing_left[f] = 1
                 continue
-            g_miss = hist[f, missing_bin, 0]
-            h_miss = hist[f, missing_bin, 1] if with_hessians else hist[f, missing_bin, 2]
-            n_miss = hist[f, missing_bin, 2]
-            for b in range(n_values[f]):
+            for b in range(n_values[f] - 1 + has_missing[f]):  # missing values right
                 g_left = g_left + hist[f, b, 0]
                 h_left = h_left + (hist[f, b, 1] if with_hessians else hist[f, b, 2])
                 n_left = n_left + hist[f, b, 2]
-                for side in range(2):  # 0: missing values left, 1: right
-                    if side == 0 and n_miss == 0:
-                        continue  # no missing values: one candidate, sent right
-                    g_l = g_left + (g_miss if side == 0 else 0)
-                    h_l = h_left + (h_miss if side == 0 else 0)
-                    n_l = n_left + (n_miss if side == 0 else 0)
-                    if n_l < min_samples_leaf or n_total - n_l < min_samples_leaf:
-                        continue
-                    hl = h_l * hessian_scale
-                    hr = (h_total - h_l) * hessian_scale
-                    if hl < min_hessian or hr < min_hessian:
-                        continue
-                    candidate = (_score(g_l * gradient_scale, hl, l2)
-                                 + _score((g_total - g_l) * gradient_scale, hr, l2) - parent)
-                    if candidate > gain[f]:
-                        gain[f] = candidate
-                        threshold[f] = b
-                        missing_left[f] = side == 0
-                        left[f, 0] = g_l
-                        left[f, 1] = h_l if with_hessians else 0
-                        left[f, 2] = n_l
+                if n_left < min_samples_leaf or n_total - n_left < min_samples_leaf:
+                    continue
+                hl = h_left * hessian_scale
+                hr = (h_total - h_left) * hessian_scale
+                if hl < min_hessian or hr < min_hessian:
+                    continue
+                candidate = _gain(g_left * gradient_scale, hl,
+                                  (g_total - g_left) * gradient_scale, hr, parent, l2)
+                if candidate > gain[f]:
+                    gain[f] = candidate
+                    threshold[f] = b
+                    left[f, 0] = g_left
+                    left[f, 1] = h_left if with_hessians else 0
+                    left[f, 2] = n_left
+            if not has_missing[f]:
+                continue
+            g_right = 0  # then missing values left: bins above b go right
+            h_right = 0
+            n_right = 0
+            for b in range(n_values[f] - 2, -1, -1):
+                g_right = g_right + hist[f, b + 1, 0]
+                h_right = h_right + (hist[f, b + 1, 1] if with_hessians else hist[f, b + 1, 2])
+                n_right = n_right + hist[f, b + 1, 2]
+                if n_right < min_samples_leaf or n_total - n_right < min_samples_leaf:
+                    continue
+                hr = h_right * hessian_scale
+                hl = (h_total - h_right) * hessian_scale
+                if hl < min_hessian or hr < min_hessian:
+                    continue
+                candidate = _gain((g_total - g_right) * gradient_scale, hl,
+                                  g_right * gradient_scale, hr, parent, l2)
+                if candidate > gain[f]:
+                    gain[f] = candidate
+                    threshold[f] = b
+                    missing_left[f] = 1
+                    left[f, 0] = g_total - g_right
+                    left[f, 1] = (h_total - h_right) if with_hessians else 0
+                    left[f, 2] = n_total - n_right
 
 
 def partition(
@@ -285,37 +323,31 @@ def partition(
     const unsigned long long[::1] left_set,  # IN (4,) bins going left (categorical)
     const long long[::1] starts,          # IN (parts + 1,) the parts of samples, one per thread
     long long[::1] left_counts,           # TMP (parts,) rows of each part going left
+    unsigned char[::1] side,              # TMP (m,) 1 for the rows going left
     unsigned int[::1] out,                # OUT (m,) left rows then right rows, each in input order
-    int n_threads,                        # IN
 ):
-    """Split a node's rows stably: parts counted in parallel, then each
-    part writes its rows at offsets from the counts' prefix sums."""
-    cdef Py_ssize_t parts = starts.shape[0] - 1, p, k, row
-    cdef long long n_left = 0, at_left, at_right, before
-    cdef const unsigned long long *bits = &left_set[0]
+    """Split a node's rows stably (``partition.c``): each part finds its
+    rows' sides, then writes them at offsets from the counts' prefix sums.
+    Returns the number of rows going left."""
+    cdef Py_ssize_t parts = starts.shape[0] - 1, p, k
+    cdef long long n_left = 0, before
+    if samples.shape[0] == 0:
+        return 0
     with nogil:
         for p in prange(parts, schedule="static", num_threads=parts):
-            left_counts[p] = 0
-            for k in range(starts[p], starts[p + 1]):
-                left_counts[p] += _goes_left(codes[samples[k]], threshold, missing_left,
-                                             missing_bin, categorical, bits)
+            left_counts[p] = fastml_split_sides(
+                <const uint32_t *> &samples[0], starts[p], starts[p + 1], &codes[0],
+                codes.strides[0], threshold, missing_left, missing_bin, categorical,
+                <const uint64_t *> &left_set[0], &side[0])
         for p in range(parts):
             n_left += left_counts[p]
         for p in prange(parts, schedule="static", num_threads=parts):
             before = 0
             for k in range(p):
                 before = before + left_counts[k]
-            at_left = before
-            at_right = n_left + starts[p] - before
-            for k in range(starts[p], starts[p + 1]):
-                row = samples[k]
-                if _goes_left(codes[row], threshold, missing_left, missing_bin, categorical,
-                              bits):
-                    out[at_left] = row
-                    at_left = at_left + 1
-                else:
-                    out[at_right] = row
-                    at_right = at_right + 1
+            fastml_write_sides(<const uint32_t *> &samples[0], starts[p], starts[p + 1],
+                               &side[0], before, n_left + starts[p] - before,
+                               <uint32_t *> &out[0])
     return n_left
 
 

@@ -14,11 +14,12 @@ import time
 import warnings
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils import check_random_state, column_or_1d, resample
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -136,6 +137,8 @@ class _HistGradientBoosting(BaseEstimator):
             raise NotImplementedError(
                 f"{type(self).__name__} does not take Dask collections yet; call "
                 ".compute() first (training on a Dask cluster is planned).")
+        if not (hasattr(X, "columns") or isinstance(X, np.ndarray) or sparse.issparse(X)):
+            X = np.asarray(X)  # lists and other array-likes
         if reset:
             columns = getattr(X, "columns", None)
             names = (np.asarray([str(c) for c in columns], dtype=object)
@@ -188,7 +191,7 @@ class _HistGradientBoosting(BaseEstimator):
             raise ValueError("Negative values in data passed to sample_weight: give "
                              "non-negative weights.")
         if not w.sum() > 0:
-            raise ValueError("sample_weight sums to 0: at least one weight must be positive.")
+            raise ValueError("sample_weight sums to zero: at least one weight must be positive.")
         return w
 
     # ------------------------------------------------------------ fit
@@ -234,6 +237,9 @@ class _HistGradientBoosting(BaseEstimator):
             y_val = self._encode_y(y_val, fitting=False)
             sample_weight_val = self._apply_class_weight(
                 self._validate_sample_weight(sample_weight_val, X_val.shape[0]), y_val)
+            if self.early_stopping is False:
+                raise ValueError("X_val and y_val are passed to fit while early_stopping is "
+                                 "False; set early_stopping to 'auto' or True to use them.")
         elif sample_weight_val is not None:
             raise ValueError("sample_weight_val needs X_val and y_val.")
         n_threads = effective_n_threads(None)
@@ -268,6 +274,8 @@ class _HistGradientBoosting(BaseEstimator):
                         out=np.ascontiguousarray(raw_val[:, k]), n_threads=n_threads)
         self._boost(binned, X_train, y_train, w_train, raw, validation, raw_val, n_threads,
                     warm)
+        self._stacked = None
+        self._forest()  # stacked once here: predict changes nothing in the estimator
         return self
 
     def _forget_fit(self):
@@ -335,11 +343,10 @@ class _HistGradientBoosting(BaseEstimator):
         score_rows = None
         if scorer is not None:
             score_rows = np.arange(X_train.shape[0])
-            if X_train.shape[0] > SCORING_SAMPLE:
+            if X_train.shape[0] > SCORING_SAMPLE:  # the rows scikit-learn scores
                 stratify = y_train if isinstance(self, ClassifierMixin) else None
-                score_rows = train_test_split(score_rows, train_size=SCORING_SAMPLE,
-                                              stratify=stratify,
-                                              random_state=self._random_seed)[0]
+                score_rows = resample(score_rows, n_samples=SCORING_SAMPLE, replace=False,
+                                      stratify=stratify, random_state=self._random_seed)
 
         def scores():
             if scorer is None:
@@ -678,8 +685,8 @@ class HistGradientBoostingClassifier(ClassifierMixin, _HistGradientBoosting):
             encoder = LabelEncoder().fit(y)
             self.classes_ = encoder.classes_
             if self.classes_.size < 2:
-                raise ValueError(f"y has a single class ({self.classes_[0]!r}); a classifier "
-                                 "needs at least 2 classes.")
+                raise ValueError(f"y has 1 class ({self.classes_.tolist()[0]!r}); a classifier needs "
+                                 "at least 2 classes.")
         codes = np.searchsorted(self.classes_, y)
         codes = np.clip(codes, 0, self.classes_.size - 1)
         if not np.all(self.classes_[codes] == y):
@@ -711,6 +718,7 @@ class HistGradientBoostingClassifier(ClassifierMixin, _HistGradientBoosting):
 
     def predict(self, X):
         """Predicted classes, ndarray of shape (n_samples,)."""
+        check_is_fitted(self, "_trees")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def staged_decision_function(self, X):

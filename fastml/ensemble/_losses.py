@@ -110,11 +110,10 @@ class QuantileLoss(Loss):
         return np.array([weighted_quantile(y, sample_weight, self.quantile)])
 
     def gradient_hessian(self, y, raw, sample_weight):
-        above = y[:, None] > raw
-        if self.name == "absolute_error":
-            g = np.where(above, -1.0, 1.0)
+        if self.name == "absolute_error":  # ties as scikit-learn: -1 where raw == y
+            g = np.where(raw > y[:, None], 1.0, -1.0)
         else:
-            g = np.where(above, -self.quantile, 1.0 - self.quantile)
+            g = np.where(y[:, None] >= raw, -self.quantile, 1.0 - self.quantile)
         return self._weighted(g, None, sample_weight)
 
     def loss(self, y, raw, sample_weight):

@@ -134,4 +134,5 @@ def load(path, cls):
         fields["right"] = np.where(fields["right"] >= 0, fields["right"] - a, -1)
         trees.append(kernels.Tree(**fields))
     model._trees = [trees[i:i + K] for i in range(0, len(trees), K)]
+    model._forest()
     return model

@@ -1,0 +1,24 @@
+/* Stable partition of a tree node's rows (see partition.c). */
+#ifndef FASTML_PARTITION_H
+#define FASTML_PARTITION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* For samples[k0 .. k1-1]: side[k] = 1 if the row goes left, else 0;
+ * returns how many go left.  codes[row * stride] is the split feature's
+ * bin of a row.  A numerical split sends bins <= threshold left and the
+ * missing bin where missing_left says; a categorical one (categorical != 0)
+ * sends bin b left when bit b of left_set (4 words) is set. */
+ptrdiff_t fastml_split_sides(const uint32_t *samples, ptrdiff_t k0, ptrdiff_t k1,
+                             const uint8_t *codes, ptrdiff_t stride, ptrdiff_t threshold,
+                             int missing_left, ptrdiff_t missing_bin, int categorical,
+                             const uint64_t *left_set, uint8_t *side);
+
+/* Write samples[k0 .. k1-1] to out: left rows from at_left on, right rows
+ * from at_right on, each in input order. */
+void fastml_write_sides(const uint32_t *samples, ptrdiff_t k0, ptrdiff_t k1,
+                        const uint8_t *side, ptrdiff_t at_left, ptrdiff_t at_right,
+                        uint32_t *out);
+
+#endif
