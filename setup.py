@@ -141,7 +141,8 @@ def extensions():
         kernel_module("_moments", ["moments.c"], ["moments.h"]),
         kernel_module("_binning"),
         kernel_module("_features", ["fourier.c"], ["fourier.h"]),
-        kernel_module("_gbdt", ["histogram.c", "partition.c"], ["histogram.h", "partition.h"]),
+        kernel_module("_gbdt", ["histogram.c", "partition.c", "forest.c"],
+                      ["histogram.h", "partition.h", "forest.h"]),
         kernel_module("_openmp_info"),
     ]
     return cythonize(exts, compiler_directives=directives)

@@ -1911,6 +1911,29 @@ def _prediction_out(out, n):
     return out
 
 
+NODE_RECORD = np.dtype([("threshold", "<f8"), ("value", "<f8"), ("feature", "<i4"),
+                        ("left", "<i4"), ("missing_left", "u1"), ("categorical", "u1"),
+                        ("pad", "u1", (6,))])  # forest.h's fastml_node
+
+
+def _packed_nodes(tree):
+    """The nodes as ``NODE_RECORD`` bytes for the block predictor (leaves
+    point to themselves), or None when a split's children are not adjacent
+    (``right == left + 1``, as the grower and ``stack_trees`` make them) or
+    indices exceed int32."""
+    split = tree.left >= 0
+    if np.any(tree.right[split] != tree.left[split] + 1) or tree.value.size >= 2**31:
+        return None
+    nodes = np.zeros(tree.value.size, dtype=NODE_RECORD)
+    nodes["threshold"] = np.where(split, tree.threshold, np.inf)
+    nodes["value"] = tree.value
+    nodes["feature"] = np.where(split, tree.feature, 0)
+    nodes["left"] = np.where(split, tree.left, np.arange(tree.value.size))  # leaves stay
+    nodes["missing_left"] = tree.missing_left | ~split
+    nodes["categorical"] = tree.categorical & split
+    return nodes.view(np.uint8)
+
+
 def predict_tree_chunk(X, tree, *, roots=None, out=None, n_threads=1):
     """Raw predictions of a tree (or of stacked trees, summed) for rows of
     feature values.
@@ -1939,9 +1962,16 @@ def predict_tree_chunk(X, tree, *, roots=None, out=None, n_threads=1):
     roots, nodes = _forest_args(tree, roots, X.shape[1])
     out = _prediction_out(out, X.shape[0])
     if X.shape[0]:
+        packed = _packed_nodes(tree)
         missing_left, categorical, left_set, left, right, value = nodes
-        _gbdt.predict_forest(X, roots, tree.feature, tree.threshold, missing_left, categorical,
-                             left_set, left, right, value, out, n_threads)
+        if packed is not None:
+            ends = np.append(roots[1:], tree.value.size)
+            depths = np.array([tree.depth[a:b].max() - tree.depth[a] for a, b in zip(roots, ends)],
+                              dtype=np.int64)
+            _gbdt.predict_packed(X, packed, left_set, roots, depths, out, n_threads)
+        else:
+            _gbdt.predict_forest(X, roots, tree.feature, tree.threshold, missing_left,
+                                 categorical, left_set, left, right, value, out, n_threads)
     return out
 
 

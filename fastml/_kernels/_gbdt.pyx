@@ -27,6 +27,19 @@ cdef extern from "partition.h" nogil:
                             uint32_t *out)
 
 
+cdef extern from "forest.h" nogil:
+    ctypedef struct fastml_node:
+        pass
+    void fastml_predict_block_f64(const double *X, Py_ssize_t d, Py_ssize_t row0,
+                                  Py_ssize_t row1, const fastml_node *nodes,
+                                  const uint64_t *left_sets, const int64_t *roots,
+                                  const int64_t *depths, Py_ssize_t n_trees, double *out)
+    void fastml_predict_block_f32(const float *X, Py_ssize_t d, Py_ssize_t row0,
+                                  Py_ssize_t row1, const fastml_node *nodes,
+                                  const uint64_t *left_sets, const int64_t *roots,
+                                  const int64_t *depths, Py_ssize_t n_trees, double *out)
+
+
 cdef extern from "histogram.h" nogil:
     uint64_t fastml_packed_histograms(const uint8_t *codes, Py_ssize_t d,
                                       const uint32_t *samples, Py_ssize_t m,
@@ -434,3 +447,39 @@ def predict_forest_binned(
                         node = right[node]
                 total = total + value[node]
             out[i] = total
+
+
+cdef enum:
+    PREDICT_BLOCK_ROWS = 64  # rows walked through each tree before the next tree
+
+
+def predict_packed(
+    const floating[:, ::1] X,             # IN (n, d) raw feature values
+    const unsigned char[::1] nodes,       # IN packed fastml_node records (forest.h), 32 bytes each
+    const unsigned long long[:, ::1] left_sets,  # IN (nodes, 4) categories going left
+    const long long[::1] roots,           # IN (trees,) the root node of each tree
+    const long long[::1] depths,          # IN (trees,) splits on each tree's longest path
+    double[::1] out,                      # IN/OUT (n,) += the sum of the trees' leaf values
+    int n_threads,                        # IN
+):
+    """``predict_forest`` on packed nodes, in blocks of rows (``forest.c``);
+    blocks over threads."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], b, row0, row1
+    cdef Py_ssize_t n_blocks = (n + PREDICT_BLOCK_ROWS - 1) // PREDICT_BLOCK_ROWS
+    cdef const fastml_node *packed = <const fastml_node *> &nodes[0]
+    if n == 0 or roots.shape[0] == 0:
+        return
+    with nogil:
+        for b in prange(n_blocks, schedule="static", num_threads=n_threads):
+            row0 = b * PREDICT_BLOCK_ROWS
+            row1 = row0 + PREDICT_BLOCK_ROWS if row0 + PREDICT_BLOCK_ROWS < n else n
+            if floating is double:
+                fastml_predict_block_f64(&X[0, 0], d, row0, row1, packed,
+                                         <const uint64_t *> &left_sets[0, 0],
+                                         <const int64_t *> &roots[0],
+                                         <const int64_t *> &depths[0], roots.shape[0], &out[0])
+            else:
+                fastml_predict_block_f32(&X[0, 0], d, row0, row1, packed,
+                                         <const uint64_t *> &left_sets[0, 0],
+                                         <const int64_t *> &roots[0],
+                                         <const int64_t *> &depths[0], roots.shape[0], &out[0])

@@ -1,0 +1,36 @@
+/* Forest prediction over blocks of rows (see forest.c). */
+#ifndef FASTML_FOREST_H
+#define FASTML_FOREST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One tree node, 32 bytes.  A leaf has left = its own index, threshold
+ * +inf and missing_left 1 (every row stays), and its value in value; a
+ * split sends x <= threshold (numerical) or a category whose bit is set
+ * in the node's 256-bit set (categorical) to node left, else to left + 1;
+ * NaN, and at a categorical split anything that is not a category code, go
+ * left when missing_left. */
+typedef struct {
+    double threshold;
+    double value;
+    int32_t feature;
+    int32_t left;
+    uint8_t missing_left;
+    uint8_t categorical;
+    uint8_t pad[6];
+} fastml_node;
+
+/* out[i] += the sum over the trees (in order) of their leaf values for
+ * rows row0 .. row1 - 1 of X (C order, d columns); depths[t] is the
+ * number of splits on tree t's longest path. */
+void fastml_predict_block_f64(const double *X, ptrdiff_t d, ptrdiff_t row0, ptrdiff_t row1,
+                              const fastml_node *nodes, const uint64_t *left_sets,
+                              const int64_t *roots, const int64_t *depths, ptrdiff_t n_trees,
+                              double *out);
+void fastml_predict_block_f32(const float *X, ptrdiff_t d, ptrdiff_t row0, ptrdiff_t row1,
+                              const fastml_node *nodes, const uint64_t *left_sets,
+                              const int64_t *roots, const int64_t *depths, ptrdiff_t n_trees,
+                              double *out);
+
+#endif
