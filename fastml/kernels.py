@@ -1473,7 +1473,7 @@ def fixed_point_scale(max_abs, n_rows):
     return float(2.0 ** (np.ceil(np.log2(max_abs * n_rows)) - 62 + n_rows.bit_length()))
 
 
-def to_fixed_point(values, scale):
+def to_fixed_point(values, scale, *, n_threads=1):
     """``round(values / scale)`` as int64 (see ``fixed_point_scale``).
 
     Parameters
@@ -1482,19 +1482,30 @@ def to_fixed_point(values, scale):
         Finite.
     scale : float
         A power of two from ``fixed_point_scale``.
+    n_threads : int, default=1
+        For float32 values, the conversion runs on this many threads.
 
     Returns
     -------
     ndarray of shape (n,), int64
     """
-    values = np.asarray(values, dtype=np.float64)
-    if not np.all(np.isfinite(values)):
+    values = np.asarray(values)
+    if values.dtype != np.float32:
+        values = values.astype(np.float64)
+    largest = float(max(values.max(initial=0), -values.min(initial=0))) if values.size else 0.0
+    if not np.isfinite(largest):
         raise ValueError("Gradients and hessians must be finite.")
-    fixed = np.rint(values / scale)
-    if fixed.size and np.max(np.abs(fixed)) >= 2.0 ** 62:
-        raise ValueError(f"Values up to {np.max(np.abs(values))} do not fit the fixed-point "
-                         f"scale {scale}; take the scale from fixed_point_scale.")
-    return fixed.astype(np.int64)
+    if np.rint(largest / scale) >= 2.0 ** 62:
+        raise ValueError(f"Values up to {largest} do not fit the fixed-point scale {scale}; "
+                         "take the scale from fixed_point_scale.")
+    if values.dtype == np.float32 and float(np.log2(scale)).is_integer():
+        from fastml._kernels import _gbdt
+
+        out = np.empty(values.shape, dtype=np.int64)
+        _gbdt.to_fixed(np.ascontiguousarray(values), float(scale), out,
+                       check_positive_int(n_threads, "n_threads"))
+        return out
+    return np.rint(values / scale).astype(np.int64)
 
 
 def _check_rows(samples, n, name="samples"):
@@ -1770,6 +1781,28 @@ def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bi
                              categorical, left_set, starts, np.empty(parts, dtype=np.int64),
                              np.empty(samples.size, dtype=np.uint8), out)
     return out[:n_left], out[n_left:]
+
+
+def add_leaf_value(raw, rows, value, *, check_input=True):
+    """``raw[rows] += value`` in place, without temporaries: a new leaf's
+    value added to the raw predictions of its training rows.
+
+    Parameters
+    ----------
+    raw : ndarray of shape (n,), float64, C-contiguous
+    rows : ndarray of shape (m,), uint32
+        Distinct row indices (a leaf's rows, from the grower).
+    value : float
+    check_input : bool, default=True
+        False skips the checks (contiguous uint32 rows below n).
+    """
+    from fastml._kernels import _gbdt
+
+    if check_input:
+        if raw.dtype != np.float64 or raw.ndim != 1 or not raw.flags.c_contiguous:
+            raise ValueError("raw must be a contiguous 1-D float64 array.")
+        rows = _check_rows(rows, raw.shape[0], "rows")
+    _gbdt.add_to_rows(raw, rows, float(value))
 
 
 ALMOST_INF = 1e300  # the largest threshold: +inf values still fall in the last value bin

@@ -122,3 +122,23 @@ def test_leaf_rows_cover_every_row_once():
     internal = tree.left >= 0
     assert_array_equal(tree.count[internal],
                        tree.count[tree.left[internal]] + tree.count[tree.right[internal]])
+
+
+def test_predictor_takes_trees_with_children_in_any_order(rng):
+    """The block predictor needs right == left + 1 (as the grower makes
+    them); a tree numbered otherwise goes through the general walk, with the
+    same result."""
+    X, y = make_regression(n_samples=2000, n_features=4, noise=5, random_state=4)
+    X[::6, 2] = np.nan
+    (tree,), _, _ = boost(X, y, 1, max_leaf_nodes=15, min_samples_leaf=5)
+    n = tree.value.size
+    order = np.concatenate(([0], np.arange(n - 1, 0, -1)))  # new position -> old node
+    new_index = np.empty(n, dtype=np.int64)
+    new_index[order] = np.arange(n)
+    fields = {name: getattr(tree, name)[order] for name in kernels.Tree._fields}
+    for side in ("left", "right"):
+        fields[side] = np.where(fields[side] >= 0, new_index[fields[side]], -1)
+    shuffled = kernels.Tree(**fields)
+    assert kernels._packed_nodes(shuffled) is None and kernels._packed_nodes(tree) is not None
+    assert_array_equal(kernels.predict_tree_chunk(X, shuffled), kernels.predict_tree_chunk(X, tree))
+    assert_array_equal(kernels.predict_tree_chunk(X, tree), naive_predict(X, tree))

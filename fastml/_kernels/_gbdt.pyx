@@ -14,6 +14,7 @@ subtraction (parent - child) is exactly the one built from its rows.
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.math cimport rint
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 
@@ -483,3 +484,21 @@ def predict_packed(
                                          <const uint64_t *> &left_sets[0, 0],
                                          <const int64_t *> &roots[0],
                                          <const int64_t *> &depths[0], roots.shape[0], &out[0])
+
+
+def to_fixed(const float[::1] values, double scale, long long[::1] out, int n_threads):
+    """out = rint(values / scale) for finite values and a power-of-two scale
+    (so multiplying by its inverse is exact)."""
+    cdef Py_ssize_t i, n = values.shape[0]
+    cdef double inverse = 1.0 / scale
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            out[i] = <long long> rint(values[i] * inverse)
+
+
+def add_to_rows(double[::1] raw, const unsigned int[::1] rows, double value):
+    """raw[rows] += value (the rows of one leaf)."""
+    cdef Py_ssize_t k
+    with nogil:
+        for k in range(rows.shape[0]):
+            raw[rows[k]] += value

@@ -260,7 +260,8 @@ class _HistGradientBoosting(BaseEstimator):
         binned = self._bin(X_train, n_threads)
         K = self._loss.n_outputs
         self.n_trees_per_iteration_ = K
-        raw = np.tile(self._baseline, (X_train.shape[0], 1))
+        # (n, K) view of a (K, n) array: each column contiguous for the leaf updates
+        raw = np.tile(self._baseline[:, None], (1, X_train.shape[0])).T
         raw_val = None if validation is None else \
             np.tile(self._baseline, (validation[0].shape[0], 1))
         for k, (tree, roots) in enumerate(self._forest()):  # trees of a warm start
@@ -339,6 +340,7 @@ class _HistGradientBoosting(BaseEstimator):
     def _boost(self, binned, X_train, y_train, w_train, raw, validation, raw_val, n_threads,
                warm):
         loss, K = self._loss, self._loss.n_outputs
+        raw_columns = raw.T  # (K, n), C order
         scorer = self._scorer() if self.do_early_stopping_ else None
         score_rows = None
         if scorer is not None:
@@ -382,28 +384,30 @@ class _HistGradientBoosting(BaseEstimator):
             gradients, hessians = loss.gradient_hessian(y_train, raw, w_train)
             trees = []
             for k in range(K):
-                g = gradients[:, k]
-                h = None if hessians is None else hessians[:, k]
-                g_scale = kernels.fixed_point_scale(float(np.abs(g).max()), g.size)
+                g = np.ascontiguousarray(gradients[:, k])
+                h = None if hessians is None else np.ascontiguousarray(hessians[:, k])
+                g_scale = kernels.fixed_point_scale(float(max(g.max(), -g.min())), g.size)
                 h_scale = None if h is None else \
-                    kernels.fixed_point_scale(float(np.abs(h).max()), h.size)
+                    kernels.fixed_point_scale(float(max(h.max(), -h.min())), h.size)
                 tree, leaf_rows = grow_tree(
-                    binned, kernels.to_fixed_point(g, g_scale),
-                    None if h is None else kernels.to_fixed_point(h, h_scale),
+                    binned, kernels.to_fixed_point(g, g_scale, n_threads=n_threads),
+                    None if h is None else kernels.to_fixed_point(h, h_scale,
+                                                                  n_threads=n_threads),
                     gradient_scale=g_scale, hessian_scale=h_scale, thresholds=self._thresholds,
                     missing_bin=self.max_bins, learning_rate=self.learning_rate,
                     max_leaf_nodes=self.max_leaf_nodes, max_depth=self.max_depth,
                     min_samples_leaf=self.min_samples_leaf,
                     l2_regularization=self.l2_regularization, categorical=categorical,
                     n_allowed_features=n_allowed, rng=feature_rng, n_threads=n_threads)
+                column = raw_columns[k]
                 if loss.leaf_quantile is not None:
                     for node, rows in leaf_rows:
-                        residuals = y_train[rows] - raw[rows, k]
+                        residuals = y_train[rows] - column[rows]
                         w = None if w_train is None else w_train[rows]
                         tree.value[node] = self.learning_rate * weighted_quantile(
                             residuals, w, loss.leaf_quantile)
                 for node, rows in leaf_rows:
-                    raw[rows, k] += tree.value[node]
+                    kernels.add_leaf_value(column, rows, tree.value[node], check_input=False)
                 if raw_val is not None:
                     raw_val[:, k] = kernels.predict_tree_chunk(
                         validation[0], tree, out=np.ascontiguousarray(raw_val[:, k]),
