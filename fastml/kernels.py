@@ -1805,6 +1805,44 @@ def add_leaf_value(raw, rows, value, *, check_input=True):
     _gbdt.add_to_rows(raw, rows, float(value))
 
 
+def logistic_gradients_chunk(raw, y, *, sample_weight=None, n_threads=1):
+    """Gradients and hessians of the half binomial (log) loss.
+
+    ``p = expit(raw)``; gradient ``(p - y) w``, hessian ``p (1 - p) w``,
+    computed in float64 and rounded to float32 (scikit-learn's gradient
+    precision).
+
+    Parameters
+    ----------
+    raw : ndarray of shape (n,)
+        Raw predictions (log-odds).
+    y : ndarray of shape (n,)
+        Targets in {0, 1}.
+    sample_weight : ndarray of shape (n,), default=None
+    n_threads : int, default=1
+
+    Returns
+    -------
+    gradients, hessians : ndarray of shape (n,), float32
+    """
+    from fastml._kernels import _gbdt
+
+    n_threads = check_positive_int(n_threads, "n_threads")
+    raw = np.ascontiguousarray(raw, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    if raw.ndim != 1 or y.shape != raw.shape:
+        raise ValueError(f"raw and y must be 1-D of the same length, got {raw.shape} and "
+                         f"{y.shape}.")
+    weights = np.empty(0) if sample_weight is None else \
+        np.ascontiguousarray(sample_weight, dtype=np.float64)
+    if weights.size and weights.shape != raw.shape:
+        raise ValueError(f"sample_weight must have shape {raw.shape}, got {weights.shape}.")
+    gradients = np.empty(raw.shape, dtype=np.float32)
+    hessians = np.empty(raw.shape, dtype=np.float32)
+    _gbdt.logistic_gradients(raw, y, weights, gradients, hessians, n_threads)
+    return gradients, hessians
+
+
 ALMOST_INF = 1e300  # the largest threshold: +inf values still fall in the last value bin
 
 

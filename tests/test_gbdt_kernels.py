@@ -283,3 +283,23 @@ def test_bin_thresholds_errors():
         with pytest.raises(ValueError, match=r"max_bins must be an int in \[2, 255\]"):
             bin_thresholds(np.ones((3, 2)), bad)
     assert [t.size for t in bin_thresholds(np.full((4, 2), np.nan))] == [0, 0]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_logistic_gradients_equal_numpy(rng, weighted):
+    from scipy.special import expit
+
+    from fastml.kernels import logistic_gradients_chunk
+
+    raw = np.concatenate([rng.normal(scale=5, size=997), [-800.0, 0.0, 800.0]])
+    y = (rng.random(raw.size) < 0.5).astype(np.float64)
+    w = rng.uniform(0, 3, raw.size) if weighted else None
+    p = expit(raw)
+    g, h = (p - y), p * (1 - p)
+    if weighted:
+        g, h = g * w, h * w
+    for threads in (1, 2):
+        got_g, got_h = logistic_gradients_chunk(raw, y, sample_weight=w, n_threads=threads)
+        assert got_g.dtype == got_h.dtype == np.float32
+        assert_array_equal(got_g, g.astype(np.float32))
+        assert_array_equal(got_h, h.astype(np.float32))

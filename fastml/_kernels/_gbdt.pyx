@@ -15,6 +15,7 @@ subtraction (parent - child) is exactly the one built from its rows.
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport rint
+from scipy.special.cython_special cimport expit
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 
@@ -502,3 +503,28 @@ def add_to_rows(double[::1] raw, const unsigned int[::1] rows, double value):
     with nogil:
         for k in range(rows.shape[0]):
             raw[rows[k]] += value
+
+
+def logistic_gradients(
+    const double[::1] raw,                # IN (n,) raw predictions (log-odds)
+    const double[::1] y,                  # IN (n,) targets in {0, 1}
+    const double[::1] weights,            # IN (n,) sample weights; size 0: none
+    float[::1] gradients,                 # OUT (n,) (p - y) w, p = expit(raw)
+    float[::1] hessians,                  # OUT (n,) p (1 - p) w
+    int n_threads,                        # IN
+):
+    """Gradients and hessians of the half binomial loss, computed in
+    float64 (SciPy's expit) and rounded to float32, rows over threads."""
+    cdef Py_ssize_t i, n = raw.shape[0]
+    cdef bint weighted = weights.shape[0] > 0
+    cdef double p, g, h
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            p = expit(raw[i])
+            g = p - y[i]
+            h = p * (1 - p)
+            if weighted:
+                g = g * weights[i]
+                h = h * weights[i]
+            gradients[i] = <float> g
+            hessians[i] = <float> h

@@ -11,7 +11,9 @@ the same trees.
 import numpy as np
 from scipy.special import expit, logsumexp, softmax
 
+from fastml import kernels
 from fastml._quantile_transforms import _weighted_quantiles
+from fastml._threads import effective_n_threads
 
 
 def _average(values, sample_weight):
@@ -166,8 +168,9 @@ class BinaryLogLoss(Loss):
         return np.array([np.log(p / (1 - p))])
 
     def gradient_hessian(self, y, raw, sample_weight):
-        p = expit(raw)
-        return self._weighted(p - y[:, None], p * (1 - p), sample_weight)
+        g, h = kernels.logistic_gradients_chunk(raw[:, 0], y, sample_weight=sample_weight,
+                                                n_threads=effective_n_threads(None))
+        return g[:, None], h[:, None]
 
     def loss(self, y, raw, sample_weight):
         r = raw[:, 0]
