@@ -1,5 +1,6 @@
 """Benchmark fastml's gradient-boosting kernels against scikit-learn's
-HistGradientBoostingRegressor (issue #5; the estimators are not in yet).
+HistGradientBoostingRegressor, step by step (issue #5; bench_boosting.py
+times the whole estimators against every peer).
 
 What is measured
 ----------------
@@ -55,8 +56,7 @@ def main(argv=None):
                                                replace=False)
         thresholds = kernels.bin_thresholds(X[rows], 255, n_threads=threads)
         edges = [np.nextafter(t, np.inf) for t in thresholds]
-        return thresholds, np.asfortranarray(
-            kernels.bin_chunk(X, edges, missing_bin=255, n_threads=threads))
+        return thresholds, kernels.bin_chunk(X, edges, missing_bin=255, n_threads=threads)
 
     def sklearn_binning():
         mapper = _BinMapper(n_bins=256, subsample=200_000, random_state=0, n_threads=threads)

@@ -1894,14 +1894,16 @@ def bin_thresholds(X, max_bins=255, *, sample_weight=None, n_threads=1):
         keep = ~np.isnan(values)
         if sample_weight is not None:
             keep &= sample_weight != 0
-        order = np.argsort(values[keep], kind="stable")
-        values = values[keep][order]
+        if sample_weight is None:
+            values = np.sort(values[keep])
+        else:  # the weights follow the values
+            order = np.argsort(values[keep], kind="stable")
+            values, weights = values[keep][order], sample_weight[keep][order]
         distinct = values[np.concatenate(([True], values[1:] != values[:-1]))[:values.size]]
         if distinct.size <= max_bins:
             cuts = (distinct[:-1] + distinct[1:]) * 0.5
         elif sample_weight is not None:
-            cuts = np.unique(_weighted_quantiles(values, sample_weight[keep][order], percents,
-                                                 average=True))
+            cuts = np.unique(_weighted_quantiles(values, weights, percents, average=True))
         else:
             cuts = _interpolated(values.size, levels, "averaged_inverted_cdf",
                                  values.__getitem__, np.float64)
