@@ -144,7 +144,8 @@ def test_cli_rejects_unknown_command(tmp_path):
 
 # --------------------------------------------------------------------------- doctests and version
 
-@pytest.mark.parametrize("module", ["fastml.kernels", "fastml.neighbors", "fastml.preprocessing"])
+@pytest.mark.parametrize("module", ["fastml.kernels", "fastml.neighbors", "fastml.preprocessing",
+                                    "fastml.ensemble._losses"])
 def test_doctests_pass(module):
     import dask
 

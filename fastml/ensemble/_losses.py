@@ -258,7 +258,8 @@ class NumbaLoss(Loss):
 
     Examples
     --------
-    A pseudo-Huber loss with delta 1:
+    A pseudo-Huber loss with delta 1 (suited to targets of order 1: scale y
+    first, or its hessian vanishes for large residuals):
 
     >>> import math
     >>> from fastml.ensemble import NumbaLoss
