@@ -1440,19 +1440,23 @@ def fourier_features_chunk(X, weights, offset, *, n_threads=1):
 N_BINS = 256  # uint8 bin codes: up to 255 value bins and a missing-value bin
 
 
-def fixed_point_scale(max_abs, n_rows):
+FIXED_POINT_LEVELS = 2**24  # levels below the largest value, at least (float32's)
+
+
+def fixed_point_scale(max_abs, n_rows, *, abs_sum=None):
     """The power of two ``s`` for fixed-point gradients or hessians.
 
     Values up to ``max_abs`` become the int64 integers ``round(v / s)``
-    (``to_fixed_point``), and any sum of up to ``n_rows`` of them stays
-    below ``2**(62 - b)``, ``b`` the bit length of ``n_rows``, so histogram
-    sums are exact integers (the same for any thread count, row order or
-    split into chunks, and subtraction, sibling = parent - child, is exact)
-    and leave ``b`` bits free to pack the row count beside them (the
-    histogram kernel's fast path).  The rounding step ``s`` is at most
-    ``2 max_abs n_rows / 2**(62 - b)``: for a million rows, 2**-21 of the
-    largest value, about float32's resolution.  Use one scale for every
-    chunk of the same gradients.
+    (``to_fixed_point``), and any sum of them stays below ``2**62``, so
+    histogram sums are exact integers: the same for any thread count, row
+    order or split into chunks, and subtraction (sibling = parent - child)
+    is exact.  Sums are bounded by ``abs_sum`` (the sum of the absolute
+    values) if given, else by ``max_abs * n_rows``.  When that leaves
+    ``FIXED_POINT_LEVELS`` steps below ``max_abs`` or more, the scale also
+    keeps the bit length of ``n_rows`` free, so that the histogram kernel
+    can pack the row count beside the sums (its fast path); otherwise the
+    full range goes to precision and the kernel sums unpacked.  Use one
+    scale for every chunk of the same gradients.
 
     Parameters
     ----------
@@ -1460,6 +1464,9 @@ def fixed_point_scale(max_abs, n_rows):
         The largest absolute value, finite.
     n_rows : int
         The most rows a sum will add.
+    abs_sum : float, default=None
+        The sum of the absolute values (a tighter bound than
+        ``max_abs * n_rows`` when a few values are large).
 
     Returns
     -------
@@ -1470,7 +1477,14 @@ def fixed_point_scale(max_abs, n_rows):
     n_rows = max(int(n_rows), 1)
     if max_abs == 0:
         return 1.0
-    return float(2.0 ** (np.ceil(np.log2(max_abs * n_rows)) - 62 + n_rows.bit_length()))
+    bound = max_abs * n_rows if abs_sum is None else max(float(abs_sum), max_abs)
+    if not np.isfinite(bound):
+        raise ValueError(f"abs_sum must be finite, got {abs_sum!r}.")
+    top = np.ceil(np.log2(bound * (1 + 2.0**-40)))  # sums < 2**top, rounding included
+    packed = float(2.0 ** (top - 62 + n_rows.bit_length()))
+    if max_abs / packed >= FIXED_POINT_LEVELS:
+        return packed
+    return float(2.0 ** (top - 62))
 
 
 def to_fixed_point(values, scale, *, n_threads=1):
@@ -1489,6 +1503,8 @@ def to_fixed_point(values, scale, *, n_threads=1):
     -------
     ndarray of shape (n,), int64
     """
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a positive finite number, got {scale!r}.")
     values = np.asarray(values)
     if values.dtype != np.float32:
         values = values.astype(np.float64)
@@ -1509,16 +1525,16 @@ def to_fixed_point(values, scale, *, n_threads=1):
 
 
 def _check_rows(samples, n, name="samples"):
-    """Row indices as contiguous uint32, each below n."""
+    """Row indices as contiguous uint32, each below n (checked before the
+    cast, so no index wraps around)."""
     samples = np.asarray(samples)
     if samples.dtype.kind not in "iu" or (samples.size and int(samples.min()) < 0):
         raise ValueError(f"{name} must be non-negative integer row indices.")
-    samples = np.ascontiguousarray(samples, dtype=np.uint32)
     if samples.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array of row indices.")
     if samples.size and int(samples.max()) >= n:
         raise ValueError(f"{name} holds row {int(samples.max())}, but there are {n} rows.")
-    return samples
+    return np.ascontiguousarray(samples, dtype=np.uint32)
 
 
 def _check_fixed(values, n, name):

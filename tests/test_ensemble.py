@@ -891,3 +891,79 @@ def test_zero_row_predictions_raise_like_scikit_learn(regressor, classifier):
     for method in (model.predict, clf.predict, clf.predict_proba, clf.decision_function):
         with pytest.raises(ValueError, match="0 sample"):
             method(X[:0])
+
+
+# ---------------------------------------------------------------- review fixes
+
+
+def categorical_frame(n=12_000, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"colour": pd.Categorical(rng.choice(["red", "green", "blue"], n)),
+                      "x": rng.normal(size=n)})
+    y = (X["colour"].cat.codes.to_numpy() == 1) * 2.0 + X["x"].to_numpy() \
+        + rng.normal(scale=0.1, size=n)
+    return X, y
+
+
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_scorer_early_stopping_on_categorical_frames_equals_scikit_learn():
+    """Mid-fit scoring sees the rows fit already encoded: re-encoding them
+    (category codes taken as category values) would give wrong scores."""
+    X, y = categorical_frame()
+    params = dict(scoring="r2", early_stopping=True, max_iter=15, random_state=0)
+    ours = HistGradientBoostingRegressor(**params).fit(X, y)
+    ref = sk.HistGradientBoostingRegressor(**params).fit(X, y)
+    assert_allclose(ours.train_score_, ref.train_score_, rtol=1e-9)
+    assert_allclose(ours.validation_score_, ref.validation_score_, rtol=1e-9)
+
+
+def test_failed_warm_fit_keeps_the_trees():
+    """A warm fit that fails after growing trees leaves the estimator as it
+    was: no orphan trees beyond n_iter_."""
+    X, y = regression_data()
+    calls = {"n": 0, "limit": math.inf}
+
+    def scorer(estimator, X, y, sample_weight=None):
+        calls["n"] += 1
+        if calls["n"] > calls["limit"]:
+            raise RuntimeError("the scorer failed")
+        return 0.0
+
+    model = HistGradientBoostingRegressor(max_iter=5, warm_start=True, early_stopping=True,
+                                          scoring=scorer, n_iter_no_change=100, tol=0.0)
+    model.fit(X, y)
+    before = model.predict(X)
+    calls.update(n=0, limit=4)  # fails after the third new tree
+    with pytest.raises(RuntimeError, match="scorer failed"):
+        model.set_params(max_iter=10).fit(X, y)
+    assert len(model._trees) == model.n_iter_ == 5
+    assert len(list(model.staged_predict(X))) == 5
+    assert_array_equal(model.predict(X), before)
+
+
+def test_warm_start_refuses_changed_binning():
+    X, y = regression_data()
+    model = HistGradientBoostingRegressor(max_iter=3, warm_start=True, early_stopping=False)
+    model.fit(X, y)
+    with pytest.raises(ValueError, match="max_bins changed"):
+        model.set_params(max_bins=16, max_iter=5).fit(X, y)
+    model.set_params(max_bins=255, categorical_features=[3])
+    with pytest.raises(ValueError, match="categorical_features changed"):
+        model.fit(X, y)
+
+
+def test_nullable_numeric_columns_beside_a_categorical_one():
+    X, y = categorical_frame(n=2000)
+    X["count"] = pd.array(np.arange(2000) % 7, dtype="Int64")
+    X.loc[::5, "count"] = pd.NA
+    ours = HistGradientBoostingRegressor(**FIT).fit(X, y)
+    ref = sk.HistGradientBoostingRegressor(**FIT).fit(X, y)
+    assert_allclose(ours.predict(X), ref.predict(X), rtol=1e-9, atol=1e-9)
+
+
+def test_sparse_input_is_refused_clearly():
+    from scipy import sparse
+
+    X, y = regression_data()
+    with pytest.raises(TypeError, match="sparse"):
+        HistGradientBoostingRegressor(**FIT).fit(sparse.csr_matrix(np.nan_to_num(X)), y)

@@ -57,6 +57,42 @@ def test_histograms_equal_naive(rng, with_hessians, rows, order):
         assert_array_equal(got, expected)
 
 
+def test_fixed_point_scale_keeps_precision_beside_an_outlier(rng):
+    """Bounded by the sum of |values|, one huge gradient does not coarsen
+    the others (bounded by max * n it would: the scale would be about 4)."""
+    g = rng.normal(size=100_000) * 10
+    g[0] = 1e7
+    scale = fixed_point_scale(np.abs(g).max(), g.size, abs_sum=np.abs(g).sum())
+    assert scale <= 2.0**-10
+    fixed = to_fixed_point(g, scale)
+    assert np.max(np.abs(fixed * scale - g)) <= scale / 2
+    binned = rng.integers(0, 200, size=(g.size, 2)).astype(np.uint8)
+    assert_array_equal(gradient_histograms_chunk(binned, fixed, n_threads=2),
+                       naive_histograms(binned, fixed, None, None))
+
+
+def test_fixed_point_scale_gives_up_packing_before_precision():
+    """When reserving the row count's bits would leave fewer than 2**24
+    steps below the largest value, the scale uses the full 62 bits (and
+    the histogram kernel then sums unpacked)."""
+    from fastml.kernels import FIXED_POINT_LEVELS
+
+    n = 2**36
+    scale = fixed_point_scale(1.0, n)
+    assert scale == 2.0 ** (37 - 62)  # 2**36 rows of 1, plus the rounding margin
+    assert 1.0 / scale >= FIXED_POINT_LEVELS
+    small = fixed_point_scale(1.0, 1000)
+    assert small == 2.0 ** (10 - 62 + 10) and 1.0 / small >= FIXED_POINT_LEVELS
+    with pytest.raises(ValueError, match="scale"):
+        to_fixed_point([1.0], 0.0)
+
+
+def test_row_indices_are_checked_before_the_cast(rng):
+    binned, g, h, _, _ = make_node(rng)
+    with pytest.raises(ValueError, match="holds row 4294967296"):
+        gradient_histograms_chunk(binned, g, h, samples=np.array([2**32], dtype=np.int64))
+
+
 @pytest.mark.parametrize("with_hessians", [True, False])
 def test_histograms_of_values_too_large_to_pack(rng, with_hessians):
     """Fixed-point values beyond fixed_point_scale's bound leave no room for

@@ -43,7 +43,7 @@ cdef extern from "forest.h" nogil:
 
 
 cdef extern from "histogram.h" nogil:
-    uint64_t fastml_packed_histograms(const uint8_t *codes, Py_ssize_t d,
+    double fastml_packed_histograms(const uint8_t *codes, Py_ssize_t d,
                                       const uint32_t *samples, Py_ssize_t m,
                                       const int64_t *gradients, const int64_t *hessians,
                                       int count_bits, Py_ssize_t f0, Py_ssize_t f1,
@@ -69,8 +69,9 @@ def build_packed_histograms(
     cdef const long long *h = &hessians[0] if hessians.shape[0] > 0 else NULL
     cdef int parts = n_threads if n_threads < d else <int> d
     cdef int count_bits = 1
-    cdef unsigned long long largest = 0, mask, count
-    cdef unsigned long long part_largest[64]
+    cdef unsigned long long mask, count
+    cdef double total = 0
+    cdef double part_total[64]
     cdef long long value
     if d == 0 or m == 0:
         return True
@@ -82,12 +83,12 @@ def build_packed_histograms(
         for t in prange(parts, schedule="static", num_threads=parts):
             f0 = d * t // parts
             f1 = d * (t + 1) // parts
-            part_largest[t] = fastml_packed_histograms(
+            part_total[t] = fastml_packed_histograms(
                 &binned[0, 0], d, rows, m, <const int64_t *> &gradients[0],
                 <const int64_t *> h, count_bits, f0, f1, <uint64_t *> &packed[0])
         for t in range(parts):
-            largest = part_largest[t] if part_largest[t] > largest else largest
-    if <double> largest * m >= 2.0 ** (62 - count_bits):
+            total = part_total[t] if part_total[t] > total else total  # each saw every row
+    if total >= 2.0 ** (62 - count_bits) - m:  # margin for the rounding of the total
         return False
     with nogil:
         for f in range(d):

@@ -22,14 +22,14 @@
 
 static inline uint64_t magnitude(int64_t v) { return v < 0 ? -(uint64_t)v : (uint64_t)v; }
 
-uint64_t fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t *samples,
+double fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t *samples,
                                   ptrdiff_t m, const int64_t *gradients,
                                   const int64_t *hessians, int count_bits, ptrdiff_t f0,
                                   ptrdiff_t f1, uint64_t *packed)
 {
     uint32_t rows[BLOCK];
     uint64_t value[BLOCK], extra[BLOCK];
-    uint64_t largest = 0;
+    double total = 0;  /* sum of |packed quantity| over the rows: bounds every bin's sum */
     const uint64_t one = 1;
     for (ptrdiff_t start = 0; start < m; start += BLOCK) {
         ptrdiff_t len = m - start < BLOCK ? m - start : BLOCK;
@@ -50,16 +50,14 @@ uint64_t fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint3
         if (hessians) {
             for (ptrdiff_t k = 0; k < len; k++) {
                 int64_t h = hessians[rows[k]];
-                uint64_t a = magnitude(h);
-                largest = a > largest ? a : largest;
+                total += (double)magnitude(h);
                 value[k] = (uint64_t)gradients[rows[k]];
                 extra[k] = ((uint64_t)h << count_bits) + one;
             }
         } else {
             for (ptrdiff_t k = 0; k < len; k++) {
                 int64_t g = gradients[rows[k]];
-                uint64_t a = magnitude(g);
-                largest = a > largest ? a : largest;
+                total += (double)magnitude(g);
                 value[k] = ((uint64_t)g << count_bits) + one;
             }
         }
@@ -86,5 +84,5 @@ uint64_t fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint3
             }
         }
     }
-    return largest;
+    return total;
 }

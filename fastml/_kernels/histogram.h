@@ -17,8 +17,9 @@
  * packed[f, b, 1] += (hessian << count_bits) + 1 (layout (d, 256, 2)).
  * Sums wrap modulo 2**64; they are exact when every partial sum of the
  * packed quantity fits in 63 - count_bits bits, which the caller checks
- * with the returned largest absolute packed value. */
-uint64_t fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t *samples,
+ * with the returned sum of its absolute values over the rows (a bound on
+ * every bin's sum). */
+double fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t *samples,
                                   ptrdiff_t m, const int64_t *gradients,
                                   const int64_t *hessians, int count_bits, ptrdiff_t f0,
                                   ptrdiff_t f1, uint64_t *packed);

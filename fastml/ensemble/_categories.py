@@ -75,10 +75,18 @@ def categorical_mask(X, categorical_features, n_features, feature_names):
                      f"feature names, got an array of dtype {spec.dtype}.")
 
 
-def column(X, j):
-    """Column ``j`` of a NumPy array, pandas or polars frame, as an ndarray."""
+def column(X, j, numeric=False):
+    """Column ``j`` of a NumPy array, pandas or polars frame, as an ndarray
+    (``numeric``: float64 with NaN for missing values, so that pandas'
+    nullable Int64 / boolean columns with pd.NA convert)."""
     if hasattr(X, "iloc"):
-        return X.iloc[:, j].to_numpy()
+        values = X.iloc[:, j]
+        if numeric:
+            try:
+                return values.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError):
+                pass  # non-numeric: the caller reports it
+        return values.to_numpy()
     if hasattr(X, "get_column"):
         return X.get_column(X.columns[j]).to_numpy()
     return np.asarray(X)[:, j]
@@ -90,9 +98,8 @@ def missing(values):
         return np.isnan(values)
     if values.dtype.kind != "O":
         return np.zeros(values.shape, dtype=bool)
-    return np.array([v is None or v is getattr(np, "nan") or (isinstance(v, numbers.Real)
-                     and v != v) or type(v).__name__ in ("NAType", "NaTType")
-                     for v in values], dtype=bool)
+    return np.array([v is None or (isinstance(v, numbers.Real) and v != v)
+                     or type(v).__name__ in ("NAType", "NaTType") for v in values], dtype=bool)
 
 
 def find_categories(values, name, max_bins):

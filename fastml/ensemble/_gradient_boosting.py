@@ -11,7 +11,6 @@ early-stopping test.  Predictions sum the trees with
 """
 import numbers
 import time
-import warnings
 
 import numpy as np
 from scipy import sparse
@@ -39,6 +38,14 @@ AUTO_EARLY_STOPPING = 10_000  # early_stopping="auto" turns it on above this man
 def _is_int(value, low=None):
     return (isinstance(value, numbers.Integral) and not isinstance(value, bool)
             and (low is None or value >= low))
+
+
+def _scale_of(values):
+    """The fixed-point scale of float32 gradients or hessians (bounded by
+    the sum of their absolute values, so a few large ones cost little)."""
+    largest = float(max(values.max(), -values.min()))
+    abs_sum = float(np.abs(values).sum(dtype=np.float64))
+    return kernels.fixed_point_scale(largest, values.size, abs_sum=abs_sum)
 
 
 def _target_column(y):
@@ -139,6 +146,9 @@ class _HistGradientBoosting(BaseEstimator):
                 ".compute() first (training on a Dask cluster is planned).")
         if not (hasattr(X, "columns") or isinstance(X, np.ndarray) or sparse.issparse(X)):
             X = np.asarray(X)  # lists and other array-likes
+        if sparse.issparse(X):
+            raise TypeError(f"{type(self).__name__} takes dense data; a sparse matrix was "
+                            "passed. Use X.toarray() to convert it.")
         if reset:
             columns = getattr(X, "columns", None)
             names = (np.asarray([str(c) for c in columns], dtype=object)
@@ -156,7 +166,7 @@ class _HistGradientBoosting(BaseEstimator):
             self._categories = {}
         out = np.empty((np.shape(X)[0], mask.size))
         for j in range(mask.size):
-            values = _categories.column(X, j)
+            values = _categories.column(X, j, numeric=not mask[j])
             name = repr(names[j]) if names is not None else f"at index {j}"
             if mask[j]:
                 if reset:
@@ -224,7 +234,13 @@ class _HistGradientBoosting(BaseEstimator):
                              f"n_iter_={self.n_iter_} when warm_start==True")
         if not warm:
             self._forget_fit()
+        elif self.max_bins != self._thresholds_max_bins:
+            raise ValueError(f"max_bins changed from {self._thresholds_max_bins} to "
+                             f"{self.max_bins} between warm-start fits; the bins are fixed by "
+                             "the first fit. Set warm_start=False to refit.")
         X = self._validate_X(X, reset=not warm)
+        if warm:
+            self._check_same_categorical(X)
         y = self._encode_y(y, fitting=not warm)
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}.")
@@ -235,8 +251,7 @@ class _HistGradientBoosting(BaseEstimator):
         if X_val is not None:
             X_val = self._validate_X(X_val, reset=False)
             y_val = self._encode_y(y_val, fitting=False)
-            sample_weight_val = self._apply_class_weight(
-                self._validate_sample_weight(sample_weight_val, X_val.shape[0]), y_val)
+            sample_weight_val = self._validate_sample_weight(sample_weight_val, X_val.shape[0])
             if self.early_stopping is False:
                 raise ValueError("X_val and y_val are passed to fit while early_stopping is "
                                  "False; set early_stopping to 'auto' or True to use them.")
@@ -281,7 +296,8 @@ class _HistGradientBoosting(BaseEstimator):
 
     def _forget_fit(self):
         for name in ("_trees", "_stacked", "n_iter_", "train_score_", "validation_score_",
-                     "_baseline", "_thresholds", "_categories", "is_categorical_"):
+                     "_baseline", "_thresholds", "_thresholds_max_bins", "_categories",
+                     "is_categorical_"):
             self.__dict__.pop(name, None)
 
     def _train_validation(self, X, y, w, X_val, y_val, w_val):
@@ -322,6 +338,21 @@ class _HistGradientBoosting(BaseEstimator):
         for j in np.flatnonzero(categorical):
             thresholds[j] = np.arange(self._categories[j].size - 1) + 0.5
         self._thresholds = thresholds
+        self._thresholds_max_bins = self.max_bins
+
+    def _check_same_categorical(self, X):
+        """A warm fit keeps the first fit's categorical features: refuse a
+        changed categorical_features instead of ignoring it."""
+        spec = self.categorical_features
+        if isinstance(spec, str) and spec == "from_dtype":
+            return  # the dtypes were read at the first fit; X is encoded by now
+        names = getattr(self, "feature_names_in_", None)
+        mask = _categories.categorical_mask(X, self.categorical_features, X.shape[1], names)
+        if not np.array_equal(self._categorical_mask(X.shape[1]),
+                              np.zeros(X.shape[1], bool) if mask is None else mask):
+            raise ValueError("categorical_features changed between warm-start fits; the "
+                             "categorical features are fixed by the first fit. Set "
+                             "warm_start=False to refit.")
 
     def _categorical_mask(self, n_features):
         mask = getattr(self, "is_categorical_", None)
@@ -358,11 +389,17 @@ class _HistGradientBoosting(BaseEstimator):
                 return train, val
             self._stacked = None
             w = None if w_train is None else w_train[score_rows]
-            train = self._score(scorer, X_train[score_rows], y_train[score_rows], w)
-            val = None if validation is None else self._score(scorer, *validation)
+            self._scoring_encoded_rows = True
+            try:
+                train = self._score(scorer, X_train[score_rows], y_train[score_rows], w)
+                val = None if validation is None else self._score(scorer, *validation)
+            finally:
+                del self._scoring_encoded_rows
             return train, val
 
-        if not warm:
+        if warm:  # a new list: a fit that fails leaves the old one as it was
+            self._trees = list(self._trees)
+        else:
             self._trees = []
             self.n_iter_ = 0
             self.train_score_ = np.array([])
@@ -386,9 +423,8 @@ class _HistGradientBoosting(BaseEstimator):
             for k in range(K):
                 g = np.ascontiguousarray(gradients[:, k])
                 h = None if hessians is None else np.ascontiguousarray(hessians[:, k])
-                g_scale = kernels.fixed_point_scale(float(max(g.max(), -g.min())), g.size)
-                h_scale = None if h is None else \
-                    kernels.fixed_point_scale(float(max(h.max(), -h.min())), h.size)
+                g_scale = _scale_of(g)
+                h_scale = None if h is None else _scale_of(h)
                 tree, leaf_rows = grow_tree(
                     binned, kernels.to_fixed_point(g, g_scale, n_threads=n_threads),
                     None if h is None else kernels.to_fixed_point(h, h_scale,
@@ -464,7 +500,11 @@ class _HistGradientBoosting(BaseEstimator):
         return stacked
 
     def _prediction_X(self, X):
-        """X validated against the fitted features (works mid-fit, for scorers)."""
+        """X validated against the fitted features.  Mid-fit, scorers get
+        the rows fit has already validated and encoded: they pass as they
+        are."""
+        if getattr(self, "_scoring_encoded_rows", False):
+            return X
         return self._validate_X(X, reset=False)
 
     def _raw_predict(self, X):
@@ -500,7 +540,7 @@ class _HistGradientBoosting(BaseEstimator):
 
     def save(self, path):
         """Write the fitted model to ``path`` as an ``.npz`` file of plain
-        arrays and JSON text (no pickled objects), see ``fastml.ensemble.load``."""
+        arrays and JSON text (no pickled objects); read it with ``load``."""
         from fastml.ensemble._model_files import save
 
         check_is_fitted(self, "_trees")
@@ -578,8 +618,8 @@ class HistGradientBoostingRegressor(RegressorMixin, _HistGradientBoosting):
 
     def _check_params(self):
         super()._check_params()
-        if self.loss == "quantile" and not (_is_real(self.quantile) and 0 <= self.quantile <= 1):
-            raise self._param_error("quantile", "a float in [0, 1] when loss='quantile'")
+        if self.loss == "quantile" and not (_is_real(self.quantile) and 0 < self.quantile < 1):
+            raise self._param_error("quantile", "a float in (0, 1) when loss='quantile'")
 
     def _make_loss(self):
         if isinstance(self.loss, Loss):

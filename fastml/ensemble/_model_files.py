@@ -115,6 +115,7 @@ def load(path, cls):
     model.validation_score_ = arrays["validation_score_"]
     offsets = arrays["threshold_offsets"]
     model._thresholds = [arrays["thresholds"][a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+    model._thresholds_max_bins = model.max_bins
     if "classes_" in arrays:
         model.classes_ = arrays["classes_"]
     if "feature_names_in_" in arrays:
