@@ -896,7 +896,7 @@ def test_zero_row_predictions_raise_like_scikit_learn(regressor, classifier):
 # ---------------------------------------------------------------- review fixes
 
 
-def categorical_frame(n=12_000, seed=0):
+def colour_frame(n=12_000, seed=0):
     rng = np.random.default_rng(seed)
     X = pd.DataFrame({"colour": pd.Categorical(rng.choice(["red", "green", "blue"], n)),
                       "x": rng.normal(size=n)})
@@ -909,7 +909,7 @@ def categorical_frame(n=12_000, seed=0):
 def test_scorer_early_stopping_on_categorical_frames_equals_scikit_learn():
     """Mid-fit scoring sees the rows fit already encoded: re-encoding them
     (category codes taken as category values) would give wrong scores."""
-    X, y = categorical_frame()
+    X, y = colour_frame()
     params = dict(scoring="r2", early_stopping=True, max_iter=15, random_state=0)
     ours = HistGradientBoostingRegressor(**params).fit(X, y)
     ref = sk.HistGradientBoostingRegressor(**params).fit(X, y)
@@ -953,7 +953,7 @@ def test_warm_start_refuses_changed_binning():
 
 
 def test_nullable_numeric_columns_beside_a_categorical_one():
-    X, y = categorical_frame(n=2000)
+    X, y = colour_frame(n=2000)
     X["count"] = pd.array(np.arange(2000) % 7, dtype="Int64")
     X.loc[::5, "count"] = pd.NA
     ours = HistGradientBoostingRegressor(**FIT).fit(X, y)
