@@ -6,7 +6,7 @@ The grower keeps the leaves that may still split in a heap ordered by gain
 leaves exist or none can split, as scikit-learn's and LightGBM's leaf-wise
 growth does.  Only the smaller child's histogram is built; its sibling's is
 the parent's minus it, exactly, since histogram sums are fixed-point
-integers.  Histograms come from one source, ``_histogram``: a later
+integers.  Histograms come from one source, ``histogram``: a later
 distributed source sums row-chunk histograms instead, with the same result.
 """
 import heapq
@@ -81,6 +81,7 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
     """
     binned = np.ascontiguousarray(binned)
     n, d = binned.shape
+    learning_rate = float(learning_rate)  # a NumPy float32 would round leaf values to float32
     gradients = kernels._check_fixed(gradients, n, "gradients")
     if hessians is not None:
         hessians = kernels._check_fixed(hessians, n, "hessians")

@@ -1636,7 +1636,10 @@ def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
 
     A numerical split sends bins ``0 .. threshold`` left and the other
     value bins right; the missing-value bin goes to whichever side scores
-    better (left on a tie).  A categorical feature's bins are its
+    better.  Candidates are scanned as scikit-learn scans them (thresholds
+    upwards with missing values right, then, for features with missing
+    values, downwards with them left), and a candidate must beat the best
+    so far strictly, so ties go the way scikit-learn's go.  A categorical feature's bins are its
     categories: those present in the node (the missing bin is one more) are
     ranked by gradient sum / (hessian sum + ``CATEGORICAL_SMOOTHING``), and
     the best prefix of the ranking goes left (``left_set``; ``threshold``
@@ -1981,12 +1984,38 @@ def stack_trees(trees):
     return Tree(**fields), roots
 
 
-def _forest_args(tree, roots, n_features):
-    roots = np.zeros(1, np.int64) if roots is None else np.ascontiguousarray(roots, np.int64)
-    used = tree.feature[tree.left >= 0]
-    if used.size and used.max() >= n_features:
+def _check_tree(tree, n_features):
+    """Refuse node arrays that would send the compiled walk out of bounds
+    or round in circles: every field one entry per node, children after
+    their parent and inside the tree, split features below n_features, and
+    depths one more than the parent's (the block predictor relies on it)."""
+    n = tree.value.size
+    for name in Tree._fields:
+        field = np.asarray(getattr(tree, name))
+        expected = (n, 4) if name == "left_categories" else (n,)
+        if field.shape != expected:
+            raise ValueError(f"tree.{name} has shape {field.shape}, expected {expected}.")
+    index = np.arange(n)
+    split = tree.left >= 0
+    left, right = tree.left[split], tree.right[split]
+    if np.any(left <= index[split]) or np.any(right <= index[split]) \
+            or np.any(left >= n) or np.any(right >= n):
+        raise ValueError("tree nodes must have their children after them and inside the tree.")
+    used = tree.feature[split]
+    if used.size and (used.min() < 0 or used.max() >= n_features):
         raise ValueError(f"X has {n_features} features, but the tree splits on feature "
-                         f"{int(used.max())}.")
+                         f"{int(used.max()) if used.max() >= n_features else int(used.min())}.")
+    if np.any(tree.depth[left] != tree.depth[split] + 1) or \
+            np.any(tree.depth[right] != tree.depth[split] + 1):
+        raise ValueError("tree.depth must be each node's parent depth plus one.")
+
+
+def _forest_args(tree, roots, n_features):
+    _check_tree(tree, n_features)
+    n = tree.value.size
+    roots = np.zeros(1, np.int64) if roots is None else np.ascontiguousarray(roots, np.int64)
+    if roots.ndim != 1 or (roots.size and (roots.min() < 0 or roots.max() >= n)):
+        raise ValueError(f"roots must be node indices in [0, {n}).")
     return roots, (tree.missing_left.view(np.uint8), tree.categorical.view(np.uint8),
                    np.ascontiguousarray(tree.left_categories), tree.left, tree.right,
                    tree.value)

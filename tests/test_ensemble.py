@@ -967,3 +967,66 @@ def test_sparse_input_is_refused_clearly():
     X, y = regression_data()
     with pytest.raises(TypeError, match="sparse"):
         HistGradientBoostingRegressor(**FIT).fit(sparse.csr_matrix(np.nan_to_num(X)), y)
+
+
+def test_load_refuses_corrupt_model_files(tmp_path):
+    X, y = regression_data()
+    model = HistGradientBoostingRegressor(max_iter=3, early_stopping=False).fit(X, y)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+
+    def corrupt(**changes):
+        bad = tmp_path / "bad.npz"
+        np.savez(bad, **{**arrays, **changes})
+        return bad
+
+    left = arrays["tree_left"].copy()
+    left[0] = 0                                    # the root its own child: a cycle
+    with pytest.raises(ValueError, match="children after them"):
+        HistGradientBoostingRegressor.load(corrupt(tree_left=left))
+    feature = arrays["tree_feature"].copy()
+    feature[0] = 99
+    with pytest.raises(ValueError, match="splits on feature 99"):
+        HistGradientBoostingRegressor.load(corrupt(tree_feature=feature))
+    with pytest.raises(ValueError, match="trees"):
+        HistGradientBoostingRegressor.load(corrupt(tree_sizes=arrays["tree_sizes"][:2]))
+    with pytest.raises(ValueError, match="depth"):
+        HistGradientBoostingRegressor.load(corrupt(tree_depth=arrays["tree_depth"] * 0))
+    missing = {k: v for k, v in arrays.items() if k != "tree_value"}
+    np.savez(tmp_path / "missing.npz", **missing)
+    with pytest.raises(ValueError, match="not a valid"):
+        HistGradientBoostingRegressor.load(tmp_path / "missing.npz")
+
+
+def test_numba_loss_sees_edited_globals():
+    """Numba freezes the globals a function reads when it compiles it: the
+    compiled-loop cache must tell apart the same code reading another
+    value (as after editing a constant and re-running a notebook cell)."""
+    from fastml._numba import custom_loss
+
+    namespace = {}
+    exec("SCALE = 1.0\ndef loss(y, raw):\n    return SCALE * (raw - y), SCALE\n", namespace)
+    y = np.array([0.0, 1.0])
+    raw = np.array([2.0, 3.0])
+    g1, _ = custom_loss.gradient_hessian(namespace["loss"], y, raw)
+    namespace["SCALE"] = 10.0
+    g2, h2 = custom_loss.gradient_hessian(namespace["loss"], y, raw)
+    assert_array_equal(g1, [2.0, 2.0])
+    assert_array_equal(g2, [20.0, 20.0])
+    assert_array_equal(h2, [10.0, 10.0])
+
+
+def test_model_files_keep_numpy_and_dict_parameters(tmp_path):
+    X, y = classification_data(3, nan=False)
+    model = HistGradientBoostingClassifier(max_iter=np.int64(4), class_weight={0: 2.0, 1: 1.0,
+                                                                               2: 0.5},
+                                           learning_rate=np.float32(0.2),
+                                           early_stopping=False).fit(X, y)
+    model.save(tmp_path / "m.npz")
+    loaded = HistGradientBoostingClassifier.load(tmp_path / "m.npz")
+    assert loaded.get_params()["class_weight"] == {0: 2.0, 1: 1.0, 2: 0.5}
+    assert loaded.max_iter == 4
+    assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert_array_equal(clone(loaded).fit(X, y).predict_proba(X), model.predict_proba(X))

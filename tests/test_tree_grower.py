@@ -126,13 +126,16 @@ def test_leaf_rows_cover_every_row_once():
 
 def test_predictor_takes_trees_with_children_in_any_order(rng):
     """The block predictor needs right == left + 1 (as the grower makes
-    them); a tree numbered otherwise goes through the general walk, with the
-    same result."""
+    them); a tree numbered otherwise (here right == left - 1) goes through
+    the general walk, with the same result."""
     X, y = make_regression(n_samples=2000, n_features=4, noise=5, random_state=4)
     X[::6, 2] = np.nan
     (tree,), _, _ = boost(X, y, 1, max_leaf_nodes=15, min_samples_leaf=5)
     n = tree.value.size
-    order = np.concatenate(([0], np.arange(n - 1, 0, -1)))  # new position -> old node
+    order = np.arange(n)  # new position -> old node: every pair of siblings swapped
+    for node in np.flatnonzero(tree.left >= 0):
+        first = tree.left[node]
+        order[first], order[first + 1] = first + 1, first
     new_index = np.empty(n, dtype=np.int64)
     new_index[order] = np.arange(n)
     fields = {name: getattr(tree, name)[order] for name in kernels.Tree._fields}

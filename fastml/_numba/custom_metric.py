@@ -14,6 +14,7 @@ Numba specialises them per dtype.  Nothing is cached on disk.
 """
 import hashlib
 import threading
+import types
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -47,17 +48,50 @@ def _code_key(code):
     return (code.co_code, code.co_names, consts)
 
 
-def _metric_key(func):
-    """A key equal for copies of the same function (e.g. after pickling)."""
+def _global_names(code):
+    """The global names a code object (and the code nested in it) reads."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            names |= _global_names(const)
+    return names
+
+
+def _globals_key(py_func, seen):
+    """The values of the globals the function reads: Numba freezes them at
+    compile time, so an edited constant or helper must give a new key.
+    Modules count by name, functions by their own key."""
+    items = []
+    namespace = getattr(py_func, "__globals__", {})
+    for name in sorted(_global_names(py_func.__code__)):
+        if name not in namespace:
+            continue  # a builtin or an attribute name
+        value = namespace[name]
+        if isinstance(value, types.ModuleType):
+            items.append((name, "module", value.__name__))
+        elif hasattr(getattr(value, "py_func", value), "__code__"):
+            items.append((name, _metric_key(value, seen)))
+        else:
+            items.append((name, _closure_value_key(value)))
+    return tuple(items)
+
+
+def _metric_key(func, seen=None):
+    """A key equal for copies of the same function (e.g. after pickling),
+    and different when its code, closure or the globals it reads differ."""
     py_func = getattr(func, "py_func", func)
     code = getattr(py_func, "__code__", None)
     if code is None:
         return ("object", id(func))
+    seen = set() if seen is None else seen
+    if id(py_func) in seen:  # recursion through globals
+        return ("recursive", py_func.__qualname__)
+    seen.add(id(py_func))
     closure = tuple(
         _closure_value_key(cell.cell_contents) for cell in (py_func.__closure__ or ())
     )
     return (getattr(py_func, "__module__", None), py_func.__qualname__,
-            _code_key(code), closure)
+            _code_key(code), closure, _globals_key(py_func, seen))
 
 
 def _build(func):

@@ -430,7 +430,7 @@ class _HistGradientBoosting(BaseEstimator):
                     None if h is None else kernels.to_fixed_point(h, h_scale,
                                                                   n_threads=n_threads),
                     gradient_scale=g_scale, hessian_scale=h_scale, thresholds=self._thresholds,
-                    missing_bin=self.max_bins, learning_rate=self.learning_rate,
+                    missing_bin=self.max_bins, learning_rate=float(self.learning_rate),
                     max_leaf_nodes=self.max_leaf_nodes, max_depth=self.max_depth,
                     min_samples_leaf=self.min_samples_leaf,
                     l2_regularization=self.l2_regularization, categorical=categorical,
@@ -440,7 +440,7 @@ class _HistGradientBoosting(BaseEstimator):
                     for node, rows in leaf_rows:
                         residuals = y_train[rows] - column[rows]
                         w = None if w_train is None else w_train[rows]
-                        tree.value[node] = self.learning_rate * weighted_quantile(
+                        tree.value[node] = float(self.learning_rate) * weighted_quantile(
                             residuals, w, loss.leaf_quantile)
                 for node, rows in leaf_rows:
                     kernels.add_leaf_value(column, rows, tree.value[node], check_input=False)

@@ -132,8 +132,8 @@ class PoissonLoss(Loss):
             raise ValueError("loss='poisson' requires non-negative targets with a positive "
                              f"sum; got values in [{y.min()}, {y.max()}].")
 
-    def baseline(self, y, sample_weight):
-        return np.array([np.log(_average(y, sample_weight))])
+    def baseline(self, y, sample_weight):  # the mean clipped away from 0, as scikit-learn
+        return np.array([np.log(max(_average(y, sample_weight), 10 * np.finfo(float).eps))])
 
     def gradient_hessian(self, y, raw, sample_weight):
         mu = np.exp(raw)
@@ -297,7 +297,12 @@ class NumbaLoss(Loss):
         else:
             g, h = self._derivatives(y, np.zeros_like(y))
             w = np.ones_like(y) if sample_weight is None else sample_weight
-            value = -float(np.dot(w, g)) / float(np.dot(w, h))
+            curvature = float(np.dot(w, h))
+            if not curvature > 0:
+                raise ValueError(f"Loss {self.name!r} has zero hessians at raw prediction 0, "
+                                 "so no Newton step gives its initial prediction: pass "
+                                 "initial_prediction=... to NumbaLoss.")
+            value = -float(np.dot(w, g)) / curvature
         if not np.isfinite(value):
             raise ValueError(f"The initial prediction of loss {self.name!r} is {value}; it "
                              "must be finite.")
@@ -307,9 +312,10 @@ class NumbaLoss(Loss):
         g, h = self._derivatives(y, np.ascontiguousarray(raw[:, 0]))
         if not (np.all(np.isfinite(g)) and np.all(np.isfinite(h))):
             raise ValueError(f"Loss {self.name!r} returned non-finite gradients or hessians.")
-        if np.any(h < 0):
-            raise ValueError(f"Loss {self.name!r} returned negative hessians; a loss must be "
-                             "convex in the raw prediction.")
+        if np.any(h < 0) or not np.any(h > 0):
+            raise ValueError(f"Loss {self.name!r} returned negative or all-zero hessians; a "
+                             "loss must be convex in the raw prediction, with a positive "
+                             "second derivative somewhere.")
         return self._weighted(g[:, None], h[:, None], sample_weight)
 
     def loss(self, y, raw, sample_weight):

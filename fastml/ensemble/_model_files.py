@@ -38,6 +38,35 @@ def _plain(values, name):
                      "numbers and strings only.")
 
 
+def _to_json(value):
+    """A parameter as JSON can hold it: NumPy scalars and arrays as Python
+    numbers and lists, dicts (e.g. class_weight) as key-value pairs so that
+    non-string keys survive."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return {"__array__": _to_json(value.tolist())}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {"__items__": [[_to_json(k), _to_json(v)] for k, v in value.items()]}
+    return value
+
+
+def _from_json(value):
+    if isinstance(value, dict) and "__items__" in value:
+        return {_hashable(k): _from_json(v) for k, v in value["__items__"]}
+    if isinstance(value, dict) and "__array__" in value:
+        return np.asarray(value["__array__"])
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
+
+
+def _hashable(key):
+    return tuple(key) if isinstance(key, list) else key
+
+
 def save(model, path):
     from fastml.ensemble._losses import Loss
 
@@ -48,8 +77,8 @@ def save(model, path):
     defaults = type(model)().get_params()
     for name, value in model.get_params().items():
         try:
-            json.dumps(value)
-            params[name] = value
+            params[name] = _to_json(value)
+            json.dumps(params[name])
         except TypeError:
             params[name] = defaults[name]
             dropped.append(name)
@@ -92,6 +121,32 @@ def save(model, path):
 
 
 def load(path, cls):
+    try:
+        return _load(path, cls)
+    except (KeyError, IndexError, TypeError) as err:
+        raise ValueError(f"{path} is not a valid fastml gradient-boosting model file: "
+                         f"{err!r}") from None
+
+
+def _check_consistent(model, arrays, starts):
+    """The counts of a model file agree with each other (the trees' node
+    arrays are checked by the predictor)."""
+    K, n_iter, d = model.n_trees_per_iteration_, model.n_iter_, model.n_features_in_
+    problems = []
+    if arrays["baseline"].shape != (K,):
+        problems.append(f"baseline has shape {arrays['baseline'].shape}, expected ({K},)")
+    if arrays["tree_sizes"].size != n_iter * K or np.any(arrays["tree_sizes"] < 1):
+        problems.append(f"{arrays['tree_sizes'].size} trees, expected {n_iter} x {K}")
+    if starts[-1] != arrays["tree_value"].size:
+        problems.append("the tree sizes do not add up to the node count")
+    if arrays["threshold_offsets"].shape != (d + 1,):
+        problems.append(f"thresholds for {arrays['threshold_offsets'].size - 1} features, "
+                        f"expected {d}")
+    if problems:
+        raise ValueError("inconsistent model file: " + "; ".join(problems) + ".")
+
+
+def _load(path, cls):
     with np.load(path, allow_pickle=False) as data:
         arrays = {name: data[name] for name in data.files}
     try:
@@ -104,7 +159,7 @@ def load(path, cls):
     if header["estimator"] != cls.__name__:
         raise ValueError(f"{path} holds a {header['estimator']}; load it with "
                          f"{header['estimator']}.load.")
-    model = cls(**header["params"])
+    model = cls(**{name: _from_json(value) for name, value in header["params"].items()})
     model.n_iter_ = header["n_iter_"]
     model.n_trees_per_iteration_ = header["n_trees_per_iteration_"]
     model.n_features_in_ = header["n_features_in_"]
@@ -127,6 +182,7 @@ def load(path, cls):
     model._loss = model._make_loss()
     sizes = arrays["tree_sizes"]
     starts = np.concatenate(([0], np.cumsum(sizes)))
+    _check_consistent(model, arrays, starts)
     K = model.n_trees_per_iteration_
     trees = []
     for a, b in zip(starts[:-1], starts[1:]):
@@ -135,5 +191,7 @@ def load(path, cls):
         fields["right"] = np.where(fields["right"] >= 0, fields["right"] - a, -1)
         trees.append(kernels.Tree(**fields))
     model._trees = [trees[i:i + K] for i in range(0, len(trees), K)]
-    model._forest()
+    for tree, roots in model._forest():  # the node arrays are sound before any predict
+        if roots.size:
+            kernels._check_tree(tree, model.n_features_in_)
     return model
