@@ -1683,10 +1683,8 @@ def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
     -------
     SplitCandidates
     """
-    from fastml._kernels import _gbdt
-
     if not check_input:
-        return _find_splits(_gbdt, hist, n_values, allowed, categorical, has_missing,
+        return _find_splits(hist, n_values, allowed, categorical, has_missing,
                             missing_bin, gradient_scale, hessian_scale, l2_regularization,
                             min_samples_leaf, min_hessian, n_threads)
     n_threads = check_positive_int(n_threads, "n_threads")
@@ -1721,14 +1719,16 @@ def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
             raise ValueError(f"{name} must be finite and non-negative, got {value!r}.")
     if not isinstance(min_samples_leaf, numbers.Integral) or min_samples_leaf < 1:
         raise ValueError(f"min_samples_leaf must be a positive int, got {min_samples_leaf!r}.")
-    return _find_splits(_gbdt, np.ascontiguousarray(hist), n_values.astype(np.uint16), allowed,
+    return _find_splits(np.ascontiguousarray(hist), n_values.astype(np.uint16), allowed,
                         categorical, has_missing, missing_bin, gradient_scale, hessian_scale,
                         l2_regularization, min_samples_leaf, min_hessian, n_threads)
 
 
-def _find_splits(_gbdt, hist, n_values, allowed, categorical, has_missing, missing_bin,
+def _find_splits(hist, n_values, allowed, categorical, has_missing, missing_bin,
                  gradient_scale, hessian_scale, l2_regularization, min_samples_leaf,
                  min_hessian, n_threads):
+    from fastml._kernels import _gbdt
+
     d = hist.shape[0]
     with_hessians = hessian_scale is not None
     hessian_scale = 1.0 if hessian_scale is None else hessian_scale
@@ -1738,7 +1738,8 @@ def _find_splits(_gbdt, hist, n_values, allowed, categorical, has_missing, missi
     left = np.empty((d, 3), dtype=np.int64)
     left_set = np.empty((d, 4), dtype=np.uint64)
     work = d if categorical.any() else 0  # ranking space for categorical features
-    _gbdt.find_splits(hist, n_values, allowed, categorical, has_missing, missing_bin, float(gradient_scale), float(hessian_scale),
+    _gbdt.find_splits(hist, n_values, allowed, categorical, has_missing, missing_bin,
+                      float(gradient_scale), float(hessian_scale),
                       with_hessians, float(l2_regularization), int(min_samples_leaf),
                       float(min_hessian), CATEGORICAL_SMOOTHING,
                       np.empty((work, N_BINS)), np.empty((work, N_BINS), dtype=np.int64),

@@ -376,7 +376,8 @@ def test_pandas_category_column_equals_scikit_learn(rng, kind):
     else:
         y = (y > 0.5).astype(int)
         ours = HistGradientBoostingClassifier(categorical_features="from_dtype", **FIT).fit(df, y)
-        ref = sk.HistGradientBoostingClassifier(categorical_features="from_dtype", **FIT).fit(df, y)
+        ref = sk.HistGradientBoostingClassifier(categorical_features="from_dtype",
+                                                **FIT).fit(df, y)
         assert_allclose(ours.predict_proba(df), ref.predict_proba(df), rtol=1e-9, atol=1e-12)
         assert abs(ours.score(df, y) - ref.score(df, y)) < 1e-6
     assert_array_equal(ours.is_categorical_, [False, True, False])

@@ -143,5 +143,6 @@ def test_predictor_takes_trees_with_children_in_any_order(rng):
         fields[side] = np.where(fields[side] >= 0, new_index[fields[side]], -1)
     shuffled = kernels.Tree(**fields)
     assert kernels._packed_nodes(shuffled) is None and kernels._packed_nodes(tree) is not None
-    assert_array_equal(kernels.predict_tree_chunk(X, shuffled), kernels.predict_tree_chunk(X, tree))
+    assert_array_equal(kernels.predict_tree_chunk(X, shuffled),
+                       kernels.predict_tree_chunk(X, tree))
     assert_array_equal(kernels.predict_tree_chunk(X, tree), naive_predict(X, tree))

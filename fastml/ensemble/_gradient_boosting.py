@@ -729,8 +729,8 @@ class HistGradientBoostingClassifier(ClassifierMixin, _HistGradientBoosting):
             encoder = LabelEncoder().fit(y)
             self.classes_ = encoder.classes_
             if self.classes_.size < 2:
-                raise ValueError(f"y has 1 class ({self.classes_.tolist()[0]!r}); a classifier needs "
-                                 "at least 2 classes.")
+                raise ValueError(f"y has 1 class ({self.classes_.tolist()[0]!r}); a classifier "
+                                 "needs at least 2 classes.")
         codes = np.searchsorted(self.classes_, y)
         codes = np.clip(codes, 0, self.classes_.size - 1)
         if not np.all(self.classes_[codes] == y):
