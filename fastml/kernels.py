@@ -1440,7 +1440,10 @@ def fourier_features_chunk(X, weights, offset, *, n_threads=1):
 N_BINS = 256  # uint8 bin codes: up to 255 value bins and a missing-value bin
 
 
-FIXED_POINT_LEVELS = 2**24  # levels below the largest value, at least (float32's)
+# Steps below the largest value the packed fast path must leave, at least.
+# 2**20 keeps it up to about 2M rows of equal-sized gradients (a sum then
+# errs by ~2**-23 relative, like float32 sums); more rows sum unpacked.
+FIXED_POINT_LEVELS = 2**20
 
 
 def fixed_point_scale(max_abs, n_rows, *, abs_sum=None):
@@ -1607,11 +1610,9 @@ def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None,
     if _gbdt.build_packed_histograms(np.ascontiguousarray(binned), rows, gradients, hessians,
                                      packed, hist, threads):
         return hist
-    if samples is not None:  # values too large to pack: three sums per bin
-        gradients = gradients[samples]
-        hessians = hessians[samples] if with_hessians else hessians
-    _gbdt.build_histograms(np.ascontiguousarray(binned.T), rows, gradients, hessians, hist,
-                           n_threads)
+    hist[...] = 0  # values too large to pack: three sums per bin
+    _gbdt.build_wide_histograms(np.ascontiguousarray(binned), rows, gradients, hessians, hist,
+                                threads)
     return hist
 
 

@@ -48,6 +48,10 @@ cdef extern from "histogram.h" nogil:
                                       const int64_t *gradients, const int64_t *hessians,
                                       int count_bits, Py_ssize_t f0, Py_ssize_t f1,
                                       uint64_t *packed)
+    void fastml_wide_histograms(const uint8_t *codes, Py_ssize_t d, const uint32_t *samples,
+                                Py_ssize_t m, const int64_t *gradients,
+                                const int64_t *hessians, Py_ssize_t f0, Py_ssize_t f1,
+                                int64_t *hist)
 
 
 def build_packed_histograms(
@@ -106,42 +110,29 @@ def build_packed_histograms(
     return True
 
 
-def build_histograms(
-    const unsigned char[:, ::1] binned_t,  # IN (d, n) bin codes, one row per feature
+def build_wide_histograms(
+    const unsigned char[:, ::1] binned,    # IN (n, d) bin codes
     const unsigned int[::1] samples,       # IN (m,) the node's rows; size 0: every row
-    const long long[::1] gradients,        # IN (m,) fixed-point gradients, in samples' order
-    const long long[::1] hessians,         # IN (m,) fixed-point hessians, same order; size 0: none
-    long long[:, :, ::1] hist,             # OUT (d, n_bins, 3) gradient, hessian, row count
+    const long long[::1] gradients,        # IN (n,) fixed-point gradients of every row
+    const long long[::1] hessians,         # IN (n,) fixed-point hessians; size 0: none
+    long long[:, :, ::1] hist,             # OUT (d, 256, 3) zeroed: gradient, hessian, count
     int n_threads,                         # IN
 ):
-    """Sum the gradients, hessians and rows of the given samples per
-    (feature, bin).  The gradients come gathered in the samples' order (the
-    caller gathers them once for every feature).  Features are split over
-    threads."""
-    cdef Py_ssize_t d = binned_t.shape[0], n_bins = hist.shape[1]
-    cdef Py_ssize_t m = samples.shape[0] if samples.shape[0] > 0 else binned_t.shape[1]
-    cdef bint all_rows = samples.shape[0] == 0, with_hessians = hessians.shape[0] > 0
-    cdef Py_ssize_t f, b, k
-    cdef const unsigned char *codes
-    cdef unsigned char code
+    """Unpacked histograms (``histogram.c``), for fixed-point values too
+    large to pack; each thread takes a range of features."""
+    cdef Py_ssize_t n = binned.shape[0], d = binned.shape[1], t, f0, f1
+    cdef Py_ssize_t m = samples.shape[0] if samples.shape[0] > 0 else n
+    cdef const unsigned int *rows = &samples[0] if samples.shape[0] > 0 else NULL
+    cdef const long long *h = &hessians[0] if hessians.shape[0] > 0 else NULL
+    cdef int parts = n_threads if n_threads < d else <int> d
+    if d == 0 or m == 0:
+        return
     with nogil:
-        for f in prange(d, schedule="static", num_threads=n_threads):
-            for b in range(n_bins):
-                hist[f, b, 0] = 0
-                hist[f, b, 1] = 0
-                hist[f, b, 2] = 0
-            codes = &binned_t[f, 0]
-            if with_hessians:
-                for k in range(m):
-                    code = codes[k] if all_rows else codes[samples[k]]
-                    hist[f, code, 0] += gradients[k]
-                    hist[f, code, 1] += hessians[k]
-                    hist[f, code, 2] += 1
-            else:
-                for k in range(m):
-                    code = codes[k] if all_rows else codes[samples[k]]
-                    hist[f, code, 0] += gradients[k]
-                    hist[f, code, 2] += 1
+        for t in prange(parts, schedule="static", num_threads=parts):
+            f0 = d * t // parts
+            f1 = d * (t + 1) // parts
+            fastml_wide_histograms(&binned[0, 0], d, rows, m, <const int64_t *> &gradients[0],
+                                   <const int64_t *> h, f0, f1, <int64_t *> &hist[0, 0, 0])
 
 
 cdef inline double _node_loss(double g, double h, double l2) noexcept nogil:

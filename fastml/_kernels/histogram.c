@@ -86,3 +86,34 @@ double fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_
     }
     return total;
 }
+
+void fastml_wide_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t *samples,
+                            ptrdiff_t m, const int64_t *gradients, const int64_t *hessians,
+                            ptrdiff_t f0, ptrdiff_t f1, int64_t *hist)
+{
+    uint32_t rows[BLOCK];
+    for (ptrdiff_t start = 0; start < m; start += BLOCK) {
+        ptrdiff_t len = m - start < BLOCK ? m - start : BLOCK;
+        for (ptrdiff_t k = 0; k < len; k++) {
+            rows[k] = samples ? samples[start + k] : (uint32_t)(start + k);
+            if (samples && start + k + AHEAD < m) {
+                uint32_t ahead = samples[start + k + AHEAD];
+                PREFETCH(gradients + ahead);
+                if (hessians)
+                    PREFETCH(hessians + ahead);
+            }
+        }
+        for (ptrdiff_t k = 0; k < len; k++) {
+            const uint8_t *row = codes + (ptrdiff_t)rows[k] * d;
+            int64_t g = gradients[rows[k]], h = hessians ? hessians[rows[k]] : 0;
+            if (samples && k + AHEAD < len)
+                PREFETCH(codes + (ptrdiff_t)rows[k + AHEAD] * d + f0);
+            for (ptrdiff_t f = f0; f < f1; f++) {
+                int64_t *bin = hist + (f * FASTML_HIST_BINS + row[f]) * 3;
+                bin[0] += g;
+                bin[1] += h;
+                bin[2] += 1;
+            }
+        }
+    }
+}

@@ -24,4 +24,11 @@ double fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_
                                   const int64_t *hessians, int count_bits, ptrdiff_t f0,
                                   ptrdiff_t f1, uint64_t *packed);
 
+/* The same sums unpacked, for values too large to share a word with the
+ * row count: hist (d, 256, 3) += gradient, hessian (0 without), 1; it
+ * must start zeroed. */
+void fastml_wide_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t *samples,
+                            ptrdiff_t m, const int64_t *gradients, const int64_t *hessians,
+                            ptrdiff_t f0, ptrdiff_t f1, int64_t *hist);
+
 #endif
