@@ -448,14 +448,18 @@ def test_unknown_category_goes_the_missing_value_way(rng):
 # ---------------------------------------------------------------- 6. warm start
 
 
-def test_warm_start_equals_one_fit():
+@pytest.mark.parametrize("max_features", [1.0, 0.5])
+def test_warm_start_equals_one_fit(max_features):
+    # with max_features < 1 the feature draws continue where the first fit
+    # stopped, so 5 + 5 iterations draw what 10 draw
     X, y = regression_data()
-    model = HistGradientBoostingRegressor(max_iter=5, early_stopping=False, warm_start=True)
+    params = dict(early_stopping=False, max_features=max_features, random_state=0)
+    model = HistGradientBoostingRegressor(max_iter=5, warm_start=True, **params)
     model.fit(X, y)
     assert model.n_iter_ == 5
     model.set_params(max_iter=10).fit(X, y)
     assert model.n_iter_ == 10 and len(model._trees) == 10
-    once = HistGradientBoostingRegressor(max_iter=10, early_stopping=False).fit(X, y)
+    once = HistGradientBoostingRegressor(max_iter=10, **params).fit(X, y)
     assert_allclose(model.predict(X), once.predict(X), rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="max_iter=3 must be larger than or equal to n_iter_=10"):
         model.set_params(max_iter=3).fit(X, y)

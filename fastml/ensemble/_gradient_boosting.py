@@ -9,6 +9,7 @@ training raw predictions updated from the leaves' rows, scores and the
 early-stopping test.  Predictions sum the trees with
 ``kernels.predict_tree_chunk``.
 """
+import copy
 import numbers
 import time
 
@@ -297,7 +298,7 @@ class _HistGradientBoosting(BaseEstimator):
     def _forget_fit(self):
         for name in ("_trees", "_stacked", "n_iter_", "train_score_", "validation_score_",
                      "_baseline", "_thresholds", "_thresholds_max_bins", "_categories",
-                     "is_categorical_"):
+                     "is_categorical_", "_feature_rng"):
             self.__dict__.pop(name, None)
 
     def _train_validation(self, X, y, w, X_val, y_val, w_val):
@@ -409,7 +410,11 @@ class _HistGradientBoosting(BaseEstimator):
             train, val = scores()
             self.train_score_ = np.array([train])
             self.validation_score_ = np.array([] if val is None else [val])
-        feature_rng = np.random.default_rng(self._random_seed)
+        if not warm or not hasattr(self, "_feature_rng"):
+            self._feature_rng = np.random.default_rng(self._random_seed)
+        # a copy, advanced and kept only if the fit succeeds, so that warm fits
+        # continue the draws where the last one stopped (5 + 5 = 10 iterations)
+        feature_rng = copy.deepcopy(self._feature_rng)
         n_allowed = max(1, int(np.ceil(self.max_features * binned.shape[1])))
         categorical = self._categorical_mask(binned.shape[1])
         started = time.perf_counter()
@@ -469,6 +474,7 @@ class _HistGradientBoosting(BaseEstimator):
             if self.do_early_stopping_ and self._should_stop(
                     self.validation_score_ if validation is not None else self.train_score_):
                 break
+        self._feature_rng = feature_rng
         if self.verbose:
             print(f"Fit {len(self._trees)} iterations in {time.perf_counter() - started:.3f}s")
 
