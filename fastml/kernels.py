@@ -1527,6 +1527,14 @@ def to_fixed_point(values, scale, *, n_threads=1):
     return np.rint(values / scale).astype(np.int64)
 
 
+def _check_binned(binned):
+    binned = np.asarray(binned)
+    if binned.dtype != np.uint8 or binned.ndim != 2:
+        raise ValueError(f"binned must be a 2-D uint8 array of bin codes, got {binned.dtype} "
+                         f"with shape {binned.shape}.")
+    return binned
+
+
 def _check_rows(samples, n, name="samples"):
     """Row indices as contiguous uint32, each below n (checked before the
     cast, so no index wraps around)."""
@@ -1588,10 +1596,7 @@ def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None,
 
     if check_input:
         n_threads = check_positive_int(n_threads, "n_threads")
-        binned = np.asarray(binned)
-        if binned.dtype != np.uint8 or binned.ndim != 2:
-            raise ValueError(f"binned must be a 2-D uint8 array of bin codes, got "
-                             f"{binned.dtype} with shape {binned.shape}.")
+        binned = _check_binned(binned)
         gradients = _check_fixed(gradients, binned.shape[0], "gradients")
         if hessians is not None:
             hessians = _check_fixed(hessians, binned.shape[0], "hessians")
@@ -2012,15 +2017,15 @@ def _check_tree(tree, n_features):
         raise ValueError("tree.depth must be each node's parent depth plus one.")
 
 
-def _forest_args(tree, roots, n_features):
+def _checked_roots(tree, roots, n_features):
+    """The tree checked against n_features, and its roots as int64 (None:
+    one tree, root 0)."""
     _check_tree(tree, n_features)
     n = tree.value.size
     roots = np.zeros(1, np.int64) if roots is None else np.ascontiguousarray(roots, np.int64)
     if roots.ndim != 1 or (roots.size and (roots.min() < 0 or roots.max() >= n)):
         raise ValueError(f"roots must be node indices in [0, {n}).")
-    return roots, (tree.missing_left.view(np.uint8), tree.categorical.view(np.uint8),
-                   np.ascontiguousarray(tree.left_categories), tree.left, tree.right,
-                   tree.value)
+    return roots
 
 
 def _prediction_out(out, n):
@@ -2032,24 +2037,24 @@ def _prediction_out(out, n):
 
 
 NODE_RECORD = np.dtype([("threshold", "<f8"), ("value", "<f8"), ("feature", "<i4"),
-                        ("left", "<i4"), ("missing_left", "u1"), ("categorical", "u1"),
-                        ("pad", "u1", (6,))])  # forest.h's fastml_node
+                        ("left", "<i4"), ("right", "<i4"), ("missing_left", "u1"),
+                        ("categorical", "u1"), ("pad", "u1", (2,))])  # forest.h's fastml_node
 
 
 def _packed_nodes(tree):
     """The nodes as ``NODE_RECORD`` bytes for the block predictor (leaves
-    point to themselves), or None when a split's children are not adjacent
-    (``right == left + 1``, as the grower and ``stack_trees`` make them) or
-    indices exceed int32."""
+    point to themselves on both sides)."""
+    if tree.value.size >= 2**31:
+        raise ValueError(f"{tree.value.size} nodes exceed the predictor's int32 indices.")
     split = tree.left >= 0
-    if np.any(tree.right[split] != tree.left[split] + 1) or tree.value.size >= 2**31:
-        return None
+    itself = np.arange(tree.value.size)
     nodes = np.zeros(tree.value.size, dtype=NODE_RECORD)
-    nodes["threshold"] = np.where(split, tree.threshold, np.inf)
+    nodes["threshold"] = tree.threshold
     nodes["value"] = tree.value
     nodes["feature"] = np.where(split, tree.feature, 0)
-    nodes["left"] = np.where(split, tree.left, np.arange(tree.value.size))  # leaves stay
-    nodes["missing_left"] = tree.missing_left | ~split
+    nodes["left"] = np.where(split, tree.left, itself)
+    nodes["right"] = np.where(split, tree.right, itself)
+    nodes["missing_left"] = tree.missing_left
     nodes["categorical"] = tree.categorical & split
     return nodes.view(np.uint8)
 
@@ -2079,19 +2084,14 @@ def predict_tree_chunk(X, tree, *, roots=None, out=None, n_threads=1):
 
     n_threads = check_positive_int(n_threads, "n_threads")
     X = np.ascontiguousarray(_as_block(X, "X"))
-    roots, nodes = _forest_args(tree, roots, X.shape[1])
+    roots = _checked_roots(tree, roots, X.shape[1])
     out = _prediction_out(out, X.shape[0])
-    if X.shape[0]:
-        packed = _packed_nodes(tree)
-        missing_left, categorical, left_set, left, right, value = nodes
-        if packed is not None:
-            ends = np.append(roots[1:], tree.value.size)
-            depths = np.array([tree.depth[a:b].max() - tree.depth[a] for a, b in zip(roots, ends)],
-                              dtype=np.int64)
-            _gbdt.predict_packed(X, packed, left_set, roots, depths, out, n_threads)
-        else:
-            _gbdt.predict_forest(X, roots, tree.feature, tree.threshold, missing_left,
-                                 categorical, left_set, left, right, value, out, n_threads)
+    if X.shape[0] and roots.size:
+        ends = np.append(roots[1:], tree.value.size)
+        depths = np.array([tree.depth[a:b].max() - tree.depth[a] for a, b in zip(roots, ends)],
+                          dtype=np.int64)
+        _gbdt.predict_packed(X, _packed_nodes(tree), np.ascontiguousarray(tree.left_categories),
+                             roots, depths, out, n_threads)
     return out
 
 
@@ -2115,16 +2115,13 @@ def predict_binned_chunk(binned, tree, *, missing_bin=N_BINS - 1, roots=None, ou
     from fastml._kernels import _gbdt
 
     n_threads = check_positive_int(n_threads, "n_threads")
-    binned = np.asarray(binned)
-    if binned.dtype != np.uint8 or binned.ndim != 2:
-        raise ValueError(f"binned must be a 2-D uint8 array of bin codes, got {binned.dtype} "
-                         f"with shape {binned.shape}.")
-    binned = np.ascontiguousarray(binned)
-    roots, nodes = _forest_args(tree, roots, binned.shape[1])
+    binned = np.ascontiguousarray(_check_binned(binned))
+    roots = _checked_roots(tree, roots, binned.shape[1])
     out = _prediction_out(out, binned.shape[0])
     if binned.shape[0]:
-        missing_left, categorical, left_set, left, right, value = nodes
         _gbdt.predict_forest_binned(binned, int(missing_bin), roots, tree.feature,
-                                    tree.threshold_bin, missing_left, categorical, left_set,
-                                    left, right, value, out, n_threads)
+                                    tree.threshold_bin, tree.missing_left.view(np.uint8),
+                                    tree.categorical.view(np.uint8),
+                                    np.ascontiguousarray(tree.left_categories), tree.left,
+                                    tree.right, tree.value, out, n_threads)
     return out

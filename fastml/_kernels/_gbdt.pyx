@@ -19,6 +19,11 @@ from scipy.special.cython_special cimport expit
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 
+cdef extern from "split_rules.h" nogil:
+    bint fastml_bin_goes_left(int64_t code, int64_t threshold, int missing_left,
+                              int64_t missing_bin, int categorical, const uint64_t *left_set)
+
+
 cdef extern from "partition.h" nogil:
     Py_ssize_t fastml_split_sides(const uint32_t *samples, Py_ssize_t k0, Py_ssize_t k1,
                                   const uint8_t *codes, Py_ssize_t stride, Py_ssize_t threshold,
@@ -151,22 +156,21 @@ cdef inline double _gain(double g_left, double h_left, double g_right, double h_
     return gain
 
 
-cdef inline bint _in_set(const unsigned long long *bits, Py_ssize_t code) noexcept nogil:
-    """Whether bit ``code`` (0..255) of a 256-bit set is on."""
-    return (bits[code >> 6] >> (code & 63)) & 1
-
-
-cdef inline bint _goes_left(unsigned char code, Py_ssize_t threshold, bint missing_left,
-                            Py_ssize_t missing_bin, bint categorical,
-                            const unsigned long long *left_set) noexcept nogil:
-    """The side of a row with bin ``code`` at a split: numerical splits send
-    bins ``<= threshold`` left and the missing bin where ``missing_left``
-    says; categorical splits send the bins of ``left_set`` left."""
-    if categorical:
-        return _in_set(left_set, code)
-    if code == missing_bin:
-        return missing_left
-    return code <= threshold
+cdef inline double _candidate(long long g_left, long long h_left, long long n_left,
+                              long long g_total, long long h_total, long long n_total,
+                              double gradient_scale, double hessian_scale, double parent,
+                              double l2, long long min_samples_leaf,
+                              double min_hessian) noexcept nogil:
+    """The gain of sending the rows with these sums left and the rest right,
+    or -inf when a side has fewer than min_samples_leaf rows or a hessian
+    sum below min_hessian."""
+    cdef double hl = h_left * hessian_scale, hr = (h_total - h_left) * hessian_scale
+    if n_left < min_samples_leaf or n_total - n_left < min_samples_leaf:
+        return -1.0 / 0.0
+    if hl < min_hessian or hr < min_hessian:
+        return -1.0 / 0.0
+    return _gain(g_left * gradient_scale, hl, (g_total - g_left) * gradient_scale, hr,
+                 parent, l2)
 
 
 def find_splits(
@@ -208,7 +212,7 @@ def find_splits(
     cdef Py_ssize_t d = hist.shape[0], f, b, k, j, n_cats
     cdef long long g_total, h_total, n_total, g_right, h_right, n_right
     cdef long long g_left, h_left, n_left, code
-    cdef double parent, candidate, hl, hr, key, l2 = l2_regularization
+    cdef double parent, candidate, key, l2 = l2_regularization
     with nogil:
         for f in prange(d, schedule="static", num_threads=n_threads):
             gain[f] = -1.0 / 0.0
@@ -255,14 +259,9 @@ def find_splits(
                     g_left = g_left + hist[f, code, 0]
                     h_left = h_left + (hist[f, code, 1] if with_hessians else hist[f, code, 2])
                     n_left = n_left + hist[f, code, 2]
-                    if n_left < min_samples_leaf or n_total - n_left < min_samples_leaf:
-                        continue
-                    hl = h_left * hessian_scale
-                    hr = (h_total - h_left) * hessian_scale
-                    if hl < min_hessian or hr < min_hessian:
-                        continue
-                    candidate = _gain(g_left * gradient_scale, hl,
-                                      (g_total - g_left) * gradient_scale, hr, parent, l2)
+                    candidate = _candidate(g_left, h_left, n_left, g_total, h_total, n_total,
+                                           gradient_scale, hessian_scale, parent, l2,
+                                           min_samples_leaf, min_hessian)
                     if candidate > gain[f]:
                         gain[f] = candidate
                         threshold[f] = k + 1
@@ -280,14 +279,9 @@ def find_splits(
                 g_left = g_left + hist[f, b, 0]
                 h_left = h_left + (hist[f, b, 1] if with_hessians else hist[f, b, 2])
                 n_left = n_left + hist[f, b, 2]
-                if n_left < min_samples_leaf or n_total - n_left < min_samples_leaf:
-                    continue
-                hl = h_left * hessian_scale
-                hr = (h_total - h_left) * hessian_scale
-                if hl < min_hessian or hr < min_hessian:
-                    continue
-                candidate = _gain(g_left * gradient_scale, hl,
-                                  (g_total - g_left) * gradient_scale, hr, parent, l2)
+                candidate = _candidate(g_left, h_left, n_left, g_total, h_total, n_total,
+                                       gradient_scale, hessian_scale, parent, l2,
+                                       min_samples_leaf, min_hessian)
                 if candidate > gain[f]:
                     gain[f] = candidate
                     threshold[f] = b
@@ -303,14 +297,9 @@ def find_splits(
                 g_right = g_right + hist[f, b + 1, 0]
                 h_right = h_right + (hist[f, b + 1, 1] if with_hessians else hist[f, b + 1, 2])
                 n_right = n_right + hist[f, b + 1, 2]
-                if n_right < min_samples_leaf or n_total - n_right < min_samples_leaf:
-                    continue
-                hr = h_right * hessian_scale
-                hl = (h_total - h_right) * hessian_scale
-                if hl < min_hessian or hr < min_hessian:
-                    continue
-                candidate = _gain((g_total - g_right) * gradient_scale, hl,
-                                  g_right * gradient_scale, hr, parent, l2)
+                candidate = _candidate(g_total - g_right, h_total - h_right, n_total - n_right,
+                                       g_total, h_total, n_total, gradient_scale, hessian_scale,
+                                       parent, l2, min_samples_leaf, min_hessian)
                 if candidate > gain[f]:
                     gain[f] = candidate
                     threshold[f] = b
@@ -358,56 +347,6 @@ def partition(
     return n_left
 
 
-cdef inline bint _raw_goes_left(double x, double threshold, bint missing_left,
-                                bint categorical,
-                                const unsigned long long *left_set) noexcept nogil:
-    """The side of a raw value at a split.  NaN goes where ``missing_left``
-    says; at a categorical split so do values that are not a category code
-    (negative, fractional or above 255), and categories absent from the
-    training data have the missing side in ``left_set``."""
-    if x != x:
-        return missing_left
-    if categorical:
-        if x < 0 or x > 255 or x != <double> (<long long> x):
-            return missing_left
-        return _in_set(left_set, <Py_ssize_t> x)
-    return x <= threshold
-
-
-def predict_forest(
-    const floating[:, ::1] X,             # IN (n, d) raw feature values
-    const long long[::1] roots,           # IN (trees,) the root node of each tree
-    const long long[::1] feature,         # IN (nodes,) split feature of each node
-    const double[::1] threshold,          # IN (nodes,) x <= threshold goes left
-    const unsigned char[::1] missing_left,  # IN (nodes,) where NaN goes
-    const unsigned char[::1] categorical,  # IN (nodes,) 1 for categorical splits
-    const unsigned long long[:, ::1] left_set,  # IN (nodes, 4) categories going left
-    const long long[::1] left,            # IN (nodes,) left child, -1 for a leaf
-    const long long[::1] right,           # IN (nodes,) right child
-    const double[::1] value,              # IN (nodes,) leaf values
-    double[::1] out,                      # IN/OUT (n,) += the sum of the trees' leaf values
-    int n_threads,                        # IN
-):
-    """Add the trees' predictions to out, tree by tree in order for each
-    row (so the sum does not depend on the thread count); rows over
-    threads."""
-    cdef Py_ssize_t i, t, node
-    cdef double total
-    with nogil:
-        for i in prange(X.shape[0], schedule="static", num_threads=n_threads):
-            total = out[i]
-            for t in range(roots.shape[0]):
-                node = roots[t]
-                while left[node] >= 0:
-                    if _raw_goes_left(X[i, feature[node]], threshold[node], missing_left[node],
-                                      categorical[node], &left_set[node, 0]):
-                        node = left[node]
-                    else:
-                        node = right[node]
-                total = total + value[node]
-            out[i] = total
-
-
 def predict_forest_binned(
     const unsigned char[:, ::1] binned,   # IN (n, d) bin codes
     Py_ssize_t missing_bin,               # IN
@@ -423,8 +362,9 @@ def predict_forest_binned(
     double[::1] out,                      # IN/OUT (n,) += the sum of the trees' leaf values
     int n_threads,                        # IN
 ):
-    """``predict_forest`` for binned rows (the codes the trees were grown
-    on)."""
+    """Add the trees' predictions for binned rows (the codes the trees
+    were grown on) to out, tree by tree in order for each row (so the sum
+    does not depend on the thread count); rows over threads."""
     cdef Py_ssize_t i, t, node
     cdef double total
     with nogil:
@@ -433,9 +373,9 @@ def predict_forest_binned(
             for t in range(roots.shape[0]):
                 node = roots[t]
                 while left[node] >= 0:
-                    if _goes_left(binned[i, feature[node]], threshold_bin[node],
-                                  missing_left[node], missing_bin, categorical[node],
-                                  &left_set[node, 0]):
+                    if fastml_bin_goes_left(binned[i, feature[node]], threshold_bin[node],
+                                            missing_left[node], missing_bin, categorical[node],
+                                            <const uint64_t *> &left_set[node, 0]):
                         node = left[node]
                     else:
                         node = right[node]
@@ -456,8 +396,8 @@ def predict_packed(
     double[::1] out,                      # IN/OUT (n,) += the sum of the trees' leaf values
     int n_threads,                        # IN
 ):
-    """``predict_forest`` on packed nodes, in blocks of rows (``forest.c``);
-    blocks over threads."""
+    """Add the trees' predictions for rows of values to out, on packed
+    nodes, in blocks of rows (``forest.c``); blocks over threads."""
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1], b, row0, row1
     cdef Py_ssize_t n_blocks = (n + PREDICT_BLOCK_ROWS - 1) // PREDICT_BLOCK_ROWS
     cdef const fastml_node *packed = <const fastml_node *> &nodes[0]

@@ -5,20 +5,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One tree node, 32 bytes.  A leaf has left = its own index, threshold
- * +inf and missing_left 1 (every row stays), and its value in value; a
- * split sends x <= threshold (numerical) or a category whose bit is set
- * in the node's 256-bit set (categorical) to node left, else to left + 1;
- * NaN, and at a categorical split anything that is not a category code, go
- * left when missing_left. */
+/* One tree node, 32 bytes.  A leaf has left = right = its own index (every
+ * row stays) and its value in value; a split sends rows to left or right
+ * by fastml_value_goes_left (split_rules.h). */
 typedef struct {
     double threshold;
     double value;
     int32_t feature;
     int32_t left;
+    int32_t right;
     uint8_t missing_left;
     uint8_t categorical;
-    uint8_t pad[6];
+    uint8_t pad[2];
 } fastml_node;
 
 /* out[i] += the sum over the trees (in order) of their leaf values for

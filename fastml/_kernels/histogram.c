@@ -20,6 +20,29 @@
 #define PREFETCH(p) ((void)0)
 #endif
 
+/* rows[0 .. len-1] = the row indices of block start .. start + len - 1 of
+ * the node (samples, or consecutive rows when samples is NULL); for
+ * scattered rows, prefetch the gradients (and hessians) AHEAD rows on. */
+static inline void block_rows(const uint32_t *samples, ptrdiff_t start, ptrdiff_t len,
+                              ptrdiff_t m, const int64_t *gradients, const int64_t *hessians,
+                              uint32_t *rows)
+{
+    if (!samples) {
+        for (ptrdiff_t k = 0; k < len; k++)
+            rows[k] = (uint32_t)(start + k);
+        return;
+    }
+    for (ptrdiff_t k = 0; k < len; k++) {
+        rows[k] = samples[start + k];
+        if (start + k + AHEAD < m) {
+            uint32_t ahead = samples[start + k + AHEAD];
+            PREFETCH(gradients + ahead);
+            if (hessians)
+                PREFETCH(hessians + ahead);
+        }
+    }
+}
+
 static inline uint64_t magnitude(int64_t v) { return v < 0 ? -(uint64_t)v : (uint64_t)v; }
 
 double fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t *samples,
@@ -33,20 +56,7 @@ double fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_
     const uint64_t one = 1;
     for (ptrdiff_t start = 0; start < m; start += BLOCK) {
         ptrdiff_t len = m - start < BLOCK ? m - start : BLOCK;
-        if (samples) {
-            for (ptrdiff_t k = 0; k < len; k++) {
-                rows[k] = samples[start + k];
-                if (start + k + AHEAD < m) {
-                    uint32_t ahead = samples[start + k + AHEAD];
-                    PREFETCH(gradients + ahead);
-                    if (hessians)
-                        PREFETCH(hessians + ahead);
-                }
-            }
-        } else {
-            for (ptrdiff_t k = 0; k < len; k++)
-                rows[k] = (uint32_t)(start + k);
-        }
+        block_rows(samples, start, len, m, gradients, hessians, rows);
         if (hessians) {
             for (ptrdiff_t k = 0; k < len; k++) {
                 int64_t h = hessians[rows[k]];
@@ -94,15 +104,7 @@ void fastml_wide_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t *s
     uint32_t rows[BLOCK];
     for (ptrdiff_t start = 0; start < m; start += BLOCK) {
         ptrdiff_t len = m - start < BLOCK ? m - start : BLOCK;
-        for (ptrdiff_t k = 0; k < len; k++) {
-            rows[k] = samples ? samples[start + k] : (uint32_t)(start + k);
-            if (samples && start + k + AHEAD < m) {
-                uint32_t ahead = samples[start + k + AHEAD];
-                PREFETCH(gradients + ahead);
-                if (hessians)
-                    PREFETCH(hessians + ahead);
-            }
-        }
+        block_rows(samples, start, len, m, gradients, hessians, rows);
         for (ptrdiff_t k = 0; k < len; k++) {
             const uint8_t *row = codes + (ptrdiff_t)rows[k] * d;
             int64_t g = gradients[rows[k]], h = hessians ? hessians[rows[k]] : 0;

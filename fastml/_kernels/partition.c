@@ -6,6 +6,7 @@
  * every row goes to a byte array, which the write pass then reads in
  * order. */
 #include "partition.h"
+#include "split_rules.h"
 
 #define AHEAD 24
 
@@ -24,14 +25,9 @@ ptrdiff_t fastml_split_sides(const uint32_t *samples, ptrdiff_t k0, ptrdiff_t k1
     for (ptrdiff_t k = k0; k < k1; k++) {
         if (k + AHEAD < k1)
             PREFETCH(codes + (ptrdiff_t)samples[k + AHEAD] * stride);
-        ptrdiff_t code = codes[(ptrdiff_t)samples[k] * stride];
-        uint8_t left;
-        if (categorical)
-            left = (uint8_t)((left_set[code >> 6] >> (code & 63)) & 1);
-        else if (code == missing_bin)
-            left = (uint8_t)(missing_left != 0);
-        else
-            left = (uint8_t)(code <= threshold);
+        uint8_t left = (uint8_t)fastml_bin_goes_left(codes[(ptrdiff_t)samples[k] * stride],
+                                                     threshold, missing_left, missing_bin,
+                                                     categorical, left_set);
         side[k] = left;
         n_left += left;
     }

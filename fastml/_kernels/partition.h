@@ -7,9 +7,7 @@
 
 /* For samples[k0 .. k1-1]: side[k] = 1 if the row goes left, else 0;
  * returns how many go left.  codes[row * stride] is the split feature's
- * bin of a row.  A numerical split sends bins <= threshold left and the
- * missing bin where missing_left says; a categorical one (categorical != 0)
- * sends bin b left when bit b of left_set (4 words) is set. */
+ * bin of a row; the side is fastml_bin_goes_left's (split_rules.h). */
 ptrdiff_t fastml_split_sides(const uint32_t *samples, ptrdiff_t k0, ptrdiff_t k1,
                              const uint8_t *codes, ptrdiff_t stride, ptrdiff_t threshold,
                              int missing_left, ptrdiff_t missing_bin, int categorical,

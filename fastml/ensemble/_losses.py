@@ -38,9 +38,6 @@ class Loss:
     name : str
     n_outputs : int
         Raw predictions per row (K).
-    constant_hessian : bool
-        The hessian is 1 for every row (without sample weights), so the
-        row counts stand in for hessian sums.
     leaf_quantile : float or None
         If set, each new leaf's value is replaced by this quantile of the
         residuals ``y - raw`` of its training rows (times the learning
@@ -49,7 +46,6 @@ class Loss:
     """
 
     n_outputs = 1
-    constant_hessian = False
     leaf_quantile = None
 
     def __init__(self, name):
@@ -63,8 +59,8 @@ class Loss:
         raise NotImplementedError
 
     def gradient_hessian(self, y, raw, sample_weight):
-        """Gradients (n, K) and hessians (n, K), or None when
-        ``constant_hessian`` and no weights; float32."""
+        """Gradients (n, K) and hessians (n, K), float32; hessians None
+        when they are 1 for every row (the row counts then stand in)."""
         raise NotImplementedError
 
     def loss(self, y, raw, sample_weight):
@@ -86,8 +82,6 @@ class Loss:
 
 
 class SquaredError(Loss):
-    constant_hessian = True
-
     def baseline(self, y, sample_weight):
         return np.array([_average(y, sample_weight)])
 
@@ -101,8 +95,6 @@ class SquaredError(Loss):
 class QuantileLoss(Loss):
     """Pinball loss at ``quantile``; ``absolute_error`` is quantile 0.5 with
     gradients -1 / +1 (twice the pinball loss)."""
-
-    constant_hessian = True
 
     def __init__(self, name, quantile):
         super().__init__(name)
