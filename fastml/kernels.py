@@ -47,6 +47,7 @@ __all__ = [
     "fixed_point_scale",
     "to_fixed_point",
     "gradient_histograms_chunk",
+    "GradientHistograms",
     "SplitCandidates",
     "find_node_splits",
     "partition_chunk",
@@ -1559,6 +1560,93 @@ def _check_fixed(values, n, name):
 SMALL_HISTOGRAM = 1 << 18  # (rows x features) below this are summed on one thread
 
 
+class GradientHistograms:
+    """Histograms of a chunk's rows, node after node, for one set of
+    fixed-point gradients: ``GradientHistograms(binned, g, h)(rows)`` is
+    ``gradient_histograms_chunk(binned, g, h, samples=rows)``.
+
+    Every row's gradient, hessian and a row count are packed once, when it
+    is made (the kernel's fast path, see ``fixed_point_scale``), so each
+    call reads one packed entry per row; a tree grower makes one per tree.
+
+    Parameters
+    ----------
+    binned : ndarray of shape (n, d), uint8
+        Bin codes (``bin_chunk``); C order avoids a copy.
+    gradients : ndarray of shape (n,), int64
+        Fixed-point gradients (``to_fixed_point``).
+    hessians : ndarray of shape (n,), int64, default=None
+        Fixed-point hessians; None for a constant hessian (the row counts
+        stand in).
+    n_threads : int, default=1
+        Threads for each call: they take ranges of the node's rows.
+    check_input : bool, default=True
+        False skips the checks, for callers that pass C-contiguous uint8
+        binned and contiguous int64 gradients (and hessians), checked once
+        already.
+    """
+
+    def __init__(self, binned, gradients, hessians=None, *, n_threads=1, check_input=True):
+        from fastml._kernels import _gbdt
+
+        if check_input:
+            n_threads = check_positive_int(n_threads, "n_threads")
+            binned = _check_binned(binned)
+            gradients = _check_fixed(gradients, binned.shape[0], "gradients")
+            if hessians is not None:
+                hessians = _check_fixed(hessians, binned.shape[0], "hessians")
+        self.binned = np.ascontiguousarray(binned)
+        self.n_threads = n_threads
+        n = self.binned.shape[0]
+        self._gradients = gradients
+        self._hessians = np.empty(0, dtype=np.int64) if hessians is None else hessians
+        self._width = 1 if hessians is None else 2
+        self._count_bits = max(1, n.bit_length())
+        self._values = np.empty(n * self._width, dtype=np.uint64)
+        total = _gbdt.pack_rows(gradients, self._hessians, self._count_bits, self._values,
+                                n_threads if n >= SMALL_HISTOGRAM else 1)
+        if total >= 2.0 ** (62 - self._count_bits) - n:  # margin for the rounding of the total
+            self._values = None  # a packed sum could overflow: sum unpacked
+
+    def __call__(self, samples=None, *, check_input=True):
+        """The histograms of rows ``samples`` (all rows if None).
+
+        Parameters
+        ----------
+        samples : ndarray of shape (m,), default=None
+            The rows to sum (a tree node's); None for every row.
+        check_input : bool, default=True
+            False skips the check of ``samples`` (contiguous uint32 rows
+            below n).
+
+        Returns
+        -------
+        ndarray of shape (d, N_BINS, 3), int64
+            ``[..., 0]`` gradient sums, ``[..., 1]`` hessian sums (0
+            without hessians), ``[..., 2]`` row counts.
+        """
+        from fastml._kernels import _gbdt
+
+        n, d = self.binned.shape
+        if samples is not None and check_input:
+            samples = _check_rows(samples, n)
+        m = n if samples is None else samples.size
+        if not (d and m):
+            return np.zeros((d, N_BINS, 3), dtype=np.int64)
+        hist = np.empty((d, N_BINS, 3), dtype=np.int64)  # every entry is written below
+        rows = np.empty(0, np.uint32) if samples is None else samples
+        parts = self.n_threads if m * d >= SMALL_HISTOGRAM else 1  # a team costs more
+        if self._values is not None:
+            packed = np.empty((parts, d * N_BINS * self._width), dtype=np.uint64)
+            _gbdt.build_packed_histograms(self.binned, rows, self._values, self._width,
+                                          self._count_bits, packed, hist)
+        else:
+            part_hist = np.empty((parts, d, N_BINS, 3), dtype=np.int64)
+            _gbdt.build_wide_histograms(self.binned, rows, self._gradients, self._hessians,
+                                        part_hist, hist)
+        return hist
+
+
 def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None, n_threads=1,
                               check_input=True):
     """Per (feature, bin) sums of gradients, hessians and rows.
@@ -1566,7 +1654,9 @@ def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None,
     The histograms gradient boosting scores splits on.  Sums are exact
     integers (fixed point, see ``fixed_point_scale``), so histograms of
     row chunks added together (``+``) equal the histogram of all the rows,
-    and a sibling's histogram is its parent's minus its own.
+    and a sibling's histogram is its parent's minus its own.  For many
+    nodes of the same gradients, ``GradientHistograms`` prepares the rows
+    once.
 
     Parameters
     ----------
@@ -1580,7 +1670,7 @@ def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None,
     samples : ndarray of shape (m,), default=None
         The rows to sum (a tree node's); None for every row.
     n_threads : int, default=1
-        Features are split over threads.
+        Rows are split over threads.
     check_input : bool, default=True
         False skips the checks, for callers that pass C-contiguous uint8
         binned, contiguous int64 gradients (and hessians) and contiguous
@@ -1592,33 +1682,11 @@ def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None,
         ``[..., 0]`` gradient sums, ``[..., 1]`` hessian sums (0 without
         hessians), ``[..., 2]`` row counts.
     """
-    from fastml._kernels import _gbdt
-
-    if check_input:
-        n_threads = check_positive_int(n_threads, "n_threads")
-        binned = _check_binned(binned)
-        gradients = _check_fixed(gradients, binned.shape[0], "gradients")
-        if hessians is not None:
-            hessians = _check_fixed(hessians, binned.shape[0], "hessians")
-        if samples is not None:
-            samples = _check_rows(samples, binned.shape[0])
-    n, d = binned.shape
-    hessians = np.empty(0, dtype=np.int64) if hessians is None else hessians
-    m = n if samples is None else samples.size
-    if not (d and m):
-        return np.zeros((d, N_BINS, 3), dtype=np.int64)
-    hist = np.empty((d, N_BINS, 3), dtype=np.int64)  # every entry is written below
-    rows = np.empty(0, np.uint32) if samples is None else samples
-    with_hessians = hessians.size > 0
-    packed = np.zeros(d * N_BINS * (2 if with_hessians else 1), dtype=np.uint64)
-    threads = n_threads if m * d >= SMALL_HISTOGRAM else 1  # a team costs more than that
-    if _gbdt.build_packed_histograms(np.ascontiguousarray(binned), rows, gradients, hessians,
-                                     packed, hist, threads):
-        return hist
-    hist[...] = 0  # values too large to pack: three sums per bin
-    _gbdt.build_wide_histograms(np.ascontiguousarray(binned), rows, gradients, hessians, hist,
-                                threads)
-    return hist
+    if check_input and samples is not None:
+        samples = _check_rows(samples, _check_binned(binned).shape[0])
+    histograms = GradientHistograms(binned, gradients, hessians, n_threads=n_threads,
+                                    check_input=check_input)
+    return histograms(samples, check_input=False)
 
 
 class SplitCandidates(NamedTuple):

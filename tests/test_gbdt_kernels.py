@@ -57,6 +57,29 @@ def test_histograms_equal_naive(rng, with_hessians, rows, order):
         assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("with_hessians", [True, False])
+@pytest.mark.parametrize("packable", [True, False])
+def test_histograms_over_row_ranges_of_threads_equal_naive(rng, with_hessians, packable):
+    """Enough rows for the kernel to split them over threads (each into its
+    own histograms, then added): packed and unpacked sums, the root and a
+    scattered node, reused node after node as a grower does."""
+    from fastml.kernels import SMALL_HISTOGRAM, GradientHistograms
+
+    n, d = 2 * SMALL_HISTOGRAM // 5 + 1000, 5
+    binned = rng.integers(0, N_BINS, size=(n, d)).astype(np.uint8)
+    bound = 2**20 if packable else 2**40  # 2**40 * n cannot share a word with a count
+    g = rng.integers(-bound, bound, size=n)
+    h = rng.integers(0, bound, size=n) if with_hessians else None
+    histograms = GradientHistograms(binned, g, h, n_threads=3)
+    assert (histograms._values is not None) == packable
+    node = np.sort(rng.choice(n, SMALL_HISTOGRAM // 5 + 100, replace=False)).astype(np.uint32)
+    for samples in (None, node, node[:50]):
+        assert_array_equal(histograms(samples), naive_histograms(binned, g, h, samples))
+        assert_array_equal(gradient_histograms_chunk(binned, g, h, samples=samples,
+                                                     n_threads=2),
+                           naive_histograms(binned, g, h, samples))
+
+
 def test_fixed_point_scale_keeps_precision_beside_an_outlier(rng):
     """Bounded by the sum of |values|, one huge gradient does not coarsen
     the others (bounded by max * n it would: the scale would be about 4)."""

@@ -15,6 +15,7 @@ subtraction (parent - child) is exactly the one built from its rows.
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport rint
+from libc.string cimport memset
 from scipy.special.cython_special cimport expit
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
@@ -48,71 +49,86 @@ cdef extern from "forest.h" nogil:
 
 
 cdef extern from "histogram.h" nogil:
-    double fastml_packed_histograms(const uint8_t *codes, Py_ssize_t d,
-                                      const uint32_t *samples, Py_ssize_t m,
-                                      const int64_t *gradients, const int64_t *hessians,
-                                      int count_bits, Py_ssize_t f0, Py_ssize_t f1,
-                                      uint64_t *packed)
+    double fastml_pack_rows(const int64_t *gradients, const int64_t *hessians, Py_ssize_t r0,
+                            Py_ssize_t r1, int count_bits, uint64_t *values)
+    void fastml_packed_histograms(const uint8_t *codes, Py_ssize_t d, const uint32_t *samples,
+                                  Py_ssize_t k0, Py_ssize_t k1, const uint64_t *values,
+                                  int width, uint64_t *packed)
     void fastml_wide_histograms(const uint8_t *codes, Py_ssize_t d, const uint32_t *samples,
-                                Py_ssize_t m, const int64_t *gradients,
-                                const int64_t *hessians, Py_ssize_t f0, Py_ssize_t f1,
-                                int64_t *hist)
+                                Py_ssize_t k0, Py_ssize_t k1, const int64_t *gradients,
+                                const int64_t *hessians, int64_t *hist)
+
+
+def pack_rows(
+    const long long[::1] gradients,        # IN (n,) fixed-point gradients
+    const long long[::1] hessians,         # IN (n,) fixed-point hessians; size 0: none
+    int count_bits,                        # IN bits kept for the row count
+    unsigned long long[::1] values,        # OUT (n * width,) packed values, width 2 or 1
+    int n_threads,                         # IN
+):
+    """Every row's packed histogram values (``histogram.c``).  Returns the
+    sum of the absolute values of the packed quantity (hessians, or
+    gradients without them), which bounds every packed sum."""
+    cdef Py_ssize_t n = gradients.shape[0], t
+    cdef const long long *h = &hessians[0] if hessians.shape[0] > 0 else NULL
+    cdef int parts = n_threads if n_threads < 64 else 64
+    cdef double part_total[64]
+    cdef double total = 0
+    if n == 0:
+        return 0.0
+    with nogil:
+        for t in prange(parts, schedule="static", num_threads=parts):
+            part_total[t] = fastml_pack_rows(
+                <const int64_t *> &gradients[0], <const int64_t *> h, n * t // parts,
+                n * (t + 1) // parts, count_bits, <uint64_t *> &values[0])
+        for t in range(parts):
+            total += part_total[t]
+    return total
 
 
 def build_packed_histograms(
     const unsigned char[:, ::1] binned,    # IN (n, d) bin codes
     const unsigned int[::1] samples,       # IN (m,) the node's rows; size 0: every row
-    const long long[::1] gradients,        # IN (n,) fixed-point gradients of every row
-    const long long[::1] hessians,         # IN (n,) fixed-point hessians; size 0: none
-    unsigned long long[::1] packed,        # TMP (d * 256 * (2 if hessians else 1),) zeroed
+    const unsigned long long[::1] values,  # IN (n * width,) from pack_rows
+    int width,                             # IN 2 with hessians, 1 without
+    int count_bits,                        # IN as given to pack_rows
+    unsigned long long[:, ::1] packed,     # TMP (parts, d * 256 * width), one per thread
     long long[:, :, ::1] hist,             # OUT (d, 256, 3) gradient, hessian, row count
-    int n_threads,                         # IN
 ):
-    """Histograms through the packed kernel (``histogram.c``): each thread
-    takes a range of features.  Returns False, with hist untouched, when a
-    packed sum could have overflowed (values larger than
-    ``fixed_point_scale`` allows); the caller then sums unpacked."""
-    cdef Py_ssize_t n = binned.shape[0], d = binned.shape[1], t, f, b, f0, f1
+    """Histograms through the packed kernel (``histogram.c``): each of the
+    parts (threads) sums a range of the node's rows into its own packed
+    histograms; they are then added (exact: integers modulo 2**64) and
+    unpacked, features over threads."""
+    cdef Py_ssize_t n = binned.shape[0], d = binned.shape[1], t, f, b, j
     cdef Py_ssize_t m = samples.shape[0] if samples.shape[0] > 0 else n
     cdef const unsigned int *rows = &samples[0] if samples.shape[0] > 0 else NULL
-    cdef const long long *h = &hessians[0] if hessians.shape[0] > 0 else NULL
-    cdef int parts = n_threads if n_threads < d else <int> d
-    cdef int count_bits = 1
-    cdef unsigned long long mask, count
-    cdef double total = 0
-    cdef double part_total[64]
-    cdef long long value
-    if d == 0 or m == 0:
-        return True
-    while (m >> count_bits) > 0:
-        count_bits += 1
-    mask = ((<unsigned long long> 1) << count_bits) - 1
-    parts = parts if parts < 64 else 64
+    cdef int parts = <int> packed.shape[0]
+    cdef unsigned long long mask = ((<unsigned long long> 1) << count_bits) - 1
+    cdef unsigned long long value, extra, count
     with nogil:
         for t in prange(parts, schedule="static", num_threads=parts):
-            f0 = d * t // parts
-            f1 = d * (t + 1) // parts
-            part_total[t] = fastml_packed_histograms(
-                &binned[0, 0], d, rows, m, <const int64_t *> &gradients[0],
-                <const int64_t *> h, count_bits, f0, f1, <uint64_t *> &packed[0])
-        for t in range(parts):
-            total = part_total[t] if part_total[t] > total else total  # each saw every row
-    if total >= 2.0 ** (62 - count_bits) - m:  # margin for the rounding of the total
-        return False
-    with nogil:
-        for f in range(d):
+            memset(&packed[t, 0], 0, packed.shape[1] * sizeof(unsigned long long))
+            fastml_packed_histograms(&binned[0, 0], d, <const uint32_t *> rows, m * t // parts,
+                                     m * (t + 1) // parts, <const uint64_t *> &values[0],
+                                     width, <uint64_t *> &packed[t, 0])
+        for f in prange(d, schedule="static", num_threads=parts):
             for b in range(256):
-                if h != NULL:
-                    count = packed[(f * 256 + b) * 2 + 1] & mask
-                    hist[f, b, 0] = <long long> packed[(f * 256 + b) * 2]
-                    hist[f, b, 1] = (<long long> (packed[(f * 256 + b) * 2 + 1] - count)) \
-                        >> count_bits
+                j = (f * 256 + b) * width
+                value = packed[0, j]
+                extra = packed[0, j + 1] if width == 2 else 0
+                for t in range(1, parts):
+                    value = value + packed[t, j]
+                    if width == 2:
+                        extra = extra + packed[t, j + 1]
+                if width == 2:
+                    count = extra & mask
+                    hist[f, b, 0] = <long long> value
+                    hist[f, b, 1] = (<long long> (extra - count)) >> count_bits
                 else:
-                    count = packed[f * 256 + b] & mask
-                    hist[f, b, 0] = (<long long> (packed[f * 256 + b] - count)) >> count_bits
+                    count = value & mask
+                    hist[f, b, 0] = (<long long> (value - count)) >> count_bits
                     hist[f, b, 1] = 0
                 hist[f, b, 2] = <long long> count
-    return True
 
 
 def build_wide_histograms(
@@ -120,24 +136,31 @@ def build_wide_histograms(
     const unsigned int[::1] samples,       # IN (m,) the node's rows; size 0: every row
     const long long[::1] gradients,        # IN (n,) fixed-point gradients of every row
     const long long[::1] hessians,         # IN (n,) fixed-point hessians; size 0: none
-    long long[:, :, ::1] hist,             # OUT (d, 256, 3) zeroed: gradient, hessian, count
-    int n_threads,                         # IN
+    long long[:, :, :, ::1] part_hist,     # TMP (parts, d, 256, 3), one per thread
+    long long[:, :, ::1] hist,             # OUT (d, 256, 3) gradient, hessian, row count
 ):
     """Unpacked histograms (``histogram.c``), for fixed-point values too
-    large to pack; each thread takes a range of features."""
-    cdef Py_ssize_t n = binned.shape[0], d = binned.shape[1], t, f0, f1
+    large to pack: each part (thread) sums a range of the node's rows, then
+    the parts are added."""
+    cdef Py_ssize_t n = binned.shape[0], d = binned.shape[1], t, f, b, k
     cdef Py_ssize_t m = samples.shape[0] if samples.shape[0] > 0 else n
     cdef const unsigned int *rows = &samples[0] if samples.shape[0] > 0 else NULL
     cdef const long long *h = &hessians[0] if hessians.shape[0] > 0 else NULL
-    cdef int parts = n_threads if n_threads < d else <int> d
-    if d == 0 or m == 0:
-        return
+    cdef int parts = <int> part_hist.shape[0]
+    cdef long long total
     with nogil:
         for t in prange(parts, schedule="static", num_threads=parts):
-            f0 = d * t // parts
-            f1 = d * (t + 1) // parts
-            fastml_wide_histograms(&binned[0, 0], d, rows, m, <const int64_t *> &gradients[0],
-                                   <const int64_t *> h, f0, f1, <int64_t *> &hist[0, 0, 0])
+            memset(&part_hist[t, 0, 0, 0], 0, d * 256 * 3 * sizeof(long long))
+            fastml_wide_histograms(&binned[0, 0], d, <const uint32_t *> rows, m * t // parts,
+                                   m * (t + 1) // parts, <const int64_t *> &gradients[0],
+                                   <const int64_t *> h, <int64_t *> &part_hist[t, 0, 0, 0])
+        for f in prange(d, schedule="static", num_threads=parts):
+            for b in range(256):
+                for k in range(3):
+                    total = 0
+                    for t in range(parts):
+                        total = total + part_hist[t, f, b, k]
+                    hist[f, b, k] = total
 
 
 cdef inline double _node_loss(double g, double h, double l2) noexcept nogil:

@@ -7,28 +7,29 @@
 
 #define FASTML_HIST_BINS 256
 
-/* Accumulate the rows of one node into packed histograms of features
- * f0 .. f1 - 1.
- *
- * codes: (n, d) bin codes, C order.  samples: the node's m
- * rows, or NULL for rows 0 .. m - 1.  gradients, hessians (NULL for none):
- * fixed-point values of every row.  Without hessians, packed[f, b] +=
- * (gradient << count_bits) + 1; with them, packed[f, b, 0] += gradient and
- * packed[f, b, 1] += (hessian << count_bits) + 1 (layout (d, 256, 2)).
- * Sums wrap modulo 2**64; they are exact when every partial sum of the
- * packed quantity fits in 63 - count_bits bits, which the caller checks
- * with the returned sum of its absolute values over the rows (a bound on
- * every bin's sum). */
-double fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t *samples,
-                                  ptrdiff_t m, const int64_t *gradients,
-                                  const int64_t *hessians, int count_bits, ptrdiff_t f0,
-                                  ptrdiff_t f1, uint64_t *packed);
+/* The packed values of rows r0 .. r1 - 1, as the histogram kernel adds
+ * them: with hessians, values[2 r] = gradient and values[2 r + 1] =
+ * (hessian << count_bits) + 1; without, values[r] = (gradient <<
+ * count_bits) + 1.  Returns the sum of the absolute values of the packed
+ * quantity (hessians, or gradients without them) over these rows: the
+ * packed sums of any subset of rows are exact when it stays below
+ * 2**(62 - count_bits) and count_bits holds the subset's row count. */
+double fastml_pack_rows(const int64_t *gradients, const int64_t *hessians, ptrdiff_t r0,
+                        ptrdiff_t r1, int count_bits, uint64_t *values);
+
+/* Add rows samples[k0 .. k1 - 1] (rows k0 .. k1 - 1 when samples is NULL)
+ * to packed histograms of every feature: packed (d, 256, width) +=
+ * values of the row (width 2 with hessians, 1 without).  codes: (n, d)
+ * bin codes, C order.  Sums wrap modulo 2**64: see fastml_pack_rows. */
+void fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t *samples,
+                              ptrdiff_t k0, ptrdiff_t k1, const uint64_t *values, int width,
+                              uint64_t *packed);
 
 /* The same sums unpacked, for values too large to share a word with the
- * row count: hist (d, 256, 3) += gradient, hessian (0 without), 1; it
- * must start zeroed. */
+ * row count: hist (d, 256, 3) += gradient, hessian (0 without: hessians
+ * NULL), 1. */
 void fastml_wide_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t *samples,
-                            ptrdiff_t m, const int64_t *gradients, const int64_t *hessians,
-                            ptrdiff_t f0, ptrdiff_t f1, int64_t *hist);
+                            ptrdiff_t k0, ptrdiff_t k1, const int64_t *gradients,
+                            const int64_t *hessians, int64_t *hist);
 
 #endif

@@ -417,6 +417,7 @@ class _HistGradientBoosting(BaseEstimator):
         feature_rng = copy.deepcopy(self._feature_rng)
         n_allowed = max(1, int(np.ceil(self.max_features * binned.shape[1])))
         categorical = self._categorical_mask(binned.shape[1])
+        binned_columns = np.asfortranarray(binned)  # for the partitions (see grow_tree)
         started = time.perf_counter()
         if self.verbose and self.n_iter_ < self.max_iter:
             print(f"Binned {binned.shape[0]} training rows x {binned.shape[1]} features; "
@@ -439,7 +440,8 @@ class _HistGradientBoosting(BaseEstimator):
                     max_leaf_nodes=self.max_leaf_nodes, max_depth=self.max_depth,
                     min_samples_leaf=self.min_samples_leaf,
                     l2_regularization=self.l2_regularization, categorical=categorical,
-                    n_allowed_features=n_allowed, rng=feature_rng, n_threads=n_threads)
+                    n_allowed_features=n_allowed, rng=feature_rng,
+                    binned_columns=binned_columns, n_threads=n_threads)
                 column = raw_columns[k]
                 if loss.leaf_quantile is not None:
                     for node, rows in leaf_rows:
