@@ -26,10 +26,11 @@ cdef extern from "split_rules.h" nogil:
 
 
 cdef extern from "partition.h" nogil:
+    void fastml_bin_sides(int64_t threshold, int missing_left, int64_t missing_bin,
+                          int categorical, const uint64_t *left_set, uint8_t *goes_left)
     Py_ssize_t fastml_split_sides(const uint32_t *samples, Py_ssize_t k0, Py_ssize_t k1,
-                                  const uint8_t *codes, Py_ssize_t stride, Py_ssize_t threshold,
-                                  int missing_left, Py_ssize_t missing_bin, int categorical,
-                                  const uint64_t *left_set, uint8_t *side)
+                                  const uint8_t *codes, Py_ssize_t stride,
+                                  const uint8_t *goes_left, uint8_t *side)
     void fastml_write_sides(const uint32_t *samples, Py_ssize_t k0, Py_ssize_t k1,
                             const uint8_t *side, Py_ssize_t at_left, Py_ssize_t at_right,
                             uint32_t *out)
@@ -350,14 +351,16 @@ def partition(
     Returns the number of rows going left."""
     cdef Py_ssize_t parts = starts.shape[0] - 1, p, k
     cdef long long n_left = 0, before
+    cdef uint8_t goes_left[256]
     if samples.shape[0] == 0:
         return 0
     with nogil:
+        fastml_bin_sides(threshold, missing_left, missing_bin, categorical,
+                         <const uint64_t *> &left_set[0], goes_left)
         for p in prange(parts, schedule="static", num_threads=parts):
             left_counts[p] = fastml_split_sides(
                 <const uint32_t *> &samples[0], starts[p], starts[p + 1], &codes[0],
-                codes.strides[0], threshold, missing_left, missing_bin, categorical,
-                <const uint64_t *> &left_set[0], &side[0])
+                codes.strides[0], goes_left, &side[0])
         for p in range(parts):
             n_left += left_counts[p]
         for p in prange(parts, schedule="static", num_threads=parts):

@@ -56,16 +56,37 @@ void fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t 
             PREFETCH(values + ahead * width);
         }
         const uint8_t *row = codes + r * d;
+        ptrdiff_t f = 0;
         if (width == 2) {
             uint64_t v = values[2 * r], e = values[2 * r + 1];
-            for (ptrdiff_t f = 0; f < d; f++) {
+            /* four features at a time, loads before stores: their bins are
+             * distinct (one per feature), which the compiler cannot know */
+            for (; f + 4 <= d; f += 4) {
+                uint64_t *b0 = packed + (f * FASTML_HIST_BINS + row[f]) * 2;
+                uint64_t *b1 = packed + ((f + 1) * FASTML_HIST_BINS + row[f + 1]) * 2;
+                uint64_t *b2 = packed + ((f + 2) * FASTML_HIST_BINS + row[f + 2]) * 2;
+                uint64_t *b3 = packed + ((f + 3) * FASTML_HIST_BINS + row[f + 3]) * 2;
+                uint64_t v0 = b0[0], e0 = b0[1], v1 = b1[0], e1 = b1[1];
+                uint64_t v2 = b2[0], e2 = b2[1], v3 = b3[0], e3 = b3[1];
+                b0[0] = v0 + v; b0[1] = e0 + e; b1[0] = v1 + v; b1[1] = e1 + e;
+                b2[0] = v2 + v; b2[1] = e2 + e; b3[0] = v3 + v; b3[1] = e3 + e;
+            }
+            for (; f < d; f++) {
                 uint64_t *bin = packed + (f * FASTML_HIST_BINS + row[f]) * 2;
                 bin[0] += v;
                 bin[1] += e;
             }
         } else {
             uint64_t v = values[r];
-            for (ptrdiff_t f = 0; f < d; f++)
+            for (; f + 4 <= d; f += 4) {
+                uint64_t *b0 = packed + f * FASTML_HIST_BINS + row[f];
+                uint64_t *b1 = packed + (f + 1) * FASTML_HIST_BINS + row[f + 1];
+                uint64_t *b2 = packed + (f + 2) * FASTML_HIST_BINS + row[f + 2];
+                uint64_t *b3 = packed + (f + 3) * FASTML_HIST_BINS + row[f + 3];
+                uint64_t v0 = *b0, v1 = *b1, v2 = *b2, v3 = *b3;
+                *b0 = v0 + v; *b1 = v1 + v; *b2 = v2 + v; *b3 = v3 + v;
+            }
+            for (; f < d; f++)
                 packed[f * FASTML_HIST_BINS + row[f]] += v;
         }
     }

@@ -1,33 +1,30 @@
 /* Stable partition of a tree node's rows.
  *
- * The split feature's codes are read once, by row index, with a software
- * prefetch running ahead (a deep node's rows are scattered, so each read
- * is a cache miss the hardware prefetcher cannot predict); the side of
- * every row goes to a byte array, which the write pass then reads in
- * order. */
+ * The side of each of the 256 bins is worked out once (fastml_bin_sides),
+ * so a row's side is one table lookup.  The split feature's codes are read
+ * by row index from one contiguous column (small enough to stay in cache);
+ * the side of every row goes to a byte array, which the write pass then
+ * reads in order.  Sides of real splits are close to random, so the write
+ * pass picks its destination without a branch (a mispredicted branch per
+ * row would cost more than the rest of the pass). */
 #include "partition.h"
 #include "split_rules.h"
 
-#define AHEAD 24
-
-#if defined(__GNUC__)
-#define PREFETCH(p) __builtin_prefetch(p)
-#else
-#define PREFETCH(p) ((void)0)
-#endif
+void fastml_bin_sides(int64_t threshold, int missing_left, int64_t missing_bin,
+                      int categorical, const uint64_t *left_set, uint8_t *goes_left)
+{
+    for (int64_t b = 0; b < 256; b++)
+        goes_left[b] = (uint8_t)fastml_bin_goes_left(b, threshold, missing_left, missing_bin,
+                                                     categorical, left_set);
+}
 
 ptrdiff_t fastml_split_sides(const uint32_t *samples, ptrdiff_t k0, ptrdiff_t k1,
-                             const uint8_t *codes, ptrdiff_t stride, ptrdiff_t threshold,
-                             int missing_left, ptrdiff_t missing_bin, int categorical,
-                             const uint64_t *left_set, uint8_t *side)
+                             const uint8_t *codes, ptrdiff_t stride, const uint8_t *goes_left,
+                             uint8_t *side)
 {
     ptrdiff_t n_left = 0;
     for (ptrdiff_t k = k0; k < k1; k++) {
-        if (k + AHEAD < k1)
-            PREFETCH(codes + (ptrdiff_t)samples[k + AHEAD] * stride);
-        uint8_t left = (uint8_t)fastml_bin_goes_left(codes[(ptrdiff_t)samples[k] * stride],
-                                                     threshold, missing_left, missing_bin,
-                                                     categorical, left_set);
+        uint8_t left = goes_left[codes[(ptrdiff_t)samples[k] * stride]];
         side[k] = left;
         n_left += left;
     }
@@ -39,9 +36,9 @@ void fastml_write_sides(const uint32_t *samples, ptrdiff_t k0, ptrdiff_t k1,
                         uint32_t *out)
 {
     for (ptrdiff_t k = k0; k < k1; k++) {
-        if (side[k])
-            out[at_left++] = samples[k];
-        else
-            out[at_right++] = samples[k];
+        ptrdiff_t left = side[k], mask = -left;  /* all ones when left */
+        out[(at_left & mask) | (at_right & ~mask)] = samples[k];
+        at_left += left;
+        at_right += 1 - left;
     }
 }
