@@ -25,12 +25,13 @@ def _bits(mask):
 
 
 class _Leaf:
-    """A node that may still split: its rows, histogram and best split."""
+    """A leaf of the growing tree: its rows, gradient / hessian / row sums,
+    histogram (None when it cannot split) and best split."""
 
-    __slots__ = ("node", "rows", "hist", "feature", "split")
+    __slots__ = ("node", "rows", "sums", "hist", "feature", "split")
 
-    def __init__(self, node, rows, hist):
-        self.node, self.rows, self.hist = node, rows, hist
+    def __init__(self, node, rows, sums, hist):
+        self.node, self.rows, self.sums, self.hist = node, rows, sums, hist
         self.feature = -1
         self.split = None
 
@@ -143,7 +144,8 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
     root_hist = histogram(None)
     unseen = root_hist[:, :, 2] == 0  # (d, N_BINS) bins without a training row
     has_missing = (~unseen[:, missing_bin]).astype(np.uint8)
-    root = _Leaf(add_node(root_hist[0].sum(axis=0), 0), root_rows, root_hist)
+    root_sums = root_hist[0].sum(axis=0)
+    root = _Leaf(add_node(root_sums, 0), root_rows, root_sums, root_hist)
     heap, n_leaves, finished = [], 1, [root]
     consider(root, heap)
     while heap and (max_leaf_nodes is None or n_leaves < max_leaf_nodes):
@@ -160,13 +162,20 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
         rows_left, rows_right = kernels.partition_chunk(
             leaf.rows, binned_columns[:, f], threshold_bin, missing_left=missing_left,
             missing_bin=missing_bin, left_set=left_set, n_threads=n_threads, check_input=False)
-        smaller_left = rows_left.size <= rows_right.size
-        small_hist = histogram(rows_left if smaller_left else rows_right, check_input=False)
-        hists = (small_hist, leaf.hist - small_hist) if smaller_left else \
-            (leaf.hist - small_hist, small_hist)
+        n_leaves += 1
         depth = nodes["depth"][leaf.node] + 1
-        children = [_Leaf(add_node(h[0].sum(axis=0), depth), rows, h)
-                    for h, rows in zip(hists, (rows_left, rows_right))]
+        hists = (None, None)  # unless a child may split: the smaller's built, the other's
+        if ((max_leaf_nodes is None or n_leaves < max_leaf_nodes)  # parent - smaller
+                and (max_depth is None or depth < max_depth)
+                and max(rows_left.size, rows_right.size) >= 2 * min_samples_leaf):
+            smaller_left = rows_left.size <= rows_right.size
+            small_hist = histogram(rows_left if smaller_left else rows_right, check_input=False)
+            hists = (small_hist, leaf.hist - small_hist) if smaller_left else \
+                (leaf.hist - small_hist, small_hist)
+        left_sums = split.left[f]  # exactly the sums of the rows sent left
+        children = [_Leaf(add_node(sums, depth), rows, sums, h)
+                    for sums, h, rows in zip((left_sums, leaf.sums - left_sums), hists,
+                                             (rows_left, rows_right))]
         parent = leaf.node
         nodes["feature"][parent] = f
         nodes["threshold_bin"][parent] = threshold_bin
@@ -181,10 +190,10 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
         nodes["gain"][parent] = float(split.gain[f])
         nodes["value"][parent] = 0.0
         leaf.hist = None  # a split node's histogram is no longer needed
-        n_leaves += 1
         finished.extend(children)
         for child in children:
-            consider(child, heap)
+            if child.hist is not None:
+                consider(child, heap)
     leaf_rows = sorted((leaf.node, leaf.rows) for leaf in finished)
     dtypes = {"feature": np.int64, "threshold": np.float64, "threshold_bin": np.int64,
               "missing_left": bool, "categorical": bool, "left_categories": np.uint64,
