@@ -132,7 +132,7 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
             l2_regularization=l2_regularization, min_samples_leaf=min_samples_leaf,
             min_hessian=min_hessian, allowed=allowed, categorical=categorical_codes,
             has_missing=has_missing,
-            n_threads=min(n_threads, max(1, d // 64)),  # a thread per 64 features
+            n_threads=min(n_threads, max(1, d // 8)),  # a thread per 8 features
             check_input=False)
         feature = int(np.argmax(split.gain))  # ties to the first feature
         if split.gain[feature] <= min_gain_to_split:

@@ -1557,7 +1557,7 @@ def _check_fixed(values, n, name):
     return np.ascontiguousarray(values)
 
 
-SMALL_HISTOGRAM = 1 << 18  # (rows x features) below this are summed on one thread
+SMALL_HISTOGRAM = 1 << 14  # (rows x features) below this are summed on one thread
 
 
 class GradientHistograms:
