@@ -1491,6 +1491,23 @@ def fixed_point_scale(max_abs, n_rows, *, abs_sum=None):
     return float(2.0 ** (top - 62))
 
 
+def _abs_max_sum(values, *, n_threads=1):
+    """The largest absolute value of 1-D ``values`` and the sum of the
+    absolute values, in one pass; ValueError unless all are finite."""
+    from fastml._kernels import _gbdt
+
+    values = np.asarray(values)
+    if values.ndim != 1:
+        raise ValueError(f"Expected a 1-D array of gradients or hessians, got shape "
+                         f"{values.shape}.")
+    values = np.ascontiguousarray(values, dtype=np.float32 if values.dtype == np.float32
+                                  else np.float64)
+    largest, total = _gbdt.abs_max_sum(values, n_threads)
+    if not np.isfinite(total):
+        raise ValueError("Gradients and hessians must be finite.")
+    return largest, total
+
+
 def to_fixed_point(values, scale, *, n_threads=1):
     """``round(values / scale)`` as int64 (see ``fixed_point_scale``).
 
@@ -1509,21 +1526,17 @@ def to_fixed_point(values, scale, *, n_threads=1):
     """
     if not (np.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive finite number, got {scale!r}.")
+    from fastml._kernels import _gbdt
+
+    n_threads = check_positive_int(n_threads, "n_threads")
+    largest, _ = _abs_max_sum(values, n_threads=n_threads)
     values = np.asarray(values)
-    if values.dtype != np.float32:
-        values = values.astype(np.float64)
-    largest = float(max(values.max(initial=0), -values.min(initial=0))) if values.size else 0.0
-    if not np.isfinite(largest):
-        raise ValueError("Gradients and hessians must be finite.")
     if np.rint(largest / scale) >= 2.0 ** 62:
         raise ValueError(f"Values up to {largest} do not fit the fixed-point scale {scale}; "
                          "take the scale from fixed_point_scale.")
     if values.dtype == np.float32 and float(np.log2(scale)).is_integer():
-        from fastml._kernels import _gbdt
-
         out = np.empty(values.shape, dtype=np.int64)
-        _gbdt.to_fixed(np.ascontiguousarray(values), float(scale), out,
-                       check_positive_int(n_threads, "n_threads"))
+        _gbdt.to_fixed(np.ascontiguousarray(values), float(scale), out, n_threads)
         return out
     return np.rint(values / scale).astype(np.int64)
 
@@ -1877,26 +1890,36 @@ def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bi
     return out[:n_left], out[n_left:]
 
 
-def add_leaf_value(raw, rows, value, *, check_input=True):
-    """``raw[rows] += value`` in place, without temporaries: a new leaf's
-    value added to the raw predictions of its training rows.
+def add_leaf_values(raw, leaf_rows, values, *, check_input=True):
+    """``raw[rows] += value`` in place for each leaf, without temporaries:
+    a new tree's leaf values added to the raw predictions of their training
+    rows.
 
     Parameters
     ----------
     raw : ndarray of shape (n,), float64, C-contiguous
-    rows : ndarray of shape (m,), uint32
-        Distinct row indices (a leaf's rows, from the grower).
-    value : float
+    leaf_rows : list of ndarray of uint32
+        The rows of each leaf (from the grower); no row in two leaves.
+    values : array-like of shape (len(leaf_rows),), float64
     check_input : bool, default=True
-        False skips the checks (contiguous uint32 rows below n).
+        False skips the checks (contiguous uint32 rows below n, each row
+        in one leaf).
     """
     from fastml._kernels import _gbdt
 
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    leaf_rows = list(leaf_rows)
     if check_input:
         if raw.dtype != np.float64 or raw.ndim != 1 or not raw.flags.c_contiguous:
             raise ValueError("raw must be a contiguous 1-D float64 array.")
-        rows = _check_rows(rows, raw.shape[0], "rows")
-    _gbdt.add_to_rows(raw, rows, float(value))
+        leaf_rows = [_check_rows(rows, raw.shape[0], "rows") for rows in leaf_rows]
+        if values.shape != (len(leaf_rows),):
+            raise ValueError(f"values has shape {values.shape}; one value per leaf "
+                             f"({len(leaf_rows)}) is needed.")
+        every = np.concatenate(leaf_rows) if leaf_rows else np.empty(0, np.uint32)
+        if np.unique(every).size != every.size:
+            raise ValueError("A row appears in two leaves (or twice in one).")
+    _gbdt.add_to_leaf_rows(raw, leaf_rows, values)
 
 
 def logistic_gradients_chunk(raw, y, *, sample_weight=None, n_threads=1):

@@ -369,3 +369,36 @@ def test_a_million_rows_of_equal_hessians_keep_the_packed_scale():
     must still get a packed scale (the unpacked path is about 2x slower)."""
     scale = fixed_point_scale(0.25, 800_000, abs_sum=200_000.0)
     assert scale == 2.0 ** (18 - 62 + 20)
+
+
+def test_add_leaf_values_equals_naive(rng):
+    from fastml.kernels import add_leaf_values
+
+    n = 5000
+    raw = rng.normal(size=n)
+    expected = raw.copy()
+    leaves = np.array_split(rng.permutation(n).astype(np.uint32), 7)
+    values = rng.normal(size=7)
+    for rows, value in zip(leaves, values):
+        expected[rows] += value
+    add_leaf_values(raw, leaves, values)
+    assert_array_equal(raw, expected)
+    with pytest.raises(ValueError, match="two leaves"):
+        add_leaf_values(raw, [leaves[0], leaves[0][:3]], values[:2])
+    with pytest.raises(ValueError, match="one value per leaf"):
+        add_leaf_values(raw, leaves, values[:3])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fixed_point_inputs_are_summarised_and_checked(rng, dtype):
+    from fastml.kernels import _abs_max_sum
+
+    values = (rng.normal(size=100_003) * 50).astype(dtype)
+    largest, total = _abs_max_sum(values, n_threads=3)
+    assert largest == np.abs(values).max()
+    np.testing.assert_allclose(total, np.abs(values.astype(np.float64)).sum(), rtol=1e-12)
+    for bad in (np.nan, np.inf, -np.inf):
+        broken = values.copy()
+        broken[77] = bad
+        with pytest.raises(ValueError, match="finite"):
+            to_fixed_point(broken, 1.0, n_threads=2)

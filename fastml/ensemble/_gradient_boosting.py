@@ -41,11 +41,10 @@ def _is_int(value, low=None):
             and (low is None or value >= low))
 
 
-def _scale_of(values):
+def _scale_of(values, n_threads):
     """The fixed-point scale of float32 gradients or hessians (bounded by
     the sum of their absolute values, so a few large ones cost little)."""
-    largest = float(max(values.max(), -values.min()))
-    abs_sum = float(np.abs(values).sum(dtype=np.float64))
+    largest, abs_sum = kernels._abs_max_sum(values, n_threads=n_threads)
     return kernels.fixed_point_scale(largest, values.size, abs_sum=abs_sum)
 
 
@@ -429,8 +428,8 @@ class _HistGradientBoosting(BaseEstimator):
             for k in range(K):
                 g = np.ascontiguousarray(gradients[:, k])
                 h = None if hessians is None else np.ascontiguousarray(hessians[:, k])
-                g_scale = _scale_of(g)
-                h_scale = None if h is None else _scale_of(h)
+                g_scale = _scale_of(g, n_threads)
+                h_scale = None if h is None else _scale_of(h, n_threads)
                 tree, leaf_rows = grow_tree(
                     binned, kernels.to_fixed_point(g, g_scale, n_threads=n_threads),
                     None if h is None else kernels.to_fixed_point(h, h_scale,
@@ -449,8 +448,9 @@ class _HistGradientBoosting(BaseEstimator):
                         w = None if w_train is None else w_train[rows]
                         tree.value[node] = float(self.learning_rate) * weighted_quantile(
                             residuals, w, loss.leaf_quantile)
-                for node, rows in leaf_rows:
-                    kernels.add_leaf_value(column, rows, tree.value[node], check_input=False)
+                kernels.add_leaf_values(column, [rows for _, rows in leaf_rows],
+                                        tree.value[[node for node, _ in leaf_rows]],
+                                        check_input=False)
                 if raw_val is not None:
                     raw_val[:, k] = kernels.predict_tree_chunk(
                         validation[0], tree, out=np.ascontiguousarray(raw_val[:, k]),
