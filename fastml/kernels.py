@@ -1508,7 +1508,7 @@ def _abs_max_sum(values, *, n_threads=1):
     return largest, total
 
 
-def to_fixed_point(values, scale, *, n_threads=1):
+def to_fixed_point(values, scale, *, n_threads=1, check_input=True):
     """``round(values / scale)`` as int64 (see ``fixed_point_scale``).
 
     Parameters
@@ -1519,6 +1519,10 @@ def to_fixed_point(values, scale, *, n_threads=1):
         A power of two from ``fixed_point_scale``.
     n_threads : int, default=1
         For float32 values, the conversion runs on this many threads.
+    check_input : bool, default=True
+        False skips the check that the values are finite and fit the scale,
+        for callers that took the scale from these values' largest and
+        summed magnitudes (``fixed_point_scale``).
 
     Returns
     -------
@@ -1529,11 +1533,12 @@ def to_fixed_point(values, scale, *, n_threads=1):
     from fastml._kernels import _gbdt
 
     n_threads = check_positive_int(n_threads, "n_threads")
-    largest, _ = _abs_max_sum(values, n_threads=n_threads)
+    if check_input:
+        largest, _ = _abs_max_sum(values, n_threads=n_threads)
+        if np.rint(largest / scale) >= 2.0 ** 62:
+            raise ValueError(f"Values up to {largest} do not fit the fixed-point scale "
+                             f"{scale}; take the scale from fixed_point_scale.")
     values = np.asarray(values)
-    if np.rint(largest / scale) >= 2.0 ** 62:
-        raise ValueError(f"Values up to {largest} do not fit the fixed-point scale {scale}; "
-                         "take the scale from fixed_point_scale.")
     if values.dtype == np.float32 and float(np.log2(scale)).is_integer():
         out = np.empty(values.shape, dtype=np.int64)
         _gbdt.to_fixed(np.ascontiguousarray(values), float(scale), out, n_threads)
@@ -1890,7 +1895,7 @@ def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bi
     return out[:n_left], out[n_left:]
 
 
-def add_leaf_values(raw, leaf_rows, values, *, check_input=True):
+def add_leaf_values(raw, leaf_rows, values, *, n_threads=1, check_input=True):
     """``raw[rows] += value`` in place for each leaf, without temporaries:
     a new tree's leaf values added to the raw predictions of their training
     rows.
@@ -1901,6 +1906,8 @@ def add_leaf_values(raw, leaf_rows, values, *, check_input=True):
     leaf_rows : list of ndarray of uint32
         The rows of each leaf (from the grower); no row in two leaves.
     values : array-like of shape (len(leaf_rows),), float64
+    n_threads : int, default=1
+        Each thread updates a range of rows.
     check_input : bool, default=True
         False skips the checks (contiguous uint32 rows below n, each row
         in one leaf).
@@ -1910,6 +1917,7 @@ def add_leaf_values(raw, leaf_rows, values, *, check_input=True):
     values = np.ascontiguousarray(values, dtype=np.float64)
     leaf_rows = list(leaf_rows)
     if check_input:
+        n_threads = check_positive_int(n_threads, "n_threads")
         if raw.dtype != np.float64 or raw.ndim != 1 or not raw.flags.c_contiguous:
             raise ValueError("raw must be a contiguous 1-D float64 array.")
         leaf_rows = [_check_rows(rows, raw.shape[0], "rows") for rows in leaf_rows]
@@ -1919,7 +1927,7 @@ def add_leaf_values(raw, leaf_rows, values, *, check_input=True):
         every = np.concatenate(leaf_rows) if leaf_rows else np.empty(0, np.uint32)
         if np.unique(every).size != every.size:
             raise ValueError("A row appears in two leaves (or twice in one).")
-    _gbdt.add_to_leaf_rows(raw, leaf_rows, values)
+    _gbdt.add_to_leaf_rows(raw, leaf_rows, values, n_threads if raw.size >= 50_000 else 1)
 
 
 def logistic_gradients_chunk(raw, y, *, sample_weight=None, n_threads=1):

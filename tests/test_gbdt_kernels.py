@@ -371,17 +371,18 @@ def test_a_million_rows_of_equal_hessians_keep_the_packed_scale():
     assert scale == 2.0 ** (18 - 62 + 20)
 
 
-def test_add_leaf_values_equals_naive(rng):
+@pytest.mark.parametrize("n, n_threads", [(5000, 1), (60_000, 3)])
+def test_add_leaf_values_equals_naive(rng, n, n_threads):
+    """Leaves of unsorted rows; threads take ranges of rows."""
     from fastml.kernels import add_leaf_values
 
-    n = 5000
     raw = rng.normal(size=n)
     expected = raw.copy()
     leaves = np.array_split(rng.permutation(n).astype(np.uint32), 7)
     values = rng.normal(size=7)
     for rows, value in zip(leaves, values):
         expected[rows] += value
-    add_leaf_values(raw, leaves, values)
+    add_leaf_values(raw, leaves, values, n_threads=n_threads)
     assert_array_equal(raw, expected)
     with pytest.raises(ValueError, match="two leaves"):
         add_leaf_values(raw, [leaves[0], leaves[0][:3]], values[:2])

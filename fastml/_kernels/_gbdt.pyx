@@ -461,19 +461,33 @@ def add_to_leaf_rows(
     double[::1] raw,                      # IN/OUT (n,) raw predictions
     list leaf_rows,                       # IN uint32 arrays: the distinct rows of each leaf
     const double[::1] values,             # IN (leaves,) the value of each leaf
+    int n_threads,                        # IN
 ):
-    """raw[leaf_rows[i]] += values[i] for every leaf i.  One thread: the
-    leaves' rows interleave, so threads taking leaves would write to the
-    same cache lines (measured 6x slower on two threads)."""
-    cdef Py_ssize_t i, k
+    """raw[leaf_rows[i]] += values[i] for every leaf i.  Each thread takes a
+    range of row numbers and, reading every leaf's rows, updates those in
+    its range: leaves' rows interleave, so threads taking whole leaves would
+    keep writing to the same cache lines (measured 6x slower)."""
+    cdef Py_ssize_t n = raw.shape[0], n_leaves = len(leaf_rows), i, k, t, lo, hi
     cdef const unsigned int[::1] rows
-    cdef double value
-    for i in range(len(leaf_rows)):
+    cdef size_t[::1] starts = np.zeros(n_leaves, dtype=np.uintp)
+    cdef Py_ssize_t[::1] sizes = np.zeros(n_leaves, dtype=np.intp)
+    cdef const uint32_t *leaf
+    cdef uint32_t row
+    for i in range(n_leaves):
         rows = leaf_rows[i]
-        value = values[i]
-        with nogil:
-            for k in range(rows.shape[0]):
-                raw[rows[k]] += value
+        sizes[i] = rows.shape[0]
+        if rows.shape[0] > 0:
+            starts[i] = <size_t> &rows[0]
+    with nogil:
+        for t in prange(n_threads, schedule="static", num_threads=n_threads):
+            lo = n * t // n_threads
+            hi = n * (t + 1) // n_threads
+            for i in range(n_leaves):
+                leaf = <const uint32_t *> starts[i]
+                for k in range(sizes[i]):
+                    row = leaf[k]
+                    if lo <= row < hi:
+                        raw[row] += values[i]
 
 
 cdef void _abs_max_sum_range(const floating *values, Py_ssize_t k0, Py_ssize_t k1,

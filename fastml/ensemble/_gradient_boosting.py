@@ -430,10 +430,12 @@ class _HistGradientBoosting(BaseEstimator):
                 h = None if hessians is None else np.ascontiguousarray(hessians[:, k])
                 g_scale = _scale_of(g, n_threads)
                 h_scale = None if h is None else _scale_of(h, n_threads)
-                tree, leaf_rows = grow_tree(
-                    binned, kernels.to_fixed_point(g, g_scale, n_threads=n_threads),
+                tree, leaf_rows = grow_tree(  # the scales come from g and h: no second check
+                    binned, kernels.to_fixed_point(g, g_scale, n_threads=n_threads,
+                                                   check_input=False),
                     None if h is None else kernels.to_fixed_point(h, h_scale,
-                                                                  n_threads=n_threads),
+                                                                  n_threads=n_threads,
+                                                                  check_input=False),
                     gradient_scale=g_scale, hessian_scale=h_scale, thresholds=self._thresholds,
                     missing_bin=self.max_bins, learning_rate=float(self.learning_rate),
                     max_leaf_nodes=self.max_leaf_nodes, max_depth=self.max_depth,
@@ -450,7 +452,7 @@ class _HistGradientBoosting(BaseEstimator):
                             residuals, w, loss.leaf_quantile)
                 kernels.add_leaf_values(column, [rows for _, rows in leaf_rows],
                                         tree.value[[node for node, _ in leaf_rows]],
-                                        check_input=False)
+                                        n_threads=n_threads, check_input=False)
                 if raw_val is not None:
                     raw_val[:, k] = kernels.predict_tree_chunk(
                         validation[0], tree, out=np.ascontiguousarray(raw_val[:, k]),
