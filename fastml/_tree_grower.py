@@ -164,8 +164,10 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
             missing_bin=missing_bin, left_set=left_set, n_threads=n_threads, check_input=False)
         n_leaves += 1
         depth = nodes["depth"][leaf.node] + 1
-        hists = (None, None)  # unless a child may split: the smaller's built, the other's
-        if ((max_leaf_nodes is None or n_leaves < max_leaf_nodes)  # parent - smaller
+        # Histograms only when a child may still split: the smaller child's
+        # is built, its sibling's is the parent's minus it.
+        hists = (None, None)
+        if ((max_leaf_nodes is None or n_leaves < max_leaf_nodes)
                 and (max_depth is None or depth < max_depth)
                 and max(rows_left.size, rows_right.size) >= 2 * min_samples_leaf):
             smaller_left = rows_left.size <= rows_right.size
