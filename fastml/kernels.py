@@ -1492,18 +1492,16 @@ def fixed_point_scale(max_abs, n_rows, *, abs_sum=None):
 
 
 def _abs_max_sum(values, *, n_threads=1):
-    """The largest absolute value of 1-D ``values`` and the sum of the
-    absolute values, in one pass; ValueError unless all are finite."""
+    """The largest absolute value of ``values`` (any shape) and the sum of
+    the absolute values (inf if it overflows float64), in one pass;
+    ValueError for NaN or inf."""
     from fastml._kernels import _gbdt
 
     values = np.asarray(values)
-    if values.ndim != 1:
-        raise ValueError(f"Expected a 1-D array of gradients or hessians, got shape "
-                         f"{values.shape}.")
     values = np.ascontiguousarray(values, dtype=np.float32 if values.dtype == np.float32
-                                  else np.float64)
+                                  else np.float64).reshape(-1)
     largest, total = _gbdt.abs_max_sum(values, n_threads)
-    if not np.isfinite(total):
+    if np.isnan(total) or not np.isfinite(largest):  # NaN leaves the max, not the sum
         raise ValueError("Gradients and hessians must be finite.")
     return largest, total
 
@@ -1576,6 +1574,7 @@ def _check_fixed(values, n, name):
 
 
 SMALL_HISTOGRAM = 1 << 14  # (rows x features) below this are summed on one thread
+PART_ROWS = 512  # rows per thread, at least, for a thread's own histograms to pay off
 
 
 class GradientHistograms:
@@ -1586,6 +1585,9 @@ class GradientHistograms:
     Every row's gradient, hessian and a row count are packed once, when it
     is made (the kernel's fast path, see ``fixed_point_scale``), so each
     call reads one packed entry per row; a tree grower makes one per tree.
+    The gradients and hessians must not change while it is in use.  Each
+    call's rows must be distinct (a tree node's); for a sample with
+    repeated rows, use ``gradient_histograms_chunk``.
 
     Parameters
     ----------
@@ -1634,8 +1636,8 @@ class GradientHistograms:
         samples : ndarray of shape (m,), default=None
             The rows to sum (a tree node's); None for every row.
         check_input : bool, default=True
-            False skips the check of ``samples`` (contiguous uint32 rows
-            below n).
+            False skips the check of ``samples`` (contiguous uint32
+            distinct rows below n).
 
         Returns
         -------
@@ -1648,12 +1650,19 @@ class GradientHistograms:
         n, d = self.binned.shape
         if samples is not None and check_input:
             samples = _check_rows(samples, n)
+            if samples.size > 1 and np.unique(samples).size < samples.size:
+                raise ValueError("samples repeats rows; GradientHistograms sums distinct "
+                                 "rows (a tree node's). Use gradient_histograms_chunk for a "
+                                 "sample with repeated rows.")
         m = n if samples is None else samples.size
         if not (d and m):
             return np.zeros((d, N_BINS, 3), dtype=np.int64)
         hist = np.empty((d, N_BINS, 3), dtype=np.int64)  # every entry is written below
         rows = np.empty(0, np.uint32) if samples is None else samples
-        parts = self.n_threads if m * d >= SMALL_HISTOGRAM else 1  # a team costs more
+        # Each thread zeroes, fills and adds its own (d, 256) histograms: worth
+        # it for enough rows per feature and bin, and enough work overall.
+        parts = (min(self.n_threads, max(1, m // PART_ROWS))
+                 if m * d >= SMALL_HISTOGRAM else 1)
         if self._values is not None:
             packed = np.empty((parts, d * N_BINS * self._width), dtype=np.uint64)
             _gbdt.build_packed_histograms(self.binned, rows, self._values, self._width,
@@ -1686,7 +1695,8 @@ def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None,
         Fixed-point hessians; None for a constant hessian (the row counts
         stand in).
     samples : ndarray of shape (m,), default=None
-        The rows to sum (a tree node's); None for every row.
+        The rows to sum (a tree node's, or a sample with repeats); None for
+        every row.
     n_threads : int, default=1
         Rows are split over threads.
     check_input : bool, default=True
@@ -1700,11 +1710,20 @@ def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None,
         ``[..., 0]`` gradient sums, ``[..., 1]`` hessian sums (0 without
         hessians), ``[..., 2]`` row counts.
     """
-    if check_input and samples is not None:
-        samples = _check_rows(samples, _check_binned(binned).shape[0])
+    if check_input:
+        n_threads = check_positive_int(n_threads, "n_threads")
+        binned = _check_binned(binned)
+        gradients = _check_fixed(gradients, binned.shape[0], "gradients")
+        if hessians is not None:
+            hessians = _check_fixed(hessians, binned.shape[0], "hessians")
+        if samples is not None:
+            samples = _check_rows(samples, binned.shape[0])
+    if samples is not None:  # pack only these rows (repeats included) as a chunk
+        binned, gradients = binned[samples], gradients[samples]
+        hessians = None if hessians is None else hessians[samples]
     histograms = GradientHistograms(binned, gradients, hessians, n_threads=n_threads,
-                                    check_input=check_input)
-    return histograms(samples, check_input=False)
+                                    check_input=False)
+    return histograms(None)
 
 
 class SplitCandidates(NamedTuple):

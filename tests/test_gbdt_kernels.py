@@ -403,3 +403,45 @@ def test_fixed_point_inputs_are_summarised_and_checked(rng, dtype):
         broken[77] = bad
         with pytest.raises(ValueError, match="finite"):
             to_fixed_point(broken, 1.0, n_threads=2)
+    huge = np.array([1e308, -1e308, 1e308])  # finite, though their |sum| overflows
+    assert_array_equal(to_fixed_point(huge, 2.0**1000), np.rint(huge / 2.0**1000))
+    assert_array_equal(to_fixed_point(np.ones((2, 3)), 0.5), np.full((2, 3), 2))
+
+
+@pytest.mark.parametrize("with_hessians", [True, False])
+def test_histograms_of_samples_with_repeated_rows(rng, with_hessians):
+    """A bootstrap sample repeats rows (and may hold more rows than the
+    chunk): gradient_histograms_chunk sums each occurrence;
+    GradientHistograms, which sums distinct node rows, refuses it."""
+    from fastml.kernels import GradientHistograms
+
+    binned, g, h, _, _ = make_node(rng)
+    h = h if with_hessians else None
+    samples = rng.integers(0, 3000, size=5000)  # more rows than the chunk, with repeats
+    assert_array_equal(gradient_histograms_chunk(binned, g, h, samples=samples, n_threads=2),
+                       naive_histograms(binned, g, h, samples))
+    with pytest.raises(ValueError, match="repeats rows"):
+        GradientHistograms(binned, g, h)(samples)
+
+
+@pytest.mark.parametrize("with_hessians", [True, False])
+def test_packed_and_unpacked_sums_on_either_side_of_the_bound(rng, with_hessians):
+    """The packed path is taken while the summed |packed quantity| stays
+    below 2**(62 - count_bits) - n, and both sides of that line are exact."""
+    from fastml.kernels import GradientHistograms
+
+    n = 1000  # count_bits 10
+    binned = rng.integers(0, N_BINS, size=(n, 3)).astype(np.uint8)
+    limit = 2**52 - n
+    for total, packable in ((limit - 2**20, True), (limit + 2**20, False)):
+        packed_quantity = np.zeros(n, dtype=np.int64)
+        packed_quantity[:4] = total // 4
+        g = rng.integers(-1000, 1000, size=n)
+        h = packed_quantity if with_hessians else None
+        if not with_hessians:
+            g = packed_quantity * np.where(np.arange(n) % 2, 1, -1)
+        histograms = GradientHistograms(binned, g, h, n_threads=2)
+        assert (histograms._values is not None) == packable
+        rows = np.sort(rng.choice(n, 600, replace=False)).astype(np.uint32)
+        for samples in (None, rows):
+            assert_array_equal(histograms(samples), naive_histograms(binned, g, h, samples))

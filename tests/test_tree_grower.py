@@ -145,3 +145,23 @@ def test_predictor_takes_trees_with_children_in_any_order(rng):
     assert_array_equal(kernels.predict_tree_chunk(X, shuffled),
                        kernels.predict_tree_chunk(X, tree))
     assert_array_equal(kernels.predict_tree_chunk(X, tree), naive_predict(X, tree))
+
+
+@pytest.mark.parametrize("max_leaf_nodes, draws", [(2, 1), (3, 3)])
+def test_features_are_drawn_only_for_nodes_that_may_split(max_leaf_nodes, draws):
+    """As in scikit-learn, a node draws its candidate features
+    (max_features) only when it may still split: the children of the split
+    that reaches max_leaf_nodes draw none, so the shared generator advances
+    once per considered node and the next tree's draws follow from that."""
+    X, y = make_regression(n_samples=3000, n_features=6, random_state=4)
+    thresholds, binned = binned_data(X)
+    g = (y.mean() - y).astype(np.float32)
+    scale = kernels.fixed_point_scale(float(np.abs(g).max()), len(g))
+    rng = np.random.default_rng(0)
+    grow_tree(binned, kernels.to_fixed_point(g, scale), None, gradient_scale=scale,
+              hessian_scale=None, thresholds=thresholds, missing_bin=255,
+              max_leaf_nodes=max_leaf_nodes, n_allowed_features=3, rng=rng)
+    expected = np.random.default_rng(0)
+    for _ in range(draws):
+        expected.choice(6, 3, replace=False)
+    assert rng.bit_generator.state == expected.bit_generator.state
