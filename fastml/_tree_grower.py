@@ -40,7 +40,7 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
               missing_bin, learning_rate=0.1, max_leaf_nodes=31, max_depth=None,
               min_samples_leaf=20, l2_regularization=0.0, min_hessian=1e-3,
               min_gain_to_split=0.0, categorical=None, n_allowed_features=None, rng=None,
-              binned_columns=None, n_threads=1):
+              binned_columns=None, by_column=None, histogram_pool=None, n_threads=1):
     """One leaf-wise tree fitted to fixed-point gradients.
 
     Parameters
@@ -75,6 +75,15 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
         The same codes in Fortran order, for the partitions (a node's
         scattered rows are read faster from one contiguous column); made
         from ``binned`` if None, so pass it when growing many trees.
+    by_column : ndarray of shape (d,), bool, default=None
+        Features whose histograms are summed feature by feature
+        (``kernels.GradientHistograms``); found on a sample of rows if
+        None, so pass it when growing many trees.
+    histogram_pool : list, default=None
+        Spare (d, N_BINS, 3) int64 arrays: histograms are written into them
+        rather than into new arrays, and the tree's histograms are added to
+        it when it is grown (a new array of that size costs page faults,
+        which dominate small nodes).  Pass the same list for every tree.
     n_threads : int, default=1
 
     Returns
@@ -114,8 +123,8 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
             nodes[key].append(val)
         return len(nodes["value"]) - 1
 
-    histogram = kernels.GradientHistograms(binned, gradients, hessians, n_threads=n_threads,
-                                           check_input=False)
+    histogram = kernels.GradientHistograms(binned, gradients, hessians, by_column=by_column,
+                                           n_threads=n_threads, check_input=False)
 
     def consider(leaf, heap):
         """Score the leaf's best split; queue it if it may split."""
@@ -141,7 +150,12 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
         heapq.heappush(heap, (-float(split.gain[feature]), leaf.node, leaf))
 
     root_rows = np.arange(n, dtype=np.uint32)
-    root_hist = histogram(None)
+    pool = [] if histogram_pool is None else histogram_pool
+
+    def spare():
+        return pool.pop() if pool else None
+
+    root_hist = histogram(None, out=spare(), check_input=False)
     unseen = root_hist[:, :, 2] == 0  # (d, N_BINS) bins without a training row
     has_missing = (~unseen[:, missing_bin]).astype(np.uint8)
     root_sums = root_hist[0].sum(axis=0)
@@ -171,9 +185,10 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
                 and (max_depth is None or depth < max_depth)
                 and max(rows_left.size, rows_right.size) >= 2 * min_samples_leaf):
             smaller_left = rows_left.size <= rows_right.size
-            small_hist = histogram(rows_left if smaller_left else rows_right, check_input=False)
-            hists = (small_hist, leaf.hist - small_hist) if smaller_left else \
-                (leaf.hist - small_hist, small_hist)
+            small_hist = histogram(rows_left if smaller_left else rows_right, out=spare(),
+                                   check_input=False)
+            sibling_hist = np.subtract(leaf.hist, small_hist, out=leaf.hist)  # in place
+            hists = (small_hist, sibling_hist) if smaller_left else (sibling_hist, small_hist)
         left_sums = split.left[f]  # exactly the sums of the rows sent left
         children = [_Leaf(add_node(sums, depth), rows, sums, h)
                     for sums, h, rows in zip((left_sums, leaf.sums - left_sums), hists,
@@ -191,11 +206,14 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
         nodes["left"][parent], nodes["right"][parent] = children[0].node, children[1].node
         nodes["gain"][parent] = float(split.gain[f])
         nodes["value"][parent] = 0.0
-        leaf.hist = None  # a split node's histogram is no longer needed
+        if leaf.hist is not None and leaf.hist is not hists[0] and leaf.hist is not hists[1]:
+            pool.append(leaf.hist)  # not passed on to a child
+        leaf.hist = None
         finished.extend(children)
         for child in children:
             if child.hist is not None:
                 consider(child, heap)
+    pool.extend(leaf.hist for leaf in finished if leaf.hist is not None)
     leaf_rows = sorted((leaf.node, leaf.rows) for leaf in finished)
     dtypes = {"feature": np.int64, "threshold": np.float64, "threshold_bin": np.int64,
               "missing_left": bool, "categorical": bool, "left_categories": np.uint64,

@@ -8,6 +8,7 @@ inside ``dask.array.map_blocks`` / ``blockwise`` to build your own graphs;
 the public API (``fastml.metrics``) uses them the same way.
 """
 import numbers
+import threading
 from functools import partial
 from typing import NamedTuple
 
@@ -1575,6 +1576,23 @@ def _check_fixed(values, n, name):
 
 SMALL_HISTOGRAM = 1 << 14  # (rows x features) below this are summed on one thread
 PART_ROWS = 512  # rows per thread, at least, for a thread's own histograms to pay off
+REPEAT_SAMPLE = 4096  # rows sampled to find the features whose codes repeat
+
+
+def _repeating_features(binned):
+    """(d,) bool: the features whose codes repeat from row to row, judged
+    on up to REPEAT_SAMPLE evenly spaced rows: two rows share a bin with
+    probability above 1/32 (fewer than about 32 equally common values, or
+    one dominant value).  The histogram kernel sums them feature by feature:
+    row by row, each update would wait for the store of the row before."""
+    n, d = binned.shape
+    if n == 0 or d == 0:
+        return np.zeros(d, dtype=bool)
+    sample = binned[np.linspace(0, n - 1, min(n, REPEAT_SAMPLE)).astype(np.intp)]
+    counts = np.bincount((sample + np.arange(d) * N_BINS).ravel(),
+                         minlength=d * N_BINS).reshape(d, N_BINS)
+    shares = counts / sample.shape[0]
+    return (shares * shares).sum(axis=1) > 1 / 32
 
 
 class GradientHistograms:
@@ -1598,6 +1616,12 @@ class GradientHistograms:
     hessians : ndarray of shape (n,), int64, default=None
         Fixed-point hessians; None for a constant hessian (the row counts
         stand in).
+    by_column : ndarray of shape (d,), bool, default=None
+        Features to sum feature by feature over blocks of rows rather than
+        row by row: those whose codes repeat from row to row, where the
+        row-by-row kernel stalls (about 10x slower for two-valued
+        features).  None: found on a sample of rows.  Only speed depends
+        on it.
     n_threads : int, default=1
         Threads for each call: they take ranges of the node's rows.
     check_input : bool, default=True
@@ -1606,7 +1630,8 @@ class GradientHistograms:
         already.
     """
 
-    def __init__(self, binned, gradients, hessians=None, *, n_threads=1, check_input=True):
+    def __init__(self, binned, gradients, hessians=None, *, by_column=None, n_threads=1,
+                 check_input=True):
         from fastml._kernels import _gbdt
 
         if check_input:
@@ -1617,7 +1642,13 @@ class GradientHistograms:
                 hessians = _check_fixed(hessians, binned.shape[0], "hessians")
         self.binned = np.ascontiguousarray(binned)
         self.n_threads = n_threads
-        n = self.binned.shape[0]
+        n, d = self.binned.shape
+        by_column = (_repeating_features(self.binned) if by_column is None
+                     else np.asarray(by_column, dtype=bool))
+        if by_column.shape != (d,):
+            raise ValueError(f"by_column must have shape ({d},), got {by_column.shape}.")
+        self._row_features = np.flatnonzero(~by_column).astype(np.int32)
+        self._column_features = np.flatnonzero(by_column).astype(np.int32)
         self._gradients = gradients
         self._hessians = np.empty(0, dtype=np.int64) if hessians is None else hessians
         self._width = 1 if hessians is None else 2
@@ -1627,17 +1658,23 @@ class GradientHistograms:
                                 n_threads if n >= SMALL_HISTOGRAM else 1)
         if total >= 2.0 ** (62 - self._count_bits) - n:  # margin for the rounding of the total
             self._values = None  # a packed sum could overflow: sum unpacked
+        # per-thread histograms, reused from call to call (by one call at a time)
+        self._scratch = np.empty((0, 0), dtype=np.uint64)
+        self._scratch_lock = threading.Lock()
 
-    def __call__(self, samples=None, *, check_input=True):
+    def __call__(self, samples=None, *, out=None, check_input=True):
         """The histograms of rows ``samples`` (all rows if None).
 
         Parameters
         ----------
         samples : ndarray of shape (m,), default=None
             The rows to sum (a tree node's); None for every row.
+        out : ndarray of shape (d, N_BINS, 3), int64, default=None
+            C-contiguous array to write them to (a grower recycles the
+            histograms of split nodes: fresh large arrays cost page faults).
         check_input : bool, default=True
-            False skips the check of ``samples`` (contiguous uint32
-            distinct rows below n).
+            False skips the checks of ``samples`` (contiguous uint32
+            distinct rows below n) and ``out``.
 
         Returns
         -------
@@ -1648,29 +1685,49 @@ class GradientHistograms:
         from fastml._kernels import _gbdt
 
         n, d = self.binned.shape
-        if samples is not None and check_input:
-            samples = _check_rows(samples, n)
-            if samples.size > 1 and np.unique(samples).size < samples.size:
-                raise ValueError("samples repeats rows; GradientHistograms sums distinct "
-                                 "rows (a tree node's). Use gradient_histograms_chunk for a "
-                                 "sample with repeated rows.")
+        if check_input:
+            if samples is not None:
+                samples = _check_rows(samples, n)
+                if samples.size > 1 and np.unique(samples).size < samples.size:
+                    raise ValueError("samples repeats rows; GradientHistograms sums distinct "
+                                     "rows (a tree node's). Use gradient_histograms_chunk for "
+                                     "a sample with repeated rows.")
+            if out is not None and (out.dtype != np.int64 or out.shape != (d, N_BINS, 3)
+                                    or not out.flags.c_contiguous):
+                raise ValueError(f"out must be a C-contiguous int64 array of shape "
+                                 f"({d}, {N_BINS}, 3).")
+        hist = np.empty((d, N_BINS, 3), dtype=np.int64) if out is None else out
         m = n if samples is None else samples.size
         if not (d and m):
-            return np.zeros((d, N_BINS, 3), dtype=np.int64)
-        hist = np.empty((d, N_BINS, 3), dtype=np.int64)  # every entry is written below
+            hist[...] = 0
+            return hist
         rows = np.empty(0, np.uint32) if samples is None else samples
         # Each thread zeroes, fills and adds its own (d, 256) histograms: worth
         # it for enough rows per feature and bin, and enough work overall.
         parts = (min(self.n_threads, max(1, m // PART_ROWS))
                  if m * d >= SMALL_HISTOGRAM else 1)
-        if self._values is not None:
-            packed = np.empty((parts, d * N_BINS * self._width), dtype=np.uint64)
-            _gbdt.build_packed_histograms(self.binned, rows, self._values, self._width,
-                                          self._count_bits, packed, hist)
-        else:
-            part_hist = np.empty((parts, d, N_BINS, 3), dtype=np.int64)
-            _gbdt.build_wide_histograms(self.binned, rows, self._gradients, self._hessians,
-                                        part_hist, hist)
+        words = d * N_BINS * (self._width if self._values is not None else 3)
+        owned = self._scratch_lock.acquire(blocking=False)  # else another thread has it
+        try:
+            if owned and self._scratch.shape[0] >= parts:
+                scratch = self._scratch[:parts]
+            else:
+                scratch = np.empty((parts, words), dtype=np.uint64)
+                if owned:
+                    self._scratch = scratch
+            if self._values is not None:
+                _gbdt.build_packed_histograms(self.binned, rows, self._values, self._width,
+                                              self._count_bits, self._row_features,
+                                              self._column_features, scratch, hist)
+            else:
+                _gbdt.build_wide_histograms(self.binned, rows, self._gradients,
+                                            self._hessians, self._row_features,
+                                            self._column_features,
+                                            scratch.view(np.int64).reshape(parts, d, N_BINS, 3),
+                                            hist)
+        finally:
+            if owned:
+                self._scratch_lock.release()
         return hist
 
 

@@ -445,3 +445,58 @@ def test_packed_and_unpacked_sums_on_either_side_of_the_bound(rng, with_hessians
         rows = np.sort(rng.choice(n, 600, replace=False)).astype(np.uint32)
         for samples in (None, rows):
             assert_array_equal(histograms(samples), naive_histograms(binned, g, h, samples))
+
+
+@pytest.mark.parametrize("with_hessians", [True, False])
+@pytest.mark.parametrize("packable", [True, False])
+@pytest.mark.parametrize("by_column", ["none", "all", "mixed", "auto"])
+def test_histograms_summed_by_columns_equal_naive(rng, with_hessians, packable, by_column):
+    """Features whose codes repeat (here two-valued and constant ones) can be
+    summed feature by feature over blocks of rows; any choice gives the
+    same exact sums, for the packed and the unpacked kernel, over threads,
+    written into a recycled array or a new one."""
+    from fastml.kernels import SMALL_HISTOGRAM, GradientHistograms, _repeating_features
+
+    n, d = SMALL_HISTOGRAM // 3 + 77, 7
+    binned = rng.integers(0, N_BINS, size=(n, d)).astype(np.uint8)
+    binned[:, 1] = rng.integers(0, 2, size=n)   # two values
+    binned[:, 4] = 3                            # constant
+    binned[:, 5] = np.where(rng.random(n) < 0.9, 0, binned[:, 5])  # one dominant bin
+    assert_array_equal(_repeating_features(binned),
+                       [False, True, False, False, True, True, False])
+    mask = {"none": np.zeros(d, bool), "all": np.ones(d, bool),
+            "mixed": np.arange(d) % 2 == 1, "auto": None}[by_column]
+    bound = 2**20 if packable else 2**50
+    g = rng.integers(-bound, bound, size=n)
+    h = rng.integers(0, bound, size=n) if with_hessians else None
+    histograms = GradientHistograms(binned, g, h, by_column=mask, n_threads=3)
+    assert (histograms._values is not None) == packable
+    node = np.sort(rng.choice(n, n // 2, replace=False)).astype(np.uint32)
+    recycled = np.full((d, N_BINS, 3), -5, dtype=np.int64)
+    for samples in (None, node, node[:40]):
+        expected = naive_histograms(binned, g, h, samples)
+        assert_array_equal(histograms(samples), expected)
+        got = histograms(samples, out=recycled)
+        assert got is recycled
+        assert_array_equal(recycled, expected)
+    with pytest.raises(ValueError, match="by_column must have shape"):
+        GradientHistograms(binned, g, h, by_column=np.ones(3, bool))
+    with pytest.raises(ValueError, match="out must be"):
+        histograms(None, out=np.zeros((d, N_BINS, 2), dtype=np.int64))
+
+
+def test_histograms_from_threads_at_once(rng):
+    """One GradientHistograms called from four Python threads at once: its
+    reused scratch goes to one call at a time, the others get their own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastml.kernels import GradientHistograms
+
+    binned, g, h, _, _ = make_node(rng)
+    histograms = GradientHistograms(binned, g, h, n_threads=2)
+    nodes = [np.sort(rng.choice(3000, 1000 + 250 * k, replace=False)).astype(np.uint32)
+             for k in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(histograms, nodes * 3))
+    for node, got in zip(nodes * 3, results):
+        assert_array_equal(got, naive_histograms(binned, g, h, node))

@@ -19,7 +19,7 @@ from cython.parallel cimport prange
 from libc.math cimport fabs, rint
 from libc.string cimport memset
 from scipy.special.cython_special cimport expit
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 
 
 cdef extern from "split_rules.h" nogil:
@@ -56,10 +56,14 @@ cdef extern from "histogram.h" nogil:
                             Py_ssize_t r1, int count_bits, uint64_t *values)
     void fastml_packed_histograms(const uint8_t *codes, Py_ssize_t d, const uint32_t *samples,
                                   Py_ssize_t k0, Py_ssize_t k1, const uint64_t *values,
-                                  int width, uint64_t *packed)
+                                  int width, const int32_t *row_features,
+                                  Py_ssize_t n_row_features, const int32_t *column_features,
+                                  Py_ssize_t n_column_features, uint64_t *packed)
     void fastml_wide_histograms(const uint8_t *codes, Py_ssize_t d, const uint32_t *samples,
                                 Py_ssize_t k0, Py_ssize_t k1, const int64_t *gradients,
-                                const int64_t *hessians, int64_t *hist)
+                                const int64_t *hessians, const int32_t *row_features,
+                                Py_ssize_t n_row_features, const int32_t *column_features,
+                                Py_ssize_t n_column_features, int64_t *hist)
 
 
 def pack_rows(
@@ -95,6 +99,8 @@ def build_packed_histograms(
     const unsigned long long[::1] values,  # IN (n * width,) from pack_rows
     int width,                             # IN 2 with hessians, 1 without
     int count_bits,                        # IN as given to pack_rows
+    const int[::1] row_features,           # IN features summed row by row
+    const int[::1] column_features,        # IN the others: summed feature by feature
     unsigned long long[:, ::1] packed,     # TMP (parts, d * 256 * width), one per thread
     long long[:, :, ::1] hist,             # OUT (d, 256, 3) gradient, hessian, row count
 ):
@@ -108,12 +114,16 @@ def build_packed_histograms(
     cdef int parts = <int> packed.shape[0]
     cdef unsigned long long mask = ((<unsigned long long> 1) << count_bits) - 1
     cdef unsigned long long value, extra, count
+    cdef Py_ssize_t n_row = row_features.shape[0], n_column = column_features.shape[0]
+    cdef const int32_t *by_rows = <const int32_t *> &row_features[0] if n_row else NULL
+    cdef const int32_t *by_columns = <const int32_t *> &column_features[0] if n_column else NULL
     with nogil:
         for t in prange(parts, schedule="static", num_threads=parts):
             memset(&packed[t, 0], 0, packed.shape[1] * sizeof(unsigned long long))
             fastml_packed_histograms(&binned[0, 0], d, <const uint32_t *> rows, m * t // parts,
                                      m * (t + 1) // parts, <const uint64_t *> &values[0],
-                                     width, <uint64_t *> &packed[t, 0])
+                                     width, by_rows, n_row, by_columns, n_column,
+                                     <uint64_t *> &packed[t, 0])
         for f in prange(d, schedule="static", num_threads=parts):
             for b in range(256):
                 j = (f * 256 + b) * width
@@ -139,6 +149,8 @@ def build_wide_histograms(
     const unsigned int[::1] samples,       # IN (m,) the node's rows; size 0: every row
     const long long[::1] gradients,        # IN (n,) fixed-point gradients of every row
     const long long[::1] hessians,         # IN (n,) fixed-point hessians; size 0: none
+    const int[::1] row_features,           # IN features summed row by row
+    const int[::1] column_features,        # IN the others: summed feature by feature
     long long[:, :, :, ::1] part_hist,     # TMP (parts, d, 256, 3), one per thread
     long long[:, :, ::1] hist,             # OUT (d, 256, 3) gradient, hessian, row count
 ):
@@ -151,12 +163,16 @@ def build_wide_histograms(
     cdef const long long *h = &hessians[0] if hessians.shape[0] > 0 else NULL
     cdef int parts = <int> part_hist.shape[0]
     cdef long long total
+    cdef Py_ssize_t n_row = row_features.shape[0], n_column = column_features.shape[0]
+    cdef const int32_t *by_rows = <const int32_t *> &row_features[0] if n_row else NULL
+    cdef const int32_t *by_columns = <const int32_t *> &column_features[0] if n_column else NULL
     with nogil:
         for t in prange(parts, schedule="static", num_threads=parts):
             memset(&part_hist[t, 0, 0, 0], 0, d * 256 * 3 * sizeof(long long))
             fastml_wide_histograms(&binned[0, 0], d, <const uint32_t *> rows, m * t // parts,
                                    m * (t + 1) // parts, <const int64_t *> &gradients[0],
-                                   <const int64_t *> h, <int64_t *> &part_hist[t, 0, 0, 0])
+                                   <const int64_t *> h, by_rows, n_row, by_columns, n_column,
+                                   <int64_t *> &part_hist[t, 0, 0, 0])
         for f in prange(d, schedule="static", num_threads=parts):
             for b in range(256):
                 for k in range(3):

@@ -18,18 +18,25 @@ double fastml_pack_rows(const int64_t *gradients, const int64_t *hessians, ptrdi
                         ptrdiff_t r1, int count_bits, uint64_t *values);
 
 /* Add rows samples[k0 .. k1 - 1] (rows k0 .. k1 - 1 when samples is NULL)
- * to packed histograms of every feature: packed (d, 256, width) +=
- * values of the row (width 2 with hessians, 1 without).  codes: (n, d)
- * bin codes, C order.  Sums wrap modulo 2**64: see fastml_pack_rows. */
+ * to the packed histograms of the features listed in row_features (summed
+ * row by row) and column_features (summed feature by feature over blocks
+ * of rows: for codes that repeat from row to row): packed (d, 256, width)
+ * += values of the row (width 2 with hessians, 1 without); with no
+ * column_features, row_features must be 0 .. d - 1.  codes: (n, d) bin
+ * codes, C order.  Sums wrap modulo 2**64: see fastml_pack_rows. */
 void fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t *samples,
                               ptrdiff_t k0, ptrdiff_t k1, const uint64_t *values, int width,
+                              const int32_t *row_features, ptrdiff_t n_row_features,
+                              const int32_t *column_features, ptrdiff_t n_column_features,
                               uint64_t *packed);
 
 /* The same sums unpacked, for values too large to share a word with the
  * row count: hist (d, 256, 3) += gradient, hessian (0 without: hessians
- * NULL), 1. */
+ * NULL), 1; features split as in fastml_packed_histograms. */
 void fastml_wide_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t *samples,
                             ptrdiff_t k0, ptrdiff_t k1, const int64_t *gradients,
-                            const int64_t *hessians, int64_t *hist);
+                            const int64_t *hessians, const int32_t *row_features,
+                            ptrdiff_t n_row_features, const int32_t *column_features,
+                            ptrdiff_t n_column_features, int64_t *hist);
 
 #endif

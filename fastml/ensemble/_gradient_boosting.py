@@ -417,6 +417,8 @@ class _HistGradientBoosting(BaseEstimator):
         n_allowed = max(1, int(np.ceil(self.max_features * binned.shape[1])))
         categorical = self._categorical_mask(binned.shape[1])
         binned_columns = np.asfortranarray(binned)  # for the partitions (see grow_tree)
+        by_column = kernels._repeating_features(binned)  # for the histograms (see grow_tree)
+        histogram_pool = []  # arrays the trees' histograms are recycled through
         started = time.perf_counter()
         if self.verbose and self.n_iter_ < self.max_iter:
             print(f"Binned {binned.shape[0]} training rows x {binned.shape[1]} features; "
@@ -442,7 +444,8 @@ class _HistGradientBoosting(BaseEstimator):
                     min_samples_leaf=self.min_samples_leaf,
                     l2_regularization=self.l2_regularization, categorical=categorical,
                     n_allowed_features=n_allowed, rng=feature_rng,
-                    binned_columns=binned_columns, n_threads=n_threads)
+                    binned_columns=binned_columns, by_column=by_column,
+                    histogram_pool=histogram_pool, n_threads=n_threads)
                 column = raw_columns[k]
                 if loss.leaf_quantile is not None:
                     for node, rows in leaf_rows:
