@@ -1658,8 +1658,9 @@ class GradientHistograms:
                                 n_threads if n >= SMALL_HISTOGRAM else 1)
         if total >= 2.0 ** (62 - self._count_bits) - n:  # margin for the rounding of the total
             self._values = None  # a packed sum could overflow: sum unpacked
-        # per-thread histograms, reused from call to call (by one call at a time)
-        self._scratch = np.empty((0, 0), dtype=np.uint64)
+        # per-thread histograms, zeroed, reused from call to call (by one call
+        # at a time): the kernels clear them as they read them out
+        self._scratch = np.zeros((0, 0), dtype=np.uint64)
         self._scratch_lock = threading.Lock()
 
     def __call__(self, samples=None, *, out=None, check_input=True):
@@ -1710,9 +1711,9 @@ class GradientHistograms:
         owned = self._scratch_lock.acquire(blocking=False)  # else another thread has it
         try:
             if owned and self._scratch.shape[0] >= parts:
-                scratch = self._scratch[:parts]
+                scratch = self._scratch[:parts]  # the kernels leave it zeroed
             else:
-                scratch = np.empty((parts, words), dtype=np.uint64)
+                scratch = np.zeros((parts, words), dtype=np.uint64)
                 if owned:
                     self._scratch = scratch
             if self._values is not None:

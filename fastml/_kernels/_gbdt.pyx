@@ -17,7 +17,6 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport fabs, rint
-from libc.string cimport memset
 from scipy.special.cython_special cimport expit
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 
@@ -59,6 +58,9 @@ cdef extern from "histogram.h" nogil:
                                   int width, const int32_t *row_features,
                                   Py_ssize_t n_row_features, const int32_t *column_features,
                                   Py_ssize_t n_column_features, uint64_t *packed)
+    void fastml_unpack_histograms(uint64_t *packed, Py_ssize_t parts, Py_ssize_t stride,
+                                  Py_ssize_t f0, Py_ssize_t f1, int width, int count_bits,
+                                  int64_t *hist)
     void fastml_wide_histograms(const uint8_t *codes, Py_ssize_t d, const uint32_t *samples,
                                 Py_ssize_t k0, Py_ssize_t k1, const int64_t *gradients,
                                 const int64_t *hessians, const int32_t *row_features,
@@ -101,47 +103,31 @@ def build_packed_histograms(
     int count_bits,                        # IN as given to pack_rows
     const int[::1] row_features,           # IN features summed row by row
     const int[::1] column_features,        # IN the others: summed feature by feature
-    unsigned long long[:, ::1] packed,     # TMP (parts, d * 256 * width), one per thread
+    unsigned long long[:, ::1] packed,     # TMP (parts, d * 256 * width) zeroed, left zeroed
     long long[:, :, ::1] hist,             # OUT (d, 256, 3) gradient, hessian, row count
 ):
     """Histograms through the packed kernel (``histogram.c``): each of the
     parts (threads) sums a range of the node's rows into its own packed
     histograms; they are then added (exact: integers modulo 2**64) and
-    unpacked, features over threads."""
-    cdef Py_ssize_t n = binned.shape[0], d = binned.shape[1], t, f, b, j
+    unpacked, features over threads, and the scratch is zeroed again on the
+    way (no separate pass to clear it for the next call)."""
+    cdef Py_ssize_t n = binned.shape[0], d = binned.shape[1], t
     cdef Py_ssize_t m = samples.shape[0] if samples.shape[0] > 0 else n
     cdef const unsigned int *rows = &samples[0] if samples.shape[0] > 0 else NULL
     cdef int parts = <int> packed.shape[0]
-    cdef unsigned long long mask = ((<unsigned long long> 1) << count_bits) - 1
-    cdef unsigned long long value, extra, count
     cdef Py_ssize_t n_row = row_features.shape[0], n_column = column_features.shape[0]
     cdef const int32_t *by_rows = <const int32_t *> &row_features[0] if n_row else NULL
     cdef const int32_t *by_columns = <const int32_t *> &column_features[0] if n_column else NULL
     with nogil:
         for t in prange(parts, schedule="static", num_threads=parts):
-            memset(&packed[t, 0], 0, packed.shape[1] * sizeof(unsigned long long))
             fastml_packed_histograms(&binned[0, 0], d, <const uint32_t *> rows, m * t // parts,
                                      m * (t + 1) // parts, <const uint64_t *> &values[0],
                                      width, by_rows, n_row, by_columns, n_column,
                                      <uint64_t *> &packed[t, 0])
-        for f in prange(d, schedule="static", num_threads=parts):
-            for b in range(256):
-                j = (f * 256 + b) * width
-                value = packed[0, j]
-                extra = packed[0, j + 1] if width == 2 else 0
-                for t in range(1, parts):
-                    value = value + packed[t, j]
-                    if width == 2:
-                        extra = extra + packed[t, j + 1]
-                if width == 2:
-                    count = extra & mask
-                    hist[f, b, 0] = <long long> value
-                    hist[f, b, 1] = (<long long> (extra - count)) >> count_bits
-                else:
-                    count = value & mask
-                    hist[f, b, 0] = (<long long> (value - count)) >> count_bits
-                    hist[f, b, 1] = 0
-                hist[f, b, 2] = <long long> count
+        for t in prange(parts, schedule="static", num_threads=parts):
+            fastml_unpack_histograms(<uint64_t *> &packed[0, 0], parts, packed.shape[1],
+                                     d * t // parts, d * (t + 1) // parts, width, count_bits,
+                                     <int64_t *> &hist[0, 0, 0])
 
 
 def build_wide_histograms(
@@ -151,12 +137,12 @@ def build_wide_histograms(
     const long long[::1] hessians,         # IN (n,) fixed-point hessians; size 0: none
     const int[::1] row_features,           # IN features summed row by row
     const int[::1] column_features,        # IN the others: summed feature by feature
-    long long[:, :, :, ::1] part_hist,     # TMP (parts, d, 256, 3), one per thread
+    long long[:, :, :, ::1] part_hist,     # TMP (parts, d, 256, 3) zeroed, left zeroed
     long long[:, :, ::1] hist,             # OUT (d, 256, 3) gradient, hessian, row count
 ):
     """Unpacked histograms (``histogram.c``), for fixed-point values too
     large to pack: each part (thread) sums a range of the node's rows, then
-    the parts are added."""
+    the parts are added, and zeroed again on the way."""
     cdef Py_ssize_t n = binned.shape[0], d = binned.shape[1], t, f, b, k
     cdef Py_ssize_t m = samples.shape[0] if samples.shape[0] > 0 else n
     cdef const unsigned int *rows = &samples[0] if samples.shape[0] > 0 else NULL
@@ -168,7 +154,6 @@ def build_wide_histograms(
     cdef const int32_t *by_columns = <const int32_t *> &column_features[0] if n_column else NULL
     with nogil:
         for t in prange(parts, schedule="static", num_threads=parts):
-            memset(&part_hist[t, 0, 0, 0], 0, d * 256 * 3 * sizeof(long long))
             fastml_wide_histograms(&binned[0, 0], d, <const uint32_t *> rows, m * t // parts,
                                    m * (t + 1) // parts, <const int64_t *> &gradients[0],
                                    <const int64_t *> h, by_rows, n_row, by_columns, n_column,
@@ -179,6 +164,7 @@ def build_wide_histograms(
                     total = 0
                     for t in range(parts):
                         total = total + part_hist[t, f, b, k]
+                        part_hist[t, f, b, k] = 0
                     hist[f, b, k] = total
 
 

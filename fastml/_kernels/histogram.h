@@ -30,6 +30,15 @@ void fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t 
                               const int32_t *column_features, ptrdiff_t n_column_features,
                               uint64_t *packed);
 
+/* The histograms of features f0 .. f1 - 1 from the packed ones of parts
+ * threads (part t at packed + t * stride): summed over the parts, the row
+ * count and the packed sum separated, into hist (d, 256, 3) as gradient,
+ * hessian (0 with width 1), count; the packed entries read are set back
+ * to zero, so a scratch buffer that starts zeroed stays zeroed. */
+void fastml_unpack_histograms(uint64_t *packed, ptrdiff_t parts, ptrdiff_t stride,
+                              ptrdiff_t f0, ptrdiff_t f1, int width, int count_bits,
+                              int64_t *hist);
+
 /* The same sums unpacked, for values too large to share a word with the
  * row count: hist (d, 256, 3) += gradient, hessian (0 without: hessians
  * NULL), 1; features split as in fastml_packed_histograms. */
