@@ -126,10 +126,13 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
     histogram = kernels.GradientHistograms(binned, gradients, hessians, by_column=by_column,
                                            n_threads=n_threads, check_input=False)
 
+    def may_split(count, depth):
+        """Whether a node of count rows at this depth may still split."""
+        return (max_depth is None or depth < max_depth) and count >= 2 * min_samples_leaf
+
     def consider(leaf, heap):
         """Score the leaf's best split; queue it if it may split."""
-        depth_left = max_depth is None or nodes["depth"][leaf.node] < max_depth
-        if not depth_left or nodes["count"][leaf.node] < 2 * min_samples_leaf:
+        if not may_split(nodes["count"][leaf.node], nodes["depth"][leaf.node]):
             return
         allowed = every_feature
         if n_allowed_features is not None and n_allowed_features < d:
@@ -182,13 +185,14 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
         # is built, its sibling's is the parent's minus it.
         hists = (None, None)
         if ((max_leaf_nodes is None or n_leaves < max_leaf_nodes)
-                and (max_depth is None or depth < max_depth)
-                and max(rows_left.size, rows_right.size) >= 2 * min_samples_leaf):
+                and may_split(max(rows_left.size, rows_right.size), depth)):
             smaller_left = rows_left.size <= rows_right.size
             small_hist = histogram(rows_left if smaller_left else rows_right, out=spare(),
                                    check_input=False)
             sibling_hist = np.subtract(leaf.hist, small_hist, out=leaf.hist)  # in place
             hists = (small_hist, sibling_hist) if smaller_left else (sibling_hist, small_hist)
+        else:
+            pool.append(leaf.hist)  # no child needs it
         left_sums = split.left[f]  # exactly the sums of the rows sent left
         children = [_Leaf(add_node(sums, depth), rows, sums, h)
                     for sums, h, rows in zip((left_sums, leaf.sums - left_sums), hists,
@@ -206,9 +210,7 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
         nodes["left"][parent], nodes["right"][parent] = children[0].node, children[1].node
         nodes["gain"][parent] = float(split.gain[f])
         nodes["value"][parent] = 0.0
-        if leaf.hist is not None and leaf.hist is not hists[0] and leaf.hist is not hists[1]:
-            pool.append(leaf.hist)  # not passed on to a child
-        leaf.hist = None
+        leaf.hist = None  # passed on to a child, or back to the pool
         finished.extend(children)
         for child in children:
             if child.hist is not None:

@@ -586,7 +586,7 @@ class HistGradientBoostingRegressor(RegressorMixin, _HistGradientBoosting):
     loss : {"squared_error", "absolute_error", "poisson", "gamma", "quantile"} \
             or NumbaLoss, default="squared_error"
     quantile : float, default=None
-        The quantile for ``loss="quantile"``, in [0, 1].
+        The quantile for ``loss="quantile"``, in (0, 1).
     learning_rate, max_iter, max_leaf_nodes, max_depth, min_samples_leaf, \
     l2_regularization, max_features, max_bins, categorical_features, \
     monotonic_cst, interaction_cst, warm_start, early_stopping, scoring, \
