@@ -87,8 +87,9 @@ def test_kernel_is_compiled_once_per_function(rng):
     pairwise_distances(X.astype(np.float32), metric=soft_l2)
     assert custom_metric.get_kernel(soft_l2) is kernel
     # one specialisation per dtype (the signatures of the tiled kernel)
-    dtypes = {sig[0].dtype.name for sig in kernel.signatures}
+    dtypes = {sig[0].dtype.name for sig in kernel.lanes.signatures}
     assert dtypes == {"float64", "float32"}
+    assert kernel.uses_lanes(np.float64) and kernel.uses_lanes(np.float32)
 
 
 def uses_a_dict(a, b):
@@ -109,3 +110,189 @@ def test_uncompilable_metric_gets_a_clear_error(rng):
 def test_custom_metric_takes_no_parameters(rng):
     with pytest.raises(TypeError, match="closure or functools.partial"):
         pairwise_distances(rng.normal(size=(3, 2)), metric=manhattan, p=3)
+
+
+# ---------------------------------------------------------------- lanes
+# Metrics made of arithmetic on a[k] and b[k] run WIDTH pairs per call
+# (fastml._numba.lanes); everything else runs pair by pair.  Both kernels
+# must give what calling the function pair by pair gives.
+import math  # noqa: E402
+
+import numba  # noqa: E402
+
+
+@numba.njit
+def squared_difference(x, y):
+    t = x - y
+    return t * t
+
+
+def manhattan_loop(a, b):
+    s = 0.0
+    for k in range(a.shape[0]):
+        s += abs(a[k] - b[k])
+    return s
+
+
+def manhattan_in_input_precision(a, b):
+    s = a[0] * 0
+    for k in range(len(a)):
+        s += abs(a[k] - b[k])
+    return s
+
+
+def chebyshev_loop(a, b):
+    s = 0.0
+    for k in range(a.size):
+        s = max(s, abs(a[k] - b[k]))
+    return s
+
+
+def smallest_difference(a, b):
+    s = math.inf
+    for k in range(a.shape[0]):
+        s = min(abs(a[k] - b[k]), s)
+    return s
+
+
+def calls_a_helper(a, b):
+    s = 0
+    for k in range(a.shape[0]):
+        s += squared_difference(a[k], b[k])
+    return math.sqrt(s) / a.shape[0]
+
+
+def powers_and_logs(a, b):
+    s = 0.0
+    for k in range(a.shape[0]):
+        t = a[k] - b[k]
+        s += t ** 2 + abs(t) ** 3 - math.pow(abs(t), 0.5) + np.log(1.0 + np.exp(-t * t))
+    s -= -a[-1] * b[-1] + (+b[0]) ** 0
+    return s / 2.0
+
+
+def divides(a, b):
+    s = 0.0
+    for k in range(a.shape[0]):
+        s += 1.0 / (1.0 + (a[k] - b[k]) ** 2)
+    return 1.0 - s / len(a)
+
+
+def constant(a, b):
+    return 1.5
+
+
+LANES_METRICS = [manhattan_loop, manhattan_in_input_precision, chebyshev_loop,
+                 smallest_difference, calls_a_helper, powers_and_logs, divides, soft_l2,
+                 constant]
+
+
+def branches(a, b):
+    s = 0.0
+    for k in range(a.shape[0]):
+        if a[k] != b[k]:
+            s += 1.0
+    return s
+
+
+def zips(a, b):
+    s = 0.0
+    for x, y in zip(a, b):
+        s += abs(x - y)
+    return s
+
+
+def negative_power(a, b):
+    s = 0.0
+    for k in range(a.shape[0]):
+        s += (1.0 + abs(a[k] - b[k])) ** -1
+    return s
+
+
+PAIR_BY_PAIR_METRICS = [manhattan, branches, zips, negative_power]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("func", LANES_METRICS + PAIR_BY_PAIR_METRICS,
+                         ids=lambda f: f.__name__)
+def test_lanes_and_pair_by_pair_kernels_equal_calling_the_function(rng, func, dtype):
+    # ragged shapes: 3 row tiles of X, Y not a multiple of the lane width
+    X = rng.normal(size=(150, 9)).astype(dtype)
+    Y = rng.normal(size=(83, 9)).astype(dtype)
+    got = pairwise_distances(X, Y, metric=func, n_jobs=2)
+    assert got.dtype == dtype
+    uses_lanes = custom_metric.get_kernel(func).uses_lanes(dtype)
+    assert uses_lanes == (func in LANES_METRICS), custom_metric.get_kernel(func).lanes_failures
+    ref = pair_by_pair(X.astype(np.float64), Y.astype(np.float64), func)
+    np.testing.assert_allclose(got, ref, rtol=1e-12 if dtype == np.float64 else 2e-5,
+                               atol=1e-12 if dtype == np.float64 else 1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("func", LANES_METRICS, ids=lambda f: f.__name__)
+def test_lanes_kernel_equals_the_pair_by_pair_kernel(rng, func, dtype):
+    # the two compiled kernels side by side, NaN and inf included, and
+    # symmetric (each pair once: the lanes kernel goes pair by pair on the
+    # diagonal's blocks)
+    X = rng.normal(size=(100, 17)).astype(dtype)
+    X[3, 5] = np.nan
+    X[7, 2] = np.inf
+    X[11, :] = X[12, :]
+    kernel = custom_metric.get_kernel(func)
+    for Y, symmetric in ((X[::-1].copy(), False), (X, True)):
+        results = []
+        for compiled in (kernel.lanes, kernel.pairs):
+            out = np.zeros((100, 100), dtype)
+            compiled(X, Y, out, np.arange(0, 100, custom_metric.TILE), symmetric)
+            results.append(out)
+        np.testing.assert_allclose(results[0], results[1], equal_nan=True,
+                                   rtol=1e-12 if dtype == np.float64 else 1e-5)
+        if symmetric:
+            assert not np.tril(results[0]).any()   # nothing written on or below the diagonal
+
+
+def test_the_lanes_path_widens_as_the_scalar_path_does(rng):
+    # s = 0.0 sums float32 rows in float64 (the result is float32 at the
+    # end): more precise than summing in float32 over many features
+    X = rng.normal(size=(20, 4000)).astype(np.float32)
+    exact = cdist(X.astype(np.float64), X[:7].astype(np.float64), "cityblock")
+    wide = pairwise_distances(X, X[:7], metric=manhattan_loop)
+    assert custom_metric.get_kernel(manhattan_loop).uses_lanes(np.float32)
+    np.testing.assert_allclose(wide, exact, rtol=1e-7)
+
+
+def divides_by_the_distance(a, b):
+    s = 0.0
+    for k in range(a.shape[0]):
+        s += abs(a[k] - b[k])
+    return 1.0 / s
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_division_by_zero_raises_as_the_scalar_code_does(rng, dtype):
+    X = rng.normal(size=(40, 3)).astype(dtype)
+    Y = np.concatenate([rng.normal(size=(30, 3)), X[17:18]]).astype(dtype)
+    with pytest.raises(ZeroDivisionError):
+        pairwise_distances(X, Y, metric=divides_by_the_distance)
+    assert custom_metric.get_kernel(divides_by_the_distance).uses_lanes(dtype)
+    # Y=None never evaluates a row against itself
+    D = pairwise_distances(X, metric=divides_by_the_distance)
+    with np.errstate(divide="ignore"):
+        ref = 1.0 / cdist(X.astype(np.float64), X.astype(np.float64), "cityblock")
+    np.fill_diagonal(ref, 0.0)
+    np.testing.assert_allclose(D, ref, rtol=1e-12 if dtype == np.float64 else 1e-5)
+
+
+@pytest.mark.parametrize("layout", ["F", "strided", "readonly"])
+def test_lanes_kernel_takes_any_layout(rng, layout):
+    X = rng.normal(size=(70, 12))
+    Y = rng.normal(size=(45, 12))
+    ref = pair_by_pair(X, Y, chebyshev_loop)
+    if layout == "F":
+        X, Y = np.asfortranarray(X), np.asfortranarray(Y)
+    elif layout == "strided":
+        X, Y = np.repeat(X, 2, axis=1)[:, ::2], np.repeat(Y, 2, axis=1)[:, ::2]
+    else:
+        X.flags.writeable = Y.flags.writeable = False
+    np.testing.assert_allclose(pairwise_distances(X, Y, metric=chebyshev_loop), ref,
+                               rtol=1e-12)

@@ -8,6 +8,14 @@ and run on ``n_threads`` Python threads, each on its own rows; the GIL is
 released inside the kernel, so the threads run in parallel.  No Numba
 threading layer is involved, so calls from Dask's threads are safe.
 
+Two tiled kernels exist per metric.  The lanes kernel calls the metric on
+one row of X and ``lanes.WIDTH`` rows of Y at once (see `fastml._numba.lanes`):
+a metric made of arithmetic on ``a[k]`` and ``b[k]`` then runs as vector
+operations over the pairs.  A metric that does not type that way (a branch
+on a value, an array expression, ...) runs in the pair-by-pair kernel,
+``out[i, j] = metric(X[i], Y[j])``.  Which one a dtype uses is decided once,
+when the lanes kernel first compiles or fails to.
+
 Compiled kernels are memoised per process, keyed by the metric's code and
 closure (so a copy unpickled on a Dask worker reuses the same kernel), and
 Numba specialises them per dtype.  Nothing is cached on disk.
@@ -19,6 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+
+from fastml._numba import lanes
+from fastml._numba.lanes import WIDTH
 
 FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
 TILE = 64
@@ -94,6 +105,46 @@ def _metric_key(func, seen=None):
             _code_key(code), closure, _globals_key(py_func, seen))
 
 
+class MetricKernels:
+    """The two tiled kernels of one metric, both called as
+    ``kernel(X, Y, out, row_blocks, symmetric)``.
+
+    Attributes
+    ----------
+    pairs : numba dispatcher
+        Pair by pair: ``out[i, j] = metric(X[i], Y[j])``.
+    lanes : numba dispatcher
+        ``lanes.WIDTH`` pairs per call of the metric.
+    lanes_failures : dict
+        dtype -> why the lanes kernel did not compile for it.
+    """
+
+    def __init__(self, pairs, lanes_kernel):
+        self.pairs = pairs
+        self.lanes = lanes_kernel
+        self.lanes_failures = {}
+        self._uses_lanes = {}
+
+    def for_arrays(self, X, Y, out, symmetric):
+        """The kernel for these arrays' dtype, compiled (in this thread)."""
+        dtype = X.dtype
+        if dtype not in self._uses_lanes:
+            try:
+                self.lanes(X, Y, out, np.zeros(0, np.int64), symmetric)
+                self._uses_lanes[dtype] = True
+            except Exception as err:  # the pair-by-pair kernel computes the same
+                self.lanes_failures[dtype] = err
+                self._uses_lanes[dtype] = False
+        kernel = self.lanes if self._uses_lanes[dtype] else self.pairs
+        kernel(X, Y, out, np.zeros(0, np.int64), symmetric)
+        return kernel
+
+    def uses_lanes(self, dtype):
+        """Whether rows of `dtype` run in the lanes kernel (None: not
+        compiled for `dtype` yet)."""
+        return self._uses_lanes.get(np.dtype(dtype))
+
+
 def _build(func):
     if isinstance(func, numba.core.registry.CPUDispatcher):
         metric = func
@@ -101,7 +152,7 @@ def _build(func):
         metric = numba.njit(nogil=True, fastmath=set(FASTMATH))(func)
 
     @numba.njit(nogil=True)
-    def tiles(X, Y, out, row_blocks, symmetric):
+    def pairs(X, Y, out, row_blocks, symmetric):
         m = Y.shape[0]
         for b in range(row_blocks.shape[0]):
             i0 = row_blocks[b]
@@ -114,11 +165,53 @@ def _build(func):
                     for j in range(start, j1):
                         out[i, j] = metric(X[i], Y[j])
 
-    return tiles
+    @numba.njit(nogil=True)
+    def lanes_kernel(X, Y, out, row_blocks, symmetric):
+        d = X.shape[1]
+        m = Y.shape[0]
+        block_size = d * WIDTH
+        columns = np.empty(TILE // WIDTH * block_size, dtype=Y.dtype)
+        for b in range(row_blocks.shape[0]):
+            i0 = row_blocks[b]
+            i1 = min(i0 + TILE, X.shape[0])
+            j_first = i0 if symmetric else 0
+            for j0 in range(j_first, m, TILE):
+                j1 = min(j0 + TILE, m)
+                n_blocks = (j1 - j0 + WIDTH - 1) // WIDTH
+                _feature_major(Y, j0, j1, columns, n_blocks)
+                for i in range(i0, i1):
+                    a = lanes.row_of_x(X, i)
+                    for block in range(n_blocks):
+                        js = j0 + block * WIDTH
+                        je = min(js + WIDTH, j1)
+                        if symmetric and js <= i:
+                            # The block reaches the diagonal: only j > i, one
+                            # by one (the metric never sees the pair (i, i)).
+                            for j in range(i + 1, je):
+                                out[i, j] = metric(X[i], Y[j])
+                        else:
+                            b_rows = lanes.rows_of_y(columns, block * block_size, d, WIDTH)
+                            lanes.store(out, i, js, metric(a, b_rows), je - js)
+
+    return MetricKernels(pairs, lanes_kernel)
+
+
+@numba.njit(nogil=True)
+def _feature_major(Y, j0, j1, columns, n_blocks):
+    """Copy rows ``j0:j1`` of Y into `columns` as blocks of WIDTH rows,
+    block-major then feature-major; the last block is padded with copies
+    of row ``j1 - 1`` (computed, never stored)."""
+    d = Y.shape[1]
+    for block in range(n_blocks):
+        base = block * d * WIDTH
+        for lane in range(WIDTH):
+            j = min(j0 + block * WIDTH + lane, j1 - 1)
+            for k in range(d):
+                columns[base + k * WIDTH + lane] = Y[j, k]
 
 
 def get_kernel(func):
-    """The compiled tiled kernel for `func`, built once per process."""
+    """The compiled kernels (`MetricKernels`) for `func`, built once per process."""
     key = _metric_key(func)
     kernel = _kernels.get(key)
     if kernel is None:
@@ -157,13 +250,14 @@ def pairwise(X, Y, func, out, n_threads=1, symmetric=False):
         Y is X: compute the strict upper triangle only; the caller mirrors
         it and sets the diagonal.
     """
-    kernel = get_kernel(func)
+    if not (X.flags.c_contiguous and Y.flags.c_contiguous and out.flags.c_contiguous):
+        raise ValueError("X, Y and out must be C-contiguous")
     n = X.shape[0]
     if n == 0 or Y.shape[0] == 0:
         return out
     starts = np.arange(0, n, TILE, dtype=np.int64)
     try:
-        kernel(X, Y, out, starts[:0], symmetric)  # compile here, in one thread
+        kernel = get_kernel(func).for_arrays(X, Y, out, symmetric)  # compiles here
         if n_threads <= 1 or len(starts) == 1:
             kernel(X, Y, out, starts, symmetric)
         else:
