@@ -1,5 +1,9 @@
 """Custom metrics: plain Python functions compiled with Numba into the tiled
 kernel, checked against the same function called pair by pair."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
@@ -182,9 +186,53 @@ def constant(a, b):
     return 1.5
 
 
+WEIGHTS = np.linspace(0.5, 2.0, 9)
+INTEGER_WEIGHTS = np.arange(9)
+
+
+def euclidean_expression(a, b):
+    return np.sqrt(((a - b) ** 2).sum())
+
+
+def squares_and_norms(a, b):
+    return np.sqrt(np.sum(np.square(a - b))) + np.linalg.norm(a - b) - np.linalg.norm(b)
+
+
+def chebyshev_expression(a, b):
+    return np.max(np.abs(a - b)) + (a - b).max() - np.amin(-(b - a)) + b.min()
+
+
+def weighted_expression(a, b):
+    return (WEIGHTS * np.abs(a - b)).sum() + np.sum(INTEGER_WEIGHTS * (a - b) * 0.5)
+
+
+def cosine_expression(a, b):
+    return 1 - np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))
+
+
+def minkowski_expression(a, b):
+    return (np.abs(a - b) ** 3).sum() ** (1 / 3) + np.power(np.abs(b), 1.5).mean()
+
+
+def canberra_expression(a, b):
+    return (np.abs(a - b) / (np.abs(a) + np.abs(b))).sum() / len(a - b)
+
+
+def exp_log_expression(a, b):
+    d = np.subtract(a, b)
+    return np.log(np.exp(-d * d) + 2).sum() / (a - b).shape[0] + np.fabs(2 * d).mean()
+
+
+def allocates(a, b):
+    w = np.ones(a.shape[0])
+    return (w * np.abs(a - b)).sum() / w.size
+
+
 LANES_METRICS = [manhattan_loop, manhattan_in_input_precision, chebyshev_loop,
                  smallest_difference, calls_a_helper, powers_and_logs, divides, soft_l2,
-                 constant]
+                 constant, manhattan, euclidean_expression, squares_and_norms,
+                 chebyshev_expression, weighted_expression, cosine_expression,
+                 minkowski_expression, canberra_expression, exp_log_expression, allocates]
 
 
 def branches(a, b):
@@ -209,7 +257,20 @@ def negative_power(a, b):
     return s
 
 
-PAIR_BY_PAIR_METRICS = [manhattan, branches, zips, negative_power]
+def slices(a, b):
+    return np.abs(a - b)[1:].sum()
+
+
+def negative_power_expression(a, b):
+    return ((1.0 + np.abs(a - b)) ** -1).sum()
+
+
+def sorts(a, b):
+    return np.sort(a - b)[0]
+
+
+PAIR_BY_PAIR_METRICS = [branches, zips, negative_power, slices, negative_power_expression,
+                        sorts]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -234,7 +295,7 @@ def test_lanes_kernel_equals_the_pair_by_pair_kernel(rng, func, dtype):
     # the two compiled kernels side by side, NaN and inf included, and
     # symmetric (each pair once: the lanes kernel goes pair by pair on the
     # diagonal's blocks)
-    X = rng.normal(size=(100, 17)).astype(dtype)
+    X = rng.normal(size=(100, 9)).astype(dtype)
     X[3, 5] = np.nan
     X[7, 2] = np.inf
     X[11, :] = X[12, :]
@@ -246,7 +307,8 @@ def test_lanes_kernel_equals_the_pair_by_pair_kernel(rng, func, dtype):
             compiled(X, Y, out, np.arange(0, 100, custom_metric.TILE), symmetric)
             results.append(out)
         np.testing.assert_allclose(results[0], results[1], equal_nan=True,
-                                   rtol=1e-12 if dtype == np.float64 else 1e-5)
+                                   rtol=1e-12 if dtype == np.float64 else 1e-5,
+                                   atol=1e-12 if dtype == np.float64 else 1e-5)
         if symmetric:
             assert not np.tril(results[0]).any()   # nothing written on or below the diagonal
 
@@ -296,3 +358,71 @@ def test_lanes_kernel_takes_any_layout(rng, layout):
         X.flags.writeable = Y.flags.writeable = False
     np.testing.assert_allclose(pairwise_distances(X, Y, metric=chebyshev_loop), ref,
                                rtol=1e-12)
+
+
+def divides_elementwise(a, b):
+    return (np.abs(a - b) / np.abs(a + b)).sum()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_array_expressions_divide_as_numpy_does(rng, dtype):
+    # elementwise division by zero gives inf (NumPy's rule, and Numba's for
+    # array expressions), it does not raise
+    X = rng.normal(size=(20, 5)).astype(dtype)
+    Y = -X[:6]
+    got = pairwise_distances(X, Y, metric=divides_elementwise)
+    assert custom_metric.get_kernel(divides_elementwise).uses_lanes(dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref = pair_by_pair(X.astype(np.float64), Y.astype(np.float64), divides_elementwise)
+    assert np.isinf(np.diag(got[:6])).all()
+    np.testing.assert_allclose(got, ref, rtol=1e-12 if dtype == np.float64 else 1e-5)
+
+
+def mismatched_weights(a, b):
+    return (WEIGHTS[:4] * np.abs(a - b)).sum()
+
+
+def max_of_nothing(a, b):
+    return np.max(np.abs(a - b)[:0] * 1.0) if a.shape[0] < 0 else np.max(a[:0] - b[:0])
+
+
+def test_array_expression_errors_are_numpys(rng):
+    X = rng.normal(size=(20, 9))
+    with pytest.raises(ValueError):
+        pairwise_distances(X, X[:3], metric=mismatched_weights)
+    assert custom_metric.get_kernel(mismatched_weights).uses_lanes(np.float64)
+    with pytest.raises(ValueError):
+        pairwise_distances(X, X[:3], metric=max_of_nothing)
+
+
+LEAK_CHECK = """
+import numpy as np
+from numba.core.runtime import rtsys
+from fastml._numba import custom_metric
+from fastml.metrics import pairwise_distances
+
+def allocates(a, b):
+    w = np.ones(a.shape[0])
+    return (w * np.abs(a - b)).sum() / w.size
+
+X = np.random.default_rng(0).normal(size=(200, 9))
+pairwise_distances(X, X[:50], metric=allocates)          # compile first
+assert custom_metric.get_kernel(allocates).uses_lanes(np.float64)
+before = rtsys.get_allocation_stats()
+pairwise_distances(X, X[:50], metric=allocates)
+after = rtsys.get_allocation_stats()
+print(*(getattr(after, f) - getattr(before, f) for f in after._fields))
+"""
+
+
+def test_array_expressions_leak_nothing():
+    # rows, expressions and the arrays in them are reference-counted by
+    # Numba's runtime: every allocation made during a call is freed
+    # (Numba counts them only when NUMBA_NRT_STATS is set at start-up)
+    env = dict(os.environ, NUMBA_NRT_STATS="1")
+    result = subprocess.run([sys.executable, "-c", LEAK_CHECK], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    alloc, free, mi_alloc, mi_free = map(int, result.stdout.split())
+    assert alloc >= 200 * 50 // 16                      # one array per call at least
+    assert (alloc, mi_alloc) == (free, mi_free)

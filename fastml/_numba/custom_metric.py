@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-from fastml._numba import lanes
+from fastml._numba import array_expressions, lanes  # noqa: F401 (registers typing)
 from fastml._numba.lanes import WIDTH
 
 FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})

@@ -50,7 +50,7 @@ class Lanes(types.Type):
         super().__init__(name=f"Lanes({dtype} x {width})")
 
     def unify(self, typingctx, other):
-        return _lanes_type(typingctx, self, other, typingctx.unify_pairs)
+        return lanes_type(typingctx, self, other, typingctx.unify_pairs)
 
     def can_convert_from(self, typingctx, other):
         other = types.unliteral(other)
@@ -99,7 +99,7 @@ def _element(typ):
     return typ.dtype if isinstance(typ, Lanes) else typ
 
 
-def _lanes_type(typingctx, x, y, element_rule):
+def lanes_type(typingctx, x, y, element_rule):
     """The `Lanes` type of combining `x` and `y` (lanes or scalars; at
     least one lanes) by `element_rule` on their element types, or None."""
     x, y = types.unliteral(x), types.unliteral(y)
@@ -115,7 +115,7 @@ def _lanes_type(typingctx, x, y, element_rule):
     return Lanes(element, widths.pop())
 
 
-def _operation_type(typingctx, op, *args):
+def operation_type(typingctx, op, *args):
     """`Lanes` of Numba's own result type for ``op`` on the element types."""
     elements = tuple(_element(a) for a in args)
     sig = typingctx.resolve_function_type(op, elements, {})
@@ -175,7 +175,7 @@ def _any_zero(builder, vector):
 def _binary_intrinsic(op, emit):
     @intrinsic
     def lanes_op(typingctx, x, y):
-        result = _operation_type(typingctx, op, x, y)
+        result = operation_type(typingctx, op, x, y)
         if result is None:
             return None
 
@@ -246,7 +246,7 @@ def _lanes_power(typingctx, x, y):
             return None
     elif isinstance(types.unliteral(_element(y)), types.Integer):
         return None
-    result = _operation_type(typingctx, operator.pow, x, y)
+    result = operation_type(typingctx, operator.pow, x, y)
     if result is None:
         return None
 
@@ -280,7 +280,7 @@ def _min_max_intrinsic(op, cmp):
 
     @intrinsic
     def lanes_op(typingctx, x, y):
-        result = _lanes_type(typingctx, x, y, typingctx.unify_pairs)
+        result = lanes_type(typingctx, x, y, typingctx.unify_pairs)
         if result is None:
             return None
 
@@ -306,7 +306,7 @@ def _unary_intrinsic(functions, emit, typing_op):
     def lanes_op(typingctx, x):
         if not isinstance(x, Lanes):
             return None
-        result = _operation_type(typingctx, typing_op, x)
+        result = operation_type(typingctx, typing_op, x)
         if result is None:
             return None
 
@@ -343,7 +343,7 @@ def _row_index(builder, rows, index):
 
 
 @intrinsic
-def _row_item(typingctx, row, index):
+def row_item(typingctx, row, index):
     if not (isinstance(row, RowOfX) and isinstance(index, types.Integer)):
         return None
 
@@ -356,7 +356,7 @@ def _row_item(typingctx, row, index):
 
 
 @intrinsic
-def _lanes_item(typingctx, block, index):
+def lane_item(typingctx, block, index):
     if not (isinstance(block, RowsOfY) and isinstance(index, types.Integer)):
         return None
     result = Lanes(block.dtype, block.width)
@@ -373,7 +373,7 @@ def _lanes_item(typingctx, block, index):
 
 
 @intrinsic
-def _rows_length(typingctx, rows):
+def rows_length(typingctx, rows):
     if not isinstance(rows, (RowOfX, RowsOfY)):
         return None
 
@@ -387,20 +387,20 @@ def _rows_length(typingctx, rows):
 def _getitem(rows, index):
     if isinstance(index, types.Integer):
         if isinstance(rows, RowOfX):
-            return lambda rows, index: _row_item(rows, index)
+            return lambda rows, index: row_item(rows, index)
         if isinstance(rows, RowsOfY):
-            return lambda rows, index: _lanes_item(rows, index)
+            return lambda rows, index: lane_item(rows, index)
 
 
 @overload(len)
 def _len(rows):
     if isinstance(rows, (RowOfX, RowsOfY)):
-        return lambda rows: _rows_length(rows)
+        return lambda rows: rows_length(rows)
 
 
 for _type in (RowOfX, RowsOfY):
-    overload_attribute(_type, "shape")(lambda rows: lambda rows: (_rows_length(rows),))
-    overload_attribute(_type, "size")(lambda rows: lambda rows: _rows_length(rows))
+    overload_attribute(_type, "shape")(lambda rows: lambda rows: (rows_length(rows),))
+    overload_attribute(_type, "size")(lambda rows: lambda rows: rows_length(rows))
 
 
 # ---------------------------------------------------------------- kernel side

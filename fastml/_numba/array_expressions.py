@@ -1,0 +1,380 @@
+"""Array expressions on the rows of the lanes kernel, without temporaries.
+
+In the lanes kernel (`fastml._numba.lanes`) a metric written with NumPy
+array expressions, such as ``np.abs(a - b).sum()`` or
+``np.sqrt(((a - b) ** 2).sum())``, sees ``a`` as a `RowOfX` and ``b`` as a
+`RowsOfY`.  An elementwise operation on them builds an `Elementwise` value:
+the operation and its operands, nothing computed.  A reduction (``sum``,
+``mean``, ``max``, ``min``, ``np.dot``, ``np.linalg.norm``) then runs one
+loop over the features that evaluates the whole expression at each k, so
+``np.abs(a - b).sum()`` compiles to the same code as the explicit loop.
+
+Elementwise: ``+ - * /``, ``**`` (float or non-negative literal integer
+exponent), unary minus, ``abs``, ``np.abs``/``np.fabs``/``np.sqrt``/
+``np.exp``/``np.log``/``np.square``; operands are the rows, other
+expressions, 1-D arrays (e.g. weights in a closure) and scalars.  Division
+follows NumPy (no exception; inf or nan), as Numba's array expressions do.
+Reductions follow Numba's array methods: ``sum`` adds in order from zero of
+the element type, ``max``/``min`` return NaN if any element is NaN and raise
+``ValueError`` on no features.  Anything else fails to type and the metric
+runs pair by pair.
+"""
+import functools
+import operator
+
+import numba
+import numpy as np
+from numba.core import cgutils, types
+from numba.core.extending import (
+    intrinsic,
+    models,
+    overload,
+    overload_attribute,
+    overload_method,
+    register_jitable,
+    register_model,
+)
+from numba.core.imputils import impl_ret_borrowed
+
+from fastml._numba.lanes import (
+    Lanes,
+    RowOfX,
+    RowsOfY,
+    lane_item,
+    lanes_type,
+    operation_type,
+    row_item,
+    rows_length,
+)
+
+_SCALARS = (types.Float, types.Integer, types.Boolean)
+
+
+class Elementwise(types.Type):
+    """``operation`` applied feature by feature to ``operands``, unevaluated."""
+
+    def __init__(self, operation, operands):
+        self.operation = operation
+        self.operands = operands
+        name = getattr(operation, "__name__", repr(operation))
+        super().__init__(name=f"Elementwise({name}, {', '.join(map(str, operands))})")
+
+
+@register_model(Elementwise)
+class _ElementwiseModel(models.StructModel):
+    def __init__(self, dmm, fe_type):
+        members = [(f"operand{i}", t) for i, t in enumerate(fe_type.operands)]
+        super().__init__(dmm, fe_type, members)
+
+
+def _is_vector(typ):
+    """A value with one element per feature."""
+    return isinstance(typ, (RowOfX, RowsOfY, Elementwise)) or (
+        isinstance(typ, types.Array) and typ.ndim == 1
+        and isinstance(typ.dtype, (types.Float, types.Integer)))
+
+
+def _is_operand(typ):
+    return _is_vector(typ) or isinstance(types.unliteral(typ), _SCALARS)
+
+
+def _involves_rows(*args):
+    """True for operations this module defines: on at least one row or
+    expression, with every argument a vector or a scalar."""
+    return any(isinstance(a, (RowOfX, RowsOfY, Elementwise)) for a in args) and all(
+        _is_operand(a) for a in args)
+
+
+def _expression_intrinsic(operation, arity):
+    """An intrinsic that builds ``Elementwise(operation, operands)``."""
+
+    def typer(typingctx, *operands):
+        stored = tuple(types.unliteral(t) for t in operands)
+        result = Elementwise(operation, stored)
+
+        def codegen(context, builder, sig, args):
+            expression = cgutils.create_struct_proxy(result)(context, builder)
+            for i, (value, fromty) in enumerate(zip(args, sig.args)):
+                setattr(expression, f"operand{i}", context.cast(builder, value, fromty, stored[i]))
+            return impl_ret_borrowed(context, builder, result, expression._getvalue())
+
+        return result(*operands), codegen
+
+    if arity == 1:
+        return intrinsic(lambda typingctx, x: typer(typingctx, x))
+    return intrinsic(lambda typingctx, x, y: typer(typingctx, x, y))
+
+
+@intrinsic
+def _operand(typingctx, expression, index):
+    if not (isinstance(expression, Elementwise) and isinstance(index, types.IntegerLiteral)):
+        return None
+    position = index.literal_value
+    result = expression.operands[position]
+
+    def codegen(context, builder, sig, args):
+        proxy = cgutils.create_struct_proxy(sig.args[0])(context, builder, args[0])
+        return impl_ret_borrowed(context, builder, result, getattr(proxy, f"operand{position}"))
+
+    return result(expression, index), codegen
+
+
+@intrinsic
+def _divide(typingctx, x, y):
+    """``x / y`` in floating point without a zero check (NumPy's rule)."""
+    scalar = not (isinstance(x, Lanes) or isinstance(y, Lanes))
+    if scalar:
+        sig = typingctx.resolve_function_type(operator.truediv, (x, y), {})
+        result = sig.return_type if sig is not None else None
+    else:
+        result = operation_type(typingctx, operator.truediv, x, y)
+    if not isinstance(result, (types.Float, Lanes)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        a = context.cast(builder, args[0], types.unliteral(sig.args[0]), result)
+        b = context.cast(builder, args[1], types.unliteral(sig.args[1]), result)
+        return builder.fdiv(a, b)
+
+    return result(x, y), codegen
+
+
+@numba.njit
+def _square(x):
+    return x * x
+
+
+@functools.lru_cache(maxsize=None)
+def _integer_power(exponent):
+    """``x ** exponent`` for a fixed exponent, typed as a literal (the lanes
+    power then multiplies as Numba's scalar code does)."""
+
+    @numba.njit
+    def power(x):
+        return x ** exponent
+
+    power.__name__ = f"power_{exponent}"
+    return power
+
+
+def at(value, k):
+    """Element `k` of a row, expression, 1-D array or scalar (compiled code only)."""
+
+
+@overload(at)
+def _at(value, k):
+    if isinstance(value, RowOfX):
+        return lambda value, k: row_item(value, k)
+    if isinstance(value, RowsOfY):
+        return lambda value, k: lane_item(value, k)
+    if isinstance(value, types.Array):
+        return lambda value, k: value[k]
+    if isinstance(types.unliteral(value), _SCALARS):
+        return lambda value, k: value
+    if isinstance(value, Elementwise):
+        operation = value.operation
+        if len(value.operands) == 1:
+            return lambda value, k: operation(at(_operand(value, 0), k))
+        return lambda value, k: operation(at(_operand(value, 0), k), at(_operand(value, 1), k))
+
+
+def length(value):
+    """Features of a vector value, -1 for a scalar (compiled code only)."""
+
+
+@overload(length)
+def _length(value):
+    if isinstance(value, (RowOfX, RowsOfY)):
+        return lambda value: rows_length(value)
+    if isinstance(value, types.Array):
+        return lambda value: len(value)
+    if isinstance(types.unliteral(value), _SCALARS):
+        return lambda value: -1
+    if isinstance(value, Elementwise):
+        if len(value.operands) == 1:
+            return lambda value: length(_operand(value, 0))
+
+        def binary_length(value):
+            n0 = length(_operand(value, 0))
+            n1 = length(_operand(value, 1))
+            if n0 >= 0 and n1 >= 0 and n0 != n1:
+                raise ValueError("operands could not be broadcast together")
+            return max(n0, n1)
+
+        return binary_length
+
+
+# ---------------------------------------------------------------- building
+def _register_binary(functions, operation):
+    build = _expression_intrinsic(operation, 2)
+    for function in functions:
+        @overload(function)
+        def binary(x, y):
+            if _involves_rows(x, y):
+                return lambda x, y: build(x, y)
+
+
+_register_binary((operator.add, np.add), operator.add)
+_register_binary((operator.sub, np.subtract), operator.sub)
+_register_binary((operator.mul, np.multiply), operator.mul)
+_register_binary((operator.truediv, np.divide, np.true_divide), _divide)
+_float_power = _expression_intrinsic(operator.pow, 2)
+
+
+def _power(x, y):
+    """``x ** y``: a float exponent, or an integer one known at compile time
+    and >= 0 (a negative one raises for a zero base in Numba)."""
+    if not _involves_rows(x, y):
+        return None
+    if isinstance(y, types.IntegerLiteral) and y.literal_value >= 0:
+        build = _expression_intrinsic(_integer_power(y.literal_value), 1)
+        return lambda x, y: build(x)
+    if isinstance(types.unliteral(y), types.Float) or _is_vector(y):
+        return lambda x, y: _float_power(x, y)
+    return None
+
+
+for _function in (operator.pow, np.power):
+    overload(_function, prefer_literal=True)(_power)
+
+
+def _register_unary(functions, operation):
+    build = _expression_intrinsic(operation, 1)
+    for function in functions:
+        @overload(function)
+        def unary(x):
+            if _involves_rows(x):
+                return lambda x: build(x)
+
+
+_register_unary((operator.neg, np.negative), operator.neg)
+_register_unary((abs, np.abs, np.absolute, np.fabs), abs)
+_register_unary((np.sqrt,), np.sqrt)
+_register_unary((np.exp,), np.exp)
+_register_unary((np.log,), np.log)
+_register_unary((np.square,), _square)
+
+
+# ---------------------------------------------------------------- reductions
+@intrinsic
+def _zero(typingctx, value):
+    """0 of the element type of `value` (its scalar type: the sum's start)."""
+    sig = typingctx.resolve_function_type(at, (value, types.intp), {})
+    if sig is None:
+        return None
+    element = sig.return_type.dtype if isinstance(sig.return_type, Lanes) else sig.return_type
+    if not isinstance(element, types.Float):
+        element = types.float64
+
+    def codegen(context, builder, sig, args):
+        return context.get_constant(element, 0)
+
+    return element(value), codegen
+
+
+@intrinsic
+def _nan_first_max(typingctx, x, y):
+    """max(x, y), NaN if either is NaN (NumPy's max over an array)."""
+    return _choose(typingctx, x, y, ">")
+
+
+@intrinsic
+def _nan_first_min(typingctx, x, y):
+    return _choose(typingctx, x, y, "<")
+
+
+def _choose(typingctx, x, y, cmp):
+    if isinstance(x, Lanes) or isinstance(y, Lanes):
+        result = lanes_type(typingctx, x, y, typingctx.unify_pairs)
+    else:
+        result = typingctx.unify_pairs(types.unliteral(x), types.unliteral(y))
+    if not isinstance(result, (Lanes, types.Float)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        a = context.cast(builder, args[0], types.unliteral(sig.args[0]), result)
+        b = context.cast(builder, args[1], types.unliteral(sig.args[1]), result)
+        keep = builder.or_(builder.fcmp_unordered("uno", a, a), builder.fcmp_ordered(cmp, a, b))
+        return builder.select(keep, a, b)
+
+    return result(x, y), codegen
+
+
+@register_jitable
+def _sum(value):
+    total = _zero(value)
+    for k in range(length(value)):
+        total += at(value, k)
+    return total
+
+
+@register_jitable
+def _mean(value):
+    return _divide(_sum(value), length(value))     # nan for no features, as NumPy
+
+
+@register_jitable
+def _max(value):
+    n = length(value)
+    if n <= 0:
+        raise ValueError("zero-size array to reduction operation maximum which has no identity")
+    best = at(value, 0)
+    for k in range(1, n):
+        best = _nan_first_max(best, at(value, k))
+    return best
+
+
+@register_jitable
+def _min(value):
+    n = length(value)
+    if n <= 0:
+        raise ValueError("zero-size array to reduction operation minimum which has no identity")
+    best = at(value, 0)
+    for k in range(1, n):
+        best = _nan_first_min(best, at(value, k))
+    return best
+
+
+_product = _expression_intrinsic(operator.mul, 2)
+
+
+@register_jitable
+def _dot(x, y):
+    return _sum(_product(x, y))
+
+
+@register_jitable
+def _norm(value):
+    return np.sqrt(_sum(_product(value, value)))
+
+
+def _is_row_value(value):
+    return isinstance(value, (RowOfX, RowsOfY, Elementwise))
+
+
+def _when_row_value(implementation):
+    """An overload typer that returns `implementation` for rows and expressions."""
+    def typer(value):
+        if _is_row_value(value):
+            return implementation
+    return typer
+
+
+def _method(implementation):
+    return lambda value: implementation
+
+
+for _function, _implementation in ((np.sum, _sum), (np.mean, _mean), (np.max, _max),
+                                   (np.amax, _max), (np.min, _min), (np.amin, _min),
+                                   (np.linalg.norm, _norm)):
+    overload(_function)(_when_row_value(_implementation))
+for _type in (RowOfX, RowsOfY, Elementwise):
+    for _name, _implementation in (("sum", _sum), ("mean", _mean), ("max", _max),
+                                   ("min", _min)):
+        overload_method(_type, _name)(_method(_implementation))
+overload(np.dot)(lambda x, y: _dot if _involves_rows(x, y) and _is_vector(x)
+                 and _is_vector(y) else None)
+overload(len)(lambda value: (lambda value: length(value))
+              if isinstance(value, Elementwise) else None)
+overload_attribute(Elementwise, "shape")(lambda value: lambda value: (length(value),))
+overload_attribute(Elementwise, "size")(lambda value: lambda value: length(value))
