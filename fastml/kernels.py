@@ -362,7 +362,7 @@ def custom_distances(X, Y, metric, *, n_threads=1, symmetric=False):
 
     X = np.ascontiguousarray(X)
     Y = X if symmetric else np.ascontiguousarray(Y)
-    out = np.zeros((X.shape[0], Y.shape[0]), dtype=X.dtype)
+    out = np.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)   # every entry is written
     custom_metric.pairwise(X, Y, metric, out, n_threads=n_threads, symmetric=symmetric)
     if symmetric:
         _distances.mirror_upper(out, n_threads)

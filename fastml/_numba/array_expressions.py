@@ -37,6 +37,7 @@ from numba.core.extending import (
 from numba.core.imputils import impl_ret_borrowed
 
 from fastml._numba.lanes import (
+    SCALARS,
     Lanes,
     RowOfX,
     RowsOfY,
@@ -46,9 +47,6 @@ from fastml._numba.lanes import (
     row_item,
     rows_length,
 )
-
-_SCALARS = (types.Float, types.Integer, types.Boolean)
-
 
 class Elementwise(types.Type):
     """``operation`` applied feature by feature to ``operands``, unevaluated."""
@@ -75,7 +73,7 @@ def _is_vector(typ):
 
 
 def _is_operand(typ):
-    return _is_vector(typ) or isinstance(types.unliteral(typ), _SCALARS)
+    return _is_vector(typ) or isinstance(types.unliteral(typ), SCALARS)
 
 
 def _involves_rows(*args):
@@ -169,7 +167,7 @@ def _at(value, k):
         return lambda value, k: lane_item(value, k)
     if isinstance(value, types.Array):
         return lambda value, k: value[k]
-    if isinstance(types.unliteral(value), _SCALARS):
+    if isinstance(types.unliteral(value), SCALARS):
         return lambda value, k: value
     if isinstance(value, Elementwise):
         operation = value.operation
@@ -188,7 +186,7 @@ def _length(value):
         return lambda value: rows_length(value)
     if isinstance(value, types.Array):
         return lambda value: len(value)
-    if isinstance(types.unliteral(value), _SCALARS):
+    if isinstance(types.unliteral(value), SCALARS):
         return lambda value: -1
     if isinstance(value, Elementwise):
         if len(value.operands) == 1:
@@ -285,7 +283,7 @@ def _nan_first_min(typingctx, x, y):
 
 def _choose(typingctx, x, y, cmp):
     if isinstance(x, Lanes) or isinstance(y, Lanes):
-        result = lanes_type(typingctx, x, y, typingctx.unify_pairs)
+        result = lanes_type(typingctx, x, y)
     else:
         result = typingctx.unify_pairs(types.unliteral(x), types.unliteral(y))
     if not isinstance(result, (Lanes, types.Float)):
@@ -313,26 +311,25 @@ def _mean(value):
     return _divide(_sum(value), length(value))     # nan for no features, as NumPy
 
 
-@register_jitable
-def _max(value):
-    n = length(value)
-    if n <= 0:
-        raise ValueError("zero-size array to reduction operation maximum which has no identity")
-    best = at(value, 0)
-    for k in range(1, n):
-        best = _nan_first_max(best, at(value, k))
-    return best
+def _extreme(choose, name):
+    """NumPy's ``max`` or ``min`` over the features, by `choose`."""
+    message = f"zero-size array to reduction operation {name} which has no identity"
+
+    @register_jitable
+    def extreme(value):
+        n = length(value)
+        if n <= 0:
+            raise ValueError(message)
+        best = at(value, 0)
+        for k in range(1, n):
+            best = choose(best, at(value, k))
+        return best
+
+    return extreme
 
 
-@register_jitable
-def _min(value):
-    n = length(value)
-    if n <= 0:
-        raise ValueError("zero-size array to reduction operation minimum which has no identity")
-    best = at(value, 0)
-    for k in range(1, n):
-        best = _nan_first_min(best, at(value, k))
-    return best
+_max = _extreme(_nan_first_max, "maximum")
+_min = _extreme(_nan_first_min, "minimum")
 
 
 _product = _expression_intrinsic(operator.mul, 2)

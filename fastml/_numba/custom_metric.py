@@ -170,7 +170,7 @@ def _build(func):
         d = X.shape[1]
         m = Y.shape[0]
         block_size = d * WIDTH
-        columns = np.empty(TILE // WIDTH * block_size, dtype=Y.dtype)
+        columns = _aligned_empty(TILE // WIDTH * block_size, Y.dtype)
         for b in range(row_blocks.shape[0]):
             i0 = row_blocks[b]
             i1 = min(i0 + TILE, X.shape[0])
@@ -194,6 +194,17 @@ def _build(func):
                             lanes.store(out, i, js, metric(a, b_rows), je - js)
 
     return MetricKernels(pairs, lanes_kernel)
+
+
+ALIGNMENT = 64   # bytes: a vector of lanes then never straddles two cache lines
+
+
+@numba.njit(nogil=True)
+def _aligned_empty(size, dtype):
+    """An uninitialised 1-D array of `size` items starting on ALIGNMENT bytes."""
+    raw = np.empty(size + ALIGNMENT, dtype=dtype)
+    start = (-raw.ctypes.data) % ALIGNMENT // raw.itemsize
+    return raw[start:start + size]
 
 
 @numba.njit(nogil=True)

@@ -11,10 +11,11 @@ pair instead of reducing each pair horizontally.
 Only what is defined here types: arithmetic (``+ - * / **``, unary minus),
 ``abs``, ``min``/``max`` of two values, and ``sqrt``/``exp``/``log`` from
 ``math`` or NumPy on `Lanes`; indexing with an integer, ``len``, ``.shape``
-and ``.size`` on the rows.  Anything else (a comparison or branch on a
-value, an array expression such as ``a - b``, a loop over ``zip(a, b)``)
-fails to type, and the caller runs the metric pair by pair instead, so a
-metric never computes something different here.
+and ``.size`` on the rows (array expressions on the rows, such as
+``np.abs(a - b).sum()``, are `fastml._numba.array_expressions`).  Anything
+else (a comparison or branch on a value, a loop over ``zip(a, b)``) fails
+to type, and the caller runs the metric pair by pair instead, so a metric
+never computes something different here.
 
 Each lane follows the scalar rules: element types are Numba's own result
 types for the scalar operation, ``min``/``max`` keep Python's NaN order,
@@ -39,6 +40,7 @@ from numba.core.typeconv import Conversion
 
 # Row pairs per metric call (see benchmarks/RESULTS.md for the sweep).
 WIDTH = 16
+SCALARS = (types.Float, types.Integer, types.Boolean)
 
 
 class Lanes(types.Type):
@@ -50,11 +52,11 @@ class Lanes(types.Type):
         super().__init__(name=f"Lanes({dtype} x {width})")
 
     def unify(self, typingctx, other):
-        return lanes_type(typingctx, self, other, typingctx.unify_pairs)
+        return lanes_type(typingctx, self, other)
 
     def can_convert_from(self, typingctx, other):
         other = types.unliteral(other)
-        if isinstance(other, (types.Float, types.Integer, types.Boolean)):
+        if isinstance(other, SCALARS):
             return Conversion.safe
         if isinstance(other, Lanes) and other.width == self.width:
             return Conversion.safe
@@ -99,17 +101,16 @@ def _element(typ):
     return typ.dtype if isinstance(typ, Lanes) else typ
 
 
-def lanes_type(typingctx, x, y, element_rule):
-    """The `Lanes` type of combining `x` and `y` (lanes or scalars; at
-    least one lanes) by `element_rule` on their element types, or None."""
+def lanes_type(typingctx, x, y):
+    """The `Lanes` type both `x` and `y` (lanes or scalars; at least one
+    lanes) convert to: their unified element type, or None."""
     x, y = types.unliteral(x), types.unliteral(y)
     widths = {t.width for t in (x, y) if isinstance(t, Lanes)}
     if len(widths) != 1:
         return None
-    scalars = (types.Float, types.Integer, types.Boolean)
-    if not all(isinstance(_element(t), scalars) for t in (x, y)):
+    if not all(isinstance(_element(t), SCALARS) for t in (x, y)):
         return None
-    element = element_rule(_element(x), _element(y))
+    element = typingctx.unify_pairs(_element(x), _element(y))
     if not isinstance(element, types.Float):
         return None
     return Lanes(element, widths.pop())
@@ -126,8 +127,7 @@ def operation_type(typingctx, op, *args):
 
 
 def _is_lanes_operand(typ):
-    return isinstance(typ, Lanes) or isinstance(
-        types.unliteral(typ), (types.Float, types.Integer, types.Boolean))
+    return isinstance(typ, Lanes) or isinstance(types.unliteral(typ), SCALARS)
 
 
 def _involves_lanes(*args):
@@ -189,7 +189,7 @@ def _binary_intrinsic(op, emit):
     return lanes_op
 
 
-def _divide(context, builder, a, b):
+def _checked_divide(context, builder, a, b):
     with builder.if_then(_any_zero(builder, b), likely=False):
         context.error_model.fp_zero_division(builder, ("division by zero",))
     return builder.fdiv(a, b)
@@ -207,7 +207,7 @@ _BINARY = {
     operator.add: lambda c, b, x, y: b.fadd(x, y),
     operator.sub: lambda c, b, x, y: b.fsub(x, y),
     operator.mul: lambda c, b, x, y: b.fmul(x, y),
-    operator.truediv: _divide,
+    operator.truediv: _checked_divide,
 }
 _INPLACE = {
     operator.iadd: operator.add,
@@ -280,7 +280,7 @@ def _min_max_intrinsic(op, cmp):
 
     @intrinsic
     def lanes_op(typingctx, x, y):
-        result = lanes_type(typingctx, x, y, typingctx.unify_pairs)
+        result = lanes_type(typingctx, x, y)
         if result is None:
             return None
 
@@ -448,7 +448,7 @@ def lane(typingctx, value, index):
             return builder.extract_element(args[0], args[1])
 
         return value.dtype(value, index), codegen
-    if isinstance(types.unliteral(value), (types.Float, types.Integer, types.Boolean)):
+    if isinstance(types.unliteral(value), SCALARS):
         scalar = types.unliteral(value)
 
         def codegen(context, builder, sig, args):
@@ -496,7 +496,7 @@ def _store(out, i, j, value, count):
                     out[i, j + l] = lane(value, l)
 
         return store_lanes
-    if isinstance(types.unliteral(value), (types.Float, types.Integer, types.Boolean)):
+    if isinstance(types.unliteral(value), SCALARS):
         def store_scalar(out, i, j, value, count):
             for l in range(count):
                 out[i, j + l] = value
