@@ -415,12 +415,13 @@ print(*(getattr(after, f) - getattr(before, f) for f in after._fields))
 """
 
 
-def test_array_expressions_leak_nothing():
+def test_array_expressions_leak_nothing(tmp_path):
     # rows, expressions and the arrays in them are reference-counted by
     # Numba's runtime: every allocation made during a call is freed
-    # (Numba counts them only when NUMBA_NRT_STATS is set at start-up)
+    # (Numba counts them only when NUMBA_NRT_STATS is set at start-up).
+    # Run outside the source tree, so the installed fastml is imported.
     env = dict(os.environ, NUMBA_NRT_STATS="1")
-    result = subprocess.run([sys.executable, "-c", LEAK_CHECK], env=env,
+    result = subprocess.run([sys.executable, "-c", LEAK_CHECK], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     alloc, free, mi_alloc, mi_free = map(int, result.stdout.split())
