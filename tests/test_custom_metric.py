@@ -228,7 +228,27 @@ def allocates(a, b):
     return (w * np.abs(a - b)).sum() / w.size
 
 
-LANES_METRICS = [manhattan_loop, manhattan_in_input_precision, chebyshev_loop,
+def squares_in_a_loop(a, b):
+    s = np.float32(0)
+    for k in range(a.shape[0]):
+        t = a[k] - b[k]
+        s += np.square(t) + math.pow(abs(t), 2) + pow(t, 4) - math.pow(abs(t), 0.5)
+    return s
+
+
+ONE_WEIGHT = np.array([2.0])
+
+
+def broadcasts_one_weight(a, b):
+    return (ONE_WEIGHT * np.abs(a - b)).sum() + (np.abs(a - b) - np.mean(a - b)).max()
+
+
+def integer_scalars(a, b):
+    d = (a - b) * 10 ** 19       # stays in the rows' type, as in NumPy: overflows float32
+    return np.sqrt((d ** 2).sum()) / 2 + (3 * np.abs(a - b) / 4).sum()
+
+
+LANES_METRICS = [squares_in_a_loop, broadcasts_one_weight, manhattan_loop, manhattan_in_input_precision, chebyshev_loop,
                  smallest_difference, calls_a_helper, powers_and_logs, divides, soft_l2,
                  constant, manhattan, euclidean_expression, squares_and_norms,
                  chebyshev_expression, weighted_expression, cosine_expression,
@@ -269,8 +289,25 @@ def sorts(a, b):
     return np.sort(a - b)[0]
 
 
+def negative_math_power(a, b):
+    s = 0.0
+    for k in range(a.shape[0]):
+        s += math.pow(1.0 + abs(a[k] - b[k]), -1)
+    return s
+
+
+def catches(a, b):
+    s = 0.0
+    for k in range(a.shape[0]):
+        try:
+            s += 1.0 / (a[k] - b[k])
+        except Exception:       # Numba matches no narrower class
+            s += 1e6
+    return s
+
+
 PAIR_BY_PAIR_METRICS = [branches, zips, negative_power, slices, negative_power_expression,
-                        sorts]
+                        sorts, negative_math_power, catches]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -427,3 +464,99 @@ def test_array_expressions_leak_nothing(tmp_path):
     alloc, free, mi_alloc, mi_free = map(int, result.stdout.split())
     assert alloc >= 200 * 50 // 16                      # one array per call at least
     assert (alloc, mi_alloc) == (free, mi_free)
+
+
+catches_compiled = numba.njit(catches)
+
+
+def catches_in_a_helper(a, b):
+    return catches_compiled(a, b) / 2
+
+
+@pytest.mark.parametrize("func", [catches, catches_in_a_helper])
+def test_a_try_block_runs_pair_by_pair(rng, func):
+    # a division by zero in one lane raises for the whole call: with a
+    # handler in the metric, it would have run for all 16 pairs
+    X = rng.normal(size=(40, 3))
+    X[5, 1] = X[34, 1]              # X[5] - Y[5] has a zero below (Y = X reversed)
+    Y = X[::-1].copy()
+    got = pairwise_distances(X, Y, metric=func)
+    kernel = custom_metric.get_kernel(func)
+    assert kernel.uses_lanes(np.float64) is False
+    assert kernel.lanes_failures[np.dtype(np.float64)] == "the metric has a try block"
+    ref = np.empty_like(got)
+    kernel.pairs(X, Y, ref, np.arange(0, 40, custom_metric.TILE), False)
+    np.testing.assert_array_equal(got, ref)
+    assert (got > 1e5).sum() >= 1 and (got < 1e5).sum() > 1000
+
+
+@pytest.mark.parametrize("func, dtype, scale", [
+    (func, dtype, scale)
+    for func in (cosine_expression, squares_and_norms, integer_scalars)
+    for dtype, scale in ((np.float64, 1e200), (np.float64, 1e-200),
+                         (np.float32, 1e25), (np.float32, 1e-25))
+    # the product of two norms underflows to 0: both kernels raise
+    if not (func is cosine_expression and scale < 1)],
+    ids=lambda v: getattr(v, "__name__", str(v)))
+def test_lanes_kernel_equals_the_pair_by_pair_kernel_at_extremes(rng, func, dtype, scale):
+    # np.linalg.norm does not overflow or underflow (Numba's is BLAS nrm2),
+    # and integers keep float32 expressions in float32, as in Numba
+    X = (rng.normal(size=(40, 6)) * scale).astype(dtype)
+    Y = X[::-1].copy() * 3
+    kernel = custom_metric.get_kernel(func)
+    results = []
+    for compiled in (kernel.lanes, kernel.pairs):
+        out = np.zeros((40, 40), dtype)
+        with np.errstate(all="ignore"):
+            compiled(X, Y, out, np.arange(0, 40, custom_metric.TILE), False)
+        results.append(out)
+    tolerance = 1e-12 if dtype == np.float64 else 1e-5     # squares_and_norms cancels
+    np.testing.assert_allclose(results[0], results[1], rtol=tolerance, atol=tolerance * scale)
+    if func is integer_scalars and dtype == np.float32 and scale > 1:
+        assert np.isinf(results[0]).all()       # (a - b) * 10**19 overflows float32
+    got = pairwise_distances(X, Y, metric=func)
+    assert custom_metric.get_kernel(func).uses_lanes(dtype)
+    np.testing.assert_array_equal(got, results[0])
+
+
+def test_a_metric_that_falls_back_keeps_no_reference_to_the_data(rng):
+    import gc
+    import weakref
+
+    def metric(a, b):       # a new function: its kernels are built for this call
+        s = 0.0
+        for k in range(a.shape[0]):
+            if a[k] > b[k]:
+                s += 1.0
+        return s
+
+    X = rng.normal(size=(30, 4))
+    alive = weakref.ref(X)
+    pairwise_distances(X, metric=metric)
+    assert isinstance(custom_metric.get_kernel(metric).lanes_failures[X.dtype], str)
+    del X
+    gc.collect()
+    assert alive() is None
+
+
+BOUNDS_CHECK = """
+import numpy as np
+from fastml.metrics import pairwise_distances
+
+def reads_past_the_row(a, b):
+    s = 0.0
+    for k in range(a.shape[0]):
+        s += abs(a[k] - b[k + 1])
+    return s
+
+X = np.random.default_rng(0).normal(size=(20, 3))
+pairwise_distances(X, X, metric=reads_past_the_row)
+"""
+
+
+def test_numba_boundscheck_applies_to_the_rows(tmp_path):
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1")
+    result = subprocess.run([sys.executable, "-c", BOUNDS_CHECK], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "IndexError" in result.stderr

@@ -20,10 +20,12 @@ the element type, ``max``/``min`` return NaN if any element is NaN and raise
 runs pair by pair.
 """
 import functools
+import math
 import operator
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba.core import cgutils, types
 from numba.core.extending import (
     intrinsic,
@@ -43,6 +45,7 @@ from fastml._numba.lanes import (
     RowsOfY,
     lane_item,
     lanes_type,
+    llvm_intrinsic,
     operation_type,
     row_item,
     rows_length,
@@ -72,8 +75,14 @@ def _is_vector(typ):
         and isinstance(typ.dtype, (types.Float, types.Integer)))
 
 
+def _is_scalar(typ):
+    """A value with one element for all features: a number, or a `Lanes`
+    (one number per pair, e.g. a sum computed earlier in the metric)."""
+    return isinstance(typ, Lanes) or isinstance(types.unliteral(typ), SCALARS)
+
+
 def _is_operand(typ):
-    return _is_vector(typ) or isinstance(types.unliteral(typ), SCALARS)
+    return _is_vector(typ) or _is_scalar(typ)
 
 
 def _involves_rows(*args):
@@ -83,11 +92,34 @@ def _involves_rows(*args):
         _is_operand(a) for a in args)
 
 
+def _element_type(typingctx, vector):
+    """The scalar type of the elements of a vector value."""
+    if isinstance(vector, Elementwise):
+        sig = typingctx.resolve_function_type(at, (vector, types.intp), {})
+        return None if sig is None else _element_type(typingctx, sig.return_type)
+    return getattr(vector, "dtype", vector)
+
+
+def _stored_type(typingctx, operand, operands):
+    """How an expression holds `operand`: as NumPy and Numba's array
+    expressions do, an integer or boolean number next to a float vector
+    takes the vector's float type (``2 * a`` stays float32 for float32
+    rows); everything else as it is."""
+    operand = types.unliteral(operand)
+    if isinstance(operand, (types.Integer, types.Boolean)):
+        for other in operands:
+            if _is_vector(other):
+                element = _element_type(typingctx, other)
+                if isinstance(element, types.Float):
+                    return element
+    return operand
+
+
 def _expression_intrinsic(operation, arity):
     """An intrinsic that builds ``Elementwise(operation, operands)``."""
 
     def typer(typingctx, *operands):
-        stored = tuple(types.unliteral(t) for t in operands)
+        stored = tuple(_stored_type(typingctx, t, operands) for t in operands)
         result = Elementwise(operation, stored)
 
         def codegen(context, builder, sig, args):
@@ -161,13 +193,15 @@ def at(value, k):
 
 @overload(at)
 def _at(value, k):
+    # A vector of one element broadcasts, as in NumPy: its element 0 for any
+    # k.  (k * step, not a select: the loop then steps its index by `step`.)
     if isinstance(value, RowOfX):
-        return lambda value, k: row_item(value, k)
+        return lambda value, k: row_item(value, k * (rows_length(value) != 1))
     if isinstance(value, RowsOfY):
-        return lambda value, k: lane_item(value, k)
+        return lambda value, k: lane_item(value, k * (rows_length(value) != 1))
     if isinstance(value, types.Array):
-        return lambda value, k: value[k]
-    if isinstance(types.unliteral(value), SCALARS):
+        return lambda value, k: value[k * (len(value) != 1)]
+    if _is_scalar(value):
         return lambda value, k: value
     if isinstance(value, Elementwise):
         operation = value.operation
@@ -186,18 +220,21 @@ def _length(value):
         return lambda value: rows_length(value)
     if isinstance(value, types.Array):
         return lambda value: len(value)
-    if isinstance(types.unliteral(value), SCALARS):
+    if _is_scalar(value):
         return lambda value: -1
     if isinstance(value, Elementwise):
         if len(value.operands) == 1:
             return lambda value: length(_operand(value, 0))
 
         def binary_length(value):
+            # NumPy's broadcasting of 1-D operands: equal lengths, or one of 1
             n0 = length(_operand(value, 0))
             n1 = length(_operand(value, 1))
-            if n0 >= 0 and n1 >= 0 and n0 != n1:
-                raise ValueError("operands could not be broadcast together")
-            return max(n0, n1)
+            if n0 == 1 or n0 == -1:
+                return n1 if n1 != -1 else n0
+            if n1 == 1 or n1 == -1 or n1 == n0:
+                return n0
+            raise ValueError("operands could not be broadcast together")
 
         return binary_length
 
@@ -340,9 +377,59 @@ def _dot(x, y):
     return _sum(_product(x, y))
 
 
+@intrinsic
+def _usable_scale(typingctx, scale):
+    """`scale` where it is positive and finite, else 1 (lanes or scalar)."""
+    if not isinstance(scale, (Lanes, types.Float)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        value = args[0]
+        one = ir.Constant(value.type, 1.0 if not isinstance(value.type, ir.VectorType)
+                          else [1.0] * value.type.count)
+        infinity = ir.Constant(value.type, math.inf if not isinstance(value.type, ir.VectorType)
+                               else [math.inf] * value.type.count)
+        usable = builder.and_(builder.fcmp_ordered(">", value, ir.Constant(value.type, None)),
+                              builder.fcmp_ordered("<", value, infinity))
+        return builder.select(usable, value, one)
+
+    return scale(scale), codegen
+
+
+@intrinsic
+def _square_add(typingctx, x, total):
+    """``x * x + total`` as one fused operation, which fast-math flags
+    cannot reassociate (they could turn ``(x / s) ** 2`` into
+    ``x ** 2 / s ** 2``, undoing the scaling in `_norm`)."""
+    if isinstance(x, Lanes) or isinstance(total, Lanes):
+        result = lanes_type(typingctx, x, total)
+    else:
+        result = typingctx.unify_pairs(types.unliteral(x), types.unliteral(total))
+    if not isinstance(result, (Lanes, types.Float)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        a = context.cast(builder, args[0], types.unliteral(sig.args[0]), result)
+        b = context.cast(builder, args[1], types.unliteral(sig.args[1]), result)
+        return llvm_intrinsic(builder, "fma", a, a, b)
+
+    return result(x, total), codegen
+
+
+_quotient = _expression_intrinsic(_divide, 2)
+_magnitude = _expression_intrinsic(abs, 1)
+
+
 @register_jitable
 def _norm(value):
-    return np.sqrt(_sum(_product(value, value)))
+    # sqrt(sum(x**2)) scaled by max|x| so that neither the squares nor their
+    # sum overflow or underflow, as BLAS nrm2 (Numba's norm) does not
+    scale = _usable_scale(_max(_magnitude(value)))
+    scaled = _quotient(value, scale)
+    total = _zero(value)
+    for k in range(length(value)):
+        total = _square_add(at(scaled, k), total)
+    return scale * np.sqrt(total)
 
 
 def _is_row_value(value):

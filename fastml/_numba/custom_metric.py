@@ -9,17 +9,19 @@ released inside the kernel, so the threads run in parallel.  No Numba
 threading layer is involved, so calls from Dask's threads are safe.
 
 Two tiled kernels exist per metric.  The lanes kernel calls the metric on
-one row of X and ``lanes.WIDTH`` rows of Y at once (see `fastml._numba.lanes`):
-a metric made of arithmetic on ``a[k]`` and ``b[k]`` then runs as vector
-operations over the pairs.  A metric that does not type that way (a branch
-on a value, an array expression, ...) runs in the pair-by-pair kernel,
-``out[i, j] = metric(X[i], Y[j])``.  Which one a dtype uses is decided once,
-when the lanes kernel first compiles or fails to.
+one row of X and ``lanes.WIDTH`` rows of Y at once (see `fastml._numba.lanes`
+and `fastml._numba.array_expressions`): a metric made of arithmetic on
+``a[k]`` and ``b[k]``, or of array expressions on ``a`` and ``b``, then runs
+as vector operations over the pairs.  A metric that does not type that way
+(a branch on a value, slicing, ...) or that has a try block runs in the
+pair-by-pair kernel, ``out[i, j] = metric(X[i], Y[j])``.  Which one a dtype
+uses is decided once, when the lanes kernel first compiles or fails to.
 
 Compiled kernels are memoised per process, keyed by the metric's code and
 closure (so a copy unpickled on a Dask worker reuses the same kernel), and
 Numba specialises them per dtype.  Nothing is cached on disk.
 """
+import dis
 import hashlib
 import threading
 import types
@@ -116,25 +118,30 @@ class MetricKernels:
     lanes : numba dispatcher
         ``lanes.WIDTH`` pairs per call of the metric.
     lanes_failures : dict
-        dtype -> why the lanes kernel did not compile for it.
+        dtype -> why the lanes kernel is not used for it (a message).
     """
 
-    def __init__(self, pairs, lanes_kernel):
+    def __init__(self, pairs, lanes_kernel, catches_exceptions):
         self.pairs = pairs
         self.lanes = lanes_kernel
         self.lanes_failures = {}
         self._uses_lanes = {}
+        self._catches_exceptions = catches_exceptions
 
     def for_arrays(self, X, Y, out, symmetric):
         """The kernel for these arrays' dtype, compiled (in this thread)."""
         dtype = X.dtype
         if dtype not in self._uses_lanes:
-            try:
-                self.lanes(X, Y, out, np.zeros(0, np.int64), symmetric)
-                self._uses_lanes[dtype] = True
-            except Exception as err:  # the pair-by-pair kernel computes the same
-                self.lanes_failures[dtype] = err
+            if self._catches_exceptions:
+                # A division by zero in one lane raises for all 16 pairs: a
+                # handler in the metric would then run for all of them.
+                self.lanes_failures[dtype] = "the metric has a try block"
                 self._uses_lanes[dtype] = False
+            else:
+                failure = _compile_elsewhere(self.lanes, X, Y, out, symmetric)
+                self._uses_lanes[dtype] = failure is None
+                if failure is not None:   # did not type with rows and lanes
+                    self.lanes_failures[dtype] = failure
         kernel = self.lanes if self._uses_lanes[dtype] else self.pairs
         kernel(X, Y, out, np.zeros(0, np.int64), symmetric)
         return kernel
@@ -143,6 +150,24 @@ class MetricKernels:
         """Whether rows of `dtype` run in the lanes kernel (None: not
         compiled for `dtype` yet)."""
         return self._uses_lanes.get(np.dtype(dtype))
+
+
+def _compile_elsewhere(kernel, X, Y, out, symmetric):
+    """Compile `kernel` for these arguments' types; None, or Numba's message.
+
+    The compile runs in a thread of its own, from types only: Numba keeps
+    failed compiles' errors, whose tracebacks reach every frame above the
+    failure, and from this thread's frames those would keep X, Y and out
+    alive for the life of the process.
+    """
+    signature = tuple(numba.typeof(v) for v in (X, Y, out, np.zeros(0, np.int64), symmetric))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            pool.submit(kernel.compile, signature).result()
+        except numba.core.errors.NumbaError as err:
+            err.__traceback__ = None     # the part of it raised in this thread
+            return f"{type(err).__name__}: {err}"
+    return None
 
 
 def _build(func):
@@ -193,7 +218,39 @@ def _build(func):
                             b_rows = lanes.rows_of_y(columns, block * block_size, d, WIDTH)
                             lanes.store(out, i, js, metric(a, b_rows), je - js)
 
-    return MetricKernels(pairs, lanes_kernel)
+    return MetricKernels(pairs, lanes_kernel, _catches_exceptions(func))
+
+
+# Opcodes of try and with blocks (SETUP_FINALLY up to Python 3.10, an
+# exception handler's PUSH_EXC_INFO from 3.11).
+_EXCEPTION_OPCODES = frozenset(
+    {"SETUP_FINALLY", "PUSH_EXC_INFO", "SETUP_WITH", "BEFORE_WITH", "SETUP_ASYNC_WITH"})
+
+
+def _code_catches_exceptions(code):
+    return any(i.opname in _EXCEPTION_OPCODES for i in dis.get_instructions(code)) or any(
+        _code_catches_exceptions(c) for c in code.co_consts if hasattr(c, "co_code"))
+
+
+def _catches_exceptions(func, seen=None):
+    """Whether `func`, or a function it reaches through its globals or
+    closure, has a try (or with) block."""
+    py_func = getattr(func, "py_func", func)
+    code = getattr(py_func, "__code__", None)
+    seen = set() if seen is None else seen
+    if code is None or id(py_func) in seen:
+        return False
+    seen.add(id(py_func))
+    if _code_catches_exceptions(code):
+        return True
+    namespace = getattr(py_func, "__globals__", {})
+    reached = [namespace[name] for name in _global_names(code) if name in namespace]
+    for cell in py_func.__closure__ or ():
+        try:
+            reached.append(cell.cell_contents)
+        except ValueError:      # an empty cell
+            pass
+    return any(_catches_exceptions(value, seen) for value in reached)
 
 
 ALIGNMENT = 64   # bytes: a vector of lanes then never straddles two cache lines

@@ -14,13 +14,15 @@ Only what is defined here types: arithmetic (``+ - * / **``, unary minus),
 and ``.size`` on the rows (array expressions on the rows, such as
 ``np.abs(a - b).sum()``, are `fastml._numba.array_expressions`).  Anything
 else (a comparison or branch on a value, a loop over ``zip(a, b)``) fails
-to type, and the caller runs the metric pair by pair instead, so a metric
-never computes something different here.
+to type, and the caller runs the metric pair by pair instead.
 
 Each lane follows the scalar rules: element types are Numba's own result
 types for the scalar operation, ``min``/``max`` keep Python's NaN order,
-and division raises ``ZeroDivisionError`` under Numba's default (Python)
-error model when any divisor is zero.
+powers follow Numba's (integer exponents must be literals >= 0), and
+division raises ``ZeroDivisionError`` under Numba's default (Python) error
+model when any divisor is zero: for the whole call, so a metric with a try
+block must run pair by pair (the caller checks).  Indexing is bounds-checked
+when Numba's is (``NUMBA_BOUNDSCHECK``).
 """
 import math
 import operator
@@ -195,11 +197,15 @@ def _checked_divide(context, builder, a, b):
     return builder.fdiv(a, b)
 
 
-def _vector_intrinsic(builder, name, *args):
-    fnty = ir.FunctionType(args[0].type, [a.type for a in args])
-    fn = cgutils.get_or_insert_function(
-        builder.module, fnty, f"llvm.{name}.v{args[0].type.count}"
-        f"{'f64' if args[0].type.element == ir.DoubleType() else 'f32'}")
+def llvm_intrinsic(builder, name, *args):
+    """Call LLVM's ``llvm.<name>`` on float scalars or vectors of floats."""
+    typ = args[0].type
+    element = typ.element if isinstance(typ, ir.VectorType) else typ
+    suffix = "f64" if element == ir.DoubleType() else "f32"
+    if isinstance(typ, ir.VectorType):
+        suffix = f"v{typ.count}{suffix}"
+    fnty = ir.FunctionType(typ, [a.type for a in args])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.{name}.{suffix}")
     return builder.call(fn, args)
 
 
@@ -254,7 +260,7 @@ def _lanes_power(typingctx, x, y):
         base = _as_lanes(context, builder, args[0], sig.args[0], result)
         if exponent is None:
             power = _as_lanes(context, builder, args[1], sig.args[1], result)
-            return _vector_intrinsic(builder, "pow", base, power)
+            return llvm_intrinsic(builder, "pow", base, power)
         value = _as_lanes(context, builder, context.get_constant(types.float64, 1.0),
                           types.float64, result)
         remaining = exponent
@@ -268,10 +274,8 @@ def _lanes_power(typingctx, x, y):
     return result(x, y), codegen
 
 
-for _op in (operator.pow, operator.ipow, pow):
+for _op in (operator.pow, operator.ipow, pow, math.pow):
     _register_binary(_op, _lanes_power, prefer_literal=True)
-_register_binary(math.pow, _binary_intrinsic(
-    math.pow, lambda context, builder, x, y: _vector_intrinsic(builder, "pow", x, y)))
 
 
 def _min_max_intrinsic(op, cmp):
@@ -326,20 +330,25 @@ def _unary_intrinsic(functions, emit, typing_op):
 _unary_intrinsic((operator.neg,), lambda b, x: b.fneg(x), operator.neg)
 _unary_intrinsic((operator.pos,), lambda b, x: x, operator.pos)
 _unary_intrinsic((abs, math.fabs, np.abs, np.absolute, np.fabs),
-                 lambda b, x: _vector_intrinsic(b, "fabs", x), abs)
+                 lambda b, x: llvm_intrinsic(b, "fabs", x), abs)
+_unary_intrinsic((np.square,), lambda b, x: b.fmul(x, x), np.square)
 for _name in ("sqrt", "exp", "log"):
     _unary_intrinsic(
         (getattr(math, _name), getattr(np, _name)),
-        lambda b, x, _name=_name: _vector_intrinsic(b, _name, x),
+        lambda b, x, _name=_name: llvm_intrinsic(b, _name, x),
         getattr(math, _name))
 
 
 # ---------------------------------------------------------------- rows
-def _row_index(builder, rows, index):
-    """``index`` with Python's negative wrap-around, as Numba's arrays."""
+def _row_index(context, builder, rows, index):
+    """``index`` with Python's negative wrap-around, as Numba's arrays, and
+    bounds-checked when Numba's are (``NUMBA_BOUNDSCHECK=1``)."""
     index = builder.sext(index, rows.n.type) if index.type.width < 64 else index
     negative = builder.icmp_signed("<", index, ir.Constant(index.type, 0))
-    return builder.select(negative, builder.add(index, rows.n), index)
+    index = builder.select(negative, builder.add(index, rows.n), index)
+    if context.enable_boundscheck:
+        cgutils.do_boundscheck(context, builder, index, rows.n, 0)
+    return index
 
 
 @intrinsic
@@ -349,7 +358,7 @@ def row_item(typingctx, row, index):
 
     def codegen(context, builder, sig, args):
         rows = cgutils.create_struct_proxy(sig.args[0])(context, builder, args[0])
-        k = _row_index(builder, rows, args[1])
+        k = _row_index(context, builder, rows, args[1])
         return builder.load(builder.gep(rows.data, [k]))
 
     return row.dtype(row, index), codegen
@@ -363,7 +372,7 @@ def lane_item(typingctx, block, index):
 
     def codegen(context, builder, sig, args):
         rows = cgutils.create_struct_proxy(sig.args[0])(context, builder, args[0])
-        k = _row_index(builder, rows, args[1])
+        k = _row_index(context, builder, rows, args[1])
         start = builder.gep(rows.data, [builder.mul(k, ir.Constant(k.type, result.width))])
         vector = context.get_value_type(result)
         return builder.load(builder.bitcast(start, vector.as_pointer()),
