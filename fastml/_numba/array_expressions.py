@@ -318,7 +318,9 @@ def _nan_first_min(typingctx, x, y):
     return _choose(typingctx, x, y, "<")
 
 
-def _choose(typingctx, x, y, cmp):
+def _float_pair(typingctx, x, y, emit):
+    """Typing and lowering of ``emit(builder, a, b)`` on two floats or lanes,
+    both cast to their unified type first."""
     if isinstance(x, Lanes) or isinstance(y, Lanes):
         result = lanes_type(typingctx, x, y)
     else:
@@ -329,10 +331,17 @@ def _choose(typingctx, x, y, cmp):
     def codegen(context, builder, sig, args):
         a = context.cast(builder, args[0], types.unliteral(sig.args[0]), result)
         b = context.cast(builder, args[1], types.unliteral(sig.args[1]), result)
+        return emit(builder, a, b)
+
+    return result(x, y), codegen
+
+
+def _choose(typingctx, x, y, cmp):
+    def emit(builder, a, b):
         keep = builder.or_(builder.fcmp_unordered("uno", a, a), builder.fcmp_ordered(cmp, a, b))
         return builder.select(keep, a, b)
 
-    return result(x, y), codegen
+    return _float_pair(typingctx, x, y, emit)
 
 
 @register_jitable
@@ -401,19 +410,8 @@ def _square_add(typingctx, x, total):
     """``x * x + total`` as one fused operation, which fast-math flags
     cannot reassociate (they could turn ``(x / s) ** 2`` into
     ``x ** 2 / s ** 2``, undoing the scaling in `_norm`)."""
-    if isinstance(x, Lanes) or isinstance(total, Lanes):
-        result = lanes_type(typingctx, x, total)
-    else:
-        result = typingctx.unify_pairs(types.unliteral(x), types.unliteral(total))
-    if not isinstance(result, (Lanes, types.Float)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        a = context.cast(builder, args[0], types.unliteral(sig.args[0]), result)
-        b = context.cast(builder, args[1], types.unliteral(sig.args[1]), result)
-        return llvm_intrinsic(builder, "fma", a, a, b)
-
-    return result(x, total), codegen
+    return _float_pair(typingctx, x, total,
+                       lambda builder, a, b: llvm_intrinsic(builder, "fma", a, a, b))
 
 
 _quotient = _expression_intrinsic(_divide, 2)
