@@ -1595,6 +1595,15 @@ def _repeating_features(binned):
     return (shares * shares).sum(axis=1) > 1 / 32
 
 
+def _check_histogram_inputs(binned, gradients, hessians, n_threads):
+    """The checked arguments shared by the histogram kernels."""
+    binned = _check_binned(binned)
+    gradients = _check_fixed(gradients, binned.shape[0], "gradients")
+    if hessians is not None:
+        hessians = _check_fixed(hessians, binned.shape[0], "hessians")
+    return binned, gradients, hessians, check_positive_int(n_threads, "n_threads")
+
+
 class GradientHistograms:
     """Histograms of a chunk's rows, node after node, for one set of
     fixed-point gradients: ``GradientHistograms(binned, g, h)(rows)`` is
@@ -1635,11 +1644,8 @@ class GradientHistograms:
         from fastml._kernels import _gbdt
 
         if check_input:
-            n_threads = check_positive_int(n_threads, "n_threads")
-            binned = _check_binned(binned)
-            gradients = _check_fixed(gradients, binned.shape[0], "gradients")
-            if hessians is not None:
-                hessians = _check_fixed(hessians, binned.shape[0], "hessians")
+            binned, gradients, hessians, n_threads = _check_histogram_inputs(
+                binned, gradients, hessians, n_threads)
         self.binned = np.ascontiguousarray(binned)
         self.n_threads = n_threads
         n, d = self.binned.shape
@@ -1769,11 +1775,8 @@ def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None,
         hessians), ``[..., 2]`` row counts.
     """
     if check_input:
-        n_threads = check_positive_int(n_threads, "n_threads")
-        binned = _check_binned(binned)
-        gradients = _check_fixed(gradients, binned.shape[0], "gradients")
-        if hessians is not None:
-            hessians = _check_fixed(hessians, binned.shape[0], "hessians")
+        binned, gradients, hessians, n_threads = _check_histogram_inputs(
+            binned, gradients, hessians, n_threads)
         if samples is not None:
             samples = _check_rows(samples, binned.shape[0])
     if samples is not None:  # pack only these rows (repeats included) as a chunk

@@ -294,10 +294,9 @@ _register_unary((np.square,), _square)
 @intrinsic
 def _zero(typingctx, value):
     """0 of the element type of `value` (its scalar type: the sum's start)."""
-    sig = typingctx.resolve_function_type(at, (value, types.intp), {})
-    if sig is None:
+    element = _element_type(typingctx, value)
+    if element is None:
         return None
-    element = sig.return_type.dtype if isinstance(sig.return_type, Lanes) else sig.return_type
     if not isinstance(element, types.Float):
         element = types.float64
 

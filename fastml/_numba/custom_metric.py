@@ -117,39 +117,38 @@ class MetricKernels:
         Pair by pair: ``out[i, j] = metric(X[i], Y[j])``.
     lanes : numba dispatcher
         ``lanes.WIDTH`` pairs per call of the metric.
-    lanes_failures : dict
-        dtype -> why the lanes kernel is not used for it (a message).
     """
 
     def __init__(self, pairs, lanes_kernel, catches_exceptions):
         self.pairs = pairs
         self.lanes = lanes_kernel
-        self.lanes_failures = {}
-        self._uses_lanes = {}
         self._catches_exceptions = catches_exceptions
+        self._lanes_failure = {}   # dtype -> None (lanes used) or why not
+
+    @property
+    def lanes_failures(self):
+        """dtype -> why the lanes kernel is not used for it (a message)."""
+        return {dtype: why for dtype, why in self._lanes_failure.items() if why is not None}
 
     def for_arrays(self, X, Y, out, symmetric):
         """The kernel for these arrays' dtype, compiled (in this thread)."""
         dtype = X.dtype
-        if dtype not in self._uses_lanes:
+        if dtype not in self._lanes_failure:
             if self._catches_exceptions:
                 # A division by zero in one lane raises for all 16 pairs: a
                 # handler in the metric would then run for all of them.
-                self.lanes_failures[dtype] = "the metric has a try block"
-                self._uses_lanes[dtype] = False
-            else:
-                failure = _compile_elsewhere(self.lanes, X, Y, out, symmetric)
-                self._uses_lanes[dtype] = failure is None
-                if failure is not None:   # did not type with rows and lanes
-                    self.lanes_failures[dtype] = failure
-        kernel = self.lanes if self._uses_lanes[dtype] else self.pairs
+                self._lanes_failure[dtype] = "the metric has a try block"
+            else:   # a message if it does not type with rows and lanes
+                self._lanes_failure[dtype] = _compile_elsewhere(self.lanes, X, Y, out, symmetric)
+        kernel = self.pairs if self._lanes_failure[dtype] else self.lanes
         kernel(X, Y, out, np.zeros(0, np.int64), symmetric)
         return kernel
 
     def uses_lanes(self, dtype):
         """Whether rows of `dtype` run in the lanes kernel (None: not
         compiled for `dtype` yet)."""
-        return self._uses_lanes.get(np.dtype(dtype))
+        dtype = np.dtype(dtype)
+        return None if dtype not in self._lanes_failure else self._lanes_failure[dtype] is None
 
 
 def _compile_elsewhere(kernel, X, Y, out, symmetric):
