@@ -71,7 +71,7 @@ def main(argv=None):
         raw = np.full(y.shape, y.mean())
         for _ in range(args.iterations):
             g = (raw - y).astype(np.float32)
-            largest, abs_sum = kernels._abs_max_sum(g, n_threads=threads)
+            largest, abs_sum = kernels.abs_max_sum(g, n_threads=threads)
             scale = kernels.fixed_point_scale(largest, len(g), abs_sum=abs_sum)
             tree, leaves = grow_tree(binned, kernels.to_fixed_point(g, scale, n_threads=threads),
                                      None, gradient_scale=scale, hessian_scale=None,

@@ -91,7 +91,7 @@ class PolynomialFeatures(LazyOutputMixin, TransformerMixin, BaseEstimator):
         self.order = order
 
     def _degrees(self):
-        low, high = kernels._degree_range(self.degree)
+        low, high = kernels.polynomial_degree_range(self.degree)
         if high == 0 and not self.include_bias:
             raise ValueError("Setting degree to zero and include_bias to False would result "
                              "in an empty output array.")
@@ -108,7 +108,7 @@ class PolynomialFeatures(LazyOutputMixin, TransformerMixin, BaseEstimator):
             else:
                 X = validate_data(self, X)
             n_features = X.shape[1]
-            n_out = kernels._n_terms(n_features, max(1, low), high, self.interaction_only)
+            n_out = kernels.n_polynomial_terms(n_features, max(1, low), high, self.interaction_only)
             self.n_output_features_ = n_out + int(self.include_bias)
             self._min_degree, self._max_degree = low, high
         return self
@@ -118,7 +118,7 @@ class PolynomialFeatures(LazyOutputMixin, TransformerMixin, BaseEstimator):
         """The exponent of each input feature in each output column."""
         check_is_fitted(self)
         d = self.n_features_in_
-        parent, feature, keep = kernels._polynomial_plan(
+        parent, feature, keep = kernels.polynomial_plan(
             d, self._min_degree, self._max_degree, self.interaction_only, self.include_bias)
         powers = np.zeros((parent.shape[0], d), dtype=np.int64)
         for c, (p, j) in enumerate(zip(parent, feature)):

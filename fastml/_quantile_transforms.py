@@ -57,36 +57,6 @@ def dask_quantiles(X, levels, method, allow_nan):
     return quantiles, low, high, summary.rank_error()
 
 
-def _weighted_quantiles(column, weight, levels, average):
-    """Weighted inverted-CDF quantiles of one column (levels in percent),
-    the definition scikit-learn uses for weighted bin edges: the first
-    sorted value whose cumulative weight reaches ``level / 100 * total``;
-    with ``average``, the mean of it and the next value of positive weight
-    when the target falls exactly on a cumulative sum (to ``eps``).
-    ``weight`` (not all zero) is in the column's dtype; so is the result,
-    as in scikit-learn."""
-    dtype = column.dtype
-    order = np.argsort(column, kind="stable")
-    values, w = column[order], weight[order]
-    cdf = np.cumsum(w)
-    last = values.shape[0] - 1
-    out = np.empty(len(levels), dtype=dtype)
-    for k, level in enumerate(np.asarray(levels, dtype=dtype)):
-        target = level / dtype.type(100) * cdf[-1]
-        if target == 0:  # leading zero weights do not count at level 0
-            target = np.nextafter(target, dtype.type(1))
-        i = min(int(np.searchsorted(cdf, target)), last)
-        if not average or cdf[i] - target > np.finfo(dtype).eps:
-            out[k] = values[i]
-            continue
-        following = min(i + 1, last)
-        if w[following] == 0:
-            following = int(np.searchsorted(cdf, cdf[i], side="right"))
-            following = i if following > last else following
-        out[k] = (values[i] + values[following]) / 2
-    return out
-
-
 def _dask_features(estimator, X, reset):
     from fastml import _dask
 
@@ -305,7 +275,7 @@ class KBinsDiscretizer(LazyOutputMixin, TransformerMixin, BaseEstimator):
             if sample_weight is None:
                 edges = quantiles[n_bins[j]][:, j]
             else:
-                edges = _weighted_quantiles(X[:, j], sample_weight,
+                edges = kernels.weighted_quantiles(X[:, j], sample_weight,
                                             np.linspace(0, 100, n_bins[j] + 1),
                                             self.quantile_method == "averaged_inverted_cdf")
             # bins narrower than 1e-8 are dropped, as in scikit-learn

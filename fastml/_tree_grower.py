@@ -100,9 +100,9 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
         raise ValueError(f"binned_columns has shape {binned_columns.shape}, binned "
                          f"{binned.shape}; pass the same codes in Fortran order.")
     learning_rate = float(learning_rate)  # a NumPy float32 would round leaf values to float32
-    gradients = kernels._check_fixed(gradients, n, "gradients")
+    gradients = kernels.check_fixed_point(gradients, n, "gradients")
     if hessians is not None:
-        hessians = kernels._check_fixed(hessians, n, "hessians")
+        hessians = kernels.check_fixed_point(hessians, n, "hessians")
     n_values = np.array([len(t) + 1 for t in thresholds], dtype=np.uint16)
     categorical = np.zeros(d, bool) if categorical is None else np.asarray(categorical, bool)
     categorical_codes = categorical.astype(np.uint8)

@@ -3,50 +3,18 @@
 lazy on Dask arrays."""
 import numpy as np
 
-from fastml import _distance_metrics
 from fastml._threads import effective_n_threads
 from fastml._validation import (
     FLOAT_DTYPES,
     check_float_array,
-    check_no_custom_metric_params,
+    check_has_features,
     check_same_n_features,
+    is_boolean_metric,
     is_dask_collection,
 )
-from fastml.kernels import custom_distances
+from fastml.kernels import DistanceRequest
 
 __all__ = ["pairwise_distances", "pairwise_distances_chunked"]
-
-
-class _Request:
-    """A validated distance computation: metric, parameters, dtype."""
-
-    def __init__(self, metric, kwds, n_features, dtype):
-        self.custom = callable(metric)
-        self.dtype = np.dtype(dtype)
-        self.n_features = n_features
-        if self.custom:
-            check_no_custom_metric_params(kwds)
-            self.func, self.name, self.params = metric, None, {}
-        else:
-            self.name = _distance_metrics.resolve_metric(metric)
-            self.params = _distance_metrics.check_params(self.name, kwds, n_features)
-
-    @property
-    def boolean(self):
-        return self.name in _distance_metrics.BOOLEAN_METRICS
-
-    def plan(self, params=None):
-        # scikit-learn's cosine_distances gives 1 between a zero row and any row.
-        return _distance_metrics.Plan(
-            self.name, params or self.params, self.dtype, self.n_features,
-            cosine_zero=1.0 if self.name == "cosine" else np.nan,
-        )
-
-    def compute(self, X, Y, n_threads, symmetric):
-        """NumPy distances for checked arrays X, Y of self.dtype."""
-        if self.custom:
-            return custom_distances(X, Y, self.func, n_threads=n_threads, symmetric=symmetric)
-        return self.plan().compute(X, Y, n_threads, symmetric=symmetric)
 
 
 def _check_inputs(X, Y, metric, ensure_all_finite, kwds):
@@ -55,12 +23,7 @@ def _check_inputs(X, Y, metric, ensure_all_finite, kwds):
     Returns (X, Y or None, request).  Boolean metrics get 0/1 float64 data,
     float32 is kept when X and Y are both float32, anything else is float64.
     """
-    if not callable(metric):
-        name = _distance_metrics.resolve_metric(metric)
-        boolean = name in _distance_metrics.BOOLEAN_METRICS
-    else:
-        boolean = False
-    if boolean:
+    if is_boolean_metric(metric):
         # scikit-learn computes boolean metrics on X.astype(bool).
         X = check_float_array(X, "X", None, ensure_all_finite)
         X = (X != 0).astype(np.float64)
@@ -74,12 +37,10 @@ def _check_inputs(X, Y, metric, ensure_all_finite, kwds):
                 X, Y = X.astype(np.float64), Y.astype(np.float64)
     if Y is not None:
         check_same_n_features(X, Y)
-    if X.shape[1] == 0:
-        raise ValueError("X has 0 features; distances need at least one feature.")
-    request = _Request(metric, kwds, X.shape[1], X.dtype)
-    if not request.custom:
-        for key, value in _distance_metrics.default_params(request.name, request.params, X, Y).items():
-            request.params.setdefault(key, value)
+    check_has_features(X)
+    # scikit-learn's cosine_distances gives 1 between a zero row and any row.
+    request = DistanceRequest(metric, kwds, X.shape[1], X.dtype, cosine_zero=1.0)
+    request.add_default_params(X, Y)
     return X, Y, request
 
 

@@ -21,10 +21,18 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from fastml import _distance_metrics, kernels
-from fastml._knn_results import class_votes, drop_self, neighbor_weights, target_means
+from fastml import kernels
+from fastml._validation import metrics as _distance_metrics
+from fastml.kernels.neighbors import class_votes, drop_self, neighbor_weights, target_means
 from fastml._threads import effective_n_threads
-from fastml._validation import FLOAT_DTYPES, is_dask_collection, unchanged_on_error
+from fastml._validation import (
+    FLOAT_DTYPES,
+    Interval,
+    Options,
+    check_parameters,
+    is_dask_collection,
+    unchanged_on_error,
+)
 
 __all__ = [
     "NearestNeighbors",
@@ -105,25 +113,17 @@ class _NeighborsBase(BaseEstimator):
 
     # ------------------------------------------------------------ fitting
 
+    _parameter_constraints = {
+        "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "radius": [Interval(numbers.Real, 0, None, closed="left"), None],
+        # fastml always searches exactly (brute force), whatever the value
+        "algorithm": [Options(*_ALGORITHMS)],
+        "leaf_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "metric_params": [dict, None],
+    }
+
     def _check_params(self):
-        if self.n_neighbors is not None and (
-            not isinstance(self.n_neighbors, numbers.Integral)
-            or isinstance(self.n_neighbors, bool) or self.n_neighbors < 1
-        ):
-            raise ValueError(
-                f"The 'n_neighbors' parameter of {type(self).__name__} must be an int in "
-                f"the range [1, inf) or None. Got {self.n_neighbors!r} instead."
-            )
-        if self.radius is not None:
-            _check_radius(self.radius)
-        if self.algorithm not in _ALGORITHMS:
-            raise ValueError(
-                f"The 'algorithm' parameter of {type(self).__name__} must be one of "
-                f"{_ALGORITHMS}. Got {self.algorithm!r} instead. fastml always searches "
-                "exactly (brute force), whatever the value."
-            )
-        if not isinstance(self.leaf_size, numbers.Integral) or self.leaf_size < 1:
-            raise ValueError(f"leaf_size must be a positive integer, got {self.leaf_size!r}.")
+        check_parameters(self, _NeighborsBase._parameter_constraints)
         effective_n_threads(self.n_jobs)  # validates n_jobs
 
     def _resolve_metric(self, n_features):

@@ -1,11 +1,13 @@
-"""Naive NumPy references for the accuracy tests.
+"""Naive NumPy references for the accuracy tests, all in one place.
 
-Every pair is computed from its own difference vector in ``np.longdouble``
+The distance references first: every pair is computed from its own difference vector in ``np.longdouble``
 (80-bit extended precision on x86-64), so these references are far more
 accurate than the float64 kernels they check.  They are O(n * m * d) in
 memory per call: keep the inputs small.
 """
 import numpy as np
+
+from fastml.kernels import N_BINS, Moments
 
 LONG = np.longdouble
 
@@ -80,3 +82,93 @@ def layouts(A):
     strided = big[::2, ::2]
     assert not strided.flags.c_contiguous and not fortran.flags.c_contiguous
     return {"C": A, "F": fortran, "readonly": readonly, "strided": strided}
+
+
+# ---------------------------------------------------------------- from test_gbdt_kernels.py
+def naive_thresholds(column, max_bins):
+    """scikit-learn 1.9's rule, in plain NumPy."""
+    values = np.sort(column[~np.isnan(column)].astype(np.float64))
+    distinct = np.unique(values)
+    if distinct.size <= max_bins:
+        cuts = (distinct[:-1] + distinct[1:]) / 2
+    else:
+        levels = np.linspace(0, 100, max_bins + 1)[1:-1]
+        cuts = np.unique(np.percentile(values, levels, method="averaged_inverted_cdf"))
+    return np.minimum(cuts, 1e300)
+
+
+# from test_gbdt_kernels.py
+def naive_splits(hist, n_values, g_scale, h_scale, l2, min_leaf, min_hessian,
+                 missing_bin=N_BINS - 1):
+    """Every threshold and missing side, scanned in Python floats."""
+    out = []
+    for f in range(hist.shape[0]):
+        H = hist[f].astype(object)            # exact integers
+        hess = H[:, 1] if h_scale is not None else H[:, 2]
+        scale_h = h_scale if h_scale is not None else 1.0
+        G_tot, H_tot, N_tot = H[:, 0].sum(), hess.sum(), H[:, 2].sum()
+        miss = (H[missing_bin, 0], hess[missing_bin], H[missing_bin, 2])
+
+        def score(gs, hs):
+            return (gs * g_scale) ** 2 / (hs * scale_h + l2)
+
+        best = (-np.inf, -1, False)
+        for b in range(n_values[f]):
+            gl, hl, nl = H[:b + 1, 0].sum(), hess[:b + 1].sum(), H[:b + 1, 2].sum()
+            for missing_left in ((True, False) if miss[2] else (False,)):
+                g_l = gl + (miss[0] if missing_left else 0)
+                h_l = hl + (miss[1] if missing_left else 0)
+                n_l = nl + (miss[2] if missing_left else 0)
+                if n_l < min_leaf or N_tot - n_l < min_leaf:
+                    continue
+                if h_l * scale_h < min_hessian or (H_tot - h_l) * scale_h < min_hessian:
+                    continue
+                gain = score(g_l, h_l) + score(G_tot - g_l, H_tot - h_l) - score(G_tot, H_tot)
+                if gain > best[0]:
+                    best = (gain, b, missing_left)
+        out.append(best)
+    return out
+
+
+# from test_gbdt_kernels.py
+def naive_histograms(binned, g, h, samples):
+    rows = np.arange(binned.shape[0]) if samples is None else np.asarray(samples)
+    hist = np.zeros((binned.shape[1], N_BINS, 3), dtype=np.int64)
+    for f in range(binned.shape[1]):
+        codes = binned[rows, f]
+        np.add.at(hist[f, :, 0], codes, g[rows])
+        if h is not None:
+            np.add.at(hist[f, :, 1], codes, h[rows])
+        np.add.at(hist[f, :, 2], codes, 1)
+    return hist
+
+
+# from test_moments_kernels.py
+def naive_moments(X, w=None):
+    X = np.asarray(X, dtype=np.float64)
+    w = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
+    out = {k: np.full(X.shape[1], np.nan) for k in ("count", "mean", "m2", "min", "max")}
+    for j in range(X.shape[1]):
+        ok = ~np.isnan(X[:, j]) & (w > 0)  # weight 0: not a row at all
+        x, wj = X[ok, j], w[ok]
+        out["count"][j] = wj.sum()
+        out["m2"][j] = 0.0
+        if ok.any():
+            mean = np.sum(wj * x) / wj.sum() if wj.sum() > 0 else np.nan
+            out["mean"][j] = mean
+            out["m2"][j] = np.sum(wj * (x - mean) ** 2) if wj.sum() > 0 else 0.0
+            out["min"][j], out["max"][j] = x.min(), x.max()
+    return Moments(**out)
+
+
+# from test_tree_grower.py
+def naive_predict(X, tree):
+    out = np.zeros(X.shape[0])
+    for i, row in enumerate(X):
+        node = 0
+        while tree.left[node] >= 0:
+            x = row[tree.feature[node]]
+            go_left = tree.missing_left[node] if np.isnan(x) else x <= tree.threshold[node]
+            node = tree.left[node] if go_left else tree.right[node]
+        out[i] = tree.value[node]
+    return out

@@ -213,7 +213,7 @@ def test_feature_chunked_input_is_rechunked(client, rng, metric, symmetric):
 
 @pytest.mark.parametrize("symmetric", [False, True], ids=["X-Y", "Y=None"])
 def test_custom_closure_metric_runs_on_workers(client, rng, symmetric):
-    from fastml._numba.custom_metric import _metric_key
+    from fastml._numba.memo import function_key
 
     X, Y = make_data(rng)
     Y = None if symmetric else Y
@@ -231,7 +231,7 @@ def test_custom_closure_metric_runs_on_workers(client, rng, symmetric):
         assert_symmetric_zero_diagonal(got)
 
     # The kernel was compiled in (at least one of) the worker processes.
-    key = _metric_key(weighted_l1)
+    key = function_key(weighted_l1)
     compiled = client.run(
         lambda: key in getattr(sys.modules.get("fastml._numba.custom_metric"), "_kernels", {})
     )

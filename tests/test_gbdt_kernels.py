@@ -17,6 +17,7 @@ from fastml.kernels import (
     partition_chunk,
     to_fixed_point,
 )
+from naive import naive_histograms, naive_splits, naive_thresholds
 
 
 def make_node(rng, n=3000, d=5, n_values=40, missing=0.1):
@@ -29,16 +30,6 @@ def make_node(rng, n=3000, d=5, n_values=40, missing=0.1):
     return binned, to_fixed_point(g, g_scale), to_fixed_point(h, h_scale), g_scale, h_scale
 
 
-def naive_histograms(binned, g, h, samples):
-    rows = np.arange(binned.shape[0]) if samples is None else np.asarray(samples)
-    hist = np.zeros((binned.shape[1], N_BINS, 3), dtype=np.int64)
-    for f in range(binned.shape[1]):
-        codes = binned[rows, f]
-        np.add.at(hist[f, :, 0], codes, g[rows])
-        if h is not None:
-            np.add.at(hist[f, :, 1], codes, h[rows])
-        np.add.at(hist[f, :, 2], codes, 1)
-    return hist
 
 
 @pytest.mark.parametrize("with_hessians", [True, False])
@@ -98,7 +89,7 @@ def test_fixed_point_scale_gives_up_packing_before_precision():
     """When reserving the row count's bits would leave fewer than 2**20
     steps below the largest value, the scale uses the full 62 bits (and
     the histogram kernel then sums unpacked)."""
-    from fastml.kernels import FIXED_POINT_LEVELS
+    from fastml.kernels.boosting import FIXED_POINT_LEVELS
 
     n = 2**36
     scale = fixed_point_scale(1.0, n)
@@ -166,36 +157,6 @@ def test_fixed_point_is_close_to_the_values(rng):
 
 # ------------------------------------------------------------------ split finding
 
-def naive_splits(hist, n_values, g_scale, h_scale, l2, min_leaf, min_hessian,
-                 missing_bin=N_BINS - 1):
-    """Every threshold and missing side, scanned in Python floats."""
-    out = []
-    for f in range(hist.shape[0]):
-        H = hist[f].astype(object)            # exact integers
-        hess = H[:, 1] if h_scale is not None else H[:, 2]
-        scale_h = h_scale if h_scale is not None else 1.0
-        G_tot, H_tot, N_tot = H[:, 0].sum(), hess.sum(), H[:, 2].sum()
-        miss = (H[missing_bin, 0], hess[missing_bin], H[missing_bin, 2])
-
-        def score(gs, hs):
-            return (gs * g_scale) ** 2 / (hs * scale_h + l2)
-
-        best = (-np.inf, -1, False)
-        for b in range(n_values[f]):
-            gl, hl, nl = H[:b + 1, 0].sum(), hess[:b + 1].sum(), H[:b + 1, 2].sum()
-            for missing_left in ((True, False) if miss[2] else (False,)):
-                g_l = gl + (miss[0] if missing_left else 0)
-                h_l = hl + (miss[1] if missing_left else 0)
-                n_l = nl + (miss[2] if missing_left else 0)
-                if n_l < min_leaf or N_tot - n_l < min_leaf:
-                    continue
-                if h_l * scale_h < min_hessian or (H_tot - h_l) * scale_h < min_hessian:
-                    continue
-                gain = score(g_l, h_l) + score(G_tot - g_l, H_tot - h_l) - score(G_tot, H_tot)
-                if gain > best[0]:
-                    best = (gain, b, missing_left)
-        out.append(best)
-    return out
 
 
 @pytest.mark.parametrize("with_hessians", [True, False])
@@ -289,22 +250,13 @@ def test_partition_is_stable_and_complete(rng, threads, m):
 
 # ------------------------------------------------------------------ binning
 
-def naive_thresholds(column, max_bins):
-    """scikit-learn 1.9's rule, in plain NumPy."""
-    values = np.sort(column[~np.isnan(column)].astype(np.float64))
-    distinct = np.unique(values)
-    if distinct.size <= max_bins:
-        cuts = (distinct[:-1] + distinct[1:]) / 2
-    else:
-        levels = np.linspace(0, 100, max_bins + 1)[1:-1]
-        cuts = np.unique(np.percentile(values, levels, method="averaged_inverted_cdf"))
-    return np.minimum(cuts, 1e300)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("max_bins", [2, 16, 255])
 def test_bin_thresholds_and_codes_equal_naive(rng, dtype, max_bins):
-    from fastml.kernels import ALMOST_INF, bin_chunk, bin_thresholds
+    from fastml.kernels import bin_chunk, bin_thresholds
+    from fastml.kernels.binning import ALMOST_INF
 
     n = 20_000
     X = np.column_stack([
@@ -392,10 +344,10 @@ def test_add_leaf_values_equals_naive(rng, n, n_threads):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fixed_point_inputs_are_summarised_and_checked(rng, dtype):
-    from fastml.kernels import _abs_max_sum
+    from fastml.kernels import abs_max_sum
 
     values = (rng.normal(size=100_003) * 50).astype(dtype)
-    largest, total = _abs_max_sum(values, n_threads=3)
+    largest, total = abs_max_sum(values, n_threads=3)
     assert largest == np.abs(values).max()
     np.testing.assert_allclose(total, np.abs(values.astype(np.float64)).sum(), rtol=1e-12)
     for bad in (np.nan, np.inf, -np.inf):
@@ -455,14 +407,14 @@ def test_histograms_summed_by_columns_equal_naive(rng, with_hessians, packable, 
     summed feature by feature over blocks of rows; any choice gives the
     same exact sums, for the packed and the unpacked kernel, over threads,
     written into a recycled array or a new one."""
-    from fastml.kernels import SMALL_HISTOGRAM, GradientHistograms, _repeating_features
+    from fastml.kernels import SMALL_HISTOGRAM, GradientHistograms, repeating_features
 
     n, d = SMALL_HISTOGRAM // 3 + 77, 7
     binned = rng.integers(0, N_BINS, size=(n, d)).astype(np.uint8)
     binned[:, 1] = rng.integers(0, 2, size=n)   # two values
     binned[:, 4] = 3                            # constant
     binned[:, 5] = np.where(rng.random(n) < 0.9, 0, binned[:, 5])  # one dominant bin
-    assert_array_equal(_repeating_features(binned),
+    assert_array_equal(repeating_features(binned),
                        [False, True, False, False, True, True, False])
     mask = {"none": np.zeros(d, bool), "all": np.ones(d, bool),
             "mixed": np.arange(d) % 2 == 1, "auto": None}[by_column]

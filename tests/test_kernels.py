@@ -20,7 +20,7 @@ from sklearn.metrics.pairwise import haversine_distances
 
 import naive
 from fastml import kernels
-from fastml._distance_metrics import ALIASES, BOOLEAN_METRICS, METRICS
+from fastml._validation.metrics import ALIASES, BOOLEAN_METRICS, METRICS
 
 NUMERIC_METRICS = sorted(set(METRICS) - BOOLEAN_METRICS - {"haversine"})
 GEMM_METRICS = {"euclidean", "sqeuclidean", "cosine", "correlation", "seuclidean",
@@ -216,7 +216,7 @@ def near_duplicates(rng, n, d, dtype, offset, spread):
 def test_gemm_metrics_are_accurate_on_every_pair(rng, metric, dtype, target, spread, d):
     # d = 50 takes the direct kernels where they are faster (AVX-512),
     # d = 300 GEMM tiles for euclidean, d = 600 for cosine too
-    # (_distance_metrics.DIRECT_MAX_FEATURES).
+    # (fastml.kernels._plan.DIRECT_MAX_FEATURES).
     if dtype == np.float32 and spread < 1e-5:
         spread *= 1e3                   # below float32 resolution rows just coincide
     X, Y = near_duplicates(rng, 60, d, dtype, offset=100.0, spread=spread)

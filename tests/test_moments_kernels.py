@@ -16,23 +16,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 from naive import layouts
 from fastml.kernels import (QUANTILE_METHODS, Moments, combine_moments, max_abs_chunk,
                             moments_chunk)
+from naive import naive_moments
 
 
-def naive_moments(X, w=None):
-    X = np.asarray(X, dtype=np.float64)
-    w = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
-    out = {k: np.full(X.shape[1], np.nan) for k in ("count", "mean", "m2", "min", "max")}
-    for j in range(X.shape[1]):
-        ok = ~np.isnan(X[:, j]) & (w > 0)  # weight 0: not a row at all
-        x, wj = X[ok, j], w[ok]
-        out["count"][j] = wj.sum()
-        out["m2"][j] = 0.0
-        if ok.any():
-            mean = np.sum(wj * x) / wj.sum() if wj.sum() > 0 else np.nan
-            out["mean"][j] = mean
-            out["m2"][j] = np.sum(wj * (x - mean) ** 2) if wj.sum() > 0 else 0.0
-            out["min"][j], out["max"][j] = x.min(), x.max()
-    return Moments(**out)
 
 
 def assert_moments(got, ref):
@@ -280,7 +266,7 @@ def selection_columns(rng, n, dtype):
 @pytest.mark.parametrize("n", [16_385, 50_000])
 def test_quantiles_by_selection_equal_numpy(rng, dtype, n):
     """Columns past SELECT_SORT_BELOW go through the bucketed selection."""
-    from fastml.kernels import SELECT_SORT_BELOW, quantiles_chunk
+    from fastml.kernels.quantiles import SELECT_SORT_BELOW, quantiles_chunk
 
     assert n > SELECT_SORT_BELOW
     X = selection_columns(rng, n, dtype)
@@ -301,7 +287,7 @@ def test_quantiles_by_selection_equal_numpy(rng, dtype, n):
 def test_selection_recursion_equals_numpy(n, seed, kind, levels):
     """With tiny thresholds every branch of _select runs on small inputs:
     windows, overflow buckets, recursion, fallbacks."""
-    from fastml import kernels
+    from fastml.kernels import quantiles as kernels
 
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 1))

@@ -407,8 +407,11 @@ def test_errors(rng):
         fm.NearestNeighbors().fit(np.zeros((0, 3)))
     with pytest.raises(ValueError, match="radius must be a non-negative"):
         nn.radius_neighbors(Q, radius=-1.0)
-    with pytest.raises(ValueError, match="radius must be a non-negative"):
+    with pytest.raises(ValueError, match=r"'radius' parameter of NearestNeighbors must be "
+                                         r"a float in the range \[0, inf\) or None"):
         fm.NearestNeighbors(radius=-0.5).fit(X)
+    with pytest.raises(ValueError, match="'leaf_size' parameter of NearestNeighbors must be"):
+        fm.NearestNeighbors(leaf_size=0).fit(X)
     with pytest.raises(ValueError, match="did you mean 'cityblock'|Did you mean 'cityblock'"):
         fm.NearestNeighbors(metric="cityblok").fit(X)
     with pytest.raises(ValueError, match="'algorithm' parameter"):

@@ -144,8 +144,20 @@ def test_cli_rejects_unknown_command(tmp_path):
 
 # --------------------------------------------------------------------------- doctests and version
 
-@pytest.mark.parametrize("module", ["fastml.kernels", "fastml.neighbors", "fastml.preprocessing",
-                                    "fastml.ensemble._losses"])
+KERNEL_FAMILIES = ["fastml.kernels." + family for family in (
+    "distances", "neighbors", "moments", "quantiles", "binning", "features", "boosting", "trees")]
+
+# Public names of the catalogue that are types, constants or input checks
+# rather than kernels, so they carry no Dask recipe.
+NOT_KERNELS = {
+    "DistanceRequest", "Moments", "QuantileSummary", "SplitCandidates", "Tree",
+    "GradientHistograms", "polynomial_degree_range", "n_polynomial_terms", "polynomial_plan",
+    "check_fixed_point", "repeating_features", "check_tree",
+}
+
+
+@pytest.mark.parametrize("module", [*KERNEL_FAMILIES, "fastml.neighbors",
+                                    "fastml.preprocessing", "fastml.ensemble._losses"])
 def test_doctests_pass(module):
     import dask
 
@@ -156,6 +168,20 @@ def test_doctests_pass(module):
         result = doctest.testmod(module, report=False)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_every_kernel_shows_its_dask_recipe():
+    import fastml.kernels as kernels
+
+    families = [importlib.import_module(name) for name in KERNEL_FAMILIES]
+    assert sorted(kernels.__all__) == sorted(n for f in families for n in f.__all__)
+    for name in kernels.__all__:
+        assert hasattr(kernels, name), name
+    missing = [name for name in kernels.__all__
+               if callable(getattr(kernels, name)) and name not in NOT_KERNELS
+               and not (">>>" in (getattr(kernels, name).__doc__ or "")
+                        and "dask" in getattr(kernels, name).__doc__.lower())]
+    assert not missing, f"kernels without a Dask recipe (doctest) in their docstring: {missing}"
 
 
 def test_version_matches_installed_metadata():

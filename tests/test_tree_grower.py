@@ -9,6 +9,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from fastml import kernels
 from fastml._tree_grower import grow_tree
+from naive import naive_predict
 
 
 def binned_data(X, max_bins=255):
@@ -77,16 +78,6 @@ def test_tree_does_not_depend_on_threads():
             assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
 
 
-def naive_predict(X, tree):
-    out = np.zeros(X.shape[0])
-    for i, row in enumerate(X):
-        node = 0
-        while tree.left[node] >= 0:
-            x = row[tree.feature[node]]
-            go_left = tree.missing_left[node] if np.isnan(x) else x <= tree.threshold[node]
-            node = tree.left[node] if go_left else tree.right[node]
-        out[i] = tree.value[node]
-    return out
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

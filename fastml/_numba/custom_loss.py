@@ -13,7 +13,7 @@ import threading
 import numba
 import numpy as np
 
-from fastml._numba.custom_metric import _metric_key
+from fastml._numba.memo import function_key
 
 _lock = threading.Lock()
 _loops = {}
@@ -36,7 +36,7 @@ def _build(func, kind):
 
 
 def _loop(func, kind):
-    key = (kind, _metric_key(func))
+    key = (kind, function_key(func))
     loop = _loops.get(key)
     if loop is None:
         with _lock:

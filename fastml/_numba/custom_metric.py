@@ -22,9 +22,7 @@ closure (so a copy unpickled on a Dask worker reuses the same kernel), and
 Numba specialises them per dtype.  Nothing is cached on disk.
 """
 import dis
-import hashlib
 import threading
-import types
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -32,79 +30,13 @@ import numpy as np
 
 from fastml._numba import array_expressions, lanes  # noqa: F401 (registers typing)
 from fastml._numba.lanes import WIDTH
+from fastml._numba.memo import function_key, global_names
 
 FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
 TILE = 64
 
 _lock = threading.Lock()
 _kernels = {}
-
-
-def _closure_value_key(value):
-    """Numba freezes closure variables into the compiled code, so the key
-    must tell every value apart: arrays by their full contents (their repr
-    elides the middle of large arrays)."""
-    if isinstance(value, np.ndarray):
-        digest = hashlib.sha1(np.ascontiguousarray(value).view(np.uint8)).hexdigest()
-        return ("ndarray", value.dtype.str, value.shape, digest)
-    if hasattr(getattr(value, "py_func", value), "__code__"):
-        return _metric_key(value)      # a helper function the metric calls
-    return repr(value)
-
-
-def _code_key(code):
-    """The code object's bytecode, names and constants, nested code objects
-    (lambdas, inner functions) included by content rather than by address."""
-    consts = tuple(
-        _code_key(c) if hasattr(c, "co_code") else repr(c) for c in code.co_consts
-    )
-    return (code.co_code, code.co_names, consts)
-
-
-def _global_names(code):
-    """The global names a code object (and the code nested in it) reads."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if hasattr(const, "co_code"):
-            names |= _global_names(const)
-    return names
-
-
-def _globals_key(py_func, seen):
-    """The values of the globals the function reads: Numba freezes them at
-    compile time, so an edited constant or helper must give a new key.
-    Modules count by name, functions by their own key."""
-    items = []
-    namespace = getattr(py_func, "__globals__", {})
-    for name in sorted(_global_names(py_func.__code__)):
-        if name not in namespace:
-            continue  # a builtin or an attribute name
-        value = namespace[name]
-        if isinstance(value, types.ModuleType):
-            items.append((name, "module", value.__name__))
-        elif hasattr(getattr(value, "py_func", value), "__code__"):
-            items.append((name, _metric_key(value, seen)))
-        else:
-            items.append((name, _closure_value_key(value)))
-    return tuple(items)
-
-
-def _metric_key(func, seen=None):
-    """A key equal for copies of the same function (e.g. after pickling),
-    and different when its code, closure or the globals it reads differ."""
-    py_func = getattr(func, "py_func", func)
-    code = getattr(py_func, "__code__", None)
-    if code is None:
-        return ("object", id(func))
-    seen = set() if seen is None else seen
-    if id(py_func) in seen:  # recursion through globals
-        return ("recursive", py_func.__qualname__)
-    seen.add(id(py_func))
-    closure = tuple(
-        _closure_value_key(cell.cell_contents) for cell in (py_func.__closure__ or ())
-    )
-    return (getattr(py_func, "__module__", None), py_func.__qualname__,
-            _code_key(code), closure, _globals_key(py_func, seen))
 
 
 class MetricKernels:
@@ -243,7 +175,7 @@ def _catches_exceptions(func, seen=None):
     if _code_catches_exceptions(code):
         return True
     namespace = getattr(py_func, "__globals__", {})
-    reached = [namespace[name] for name in _global_names(code) if name in namespace]
+    reached = [namespace[name] for name in global_names(code) if name in namespace]
     for cell in py_func.__closure__ or ():
         try:
             reached.append(cell.cell_contents)
@@ -279,7 +211,7 @@ def _feature_major(Y, j0, j1, columns, n_blocks):
 
 def get_kernel(func):
     """The compiled kernels (`MetricKernels`) for `func`, built once per process."""
-    key = _metric_key(func)
+    key = function_key(func)
     kernel = _kernels.get(key)
     if kernel is None:
         with _lock:

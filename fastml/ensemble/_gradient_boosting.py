@@ -44,7 +44,7 @@ def _is_int(value, low=None):
 def _scale_of(values, n_threads):
     """The fixed-point scale of float32 gradients or hessians (bounded by
     the sum of their absolute values, so a few large ones cost little)."""
-    largest, abs_sum = kernels._abs_max_sum(values, n_threads=n_threads)
+    largest, abs_sum = kernels.abs_max_sum(values, n_threads=n_threads)
     return kernels.fixed_point_scale(largest, values.size, abs_sum=abs_sum)
 
 
@@ -417,7 +417,7 @@ class _HistGradientBoosting(BaseEstimator):
         n_allowed = max(1, int(np.ceil(self.max_features * binned.shape[1])))
         categorical = self._categorical_mask(binned.shape[1])
         binned_columns = np.asfortranarray(binned)  # for the partitions (see grow_tree)
-        by_column = kernels._repeating_features(binned)  # for the histograms (see grow_tree)
+        by_column = kernels.repeating_features(binned)  # for the histograms (see grow_tree)
         histogram_pool = []  # arrays the trees' histograms are recycled through
         started = time.perf_counter()
         if self.verbose and self.n_iter_ < self.max_iter:

@@ -12,7 +12,6 @@ import numpy as np
 from scipy.special import expit, logsumexp, softmax
 
 from fastml import kernels
-from fastml._quantile_transforms import _weighted_quantiles
 from fastml._threads import effective_n_threads
 
 
@@ -26,7 +25,7 @@ def weighted_quantile(values, sample_weight, quantile):
     the baselines and leaves of the absolute-error and quantile losses)."""
     if sample_weight is None:
         return float(np.percentile(values, 100 * quantile))
-    return float(_weighted_quantiles(values.astype(np.float64), sample_weight.astype(np.float64),
+    return float(kernels.weighted_quantiles(values.astype(np.float64), sample_weight.astype(np.float64),
                                      [100 * quantile], average=False)[0])
 
 

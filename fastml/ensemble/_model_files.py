@@ -193,5 +193,5 @@ def _load(path, cls):
     model._trees = [trees[i:i + K] for i in range(0, len(trees), K)]
     for tree, roots in model._forest():  # the node arrays are sound before any predict
         if roots.size:
-            kernels._check_tree(tree, model.n_features_in_)
+            kernels.check_tree(tree, model.n_features_in_)
     return model

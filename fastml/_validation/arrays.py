@@ -1,4 +1,4 @@
-"""Input checks shared by every public function and estimator.
+"""Checks of array input: dtypes, shapes, layouts.
 
 All of them run in Python, before any compiled code, and say what was
 received and how to fix it.
@@ -74,6 +74,23 @@ def check_float_array(X, name, dtype, ensure_all_finite=True, allow_empty=True):
         ensure_min_samples=0 if allow_empty else 1,
         input_name=name,
     )
+
+
+def as_float_block(X, name):
+    """A 2-D NumPy block of float32 or float64 (other numeric dtypes become
+    float64), in any memory layout: the input contract of ``fastml.kernels``."""
+    check_input_dtype(X, name)
+    X = np.asarray(X)
+    check_2d(X, name)
+    if X.dtype not in FLOAT_DTYPES:
+        X = X.astype(np.float64)
+    return X
+
+
+def check_has_features(X, name="X"):
+    """Distances and neighbours need at least one feature."""
+    if X.shape[1] == 0:
+        raise ValueError(f"{name} has 0 features; distances need at least one feature.")
 
 
 def check_same_n_features(X, Y):

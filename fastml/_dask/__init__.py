@@ -1,0 +1,35 @@
+"""The only package that builds Dask graphs.
+
+Each graph maps functions of ``fastml.kernels`` over blocks and
+tree-reduces their partial results; nothing here computes the user's data
+except the one ``dask.compute`` of a ``fit`` statistic.  Dask is imported
+only when a caller imports this package, which the public modules do
+lazily, on Dask input.
+
+* ``arrays``: Dask input as arrays with one feature chunk, labels, feature
+  checks, and ``tree_reduce``;
+* ``distances``: lazy distance matrices;
+* ``neighbors``: lazy k nearest neighbours, votes and means;
+* ``reductions``: column statistics and per-block affine maps.
+"""
+from fastml._dask.arrays import (  # noqa: F401
+    as_dask_array,
+    as_dask_labels,
+    as_float_dask_array,
+    check_features,
+    encode_labels,
+    tree_reduce,
+)
+from fastml._dask.distances import inverse_covariance, pairwise_distances  # noqa: F401
+from fastml._dask.neighbors import (  # noqa: F401
+    kneighbors,
+    neighbor_means,
+    neighbor_votes,
+    predict_classes,
+)
+from fastml._dask.reductions import (  # noqa: F401
+    apply_columns,
+    column_max_abs,
+    column_moments,
+    column_quantile_summary,
+)

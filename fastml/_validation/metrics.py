@@ -1,0 +1,217 @@
+"""Names and parameters of the built-in distance metrics, checked once.
+
+Every public function, estimator and kernel that takes ``metric=`` and its
+keyword parameters calls :func:`check_metric`; nothing else resolves a
+metric name.  How each metric maps onto a compiled kernel is
+``fastml.kernels._plan``.
+"""
+import difflib
+import numbers
+
+import numpy as np
+
+from fastml._validation.arrays import check_no_custom_metric_params
+
+# alias -> canonical name (SciPy's names and aliases, plus scikit-learn's).
+ALIASES = {
+    "braycurtis": "braycurtis",
+    "canberra": "canberra",
+    "chebyshev": "chebyshev", "chebychev": "chebyshev", "cheby": "chebyshev",
+    "cheb": "chebyshev", "ch": "chebyshev", "infinity": "chebyshev",
+    "cityblock": "cityblock", "cblock": "cityblock", "cb": "cityblock",
+    "c": "cityblock", "manhattan": "cityblock", "l1": "cityblock",
+    "correlation": "correlation", "co": "correlation",
+    "cosine": "cosine", "cos": "cosine",
+    "dice": "dice",
+    "euclidean": "euclidean", "euclid": "euclidean", "eu": "euclidean",
+    "e": "euclidean", "l2": "euclidean",
+    "hamming": "hamming", "matching": "hamming", "hamm": "hamming",
+    "ha": "hamming", "h": "hamming",
+    "jaccard": "jaccard", "jacc": "jaccard", "ja": "jaccard", "j": "jaccard",
+    "jensenshannon": "jensenshannon", "js": "jensenshannon",
+    "mahalanobis": "mahalanobis", "mahal": "mahalanobis", "mah": "mahalanobis",
+    "minkowski": "minkowski", "mi": "minkowski", "m": "minkowski",
+    "pnorm": "minkowski",
+    "rogerstanimoto": "rogerstanimoto",
+    "russellrao": "russellrao",
+    "seuclidean": "seuclidean", "se": "seuclidean", "s": "seuclidean",
+    "sokalsneath": "sokalsneath",
+    "sqeuclidean": "sqeuclidean", "sqeuclid": "sqeuclidean",
+    "sqe": "sqeuclidean",
+    "yule": "yule",
+    "haversine": "haversine",
+}
+
+METRICS = tuple(sorted(set(ALIASES.values())))
+
+# Metrics defined on boolean vectors (nonzero counts as True).
+BOOLEAN_METRICS = frozenset(
+    {"dice", "jaccard", "rogerstanimoto", "russellrao", "sokalsneath", "yule"}
+)
+
+_WEIGHTED = frozenset({
+    "braycurtis", "canberra", "chebyshev", "cityblock", "correlation", "cosine",
+    "dice", "euclidean", "hamming", "jaccard", "minkowski", "rogerstanimoto",
+    "russellrao", "sokalsneath", "sqeuclidean", "yule",
+})
+
+# Accepted keyword parameters of each metric.
+PARAMETERS = {name: ({"w"} if name in _WEIGHTED else set()) for name in METRICS}
+PARAMETERS["minkowski"] = {"p", "w"}
+PARAMETERS["seuclidean"] = {"V"}
+PARAMETERS["mahalanobis"] = {"VI"}
+PARAMETERS["jensenshannon"] = {"base"}
+
+def resolve_metric(metric):
+    """Canonical name of a metric string, or a clear error.
+
+    Raises
+    ------
+    ValueError
+        Unknown name, with the closest supported names.
+    """
+    if not isinstance(metric, str):
+        raise TypeError(
+            f"metric must be a string or a callable, got {type(metric).__name__} {metric!r}."
+        )
+    name = ALIASES.get(metric.lower() if metric.lower() in ALIASES else metric)
+    if name is not None:
+        return name
+    if metric == "wminkowski":
+        raise ValueError(
+            "metric 'wminkowski' was removed from SciPy; use metric='minkowski' "
+            "with weights w=... (w is applied as w**p)."
+        )
+    close = difflib.get_close_matches(metric.lower(), list(ALIASES), n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(repr(ALIASES[c]) for c in close)}?" if close else ""
+    raise ValueError(
+        f"metric {metric!r} is not supported.{hint} Supported metrics: "
+        f"{', '.join(METRICS)}; or pass a Python function f(a, b) -> float."
+    )
+
+
+def _check_vector(value, name, n_features, metric):
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim != 1 or arr.shape[0] != n_features:
+        raise ValueError(
+            f"{name} for metric {metric!r} must be a 1-D array of length n_features="
+            f"{n_features}, got shape {arr.shape}."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} for metric {metric!r} must be finite, got {arr}.")
+    return arr
+
+
+def check_params(metric, params, n_features):
+    """Validate the keyword parameters of a canonical metric.
+
+    Returns a dict with NumPy float64 arrays and floats, ready for
+    :func:`prepare`.
+    """
+    unknown = set(params) - PARAMETERS[metric]
+    if unknown:
+        allowed = ", ".join(sorted(PARAMETERS[metric])) or "none"
+        raise TypeError(
+            f"metric {metric!r} got unexpected parameter(s) {', '.join(sorted(unknown))}; "
+            f"it accepts: {allowed}."
+        )
+    out = {}
+    if params.get("w") is not None:
+        w = _check_vector(params["w"], "w", n_features, metric)
+        if np.any(w < 0):
+            raise ValueError(f"weights w for metric {metric!r} must be non-negative, got {w}.")
+        out["w"] = w
+    if metric == "minkowski":
+        p = params.get("p", 2)
+        if not isinstance(p, numbers.Real) or isinstance(p, bool) or np.isnan(p) or p <= 0:
+            raise ValueError(f"minkowski requires p > 0 (p=inf for chebyshev), got p={p!r}.")
+        out["p"] = float(p)
+    if metric == "seuclidean" and params.get("V") is not None:
+        V = _check_vector(params["V"], "V", n_features, metric)
+        if np.any(V <= 0):
+            raise ValueError(
+                f"variances V for metric 'seuclidean' must be positive, got {V}; a zero "
+                "variance means a constant feature: drop it or add a small value."
+            )
+        out["V"] = V
+    if metric == "mahalanobis" and params.get("VI") is not None:
+        VI = np.asarray(params["VI"], dtype=np.float64)
+        if VI.ndim != 2 or VI.shape[0] != VI.shape[1]:
+            raise ValueError(
+                f"VI for metric 'mahalanobis' must be a square 2-D array, got shape {VI.shape}."
+            )
+        if VI.shape[0] != n_features:
+            raise ValueError(
+                f"VI for metric 'mahalanobis' must have shape ({n_features}, {n_features}) "
+                f"to match n_features, got {VI.shape}."
+            )
+        if not np.all(np.isfinite(VI)):
+            raise ValueError("VI for metric 'mahalanobis' must be finite.")
+        out["VI"] = VI
+    if metric == "jensenshannon":
+        base = params.get("base")
+        if base is not None and (not isinstance(base, numbers.Real) or base <= 0 or base == 1):
+            raise ValueError(f"jensenshannon requires base > 0 and base != 1, got base={base!r}.")
+        out["base"] = base
+    if metric == "haversine" and n_features != 2:
+        raise ValueError(
+            f"haversine needs exactly 2 features (latitude, longitude in radians), "
+            f"got {n_features}."
+        )
+    return out
+
+
+def default_params(metric, params, X, Y):
+    """The parameters missing from ``params`` that SciPy computes from the
+    data: ``V`` (seuclidean) is the variance of each feature over X and Y
+    stacked (ddof=1); ``VI`` (mahalanobis) is the inverse of their
+    covariance matrix."""
+    if metric == "seuclidean" and params.get("V") is None:
+        data = np.ascontiguousarray(X if Y is None else np.vstack([X, Y]))
+        return {"V": np.var(data, axis=0, ddof=1, dtype=np.float64)}
+    if metric == "mahalanobis" and params.get("VI") is None:
+        data = np.ascontiguousarray(X if Y is None else np.vstack([X, Y]))
+        check_enough_samples_for_covariance(*data.shape)
+        cov = np.atleast_2d(np.cov(data.T.astype(np.float64)))
+        return {"VI": np.linalg.inv(cov).T}
+    return {}
+
+
+def check_enough_samples_for_covariance(n_samples, n_features):
+    """mahalanobis without VI inverts the covariance of X and Y stacked."""
+    if n_samples <= n_features:
+        raise ValueError(
+            f"mahalanobis without VI needs more samples ({n_samples}) than "
+            f"features ({n_features}) to invert the covariance matrix; pass VI=..."
+        )
+
+
+
+def check_metric(metric, params, n_features):
+    """Check a metric and its keyword parameters.
+
+    Parameters
+    ----------
+    metric : str or callable
+    params : dict
+        The keyword parameters given with the metric.
+    n_features : int
+
+    Returns
+    -------
+    name : str or None
+        The canonical name; None for a callable (custom) metric.
+    params : dict
+        Checked parameters (float64 arrays and floats); empty for a
+        callable, which takes its parameters through a closure.
+    """
+    if callable(metric):
+        check_no_custom_metric_params(params)
+        return None, {}
+    name = resolve_metric(metric)
+    return name, check_params(name, params, n_features)
+
+
+def is_boolean_metric(metric):
+    """True for the metrics computed on 0/1 indicators (nonzero is True)."""
+    return not callable(metric) and resolve_metric(metric) in BOOLEAN_METRICS

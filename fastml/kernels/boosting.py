@@ -1,0 +1,550 @@
+"""The histogram kernels of gradient boosting: fixed-point gradients,
+per-node gradient histograms, split finding, and the gradients of the log loss.
+
+Gradients and hessians are summed as 64-bit fixed-point integers (see
+``fixed_point_scale``): integer sums are exact and associative, so the
+histograms of a node do not depend on the thread count, on the order of the
+rows or on how they are split into blocks -- histograms of row blocks added
+together equal the histogram of all rows, which is what lets the same
+training run on threads or on Dask workers.
+"""
+import numbers
+import threading
+from typing import NamedTuple
+
+import numpy as np
+
+from fastml._validation import check_positive_int
+
+__all__ = [
+    "N_BINS",
+    "fixed_point_scale",
+    "abs_max_sum",
+    "to_fixed_point",
+    "check_fixed_point",
+    "repeating_features",
+    "SMALL_HISTOGRAM",
+    "GradientHistograms",
+    "gradient_histograms_chunk",
+    "SplitCandidates",
+    "find_node_splits",
+    "logistic_gradients_chunk",
+]
+
+
+N_BINS = 256  # uint8 bin codes: up to 255 value bins and a missing-value bin
+
+
+# Steps below the largest value the packed fast path must leave, at least.
+# 2**20 keeps it up to about 2M rows of equal-sized gradients (a sum then
+# errs by ~2**-23 relative, like float32 sums); more rows sum unpacked.
+FIXED_POINT_LEVELS = 2**20
+
+
+def fixed_point_scale(max_abs, n_rows, *, abs_sum=None):
+    """The power of two ``s`` for fixed-point gradients or hessians.
+
+    Values up to ``max_abs`` become the int64 integers ``round(v / s)``
+    (``to_fixed_point``), and any sum of them stays below ``2**62``, so
+    histogram sums are exact integers: the same for any thread count, row
+    order or split into chunks, and subtraction (sibling = parent - child)
+    is exact.  Sums are bounded by ``abs_sum`` (the sum of the absolute
+    values) if given, else by ``max_abs * n_rows``.  When that leaves
+    ``FIXED_POINT_LEVELS`` steps below ``max_abs`` or more, the scale also
+    keeps the bit length of ``n_rows`` free, so that the histogram kernel
+    can pack the row count beside the sums (its fast path); otherwise the
+    full range goes to precision and the kernel sums unpacked.  Use one
+    scale for every chunk of the same gradients.
+
+    Parameters
+    ----------
+    max_abs : float
+        The largest absolute value, finite.
+    n_rows : int
+        The most rows a sum will add.
+    abs_sum : float, default=None
+        The sum of the absolute values (a tighter bound than
+        ``max_abs * n_rows`` when a few values are large).
+
+    Returns
+    -------
+    float
+    """
+    if not np.isfinite(max_abs) or max_abs < 0:
+        raise ValueError(f"max_abs must be finite and non-negative, got {max_abs!r}.")
+    n_rows = max(int(n_rows), 1)
+    if max_abs == 0:
+        return 1.0
+    bound = max_abs * n_rows if abs_sum is None else max(float(abs_sum), max_abs)
+    if not np.isfinite(bound):
+        raise ValueError(f"abs_sum must be finite, got {abs_sum!r}.")
+    top = np.ceil(np.log2(bound * (1 + 2.0**-40)))  # sums < 2**top, rounding included
+    packed = float(2.0 ** (top - 62 + n_rows.bit_length()))
+    if max_abs / packed >= FIXED_POINT_LEVELS:
+        return packed
+    return float(2.0 ** (top - 62))
+
+
+def abs_max_sum(values, *, n_threads=1):
+    """The largest absolute value of ``values`` (any shape) and the sum of
+    the absolute values (inf if it overflows float64), in one pass;
+    ValueError for NaN or inf."""
+    from fastml._kernels import _gbdt
+
+    values = np.asarray(values)
+    values = np.ascontiguousarray(values, dtype=np.float32 if values.dtype == np.float32
+                                  else np.float64).reshape(-1)
+    largest, total = _gbdt.abs_max_sum(values, n_threads)
+    if np.isnan(total) or not np.isfinite(largest):  # NaN leaves the max, not the sum
+        raise ValueError("Gradients and hessians must be finite.")
+    return largest, total
+
+
+def to_fixed_point(values, scale, *, n_threads=1, check_input=True):
+    """``round(values / scale)`` as int64 (see ``fixed_point_scale``).
+
+    Parameters
+    ----------
+    values : array-like of shape (n,)
+        Finite.
+    scale : float
+        A power of two from ``fixed_point_scale``.
+    n_threads : int, default=1
+        For float32 values, the conversion runs on this many threads.
+    check_input : bool, default=True
+        False skips the check that the values are finite and fit the scale,
+        for callers that took the scale from these values' largest and
+        summed magnitudes (``fixed_point_scale``).
+
+    Returns
+    -------
+    ndarray of shape (n,), int64
+    """
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a positive finite number, got {scale!r}.")
+    from fastml._kernels import _gbdt
+
+    n_threads = check_positive_int(n_threads, "n_threads")
+    if check_input:
+        largest, _ = abs_max_sum(values, n_threads=n_threads)
+        if np.rint(largest / scale) >= 2.0 ** 62:
+            raise ValueError(f"Values up to {largest} do not fit the fixed-point scale "
+                             f"{scale}; take the scale from fixed_point_scale.")
+    values = np.asarray(values)
+    if values.dtype == np.float32 and float(np.log2(scale)).is_integer():
+        out = np.empty(values.shape, dtype=np.int64)
+        _gbdt.to_fixed(np.ascontiguousarray(values), float(scale), out, n_threads)
+        return out
+    return np.rint(values / scale).astype(np.int64)
+
+
+def _check_binned(binned):
+    binned = np.asarray(binned)
+    if binned.dtype != np.uint8 or binned.ndim != 2:
+        raise ValueError(f"binned must be a 2-D uint8 array of bin codes, got {binned.dtype} "
+                         f"with shape {binned.shape}.")
+    return binned
+
+
+def _check_rows(samples, n, name="samples"):
+    """Row indices as contiguous uint32, each below n (checked before the
+    cast, so no index wraps around)."""
+    samples = np.asarray(samples)
+    if samples.dtype.kind not in "iu" or (samples.size and int(samples.min()) < 0):
+        raise ValueError(f"{name} must be non-negative integer row indices.")
+    if samples.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of row indices.")
+    if samples.size and int(samples.max()) >= n:
+        raise ValueError(f"{name} holds row {int(samples.max())}, but there are {n} rows.")
+    return np.ascontiguousarray(samples, dtype=np.uint32)
+
+
+def check_fixed_point(values, n, name):
+    values = np.asarray(values)
+    if values.dtype != np.int64 or values.shape != (n,):
+        raise ValueError(f"{name} must be int64 fixed-point values of shape ({n},) "
+                         f"(see to_fixed_point), got {values.dtype} {values.shape}.")
+    return np.ascontiguousarray(values)
+
+
+SMALL_HISTOGRAM = 1 << 14  # (rows x features) below this are summed on one thread
+PART_ROWS = 512  # rows per thread, at least, for a thread's own histograms to pay off
+REPEAT_SAMPLE = 4096  # rows sampled to find the features whose codes repeat
+
+
+def repeating_features(binned):
+    """(d,) bool: the features whose codes repeat from row to row, judged
+    on up to REPEAT_SAMPLE evenly spaced rows: two rows share a bin with
+    probability above 1/32 (fewer than about 32 equally common values, or
+    one dominant value).  The histogram kernel sums them feature by feature:
+    row by row, each update would wait for the store of the row before."""
+    n, d = binned.shape
+    if n == 0 or d == 0:
+        return np.zeros(d, dtype=bool)
+    sample = binned[np.linspace(0, n - 1, min(n, REPEAT_SAMPLE)).astype(np.intp)]
+    counts = np.bincount((sample + np.arange(d) * N_BINS).ravel(),
+                         minlength=d * N_BINS).reshape(d, N_BINS)
+    shares = counts / sample.shape[0]
+    return (shares * shares).sum(axis=1) > 1 / 32
+
+
+def _check_histogram_inputs(binned, gradients, hessians, n_threads):
+    """The checked arguments shared by the histogram kernels."""
+    binned = _check_binned(binned)
+    gradients = check_fixed_point(gradients, binned.shape[0], "gradients")
+    if hessians is not None:
+        hessians = check_fixed_point(hessians, binned.shape[0], "hessians")
+    return binned, gradients, hessians, check_positive_int(n_threads, "n_threads")
+
+
+class GradientHistograms:
+    """Histograms of a chunk's rows, node after node, for one set of
+    fixed-point gradients: ``GradientHistograms(binned, g, h)(rows)`` is
+    ``gradient_histograms_chunk(binned, g, h, samples=rows)``.
+
+    Every row's gradient, hessian and a row count are packed once, when it
+    is made (the kernel's fast path, see ``fixed_point_scale``), so each
+    call reads one packed entry per row; a tree grower makes one per tree.
+    The gradients and hessians must not change while it is in use.  Each
+    call's rows must be distinct (a tree node's); for a sample with
+    repeated rows, use ``gradient_histograms_chunk``.
+
+    Parameters
+    ----------
+    binned : ndarray of shape (n, d), uint8
+        Bin codes (``bin_chunk``); C order avoids a copy.
+    gradients : ndarray of shape (n,), int64
+        Fixed-point gradients (``to_fixed_point``).
+    hessians : ndarray of shape (n,), int64, default=None
+        Fixed-point hessians; None for a constant hessian (the row counts
+        stand in).
+    by_column : ndarray of shape (d,), bool, default=None
+        Features to sum feature by feature over blocks of rows rather than
+        row by row: those whose codes repeat from row to row, where the
+        row-by-row kernel stalls (about 10x slower for two-valued
+        features).  None: found on a sample of rows.  Only speed depends
+        on it.
+    n_threads : int, default=1
+        Threads for each call: they take ranges of the node's rows.
+    check_input : bool, default=True
+        False skips the checks, for callers that pass C-contiguous uint8
+        binned and contiguous int64 gradients (and hessians), checked once
+        already.
+    """
+
+    def __init__(self, binned, gradients, hessians=None, *, by_column=None, n_threads=1,
+                 check_input=True):
+        from fastml._kernels import _gbdt
+
+        if check_input:
+            binned, gradients, hessians, n_threads = _check_histogram_inputs(
+                binned, gradients, hessians, n_threads)
+        self.binned = np.ascontiguousarray(binned)
+        self.n_threads = n_threads
+        n, d = self.binned.shape
+        by_column = (repeating_features(self.binned) if by_column is None
+                     else np.asarray(by_column, dtype=bool))
+        if by_column.shape != (d,):
+            raise ValueError(f"by_column must have shape ({d},), got {by_column.shape}.")
+        self._row_features = np.flatnonzero(~by_column).astype(np.int32)
+        self._column_features = np.flatnonzero(by_column).astype(np.int32)
+        self._gradients = gradients
+        self._hessians = np.empty(0, dtype=np.int64) if hessians is None else hessians
+        self._width = 1 if hessians is None else 2
+        self._count_bits = max(1, n.bit_length())
+        self._values = np.empty(n * self._width, dtype=np.uint64)
+        total = _gbdt.pack_rows(gradients, self._hessians, self._count_bits, self._values,
+                                n_threads if n >= SMALL_HISTOGRAM else 1)
+        if total >= 2.0 ** (62 - self._count_bits) - n:  # margin for the rounding of the total
+            self._values = None  # a packed sum could overflow: sum unpacked
+        # per-thread histograms, zeroed, reused from call to call (by one call
+        # at a time): the kernels clear them as they read them out
+        self._scratch = np.zeros((0, 0), dtype=np.uint64)
+        self._scratch_lock = threading.Lock()
+
+    def __call__(self, samples=None, *, out=None, check_input=True):
+        """The histograms of rows ``samples`` (all rows if None).
+
+        Parameters
+        ----------
+        samples : ndarray of shape (m,), default=None
+            The rows to sum (a tree node's); None for every row.
+        out : ndarray of shape (d, N_BINS, 3), int64, default=None
+            C-contiguous array to write them to (a grower recycles the
+            histograms of split nodes: fresh large arrays cost page faults).
+        check_input : bool, default=True
+            False skips the checks of ``samples`` (contiguous uint32
+            distinct rows below n) and ``out``.
+
+        Returns
+        -------
+        ndarray of shape (d, N_BINS, 3), int64
+            ``[..., 0]`` gradient sums, ``[..., 1]`` hessian sums (0
+            without hessians), ``[..., 2]`` row counts.
+        """
+        from fastml._kernels import _gbdt
+
+        n, d = self.binned.shape
+        if check_input:
+            if samples is not None:
+                samples = _check_rows(samples, n)
+                if samples.size > 1 and np.unique(samples).size < samples.size:
+                    raise ValueError("samples repeats rows; GradientHistograms sums distinct "
+                                     "rows (a tree node's). Use gradient_histograms_chunk for "
+                                     "a sample with repeated rows.")
+            if out is not None and (out.dtype != np.int64 or out.shape != (d, N_BINS, 3)
+                                    or not out.flags.c_contiguous):
+                raise ValueError(f"out must be a C-contiguous int64 array of shape "
+                                 f"({d}, {N_BINS}, 3).")
+        hist = np.empty((d, N_BINS, 3), dtype=np.int64) if out is None else out
+        m = n if samples is None else samples.size
+        if not (d and m):
+            hist[...] = 0
+            return hist
+        rows = np.empty(0, np.uint32) if samples is None else samples
+        # Each thread zeroes, fills and adds its own (d, 256) histograms: worth
+        # it for enough rows per feature and bin, and enough work overall.
+        parts = (min(self.n_threads, max(1, m // PART_ROWS))
+                 if m * d >= SMALL_HISTOGRAM else 1)
+        words = d * N_BINS * (self._width if self._values is not None else 3)
+        owned = self._scratch_lock.acquire(blocking=False)  # else another thread has it
+        try:
+            if owned and self._scratch.shape[0] >= parts:
+                scratch = self._scratch[:parts]  # the kernels leave it zeroed
+            else:
+                scratch = np.zeros((parts, words), dtype=np.uint64)
+                if owned:
+                    self._scratch = scratch
+            if self._values is not None:
+                _gbdt.build_packed_histograms(self.binned, rows, self._values, self._width,
+                                              self._count_bits, self._row_features,
+                                              self._column_features, scratch, hist)
+            else:
+                _gbdt.build_wide_histograms(self.binned, rows, self._gradients,
+                                            self._hessians, self._row_features,
+                                            self._column_features,
+                                            scratch.view(np.int64).reshape(parts, d, N_BINS, 3),
+                                            hist)
+        finally:
+            if owned:
+                self._scratch_lock.release()
+        return hist
+
+
+def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None, n_threads=1,
+                              check_input=True):
+    """Per (feature, bin) sums of gradients, hessians and rows.
+
+    The histograms gradient boosting scores splits on.  Sums are exact
+    integers (fixed point, see ``fixed_point_scale``), so histograms of
+    row chunks added together (``+``) equal the histogram of all the rows,
+    and a sibling's histogram is its parent's minus its own.  For many
+    nodes of the same gradients, ``GradientHistograms`` prepares the rows
+    once.
+
+    Parameters
+    ----------
+    binned : ndarray of shape (n, d), uint8
+        Bin codes (``bin_chunk``); C order avoids a copy.
+    gradients : ndarray of shape (n,), int64
+        Fixed-point gradients (``to_fixed_point``).
+    hessians : ndarray of shape (n,), int64, default=None
+        Fixed-point hessians; None for a constant hessian (the row counts
+        stand in).
+    samples : ndarray of shape (m,), default=None
+        The rows to sum (a tree node's, or a sample with repeats); None for
+        every row.
+    n_threads : int, default=1
+        Rows are split over threads.
+    check_input : bool, default=True
+        False skips the checks, for callers that pass C-contiguous uint8
+        binned, contiguous int64 gradients (and hessians) and contiguous
+        uint32 samples, checked once already.
+
+    Returns
+    -------
+    ndarray of shape (d, N_BINS, 3), int64
+        ``[..., 0]`` gradient sums, ``[..., 1]`` hessian sums (0 without
+        hessians), ``[..., 2]`` row counts.
+    """
+    if check_input:
+        binned, gradients, hessians, n_threads = _check_histogram_inputs(
+            binned, gradients, hessians, n_threads)
+        if samples is not None:
+            samples = _check_rows(samples, binned.shape[0])
+    if samples is not None:  # pack only these rows (repeats included) as a chunk
+        binned, gradients = binned[samples], gradients[samples]
+        hessians = None if hessians is None else hessians[samples]
+    histograms = GradientHistograms(binned, gradients, hessians, n_threads=n_threads,
+                                    check_input=False)
+    return histograms(None)
+
+
+class SplitCandidates(NamedTuple):
+    """The best split of each feature of a node (``find_node_splits``)."""
+
+    gain: np.ndarray          # (d,) float64, -inf where no split is allowed
+    threshold: np.ndarray     # (d,) int64 last bin of the left child, -1 if none
+    missing_left: np.ndarray  # (d,) bool, missing values go left
+    left: np.ndarray          # (d, 3) int64 the left child's histogram sums
+    left_set: np.ndarray      # (d, 4) uint64 bits of the bins going left (categorical)
+
+
+CATEGORICAL_SMOOTHING = 10.0  # hessian added to a category's when ranking categories
+
+
+def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
+                     missing_bin=N_BINS - 1, l2_regularization=0.0, min_samples_leaf=20,
+                     min_hessian=1e-3, allowed=None, categorical=None, has_missing=None,
+                     n_threads=1, check_input=True):
+    """The best split of each feature of a node, from its histogram.
+
+    A numerical split sends bins ``0 .. threshold`` left and the other
+    value bins right; the missing-value bin goes to whichever side scores
+    better.  Candidates are scanned as scikit-learn scans them (thresholds
+    upwards with missing values right, then, for features with missing
+    values, downwards with them left), and a candidate must beat the best
+    so far strictly, so ties go the way scikit-learn's go.  A categorical feature's bins are its
+    categories: those present in the node (the missing bin is one more) are
+    ranked by gradient sum / (hessian sum + ``CATEGORICAL_SMOOTHING``), and
+    the best prefix of the ranking goes left (``left_set``; ``threshold``
+    is then the prefix length).  The gain is ``G_L^2 / (H_L + l2) + G_R^2 / (H_R + l2) -
+    G^2 / (H + l2)`` (twice the loss reduction of a second-order step),
+    with the sums converted from fixed point by the scales.  A candidate
+    needs ``min_samples_leaf`` rows and a hessian sum of ``min_hessian``
+    on each side.
+
+    Parameters
+    ----------
+    hist : ndarray of shape (d, N_BINS, 3), int64
+        From ``gradient_histograms_chunk`` (summed over chunks as needed).
+    n_values : ndarray of shape (d,)
+        Bins that hold values in each feature (codes 0 .. n_values - 1),
+        at most ``missing_bin``.
+    gradient_scale : float
+        The fixed-point scale of the gradients.
+    hessian_scale : float, default=None
+        The fixed-point scale of the hessians; None when the histogram has
+        none (a constant hessian): each row then counts as hessian 1.
+    missing_bin : int, default=N_BINS - 1
+    l2_regularization : float, default=0.0
+    min_samples_leaf : int, default=20
+    min_hessian : float, default=1e-3
+    allowed : ndarray of shape (d,) of bool, default=None
+        Features that may split (``max_features``); None for all.
+    categorical : ndarray of shape (d,) of bool, default=None
+        Categorical features (bin ``k`` = category ``k``); None for none.
+    has_missing : ndarray of shape (d,) of bool, default=None
+        Features with missing values in the training data: only they try
+        sending missing values left, and splitting values from missing
+        values.  None: those with rows in this node's missing bin.
+    n_threads : int, default=1
+    check_input : bool, default=True
+        False skips the checks, for callers (the tree grower) that pass a
+        C-contiguous hist, uint16 n_values and uint8 allowed, categorical
+        and has_missing arrays, all checked once already.
+
+    Returns
+    -------
+    SplitCandidates
+    """
+    if not check_input:
+        return _find_splits(hist, n_values, allowed, categorical, has_missing,
+                            missing_bin, gradient_scale, hessian_scale, l2_regularization,
+                            min_samples_leaf, min_hessian, n_threads)
+    n_threads = check_positive_int(n_threads, "n_threads")
+    hist = np.asarray(hist)
+    if hist.dtype != np.int64 or hist.ndim != 3 or hist.shape[1:] != (N_BINS, 3):
+        raise ValueError(f"hist must be an int64 array of shape (d, {N_BINS}, 3), got "
+                         f"{hist.dtype} {hist.shape}.")
+    d = hist.shape[0]
+    if not 0 <= missing_bin < N_BINS:
+        raise ValueError(f"missing_bin must lie in [0, {N_BINS - 1}], got {missing_bin!r}.")
+    n_values = np.asarray(n_values)
+    if n_values.shape != (d,) or n_values.dtype.kind not in "iu" or np.any(n_values < 0) \
+            or np.any(n_values > missing_bin):
+        raise ValueError(f"n_values must be ({d},) integers in [0, missing_bin], got "
+                         f"{n_values!r}.")
+    allowed = np.ones(d, dtype=np.uint8) if allowed is None else \
+        np.asarray(allowed, dtype=bool).astype(np.uint8)
+    if allowed.shape != (d,):
+        raise ValueError(f"allowed must have shape ({d},), got {allowed.shape}.")
+    categorical = np.zeros(d, dtype=np.uint8) if categorical is None else \
+        np.asarray(categorical, dtype=bool).astype(np.uint8)
+    if categorical.shape != (d,):
+        raise ValueError(f"categorical must have shape ({d},), got {categorical.shape}.")
+    has_missing = (hist[:, missing_bin, 2] > 0 if has_missing is None
+                   else np.asarray(has_missing, dtype=bool)).astype(np.uint8)
+    if has_missing.shape != (d,):
+        raise ValueError(f"has_missing must have shape ({d},), got {has_missing.shape}.")
+    for name, value in (("l2_regularization", l2_regularization), ("min_hessian", min_hessian),
+                        ("gradient_scale", gradient_scale),
+                        ("hessian_scale", 1.0 if hessian_scale is None else hessian_scale)):
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be finite and non-negative, got {value!r}.")
+    if not isinstance(min_samples_leaf, numbers.Integral) or min_samples_leaf < 1:
+        raise ValueError(f"min_samples_leaf must be a positive int, got {min_samples_leaf!r}.")
+    return _find_splits(np.ascontiguousarray(hist), n_values.astype(np.uint16), allowed,
+                        categorical, has_missing, missing_bin, gradient_scale, hessian_scale,
+                        l2_regularization, min_samples_leaf, min_hessian, n_threads)
+
+
+def _find_splits(hist, n_values, allowed, categorical, has_missing, missing_bin,
+                 gradient_scale, hessian_scale, l2_regularization, min_samples_leaf,
+                 min_hessian, n_threads):
+    from fastml._kernels import _gbdt
+
+    d = hist.shape[0]
+    with_hessians = hessian_scale is not None
+    hessian_scale = 1.0 if hessian_scale is None else hessian_scale
+    gain = np.empty(d)
+    threshold = np.empty(d, dtype=np.int64)
+    missing_left = np.empty(d, dtype=np.uint8)
+    left = np.empty((d, 3), dtype=np.int64)
+    left_set = np.empty((d, 4), dtype=np.uint64)
+    work = d if categorical.any() else 0  # ranking space for categorical features
+    _gbdt.find_splits(hist, n_values, allowed, categorical, has_missing, missing_bin,
+                      float(gradient_scale), float(hessian_scale),
+                      with_hessians, float(l2_regularization), int(min_samples_leaf),
+                      float(min_hessian), CATEGORICAL_SMOOTHING,
+                      np.empty((work, N_BINS)), np.empty((work, N_BINS), dtype=np.int64),
+                      gain, threshold, missing_left, left_set, left, n_threads)
+    return SplitCandidates(gain, threshold, missing_left.astype(bool), left, left_set)
+
+
+def logistic_gradients_chunk(raw, y, *, sample_weight=None, n_threads=1):
+    """Gradients and hessians of the half binomial (log) loss.
+
+    ``p = expit(raw)``; gradient ``(p - y) w``, hessian ``p (1 - p) w``,
+    computed in float64 and rounded to float32 (scikit-learn's gradient
+    precision).
+
+    Parameters
+    ----------
+    raw : ndarray of shape (n,)
+        Raw predictions (log-odds).
+    y : ndarray of shape (n,)
+        Targets in {0, 1}.
+    sample_weight : ndarray of shape (n,), default=None
+    n_threads : int, default=1
+
+    Returns
+    -------
+    gradients, hessians : ndarray of shape (n,), float32
+    """
+    from fastml._kernels import _gbdt
+
+    n_threads = check_positive_int(n_threads, "n_threads")
+    raw = np.ascontiguousarray(raw, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    if raw.ndim != 1 or y.shape != raw.shape:
+        raise ValueError(f"raw and y must be 1-D of the same length, got {raw.shape} and "
+                         f"{y.shape}.")
+    weights = np.empty(0) if sample_weight is None else \
+        np.ascontiguousarray(sample_weight, dtype=np.float64)
+    if weights.size and weights.shape != raw.shape:
+        raise ValueError(f"sample_weight must have shape {raw.shape}, got {weights.shape}.")
+    gradients = np.empty(raw.shape, dtype=np.float32)
+    hessians = np.empty(raw.shape, dtype=np.float32)
+    _gbdt.logistic_gradients(raw, y, weights, gradients, hessians, n_threads)
+    return gradients, hessians
