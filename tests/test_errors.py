@@ -114,3 +114,18 @@ def test_chunked_rejects_dask_input_with_the_fix():
     da = pytest.importorskip("dask.array")
     with pytest.raises(TypeError, match="already lazy"):
         next(pairwise_distances_chunked(da.zeros((4, 3), chunks=2)))
+
+
+@pytest.mark.parametrize("typed, suggested", [
+    ("manhatan", ["manhattan", "mahalanobis"]),
+    ("cityblok", ["cityblock"]),
+    ("euclidian", ["euclidean", "seuclidean", "sqeuclidean"]),
+    ("cosin", ["cosine"]),
+])
+def test_unknown_metric_suggests_each_close_name_once_closest_first(typed, suggested):
+    from fastml._validation.metrics import resolve_metric
+
+    with pytest.raises(ValueError) as info:
+        resolve_metric(typed)
+    hint = str(info.value).split("Did you mean ")[1].split("?")[0]
+    assert hint == " or ".join(repr(name) for name in suggested)

@@ -82,12 +82,25 @@ def resolve_metric(metric):
             "metric 'wminkowski' was removed from SciPy; use metric='minkowski' "
             "with weights w=... (w is applied as w**p)."
         )
-    close = difflib.get_close_matches(metric.lower(), list(ALIASES), n=3, cutoff=0.6)
-    hint = f" Did you mean {' or '.join(repr(ALIASES[c]) for c in close)}?" if close else ""
+    close = _closest_names(metric.lower())
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise ValueError(
         f"metric {metric!r} is not supported.{hint} Supported metrics: "
         f"{', '.join(METRICS)}; or pass a Python function f(a, b) -> float."
     )
+
+
+def _closest_names(name, n=3):
+    """Up to ``n`` metric names (aliases included) close to ``name``,
+    closest first, one per metric: the spelling nearest to what was typed
+    (``'manhatan'`` suggests ``'manhattan'``, not its canonical
+    ``'cityblock'``)."""
+    seen, names = set(), []
+    for candidate in difflib.get_close_matches(name, list(ALIASES), n=len(ALIASES), cutoff=0.6):
+        if ALIASES[candidate] not in seen:
+            seen.add(ALIASES[candidate])
+            names.append(candidate)
+    return names[:n]
 
 
 def _check_vector(value, name, n_features, metric):
