@@ -70,6 +70,15 @@ def bin_chunk(X, edges, *, missing_bin=None, dtype=None, n_threads=1):
     >>> bin_chunk(np.array([[0.5, -1.0], [2.0, np.nan]]), [[1.0, 2.0], [0.0]], missing_bin=9)
     array([[0, 0],
            [2, 9]], dtype=uint8)
+
+    Row-local, so ``map_blocks`` over the row blocks of a Dask array:
+
+    >>> import dask.array as da
+    >>> edges = [np.array([-0.5, 0.5]), np.array([0.0])]
+    >>> X = da.from_array(np.random.default_rng(0).normal(size=(100, 2)), chunks=(25, 2))
+    >>> B = X.map_blocks(bin_chunk, edges, dtype=np.uint8)
+    >>> np.array_equal(B.compute(), bin_chunk(X.compute(), edges))
+    True
     """
     from fastml._kernels import _binning
 
@@ -136,6 +145,17 @@ def quantile_transform_chunk(X, quantiles, references, *, output_distribution="u
     >>> quantile_transform_chunk(np.array([[5.0], [20.0]]), q, [0.0, 0.5, 1.0])
     array([[0.25],
            [1.  ]])
+
+    Fit the quantiles on a sample of a Dask array, then ``map_blocks``:
+
+    >>> import dask.array as da
+    >>> from fastml.kernels import quantiles_chunk
+    >>> X = da.random.default_rng(0).normal(size=(4000, 2), chunks=(1000, 2))
+    >>> references = np.linspace(0, 1, 101)
+    >>> quantiles = quantiles_chunk(X[::4].compute(), references)
+    >>> U = X.map_blocks(quantile_transform_chunk, quantiles, references, dtype=X.dtype)
+    >>> np.allclose(U.compute(), quantile_transform_chunk(X.compute(), quantiles, references))
+    True
     """
     from fastml._kernels import _binning
 
@@ -202,6 +222,28 @@ def bin_thresholds(X, max_bins=255, *, sample_weight=None, n_threads=1):
     -------
     list of d ndarrays, float64
         Each ascending, at most ``max_bins - 1`` thresholds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import bin_thresholds
+    >>> bin_thresholds(np.array([[1.0], [2.0], [2.0], [4.0]]))
+    [array([1.5, 3. ])]
+
+    Draw the thresholds from a sample of a Dask array's rows, then bin its
+    blocks with :func:`bin_chunk` (edges just above the thresholds, so that
+    ``x <= threshold`` goes left; NaN to bin ``max_bins``):
+
+    >>> import dask.array as da
+    >>> from fastml.kernels import bin_chunk
+    >>> X = da.random.default_rng(0).normal(size=(10_000, 2), chunks=(2500, 2))
+    >>> thresholds = bin_thresholds(X[::10].compute(), max_bins=16)
+    >>> edges = [np.nextafter(t, np.inf) for t in thresholds]
+    >>> B = X.map_blocks(bin_chunk, edges, missing_bin=16, dtype=np.uint8)
+    >>> int(B.max().compute())  # 16 value bins: codes 0 .. 15
+    15
+    >>> np.array_equal(B.compute(), bin_chunk(X.compute(), edges, missing_bin=16))
+    True
     """
     n_threads = check_positive_int(n_threads, "n_threads")
     if (not isinstance(max_bins, numbers.Integral) or isinstance(max_bins, bool)

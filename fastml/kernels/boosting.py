@@ -69,6 +69,27 @@ def fixed_point_scale(max_abs, n_rows, *, abs_sum=None):
     Returns
     -------
     float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import fixed_point_scale
+    >>> fixed_point_scale(1.0, 1000) == 2.0 ** -42
+    True
+
+    The inputs of a Dask array of gradients: :func:`abs_max_sum` per block,
+    reduced with ``max`` and ``sum``:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> from fastml.kernels import abs_max_sum
+    >>> g = da.random.default_rng(0).normal(size=10_000, chunks=2500)
+    >>> parts = dask.compute(*[dask.delayed(abs_max_sum)(block) for block in g.to_delayed()])
+    >>> largest, total = max(p[0] for p in parts), sum(p[1] for p in parts)
+    >>> scale = fixed_point_scale(largest, g.shape[0], abs_sum=total)
+    >>> whole = abs_max_sum(g.compute())
+    >>> scale == fixed_point_scale(whole[0], g.shape[0], abs_sum=whole[1])
+    True
     """
     if not np.isfinite(max_abs) or max_abs < 0:
         raise ValueError(f"max_abs must be finite and non-negative, got {max_abs!r}.")
@@ -88,7 +109,25 @@ def fixed_point_scale(max_abs, n_rows, *, abs_sum=None):
 def abs_max_sum(values, *, n_threads=1):
     """The largest absolute value of ``values`` (any shape) and the sum of
     the absolute values (inf if it overflows float64), in one pass;
-    ValueError for NaN or inf."""
+    ValueError for NaN or inf.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import abs_max_sum
+    >>> abs_max_sum(np.array([1.0, -3.0, 0.5]))
+    (3.0, 4.5)
+
+    Over the blocks of a Dask array, reduced with ``max`` and ``sum``:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> g = da.random.default_rng(0).normal(size=10_000, chunks=2500)
+    >>> parts = dask.compute(*[dask.delayed(abs_max_sum)(block) for block in g.to_delayed()])
+    >>> largest, total = max(p[0] for p in parts), sum(p[1] for p in parts)
+    >>> np.allclose([largest, total], dask.compute(abs(g).max(), abs(g).sum()))
+    True
+    """
     from fastml._kernels import _gbdt
 
     values = np.asarray(values)
@@ -119,6 +158,25 @@ def to_fixed_point(values, scale, *, n_threads=1, check_input=True):
     Returns
     -------
     ndarray of shape (n,), int64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import to_fixed_point
+    >>> to_fixed_point(np.array([0.5, -1.25]), 0.25)
+    array([ 2, -5])
+
+    One scale for every block (see :func:`fixed_point_scale`), then
+    ``map_blocks``; integer sums are then exact in any order:
+
+    >>> import dask.array as da
+    >>> from fastml.kernels import abs_max_sum, fixed_point_scale
+    >>> g = da.random.default_rng(0).normal(size=10_000, chunks=2500)
+    >>> largest, total = abs_max_sum(g.compute())
+    >>> scale = fixed_point_scale(largest, g.shape[0], abs_sum=total)
+    >>> G = g.map_blocks(to_fixed_point, scale, dtype=np.int64)
+    >>> int(G.sum().compute()) == int(to_fixed_point(g.compute(), scale).sum())
+    True
     """
     if not (np.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive finite number, got {scale!r}.")
@@ -230,6 +288,31 @@ class GradientHistograms:
         False skips the checks, for callers that pass C-contiguous uint8
         binned and contiguous int64 gradients (and hessians), checked once
         already.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import GradientHistograms
+    >>> binned = np.array([[0, 1], [0, 0], [1, 1]], dtype=np.uint8)
+    >>> histograms = GradientHistograms(binned, np.array([3, -1, 2]))
+    >>> histograms(np.array([0, 2]))[0, :2].tolist()  # feature 0, bins 0 and 1
+    [[3, 0, 1], [2, 0, 1]]
+
+    On Dask, one per row block, called with the block's rows of the node
+    (local indices); the blocks' histograms add up to the node's:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> from fastml.kernels import gradient_histograms_chunk
+    >>> rng = np.random.default_rng(0)
+    >>> B = da.from_array(rng.integers(0, 16, size=(4000, 3), dtype=np.uint8), chunks=(1000, 3))
+    >>> G = da.from_array(rng.integers(-1000, 1000, size=4000), chunks=1000)
+    >>> node = dask.delayed(lambda b, g: GradientHistograms(b, g)(np.arange(0, 1000, 2)))
+    >>> hist = dask.delayed(sum)([node(b, g) for b, g in zip(B.to_delayed().ravel(),
+    ...                                                      G.to_delayed())]).compute()
+    >>> even = np.arange(0, 4000, 2)
+    >>> np.array_equal(hist, gradient_histograms_chunk(B.compute(), G.compute(), samples=even))
+    True
     """
 
     def __init__(self, binned, gradients, hessians=None, *, by_column=None, n_threads=1,
@@ -366,6 +449,28 @@ def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None,
     ndarray of shape (d, N_BINS, 3), int64
         ``[..., 0]`` gradient sums, ``[..., 1]`` hessian sums (0 without
         hessians), ``[..., 2]`` row counts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import gradient_histograms_chunk
+    >>> binned = np.array([[0, 1], [0, 0], [1, 1]], dtype=np.uint8)
+    >>> hist = gradient_histograms_chunk(binned, np.array([3, -1, 2]))
+    >>> hist.shape, hist[0, :2].tolist()  # feature 0, bins 0 and 1
+    ((2, 256, 3), [[2, 0, 2], [2, 0, 1]])
+
+    One histogram per row block of Dask arrays, summed: exactly the whole's.
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> rng = np.random.default_rng(0)
+    >>> B = da.from_array(rng.integers(0, 16, size=(4000, 3), dtype=np.uint8), chunks=(1000, 3))
+    >>> G = da.from_array(rng.integers(-1000, 1000, size=4000), chunks=1000)
+    >>> parts = [dask.delayed(gradient_histograms_chunk)(b, g)
+    ...          for b, g in zip(B.to_delayed().ravel(), G.to_delayed())]
+    >>> hist = dask.delayed(sum)(parts).compute()
+    >>> np.array_equal(hist, gradient_histograms_chunk(B.compute(), G.compute()))
+    True
     """
     if check_input:
         binned, gradients, hessians, n_threads = _check_histogram_inputs(
@@ -447,6 +552,33 @@ def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
     Returns
     -------
     SplitCandidates
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import find_node_splits, gradient_histograms_chunk
+    >>> binned = np.array([[0], [0], [1], [1]], dtype=np.uint8)
+    >>> hist = gradient_histograms_chunk(binned, np.array([-2, -2, 2, 2]))  # scale 0.5
+    >>> s = find_node_splits(hist, np.array([2]), gradient_scale=0.5, min_samples_leaf=1)
+    >>> s.gain, s.threshold
+    (array([4.]), array([0]))
+
+    On Dask, the root's histogram is the sum of the row blocks' histograms
+    (exact integers); split finding then runs on that one small array:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> from fastml.kernels import fixed_point_scale, to_fixed_point
+    >>> codes = np.random.default_rng(0).integers(0, 16, size=(4000, 2), dtype=np.uint8)
+    >>> scale = fixed_point_scale(1.0, 4000)
+    >>> g = to_fixed_point(np.where(codes[:, 1] < 5, -1.0, 1.0), scale)  # bins 0-4 vs 5-15
+    >>> B, G = da.from_array(codes, chunks=(1000, 2)), da.from_array(g, chunks=1000)
+    >>> parts = [dask.delayed(gradient_histograms_chunk)(b, g)
+    ...          for b, g in zip(B.to_delayed().ravel(), G.to_delayed())]
+    >>> s = find_node_splits(dask.delayed(sum)(parts).compute(), np.array([16, 16]),
+    ...                      gradient_scale=scale)
+    >>> int(np.argmax(s.gain)), int(s.threshold[1])
+    (1, 4)
     """
     if not check_input:
         return _find_splits(hist, n_values, allowed, categorical, has_missing,
@@ -531,6 +663,27 @@ def logistic_gradients_chunk(raw, y, *, sample_weight=None, n_threads=1):
     Returns
     -------
     gradients, hessians : ndarray of shape (n,), float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import logistic_gradients_chunk
+    >>> logistic_gradients_chunk(np.array([0.0, 0.0]), np.array([0.0, 1.0]))
+    (array([ 0.5, -0.5], dtype=float32), array([0.25, 0.25], dtype=float32))
+
+    Elementwise, so ``map_blocks`` over aligned Dask blocks (both outputs
+    stacked into one array):
+
+    >>> import dask.array as da
+    >>> rng = np.random.default_rng(0)
+    >>> raw = da.from_array(rng.normal(size=1000), chunks=250)
+    >>> y = da.from_array(rng.integers(0, 2, size=1000).astype(np.float64), chunks=250)
+    >>> both = da.map_blocks(lambda r, t: np.stack(logistic_gradients_chunk(r, t)), raw, y,
+    ...                      new_axis=0, chunks=((2,), raw.chunks[0]), dtype=np.float32)
+    >>> g, h = both.compute()
+    >>> p = 1 / (1 + np.exp(-raw.compute()))
+    >>> np.allclose(g, p - y.compute()), np.allclose(h, p * (1 - p))
+    (True, True)
     """
     from fastml._kernels import _gbdt
 

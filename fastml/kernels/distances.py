@@ -203,6 +203,26 @@ def custom_distances(X, Y, metric, *, n_threads=1, symmetric=False):
 
     With ``symmetric=True`` (Y is X) each pair is computed once, the result
     mirrored, and the diagonal set to 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import custom_distances
+    >>> def chebyshev(a, b):
+    ...     return np.abs(a - b).max()
+    >>> Y = np.array([[0.0, 0.0], [3.0, 4.0]])
+    >>> custom_distances(Y, Y, chebyshev)
+    array([[0., 4.],
+           [4., 0.]])
+
+    Row blocks of a Dask array against an in-memory Y:
+
+    >>> import dask.array as da
+    >>> X = da.from_array(np.arange(12.0).reshape(6, 2), chunks=(2, 2))
+    >>> D = X.map_blocks(custom_distances, Y, chebyshev, chunks=(X.chunks[0], (2,)),
+    ...                  dtype=X.dtype)
+    >>> np.allclose(D.compute(), custom_distances(X.compute(), Y, chebyshev))
+    True
     """
     from fastml._kernels import _distances
     from fastml._numba import custom_metric

@@ -118,6 +118,16 @@ def polynomial_features_chunk(X, degree=2, *, interaction_only=False, include_bi
     >>> from fastml.kernels import polynomial_features_chunk
     >>> polynomial_features_chunk(np.array([[2.0, 3.0]]))
     array([[1., 2., 3., 4., 6., 9.]])
+
+    Row-local, so ``map_blocks`` over row blocks (all columns in one block):
+
+    >>> import dask.array as da
+    >>> from fastml.kernels import n_polynomial_terms
+    >>> X = da.from_array(np.arange(12.0).reshape(4, 3), chunks=(2, 3))
+    >>> width = n_polynomial_terms(3, 0, 2, False)
+    >>> P = X.map_blocks(polynomial_features_chunk, chunks=(X.chunks[0], (width,)), dtype=X.dtype)
+    >>> P.shape, np.array_equal(P.compute(), polynomial_features_chunk(X.compute()))
+    ((4, 10), True)
     """
     from fastml._kernels import _features
 
@@ -165,6 +175,17 @@ def fourier_features_chunk(X, weights, offset, *, n_threads=1):
     >>> Z  # sqrt(2 / 2) * cos([[0, pi], [pi, 2 pi]])
     array([[ 1., -1.],
            [-1.,  1.]])
+
+    Row-local, so ``map_blocks`` over the row blocks of a Dask array:
+
+    >>> import dask.array as da
+    >>> rng = np.random.default_rng(0)
+    >>> weights, offset = rng.normal(size=(3, 5)), rng.uniform(0, 2 * np.pi, 5)
+    >>> X = da.from_array(rng.normal(size=(8, 3)), chunks=(4, 3))
+    >>> Z = X.map_blocks(fourier_features_chunk, weights, offset, chunks=(X.chunks[0], (5,)),
+    ...                  dtype=X.dtype)
+    >>> np.allclose(Z.compute(), np.sqrt(2 / 5) * np.cos(X.compute() @ weights + offset))
+    True
     """
     from fastml._kernels import _features
 

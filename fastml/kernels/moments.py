@@ -164,6 +164,24 @@ def max_abs_chunk(X, *, n_threads=1):
     -------
     ndarray of shape (d,), float64
         NaN for a column without values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import max_abs_chunk
+    >>> max_abs_chunk(np.array([[1.0, -5.0, np.nan], [-3.0, np.nan, np.nan]]))
+    array([ 3.,  5., nan])
+
+    On Dask, one result per block, merged with ``np.fmax``:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> from functools import reduce
+    >>> X = da.random.default_rng(0).normal(size=(4000, 3), chunks=(1000, 3))
+    >>> parts = [dask.delayed(max_abs_chunk)(block) for block in X.to_delayed().ravel()]
+    >>> total = reduce(np.fmax, dask.compute(*parts))
+    >>> np.array_equal(total, abs(X).max(axis=0).compute())
+    True
     """
     from fastml._kernels import _moments
 
@@ -193,6 +211,26 @@ def combine_moments(a, b):
     Returns
     -------
     Moments
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import combine_moments, moments_chunk
+    >>> m = combine_moments(moments_chunk(np.array([[1.0], [2.0]])),
+    ...                     moments_chunk(np.array([[6.0]])))
+    >>> m.count, m.mean, m.var()
+    (array([3.]), array([3.]), array([4.66666667]))
+
+    A lazy pairwise tree over the row blocks of a Dask array:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> X = da.random.default_rng(1).normal(size=(4000, 2), chunks=(1000, 2))
+    >>> parts = [dask.delayed(moments_chunk)(block) for block in X.to_delayed().ravel()]
+    >>> while len(parts) > 1:
+    ...     parts = [dask.delayed(combine_moments)(a, b) for a, b in zip(parts[::2], parts[1::2])]
+    >>> np.allclose(parts[0].compute().var(), X.var(axis=0).compute())
+    True
     """
     if np.shape(a.mean) != np.shape(b.mean):
         raise ValueError(
@@ -250,6 +288,16 @@ def center_scale_chunk(X, center, scale, *, out=None, n_threads=1):
     >>> center_scale_chunk(np.array([[1.0, 10.0], [3.0, np.nan]]), [2.0, 0.0], [1.0, 5.0])
     array([[-1.,  2.],
            [ 1., nan]])
+
+    Standardising a Dask array: fit the statistics, then ``map_blocks``:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> X = da.random.default_rng(0).normal(3.0, 2.0, size=(1000, 2), chunks=(250, 2))
+    >>> mean, std = dask.compute(X.mean(axis=0), X.std(axis=0))
+    >>> Z = X.map_blocks(center_scale_chunk, mean, std, dtype=X.dtype)
+    >>> np.allclose(Z.compute(), (X.compute() - mean) / std)
+    True
     """
     from fastml._kernels import _moments
 
@@ -281,6 +329,28 @@ def affine_chunk(X, factor, offset, *, clip=None, out=None, n_threads=1):
     Returns
     -------
     out : ndarray of shape (n, d), X's dtype
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import affine_chunk
+    >>> affine_chunk(np.array([[1.0, 2.0], [np.nan, 8.0]]), [2.0, 0.5], [1.0, 0.0])
+    array([[ 3.,  1.],
+           [nan,  4.]])
+
+    Row-local, so ``map_blocks`` over a Dask array (here min-max scaling):
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> X = da.from_array(np.arange(8.0).reshape(4, 2), chunks=(2, 2))
+    >>> low, high = dask.compute(X.min(axis=0), X.max(axis=0))
+    >>> Y = X.map_blocks(affine_chunk, 1 / (high - low), -low / (high - low), clip=(0, 1),
+    ...                  dtype=X.dtype)
+    >>> Y.compute()
+    array([[0.        , 0.        ],
+           [0.33333333, 0.33333333],
+           [0.66666667, 0.66666667],
+           [1.        , 1.        ]])
     """
     from fastml._kernels import _moments
 

@@ -113,6 +113,32 @@ def merge_argkmin(a, b):
         The nearest of both, sorted by distance, ties by the smaller index;
         missing neighbours (index -1) last.  The merge is associative and
         commutative, so any tree of shards gives the unsharded answer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import merge_argkmin
+    >>> a = (np.array([[0.1, 0.5]]), np.array([[2, 0]]))
+    >>> b = (np.array([[0.3, 0.9]]), np.array([[7, 5]]))
+    >>> merge_argkmin(a, b)
+    (array([[0.1, 0.3]]), array([[2, 7]]))
+
+    A lazy tree reduction over the shards of a Dask index (indices made
+    global with each shard's offset):
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> from fastml.kernels import argkmin_chunk
+    >>> rng = np.random.default_rng(0)
+    >>> index = da.from_array(rng.normal(size=(400, 3)), chunks=(100, 3))
+    >>> Q = rng.normal(size=(4, 3))
+    >>> parts = [dask.delayed(argkmin_chunk)(Q, block, 2) for block in index.to_delayed().ravel()]
+    >>> parts = [(p[0], p[1] + offset) for p, offset in zip(parts, range(0, 400, 100))]
+    >>> while len(parts) > 1:
+    ...     parts = [dask.delayed(merge_argkmin)(a, b) for a, b in zip(parts[::2], parts[1::2])]
+    >>> d, i = parts[0].compute()
+    >>> np.array_equal(i, argkmin_chunk(Q, index.compute(), 2)[1])
+    True
     """
     (da_, ia), (db, ib) = a, b
     if da_.shape[0] != db.shape[0]:
@@ -164,6 +190,20 @@ def radius_neighbors_chunk(X, Y, radius, metric="euclidean", *, n_threads=1,
     >>> Y = np.array([[0.0], [1.0], [3.0]])
     >>> radius_neighbors_chunk(np.array([[0.9], [5.0]]), Y, radius=1.0)
     (array([0, 2, 2]), array([0, 1]), array([0.9, 0.1]))
+
+    Row blocks of Dask queries, each against the whole (in-memory) Y; each
+    block's neighbour counts are ``np.diff(offsets)``:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> rng = np.random.default_rng(0)
+    >>> Y = rng.normal(size=(200, 2))
+    >>> Q = da.from_array(rng.normal(size=(60, 2)), chunks=(20, 2))
+    >>> parts = [dask.delayed(radius_neighbors_chunk)(block, Y, 0.5)
+    ...          for block in Q.to_delayed().ravel()]
+    >>> counts = np.concatenate([np.diff(p[0]) for p in dask.compute(*parts)])
+    >>> np.array_equal(counts, np.diff(radius_neighbors_chunk(Q.compute(), Y, 0.5)[0]))
+    True
     """
     n_threads = check_positive_int(n_threads, "n_threads")
     if not isinstance(radius, numbers.Real) or not radius >= 0:
@@ -194,6 +234,30 @@ def drop_self(distances, indices, start):
     at distance 0, as scikit-learn does).
 
     Row r of the block is sample ``start + r`` of the index.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import argkmin_chunk, drop_self
+    >>> X = np.array([[0.0], [1.0], [3.0]])
+    >>> drop_self(*argkmin_chunk(X, X, k=2), start=0)
+    (array([[1.],
+           [1.],
+           [2.]]), array([[1],
+           [0],
+           [1]]))
+
+    On the row blocks of a Dask array, each block's ``start`` is its offset:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> full = np.random.default_rng(0).normal(size=(300, 2))
+    >>> Xd = da.from_array(full, chunks=(100, 2))
+    >>> search = dask.delayed(lambda b, start: drop_self(*argkmin_chunk(b, full, 4), start))
+    >>> parts = [search(b, start) for b, start in zip(Xd.to_delayed().ravel(), (0, 100, 200))]
+    >>> i = np.concatenate([p[1] for p in dask.compute(*parts)])
+    >>> np.array_equal(i, drop_self(*argkmin_chunk(full, full, 4), 0)[1])
+    True
     """
     n, k1 = indices.shape
     own = indices == (start + np.arange(n))[:, None]
@@ -208,6 +272,22 @@ def neighbor_weights(distances, weights):
 
     With ``weights="distance"`` a query at distance 0 from some neighbours
     gives those weight 1 and the others 0, as scikit-learn does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import neighbor_weights
+    >>> neighbor_weights(np.array([[0.5, 2.0], [0.0, 1.0]]), "distance")
+    array([[2. , 0.5],
+           [1. , 0. ]])
+
+    Row-local, so ``map_blocks`` over row blocks of Dask distances:
+
+    >>> import dask.array as da
+    >>> D = da.from_array(np.arange(1.0, 13.0).reshape(6, 2), chunks=(2, 2))
+    >>> W = D.map_blocks(neighbor_weights, "distance", dtype=np.float64)
+    >>> np.allclose(W.compute(), neighbor_weights(D.compute(), "distance"))
+    True
     """
     if weights in (None, "uniform"):
         return None
@@ -225,6 +305,24 @@ def class_votes(indices, y_codes, n_classes, weights):
     """Normalised (weighted) counts of each class among the neighbours.
 
     indices : (n, k) index rows; y_codes : (n_samples_fit,) class codes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import class_votes
+    >>> y_codes = np.array([0, 1, 1, 0])
+    >>> class_votes(np.array([[0, 1], [1, 2]]), y_codes, 2, None)
+    array([[0.5, 0.5],
+           [0. , 1. ]])
+
+    Row-local, so ``map_blocks`` over row blocks of Dask neighbour indices:
+
+    >>> import dask.array as da
+    >>> I = da.from_array(np.random.default_rng(0).integers(0, 4, size=(6, 3)), chunks=(2, 3))
+    >>> P = I.map_blocks(class_votes, y_codes, 2, None, chunks=(I.chunks[0], (2,)),
+    ...                  dtype=np.float64)
+    >>> np.allclose(P.compute(), class_votes(I.compute(), y_codes, 2, None))
+    True
     """
     n = indices.shape[0]
     codes = y_codes[indices]
@@ -243,7 +341,28 @@ def class_votes(indices, y_codes, n_classes, weights):
 
 
 def target_means(distances, indices, y, weights):
-    """(Weighted) mean of the neighbours' targets; y of shape (n_samples_fit, n_outputs)."""
+    """(Weighted) mean of the neighbours' targets; y of shape (n_samples_fit, n_outputs).
+
+    ``weights`` is as in :func:`neighbor_weights`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import target_means
+    >>> y = np.array([[1.0], [3.0], [5.0]])
+    >>> target_means(np.array([[1.0, 3.0]]), np.array([[0, 2]]), y, "distance")
+    array([[2.]])
+
+    Distances and indices row-chunked alike, mapped together:
+
+    >>> import dask.array as da
+    >>> rng = np.random.default_rng(0)
+    >>> D = da.from_array(rng.random((6, 2)), chunks=(3, 2))
+    >>> I = da.from_array(rng.integers(0, 3, size=(6, 2)), chunks=(3, 2))
+    >>> M = da.map_blocks(target_means, D, I, y, "distance", dtype=np.float64)
+    >>> np.allclose(M.compute(), target_means(D.compute(), I.compute(), y, "distance"))
+    True
+    """
     w = neighbor_weights(distances, weights)
     if w is None:
         return np.mean(y[indices], axis=1)

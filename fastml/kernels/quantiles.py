@@ -79,6 +79,16 @@ def quantiles_chunk(X, quantiles, *, method="linear", n_threads=1):
     >>> quantiles_chunk(np.array([[1.0, 5.0], [2.0, np.nan], [4.0, 7.0]]), [0.5, 1.0])
     array([[2., 6.],
            [4., 7.]])
+
+    Exact quantiles need every row of a column: map over column blocks that
+    hold all the rows (see :func:`quantile_summary_chunk` for row blocks).
+
+    >>> import dask.array as da
+    >>> X = da.from_array(np.random.default_rng(0).normal(size=(100, 4)), chunks=(-1, 2))
+    >>> Q = X.map_blocks(quantiles_chunk, [0.25, 0.75], chunks=((2,), X.chunks[1]),
+    ...                  dtype=np.float64)
+    >>> np.array_equal(Q.compute(), np.quantile(X.compute(), [0.25, 0.75], axis=0))
+    True
     """
     from fastml._kernels import _binning
 
@@ -320,6 +330,27 @@ def quantile_summary_chunk(X, size=SUMMARY_SIZE, *, n_threads=1):
     Returns
     -------
     QuantileSummary
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import quantile_summary_chunk
+    >>> s = quantile_summary_chunk(np.array([[3.0], [1.0], [2.0], [np.nan]]))
+    >>> s.values, s.rmin, s.rmax, s.n
+    (array([1., 2., 3.]), array([0, 1, 2]), array([1, 2, 3]), array([3]))
+
+    One summary per row block of a Dask array, combined: blocks of at most
+    ``size`` rows give an exact summary, so exact quantiles.
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> from fastml.kernels import combine_quantile_summaries, summary_quantiles
+    >>> X = da.random.default_rng(0).normal(size=(3000, 2), chunks=(1000, 2))
+    >>> parts = [dask.delayed(quantile_summary_chunk)(block) for block in X.to_delayed().ravel()]
+    >>> total = dask.delayed(combine_quantile_summaries)(*parts).compute()
+    >>> q = summary_quantiles(total, [0.1, 0.5])
+    >>> np.array_equal(q, np.quantile(X.compute(), [0.1, 0.5], axis=0))
+    True
     """
     n_threads = check_positive_int(n_threads, "n_threads")
     if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 2:
@@ -361,6 +392,31 @@ def combine_quantile_summaries(a, b, *more):
     Returns
     -------
     QuantileSummary
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import combine_quantile_summaries, quantile_summary_chunk
+    >>> a = quantile_summary_chunk(np.array([[1.0], [2.0]]))
+    >>> b = quantile_summary_chunk(np.array([[2.0], [5.0]]))
+    >>> s = combine_quantile_summaries(a, b)
+    >>> s.values, s.rmin, s.rmax, s.count
+    (array([1., 2., 5.]), array([0, 1, 3]), array([1, 3, 4]), array([1, 2, 1]))
+
+    Small summaries of the row blocks of a Dask array, combined lazily:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> from fastml.kernels import summary_quantiles
+    >>> X = da.random.default_rng(0).normal(size=(3000, 2), chunks=(1000, 2))
+    >>> parts = [dask.delayed(quantile_summary_chunk)(block, 64)
+    ...          for block in X.to_delayed().ravel()]
+    >>> total = dask.delayed(combine_quantile_summaries)(*parts).compute()
+    >>> total.rank_error()  # positions, of 3000
+    array([23, 23])
+    >>> median = np.quantile(X.compute(), 0.5, axis=0)
+    >>> bool(np.abs(summary_quantiles(total, [0.5]) - median).max() < 0.01)
+    True
     """
     from fastml._kernels import _binning
 
@@ -413,6 +469,30 @@ def compress_quantile_summary(summary, size=SUMMARY_SIZE):
     Returns
     -------
     QuantileSummary
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import compress_quantile_summary, quantile_summary_chunk
+    >>> s = compress_quantile_summary(quantile_summary_chunk(np.arange(100.0)[:, None]), 5)
+    >>> s.values, s.rank_error()
+    (array([ 0., 25., 49., 74., 99.]), array([12]))
+
+    Combine, then compress, at every step of a tree over Dask row blocks,
+    so no summary grows past ``size`` entries per column:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> from fastml.kernels import combine_quantile_summaries
+    >>> X = da.random.default_rng(0).normal(size=(4000, 2), chunks=(1000, 2))
+    >>> merge = dask.delayed(lambda a, b: compress_quantile_summary(
+    ...     combine_quantile_summaries(a, b), 128))
+    >>> parts = [dask.delayed(quantile_summary_chunk)(b, 128) for b in X.to_delayed().ravel()]
+    >>> while len(parts) > 1:
+    ...     parts = [merge(a, b) for a, b in zip(parts[::2], parts[1::2])]
+    >>> total = parts[0].compute()
+    >>> int(np.diff(total.offsets).max()) <= 128, total.n
+    (True, array([4000, 4000]))
     """
     if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 2:
         raise ValueError(f"size must be an int >= 2, got {size!r}.")
@@ -484,6 +564,27 @@ def summary_quantiles(summary, quantiles, *, method="linear", dtype=np.float64):
     -------
     ndarray of shape (q, d), float64
         NaN for a column without values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import quantile_summary_chunk, summary_quantiles
+    >>> s = quantile_summary_chunk(np.array([[1.0], [2.0], [4.0]]))
+    >>> summary_quantiles(s, [0.5, 0.75])
+    array([[2.],
+           [3.]])
+
+    The quantiles of a float32 Dask array, from its blocks' exact summaries:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> from fastml.kernels import combine_quantile_summaries
+    >>> X = da.random.default_rng(0).random((2000, 3), dtype=np.float32, chunks=(500, 3))
+    >>> parts = [dask.delayed(quantile_summary_chunk)(b) for b in X.to_delayed().ravel()]
+    >>> total = dask.delayed(combine_quantile_summaries)(*parts).compute()
+    >>> q = summary_quantiles(total, [0.3, 0.9], method="hazen", dtype=np.float32)
+    >>> np.array_equal(q, np.quantile(X.compute(), [0.3, 0.9], axis=0, method="hazen"))
+    True
     """
     q = _check_levels(quantiles, method)
     out = np.full((q.shape[0], len(summary.n)), np.nan)

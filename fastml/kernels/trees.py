@@ -58,6 +58,26 @@ def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bi
     Returns
     -------
     left, right : ndarray of uint32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import partition_chunk
+    >>> codes = np.array([3, 0, 7, 1, 9, 2], dtype=np.uint8)
+    >>> partition_chunk(np.arange(6), codes, 2)
+    (array([1, 3, 5], dtype=uint32), array([0, 2, 4], dtype=uint32))
+
+    On Dask, each row block splits its own rows (local indices, made global
+    with the block's offset); the blocks' children, in order, are the whole's:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> codes = da.from_array(np.random.default_rng(0).integers(0, 10, 1000, np.uint8), chunks=250)
+    >>> parts = [dask.delayed(partition_chunk)(np.arange(250), c, 4) for c in codes.to_delayed()]
+    >>> left = np.concatenate([l + offset for (l, r), offset in
+    ...                        zip(dask.compute(*parts), range(0, 1000, 250))])
+    >>> np.array_equal(left, partition_chunk(np.arange(1000), codes.compute(), 4)[0])
+    True
     """
     from fastml._kernels import _gbdt
 
@@ -95,6 +115,27 @@ def add_leaf_values(raw, leaf_rows, values, *, n_threads=1, check_input=True):
     check_input : bool, default=True
         False skips the checks (contiguous uint32 rows below n, each row
         in one leaf).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import add_leaf_values
+    >>> raw = np.zeros(5)
+    >>> add_leaf_values(raw, [np.array([0, 3]), np.array([1])], [0.5, -2.0])
+    >>> raw
+    array([ 0.5, -2. ,  0. ,  0.5,  0. ])
+
+    On Dask, each block of raw predictions takes its rows' leaves (here
+    from each row's leaf number), on a copy:
+
+    >>> import dask.array as da
+    >>> def add(raw, leaf):
+    ...     raw = raw.copy()
+    ...     add_leaf_values(raw, [np.flatnonzero(leaf == k) for k in (0, 1)], [0.5, -1.0])
+    ...     return raw
+    >>> leaf = da.from_array(np.arange(8) % 2, chunks=4)
+    >>> da.map_blocks(add, da.zeros(8, chunks=4), leaf, dtype=np.float64).compute()
+    array([ 0.5, -1. ,  0.5, -1. ,  0.5, -1. ,  0.5, -1. ])
     """
     from fastml._kernels import _gbdt
 
@@ -152,6 +193,29 @@ def stack_trees(trees):
     -------
     stacked : Tree
     roots : ndarray of shape (len(trees),), int64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import Tree, predict_tree_chunk, stack_trees
+    >>> tree = Tree(feature=np.array([0, 0, 0]), threshold=np.array([0.5, 0.0, 0.0]),
+    ...             threshold_bin=np.array([3, 0, 0]), missing_left=np.zeros(3, bool),
+    ...             categorical=np.zeros(3, bool), left_categories=np.zeros((3, 4), np.uint64),
+    ...             left=np.array([1, -1, -1]), right=np.array([2, -1, -1]),
+    ...             value=np.array([0.0, -1.0, 1.0]), count=np.zeros(3, np.int64),
+    ...             gain=np.zeros(3), depth=np.array([0, 1, 1]))  # a stump: x0 <= 0.5 ?
+    >>> other = tree._replace(feature=np.array([1, 0, 0]))  # the same on x1
+    >>> stacked, roots = stack_trees([tree, other])
+    >>> roots, stacked.left
+    (array([0, 3]), array([ 1, -1, -1,  4, -1, -1]))
+
+    The stacked trees predict a Dask array's row blocks in one pass each:
+
+    >>> import dask.array as da
+    >>> X = da.from_array(np.random.default_rng(0).random((100, 2)), chunks=(25, 2))
+    >>> P = X.map_blocks(predict_tree_chunk, stacked, roots=roots, drop_axis=1, dtype=np.float64)
+    >>> np.array_equal(P.compute(), np.where(X.compute() <= 0.5, -1.0, 1.0).sum(axis=1))
+    True
     """
     sizes = np.array([t.value.size for t in trees], dtype=np.int64)
     roots = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
@@ -253,6 +317,27 @@ def predict_tree_chunk(X, tree, *, roots=None, out=None, n_threads=1):
     Returns
     -------
     ndarray of shape (n,), float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import Tree, predict_tree_chunk
+    >>> tree = Tree(feature=np.array([0, 0, 0]), threshold=np.array([0.5, 0.0, 0.0]),
+    ...             threshold_bin=np.array([3, 0, 0]), missing_left=np.zeros(3, bool),
+    ...             categorical=np.zeros(3, bool), left_categories=np.zeros((3, 4), np.uint64),
+    ...             left=np.array([1, -1, -1]), right=np.array([2, -1, -1]),
+    ...             value=np.array([0.0, -1.0, 1.0]), count=np.zeros(3, np.int64),
+    ...             gain=np.zeros(3), depth=np.array([0, 1, 1]))  # a stump: x0 <= 0.5 ?
+    >>> predict_tree_chunk(np.array([[0.0], [1.0], [np.nan]]), tree)  # NaN goes right
+    array([-1.,  1.,  1.])
+
+    Row-local, so ``map_blocks`` over the row blocks of a Dask array:
+
+    >>> import dask.array as da
+    >>> X = da.from_array(np.linspace(0, 1, 20)[:, None], chunks=(5, 1))
+    >>> P = X.map_blocks(predict_tree_chunk, tree, drop_axis=1, dtype=np.float64)
+    >>> np.array_equal(P.compute(), np.where(X.compute()[:, 0] <= 0.5, -1.0, 1.0))
+    True
     """
     from fastml._kernels import _gbdt
 
@@ -285,6 +370,28 @@ def predict_binned_chunk(binned, tree, *, missing_bin=N_BINS - 1, roots=None, ou
     Returns
     -------
     ndarray of shape (n,), float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import Tree, predict_binned_chunk
+    >>> tree = Tree(feature=np.array([0, 0, 0]), threshold=np.array([0.5, 0.0, 0.0]),
+    ...             threshold_bin=np.array([3, 0, 0]), missing_left=np.zeros(3, bool),
+    ...             categorical=np.zeros(3, bool), left_categories=np.zeros((3, 4), np.uint64),
+    ...             left=np.array([1, -1, -1]), right=np.array([2, -1, -1]),
+    ...             value=np.array([0.0, -1.0, 1.0]), count=np.zeros(3, np.int64),
+    ...             gain=np.zeros(3), depth=np.array([0, 1, 1]))  # a stump: x0 <= 0.5 ?
+    >>> predict_binned_chunk(np.array([[2], [4], [255]], dtype=np.uint8), tree)  # bin <= 3 ?
+    array([-1.,  1.,  1.])
+
+    Row-local, so ``map_blocks`` over the row blocks of Dask bin codes:
+
+    >>> import dask.array as da
+    >>> codes = np.random.default_rng(0).integers(0, 8, size=(40, 1), dtype=np.uint8)
+    >>> B = da.from_array(codes, chunks=(10, 1))
+    >>> P = B.map_blocks(predict_binned_chunk, tree, drop_axis=1, dtype=np.float64)
+    >>> np.array_equal(P.compute(), np.where(B.compute()[:, 0] <= 3, -1.0, 1.0))
+    True
     """
     from fastml._kernels import _gbdt
 
