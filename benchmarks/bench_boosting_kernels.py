@@ -45,7 +45,7 @@ def main(argv=None):
     from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
 
     from fastml import kernels
-    from fastml._tree_grower import grow_tree
+    from fastml.ensemble._hist_gradient_boosting.grower import grow_tree
 
     X, y = make_regression(n_samples=args.n, n_features=28, n_informative=14, noise=10,
                            random_state=0)

@@ -23,8 +23,7 @@ LAYERS = [
     ("dask", ("fastml._dask",)),
     ("public", ("fastml.metrics", "fastml.neighbors", "fastml.preprocessing",
                 "fastml.kernel_approximation", "fastml.ensemble", "fastml._set_output",
-                "fastml._quantile_transforms", "fastml._feature_expansions",
-                "fastml._tree_grower")),
+                "fastml._quantile_transforms", "fastml._feature_expansions")),
     ("command line", ("fastml.cli", "fastml.__main__")),
 ]
 

@@ -157,7 +157,8 @@ NOT_KERNELS = {
 
 
 @pytest.mark.parametrize("module", [*KERNEL_FAMILIES, "fastml.neighbors",
-                                    "fastml.preprocessing", "fastml.ensemble._losses"])
+                                    "fastml.preprocessing",
+                                    "fastml.ensemble._hist_gradient_boosting.losses"])
 def test_doctests_pass(module):
     import dask
 

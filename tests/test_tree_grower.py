@@ -8,7 +8,7 @@ from sklearn.datasets import make_regression
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from fastml import kernels
-from fastml._tree_grower import grow_tree
+from fastml.ensemble._hist_gradient_boosting.grower import grow_tree
 from naive import naive_predict
 
 

@@ -156,7 +156,7 @@ def add_leaf_values(raw, leaf_rows, values, *, n_threads=1, check_input=True):
 
 
 class Tree(NamedTuple):
-    """Regression trees as arrays (``fastml._tree_grower``): one tree with
+    """Regression trees as arrays (``fastml.ensemble._hist_gradient_boosting.grower``): one tree with
     node 0 its root, or several stacked by ``stack_trees``.
 
     A numerical node splits on ``feature``: values ``<= threshold`` (bins

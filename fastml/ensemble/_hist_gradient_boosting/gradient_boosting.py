@@ -2,16 +2,13 @@
 and ``HistGradientBoostingClassifier`` on fastml's compiled kernels.
 
 One way through ``fit``: validate, encode categorical columns, split off
-validation rows, bin (``kernels.bin_thresholds`` + ``bin_chunk``), then per
-iteration: gradients and hessians from the loss, converted to fixed point,
-one tree per raw-prediction column from ``_tree_grower.grow_tree``, the
-training raw predictions updated from the leaves' rows, scores and the
-early-stopping test.  Predictions sum the trees with
-``kernels.predict_tree_chunk``.
+validation rows, bin (``kernels.bin_thresholds`` + ``bin_chunk``), then
+boost (``boosting.Booster``: one tree per raw-prediction column per
+iteration, from ``grower.grow_tree``).  Predictions sum the trees
+(``prediction.PredictionMixin``).
 """
-import copy
+import inspect
 import numbers
-import time
 
 import numpy as np
 from scipy import sparse
@@ -19,33 +16,22 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state, column_or_1d, resample
+from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastml import kernels
 from fastml._threads import effective_n_threads
-from fastml._tree_grower import grow_tree
-from fastml._validation import FLOAT_DTYPES, is_dask_collection, unchanged_on_error
-from fastml.ensemble import _categories
-from fastml.ensemble._losses import Loss, builtin_loss, weighted_quantile
+from fastml._validation import (FLOAT_DTYPES, Interval, InvalidParameterError, Options,
+                                check_parameters, is_dask_collection, unchanged_on_error)
+from fastml.ensemble._hist_gradient_boosting import categories as _categories
+from fastml.ensemble._hist_gradient_boosting.boosting import Booster
+from fastml.ensemble._hist_gradient_boosting.losses import Loss, builtin_loss
+from fastml.ensemble._hist_gradient_boosting.prediction import PredictionMixin
 
 BINNING_SAMPLE = 200_000  # rows drawn to place the bin thresholds, as scikit-learn
-SCORING_SAMPLE = 10_000   # training rows a scorer sees for train_score_
 AUTO_EARLY_STOPPING = 10_000  # early_stopping="auto" turns it on above this many rows
-
-
-def _is_int(value, low=None):
-    return (isinstance(value, numbers.Integral) and not isinstance(value, bool)
-            and (low is None or value >= low))
-
-
-def _scale_of(values, n_threads):
-    """The fixed-point scale of float32 gradients or hessians (bounded by
-    the sum of their absolute values, so a few large ones cost little)."""
-    largest, abs_sum = kernels.abs_max_sum(values, n_threads=n_threads)
-    return kernels.fixed_point_scale(largest, values.size, abs_sum=abs_sum)
 
 
 def _target_column(y):
@@ -53,46 +39,46 @@ def _target_column(y):
     return column_or_1d(y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y), warn=True)
 
 
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+class _RealNotInt(Interval):
+    """Floats in a range; integers, even of a value inside it, refused."""
+
+    def accepts(self, value):
+        return not isinstance(value, numbers.Integral) and super().accepts(value)
 
 
-class _HistGradientBoosting(BaseEstimator):
-    """What the regressor and the classifier share."""
+def _keep_parameters(estimator, values):
+    """Store each ``__init__`` parameter of ``estimator`` from ``values``
+    (the ``locals()`` of its ``__init__``) verbatim, unvalidated."""
+    for name in inspect.signature(type(estimator).__init__).parameters:
+        if name != "self":
+            setattr(estimator, name, values[name])
 
-    _loss_names = ()
 
-    def __init__(self, loss, *, learning_rate, max_iter, max_leaf_nodes, max_depth,
-                 min_samples_leaf, l2_regularization, max_features, max_bins,
-                 categorical_features, monotonic_cst, interaction_cst, warm_start,
-                 early_stopping, scoring, validation_fraction, n_iter_no_change, tol, verbose,
-                 random_state):
-        self.loss = loss
-        self.learning_rate = learning_rate
-        self.max_iter = max_iter
-        self.max_leaf_nodes = max_leaf_nodes
-        self.max_depth = max_depth
-        self.min_samples_leaf = min_samples_leaf
-        self.l2_regularization = l2_regularization
-        self.max_features = max_features
-        self.max_bins = max_bins
-        self.categorical_features = categorical_features
-        self.monotonic_cst = monotonic_cst
-        self.interaction_cst = interaction_cst
-        self.warm_start = warm_start
-        self.early_stopping = early_stopping
-        self.scoring = scoring
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.verbose = verbose
-        self.random_state = random_state
+class BaseHistGradientBoosting(PredictionMixin, BaseEstimator):
+    """What the regressor and the classifier share: parameters, input
+    checks and ``fit``.  Subclasses' ``__init__`` store their parameters
+    with ``_keep_parameters``."""
+
+    _parameter_constraints = {
+        "learning_rate": [Interval(numbers.Real, 0, np.inf, closed="neither")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_leaf_nodes": [Interval(numbers.Integral, 2, None, closed="left"), None],
+        "max_depth": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "min_samples_leaf": [Interval(numbers.Integral, 1, None, closed="left")],
+        "l2_regularization": [Interval(numbers.Real, 0, np.inf, closed="left")],
+        "max_features": [_RealNotInt(numbers.Real, 0, 1, closed="right")],
+        "max_bins": [Interval(numbers.Integral, 2, 255, closed="both")],
+        "warm_start": ["boolean"],
+        "early_stopping": [Options("auto"), "boolean"],
+        "scoring": [str, callable, None],
+        "validation_fraction": [_RealNotInt(numbers.Real, 0, 1, closed="neither"),
+                                Interval(numbers.Integral, 1, None, closed="left"), None],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "verbose": [Interval(numbers.Integral, 0, None, closed="left"), "boolean"],
+    }
 
     # ------------------------------------------------------------ checks
-
-    def _param_error(self, name, expected):
-        return ValueError(f"The '{name}' parameter of {type(self).__name__} must be "
-                          f"{expected}. Got {getattr(self, name)!r} instead.")
 
     def _check_params(self):
         for name in ("monotonic_cst", "interaction_cst"):
@@ -100,42 +86,7 @@ class _HistGradientBoosting(BaseEstimator):
                 raise NotImplementedError(
                     f"{name} is not implemented in fastml yet; leave it None, or use "
                     f"sklearn.ensemble.{type(self).__name__} for constrained trees.")
-        if not (isinstance(self.loss, Loss) or self.loss in self._loss_names):
-            raise self._param_error("loss", f"one of {self._loss_names} or a "
-                                    "fastml.ensemble.NumbaLoss")
-        if not _is_real(self.learning_rate) or not np.isfinite(self.learning_rate) \
-                or self.learning_rate <= 0:
-            raise self._param_error("learning_rate", "a finite float > 0")
-        for name, low, none_ok in (("max_iter", 1, False), ("max_leaf_nodes", 2, True),
-                                   ("max_depth", 1, True), ("min_samples_leaf", 1, False),
-                                   ("n_iter_no_change", 1, False)):
-            value = getattr(self, name)
-            if not (_is_int(value, low) or (none_ok and value is None)):
-                raise self._param_error(name, f"an int in the range [{low}, inf)"
-                                        + (" or None" if none_ok else ""))
-        if not _is_real(self.l2_regularization) or not self.l2_regularization >= 0 \
-                or not np.isfinite(self.l2_regularization):
-            raise self._param_error("l2_regularization", "a finite float >= 0")
-        if not _is_real(self.max_features) or isinstance(self.max_features, numbers.Integral) \
-                or not 0 < self.max_features <= 1:
-            raise self._param_error("max_features", "a float in the range (0.0, 1.0]")
-        if not _is_int(self.max_bins) or not 2 <= self.max_bins <= 255:
-            raise self._param_error("max_bins", "an int in the range [2, 255]")
-        if not (self.early_stopping == "auto" or isinstance(self.early_stopping, bool)):
-            raise self._param_error("early_stopping", "'auto' or a bool")
-        vf = self.validation_fraction
-        if not (vf is None or _is_int(vf, 1)
-                or (_is_real(vf) and not isinstance(vf, numbers.Integral) and 0 < vf < 1)):
-            raise self._param_error("validation_fraction",
-                                    "a float in (0, 1), an int >= 1, or None")
-        if not _is_real(self.tol) or not self.tol >= 0:
-            raise self._param_error("tol", "a float >= 0")
-        if not (self.scoring is None or isinstance(self.scoring, str) or callable(self.scoring)):
-            raise self._param_error("scoring", "a str, a callable or None")
-        if not (_is_int(self.verbose, 0) or isinstance(self.verbose, bool)):
-            raise self._param_error("verbose", "an int >= 0")
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise self._param_error("warm_start", "a bool")
+        check_parameters(self)
 
     def _validate_X(self, X, reset):
         """X as a float array (n, n_features_in_), categorical columns as
@@ -273,23 +224,9 @@ class _HistGradientBoosting(BaseEstimator):
             self._fit_bins(X_train, w_train, n_threads)
             self._baseline = self._loss.baseline(y_train, w_train)
         binned = self._bin(X_train, n_threads)
-        K = self._loss.n_outputs
-        self.n_trees_per_iteration_ = K
-        # (n, K) view of a (K, n) array: each column contiguous for the leaf updates
-        raw = np.tile(self._baseline[:, None], (1, X_train.shape[0])).T
-        raw_val = None if validation is None else \
-            np.tile(self._baseline, (validation[0].shape[0], 1))
-        for k, (tree, roots) in enumerate(self._forest()):  # trees of a warm start
-            if roots.size:
-                raw[:, k] = kernels.predict_binned_chunk(
-                    binned, tree, missing_bin=self.max_bins, roots=roots,
-                    out=np.ascontiguousarray(raw[:, k]), n_threads=n_threads)
-                if raw_val is not None:
-                    raw_val[:, k] = kernels.predict_tree_chunk(
-                        validation[0], tree, roots=roots,
-                        out=np.ascontiguousarray(raw_val[:, k]), n_threads=n_threads)
-        self._boost(binned, X_train, y_train, w_train, raw, validation, raw_val, n_threads,
-                    warm)
+        self.n_trees_per_iteration_ = self._loss.n_outputs
+        booster = Booster(self, binned, (X_train, y_train, w_train), validation, n_threads)
+        booster.run(warm)
         self._stacked = None
         self._forest()  # stacked once here: predict changes nothing in the estimator
         return self
@@ -368,207 +305,12 @@ class _HistGradientBoosting(BaseEstimator):
             return None
         return check_scoring(self, scoring=self.scoring)
 
-    def _boost(self, binned, X_train, y_train, w_train, raw, validation, raw_val, n_threads,
-               warm):
-        loss, K = self._loss, self._loss.n_outputs
-        raw_columns = raw.T  # (K, n), C order
-        scorer = self._scorer() if self.do_early_stopping_ else None
-        score_rows = None
-        if scorer is not None:
-            score_rows = np.arange(X_train.shape[0])
-            if X_train.shape[0] > SCORING_SAMPLE:  # the rows scikit-learn scores
-                stratify = y_train if isinstance(self, ClassifierMixin) else None
-                score_rows = resample(score_rows, n_samples=SCORING_SAMPLE, replace=False,
-                                      stratify=stratify, random_state=self._random_seed)
-
-        def scores():
-            if scorer is None:
-                train = -loss.loss(y_train, raw, w_train)
-                val = None if validation is None else -loss.loss(validation[1], raw_val,
-                                                                 validation[2])
-                return train, val
-            self._stacked = None
-            w = None if w_train is None else w_train[score_rows]
-            self._scoring_encoded_rows = True
-            try:
-                train = self._score(scorer, X_train[score_rows], y_train[score_rows], w)
-                val = None if validation is None else self._score(scorer, *validation)
-            finally:
-                del self._scoring_encoded_rows
-            return train, val
-
-        if warm:  # a new list: a fit that fails leaves the old one as it was
-            self._trees = list(self._trees)
-        else:
-            self._trees = []
-            self.n_iter_ = 0
-            self.train_score_ = np.array([])
-            self.validation_score_ = np.array([])
-        record = self.do_early_stopping_  # scikit-learn keeps scores only then
-        if record and not warm:
-            train, val = scores()
-            self.train_score_ = np.array([train])
-            self.validation_score_ = np.array([] if val is None else [val])
-        if not warm or not hasattr(self, "_feature_rng"):
-            self._feature_rng = np.random.default_rng(self._random_seed)
-        # a copy, advanced and kept only if the fit succeeds, so that warm fits
-        # continue the draws where the last one stopped (5 + 5 = 10 iterations)
-        feature_rng = copy.deepcopy(self._feature_rng)
-        n_allowed = max(1, int(np.ceil(self.max_features * binned.shape[1])))
-        categorical = self._categorical_mask(binned.shape[1])
-        binned_columns = np.asfortranarray(binned)  # for the partitions (see grow_tree)
-        by_column = kernels.repeating_features(binned)  # for the histograms (see grow_tree)
-        histogram_pool = []  # arrays the trees' histograms are recycled through
-        started = time.perf_counter()
-        if self.verbose and self.n_iter_ < self.max_iter:
-            print(f"Binned {binned.shape[0]} training rows x {binned.shape[1]} features; "
-                  f"{'early stopping on' if self.do_early_stopping_ else 'no early stopping'}")
-        while self.n_iter_ < self.max_iter:
-            tic = time.perf_counter()
-            gradients, hessians = loss.gradient_hessian(y_train, raw, w_train)
-            trees = []
-            for k in range(K):
-                g = np.ascontiguousarray(gradients[:, k])
-                h = None if hessians is None else np.ascontiguousarray(hessians[:, k])
-                g_scale = _scale_of(g, n_threads)
-                h_scale = None if h is None else _scale_of(h, n_threads)
-                tree, leaf_rows = grow_tree(  # the scales come from g and h: no second check
-                    binned, kernels.to_fixed_point(g, g_scale, n_threads=n_threads,
-                                                   check_input=False),
-                    None if h is None else kernels.to_fixed_point(h, h_scale,
-                                                                  n_threads=n_threads,
-                                                                  check_input=False),
-                    gradient_scale=g_scale, hessian_scale=h_scale, thresholds=self._thresholds,
-                    missing_bin=self.max_bins, learning_rate=float(self.learning_rate),
-                    max_leaf_nodes=self.max_leaf_nodes, max_depth=self.max_depth,
-                    min_samples_leaf=self.min_samples_leaf,
-                    l2_regularization=self.l2_regularization, categorical=categorical,
-                    n_allowed_features=n_allowed, rng=feature_rng,
-                    binned_columns=binned_columns, by_column=by_column,
-                    histogram_pool=histogram_pool, n_threads=n_threads)
-                column = raw_columns[k]
-                if loss.leaf_quantile is not None:
-                    for node, rows in leaf_rows:
-                        residuals = y_train[rows] - column[rows]
-                        w = None if w_train is None else w_train[rows]
-                        tree.value[node] = float(self.learning_rate) * weighted_quantile(
-                            residuals, w, loss.leaf_quantile)
-                kernels.add_leaf_values(column, [rows for _, rows in leaf_rows],
-                                        tree.value[[node for node, _ in leaf_rows]],
-                                        n_threads=n_threads, check_input=False)
-                if raw_val is not None:
-                    raw_val[:, k] = kernels.predict_tree_chunk(
-                        validation[0], tree, out=np.ascontiguousarray(raw_val[:, k]),
-                        n_threads=n_threads)
-                trees.append(tree)
-            self._trees.append(trees)
-            self._stacked = None
-            self.n_iter_ += 1
-            if record:
-                train, val = scores()
-                self.train_score_ = np.append(self.train_score_, train)
-                if val is not None:
-                    self.validation_score_ = np.append(self.validation_score_, val)
-            if self.verbose:
-                leaves = sum(int((t.left < 0).sum()) for t in trees)
-                if record:
-                    shown = f"train score {train:.5f}" + (
-                        "" if val is None else f", val score {val:.5f}")
-                else:
-                    shown = f"train loss {loss.loss(y_train, raw, w_train):.5f}"
-                print(f"[{self.n_iter_}/{self.max_iter}] {K} tree{'s' * (K > 1)}, {leaves} "
-                      f"leaves, {shown}, in {time.perf_counter() - tic:.3f}s")
-            if self.do_early_stopping_ and self._should_stop(
-                    self.validation_score_ if validation is not None else self.train_score_):
-                break
-        self._feature_rng = feature_rng
-        if self.verbose:
-            print(f"Fit {len(self._trees)} iterations in {time.perf_counter() - started:.3f}s")
-
-    def _score(self, scorer, X, y, w):
-        y = self._decode_y(y)
-        if w is None:
-            return float(scorer(self, X, y))
-        return float(scorer(self, X, y, sample_weight=w))
-
-    def _should_stop(self, scores):
-        """No score among the last n_iter_no_change beats the one before
-        them by more than tol."""
-        reference = self.n_iter_no_change + 1
-        if len(scores) < reference:
-            return False
-        return not np.any(scores[-reference + 1:] > scores[-reference] + self.tol)
-
-    # ------------------------------------------------------------ predict
-
-    def _forest(self):
-        """Per raw-prediction column: (stacked trees, roots)."""
-        stacked = getattr(self, "_stacked", None)
-        if stacked is None:
-            K = getattr(self, "n_trees_per_iteration_", 1)
-            columns = [[trees[k] for trees in getattr(self, "_trees", [])] for k in range(K)]
-            stacked = self._stacked = [
-                kernels.stack_trees(c) if c else (None, np.zeros(0, np.int64))
-                for c in columns]
-        return stacked
-
-    def _prediction_X(self, X):
-        """X validated against the fitted features.  Mid-fit, scorers get
-        the rows fit has already validated and encoded: they pass as they
-        are."""
-        if getattr(self, "_scoring_encoded_rows", False):
-            return X
-        return self._validate_X(X, reset=False)
-
-    def _raw_predict(self, X):
-        """Raw predictions (n, K) float64."""
-        X = self._prediction_X(X)
-        n_threads = effective_n_threads(None)
-        raw = np.tile(self._baseline, (X.shape[0], 1))
-        for k, (tree, roots) in enumerate(self._forest()):
-            if roots.size:
-                raw[:, k] = kernels.predict_tree_chunk(X, tree, roots=roots,
-                                                       out=np.ascontiguousarray(raw[:, k]),
-                                                       n_threads=n_threads)
-        return raw
-
-    def _staged_raw_predict(self, X):
-        check_is_fitted(self, "_trees")
-        X = self._prediction_X(X)
-        n_threads = effective_n_threads(None)
-        raw = np.tile(self._baseline, (X.shape[0], 1))
-        for trees in self._trees:
-            for k, tree in enumerate(trees):
-                raw[:, k] = kernels.predict_tree_chunk(X, tree,
-                                                       out=np.ascontiguousarray(raw[:, k]),
-                                                       n_threads=n_threads)
-            yield raw.copy()
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
 
-    # ------------------------------------------------------------ save / load
-
-    def save(self, path):
-        """Write the fitted model to ``path`` as an ``.npz`` file of plain
-        arrays and JSON text (no pickled objects); read it with ``load``."""
-        from fastml.ensemble._model_files import save
-
-        check_is_fitted(self, "_trees")
-        save(self, path)
-
-    @classmethod
-    def load(cls, path):
-        """Read a model written by ``save``; loading never runs code from the
-        file (``numpy.load`` with ``allow_pickle=False``)."""
-        from fastml.ensemble._model_files import load
-
-        return load(path, cls)
-
-
-class HistGradientBoostingRegressor(RegressorMixin, _HistGradientBoosting):
+class HistGradientBoostingRegressor(RegressorMixin, BaseHistGradientBoosting):
     """Histogram-based gradient-boosted regression trees on fastml's compiled
     kernels.
 
@@ -617,22 +359,20 @@ class HistGradientBoostingRegressor(RegressorMixin, _HistGradientBoosting):
                  warm_start=False, early_stopping="auto", scoring="loss",
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-7, verbose=0,
                  random_state=None):
-        super().__init__(
-            loss, learning_rate=learning_rate, max_iter=max_iter,
-            max_leaf_nodes=max_leaf_nodes, max_depth=max_depth,
-            min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization,
-            max_features=max_features, max_bins=max_bins,
-            categorical_features=categorical_features, monotonic_cst=monotonic_cst,
-            interaction_cst=interaction_cst, warm_start=warm_start,
-            early_stopping=early_stopping, scoring=scoring,
-            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-            tol=tol, verbose=verbose, random_state=random_state)
-        self.quantile = quantile
+        _keep_parameters(self, locals())
+
+    _parameter_constraints = {
+        **BaseHistGradientBoosting._parameter_constraints,
+        "loss": [Options(*_loss_names), Loss],
+        "quantile": [Interval(numbers.Real, 0, 1, closed="neither"), None],
+    }
 
     def _check_params(self):
         super()._check_params()
-        if self.loss == "quantile" and not (_is_real(self.quantile) and 0 < self.quantile < 1):
-            raise self._param_error("quantile", "a float in (0, 1) when loss='quantile'")
+        if self.loss == "quantile" and self.quantile is None:
+            raise InvalidParameterError(
+                "The 'quantile' parameter of HistGradientBoostingRegressor must be a float "
+                "in the range (0, 1) when loss='quantile'. Got None instead.")
 
     def _make_loss(self):
         if isinstance(self.loss, Loss):
@@ -670,7 +410,7 @@ class HistGradientBoostingRegressor(RegressorMixin, _HistGradientBoosting):
             yield self._loss.predict(raw)
 
 
-class HistGradientBoostingClassifier(ClassifierMixin, _HistGradientBoosting):
+class HistGradientBoostingClassifier(ClassifierMixin, BaseHistGradientBoosting):
     """Histogram-based gradient-boosted classification trees on fastml's
     compiled kernels.
 
@@ -685,11 +425,8 @@ class HistGradientBoostingClassifier(ClassifierMixin, _HistGradientBoosting):
     ----------
     loss : {"log_loss"}, default="log_loss"
     class_weight : dict or "balanced", default=None
-    learning_rate, max_iter, max_leaf_nodes, max_depth, min_samples_leaf, \
-    l2_regularization, max_features, max_bins, categorical_features, \
-    monotonic_cst, interaction_cst, warm_start, early_stopping, scoring, \
-    validation_fraction, n_iter_no_change, tol, verbose, random_state
-        As in scikit-learn.
+    **other parameters**
+        As in :class:`HistGradientBoostingRegressor` and scikit-learn.
 
     Attributes
     ----------
@@ -710,25 +447,13 @@ class HistGradientBoostingClassifier(ClassifierMixin, _HistGradientBoosting):
                  interaction_cst=None, warm_start=False, early_stopping="auto",
                  scoring="loss", validation_fraction=0.1, n_iter_no_change=10, tol=1e-7,
                  verbose=0, random_state=None, class_weight=None):
-        super().__init__(
-            loss, learning_rate=learning_rate, max_iter=max_iter,
-            max_leaf_nodes=max_leaf_nodes, max_depth=max_depth,
-            min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization,
-            max_features=max_features, max_bins=max_bins,
-            categorical_features=categorical_features, monotonic_cst=monotonic_cst,
-            interaction_cst=interaction_cst, warm_start=warm_start,
-            early_stopping=early_stopping, scoring=scoring,
-            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-            tol=tol, verbose=verbose, random_state=random_state)
-        self.class_weight = class_weight
+        _keep_parameters(self, locals())
 
-    def _check_params(self):
-        super()._check_params()
-        if isinstance(self.loss, Loss):
-            raise self._param_error("loss", "'log_loss' (custom losses are for the regressor)")
-        cw = self.class_weight
-        if not (cw is None or cw == "balanced" or isinstance(cw, dict)):
-            raise self._param_error("class_weight", "a dict, 'balanced' or None")
+    _parameter_constraints = {
+        **BaseHistGradientBoosting._parameter_constraints,
+        "loss": [Options(*_loss_names)],  # custom losses are for the regressor
+        "class_weight": [dict, Options("balanced"), None],
+    }
 
     def _make_loss(self):
         return builtin_loss("log_loss", n_classes=self.classes_.size)

@@ -17,6 +17,10 @@ from fastml import kernels
 
 
 _NO_CATEGORIES = np.zeros(4, dtype=np.uint64)
+_DTYPES = {"feature": np.int64, "threshold": np.float64, "threshold_bin": np.int64,
+           "missing_left": bool, "categorical": bool, "left_categories": np.uint64,
+           "left": np.int64, "right": np.int64,
+           "value": np.float64, "count": np.int64, "gain": np.float64, "depth": np.int64}
 
 
 def _bits(mask):
@@ -93,133 +97,208 @@ def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thr
         The training rows of each leaf, to update raw predictions without
         predicting.
     """
-    binned = np.ascontiguousarray(binned)
-    binned_columns = np.asfortranarray(binned if binned_columns is None else binned_columns)
-    n, d = binned.shape
-    if binned_columns.shape != binned.shape:
-        raise ValueError(f"binned_columns has shape {binned_columns.shape}, binned "
-                         f"{binned.shape}; pass the same codes in Fortran order.")
-    learning_rate = float(learning_rate)  # a NumPy float32 would round leaf values to float32
-    gradients = kernels.check_fixed_point(gradients, n, "gradients")
-    if hessians is not None:
-        hessians = kernels.check_fixed_point(hessians, n, "hessians")
-    n_values = np.array([len(t) + 1 for t in thresholds], dtype=np.uint16)
-    categorical = np.zeros(d, bool) if categorical is None else np.asarray(categorical, bool)
-    categorical_codes = categorical.astype(np.uint8)
-    every_feature = np.ones(d, np.uint8)
-    with_hessians = hessians is not None
-    h_scale = hessian_scale if with_hessians else 1.0
-    nodes = {k: [] for k in kernels.Tree._fields}
+    return TreeGrower(binned, gradients, hessians, gradient_scale=gradient_scale,
+                      hessian_scale=hessian_scale, thresholds=thresholds,
+                      missing_bin=missing_bin, learning_rate=learning_rate,
+                      max_leaf_nodes=max_leaf_nodes, max_depth=max_depth,
+                      min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization,
+                      min_hessian=min_hessian, min_gain_to_split=min_gain_to_split,
+                      categorical=categorical, n_allowed_features=n_allowed_features, rng=rng,
+                      binned_columns=binned_columns, by_column=by_column,
+                      histogram_pool=histogram_pool, n_threads=n_threads).grow()
 
-    def add_node(hist_sums, depth):
+
+class TreeGrower:
+    """Grows one leaf-wise tree fitted to fixed-point gradients; the
+    parameters are those of :func:`grow_tree`.  ``grow()`` runs once.
+
+    One method per step: the root (``_make_root``), the node to split next
+    (the heap of ``_consider``), splitting it (``_split``), the children's
+    histograms (``_children_histograms``) and the finished tree
+    (``_finish``).
+    """
+
+    def __init__(self, binned, gradients, hessians, *, gradient_scale, hessian_scale,
+                 thresholds, missing_bin, learning_rate=0.1, max_leaf_nodes=31,
+                 max_depth=None, min_samples_leaf=20, l2_regularization=0.0, min_hessian=1e-3,
+                 min_gain_to_split=0.0, categorical=None, n_allowed_features=None, rng=None,
+                 binned_columns=None, by_column=None, histogram_pool=None, n_threads=1):
+        binned = np.ascontiguousarray(binned)
+        binned_columns = np.asfortranarray(binned if binned_columns is None else binned_columns)
+        n, d = binned.shape
+        if binned_columns.shape != binned.shape:
+            raise ValueError(f"binned_columns has shape {binned_columns.shape}, binned "
+                             f"{binned.shape}; pass the same codes in Fortran order.")
+        gradients = kernels.check_fixed_point(gradients, n, "gradients")
+        if hessians is not None:
+            hessians = kernels.check_fixed_point(hessians, n, "hessians")
+        self.n_rows, self.n_features = n, d
+        self.binned_columns = binned_columns
+        self.with_hessians = hessians is not None
+        self.gradient_scale = gradient_scale
+        self.hessian_scale = hessian_scale if self.with_hessians else None
+        self.thresholds, self.missing_bin = thresholds, missing_bin
+        self.learning_rate = float(learning_rate)  # a NumPy float32 would round leaf values
+        self.max_leaf_nodes, self.max_depth = max_leaf_nodes, max_depth
+        self.min_samples_leaf, self.min_hessian = min_samples_leaf, min_hessian
+        self.l2_regularization, self.min_gain_to_split = l2_regularization, min_gain_to_split
+        self.n_values = np.array([len(t) + 1 for t in thresholds], dtype=np.uint16)
+        self.categorical = (np.zeros(d, bool) if categorical is None
+                            else np.asarray(categorical, bool))
+        self.categorical_codes = self.categorical.astype(np.uint8)
+        self.every_feature = np.ones(d, np.uint8)
+        self.n_allowed_features, self.rng = n_allowed_features, rng
+        self.pool = [] if histogram_pool is None else histogram_pool
+        self.n_threads = n_threads
+        self.histogram = kernels.GradientHistograms(binned, gradients, hessians,
+                                                    by_column=by_column, n_threads=n_threads,
+                                                    check_input=False)
+        self.nodes = {k: [] for k in kernels.Tree._fields}
+        self.heap, self.finished, self.n_leaves = [], [], 0
+
+    def grow(self):
+        """(tree, leaf_rows), as :func:`grow_tree` returns them."""
+        self._make_root()
+        while self.heap and self._may_add_leaf():
+            _, _, leaf = heapq.heappop(self.heap)
+            self._split(leaf)
+        return self._finish()
+
+    # ------------------------------------------------------------ nodes
+
+    def _add_node(self, hist_sums, depth):
+        """A new leaf's node from its gradient / hessian / row sums."""
         g, h, count = (int(v) for v in hist_sums)
-        hess = h * h_scale if with_hessians else float(count)
+        hess = h * self.hessian_scale if self.with_hessians else float(count)
+        value = self.learning_rate * (-(g * self.gradient_scale)
+                                      / (hess + self.l2_regularization + 1e-15))
         for key, val in (("feature", -1), ("threshold", np.nan), ("threshold_bin", -1),
                          ("missing_left", False), ("categorical", False),
                          ("left_categories", _NO_CATEGORIES), ("left", -1), ("right", -1),
-                         ("value", learning_rate * (-(g * gradient_scale)
-                                                   / (hess + l2_regularization + 1e-15))),
-                         ("count", count), ("gain", 0.0), ("depth", depth)):
-            nodes[key].append(val)
-        return len(nodes["value"]) - 1
+                         ("value", value), ("count", count), ("gain", 0.0), ("depth", depth)):
+            self.nodes[key].append(val)
+        return len(self.nodes["value"]) - 1
 
-    histogram = kernels.GradientHistograms(binned, gradients, hessians, by_column=by_column,
-                                           n_threads=n_threads, check_input=False)
+    def _spare(self):
+        """A histogram array from the pool, or None for a new one."""
+        return self.pool.pop() if self.pool else None
 
-    def may_split(count, depth):
+    def _make_root(self):
+        root_hist = self.histogram(None, out=self._spare(), check_input=False)
+        self.unseen = root_hist[:, :, 2] == 0  # (d, N_BINS) bins without a training row
+        self.has_missing = (~self.unseen[:, self.missing_bin]).astype(np.uint8)
+        root_sums = root_hist[0].sum(axis=0)
+        root = _Leaf(self._add_node(root_sums, 0), np.arange(self.n_rows, dtype=np.uint32),
+                     root_sums, root_hist)
+        self.n_leaves, self.finished = 1, [root]
+        self._consider(root)
+
+    # ------------------------------------------------------------ choosing nodes
+
+    def _may_add_leaf(self):
+        return self.max_leaf_nodes is None or self.n_leaves < self.max_leaf_nodes
+
+    def _may_split(self, count, depth):
         """Whether a node of count rows at this depth may still split."""
-        return (max_depth is None or depth < max_depth) and count >= 2 * min_samples_leaf
+        return ((self.max_depth is None or depth < self.max_depth)
+                and count >= 2 * self.min_samples_leaf)
 
-    def consider(leaf, heap):
+    def _allowed_features(self):
+        """The features a node may split on (``max_features``)."""
+        d, k = self.n_features, self.n_allowed_features
+        if k is None or k >= d:
+            return self.every_feature
+        allowed = np.zeros(d, np.uint8)
+        allowed[self.rng.choice(d, k, replace=False)] = 1
+        return allowed
+
+    def _consider(self, leaf):
         """Score the leaf's best split; queue it if it may split."""
-        if not may_split(nodes["count"][leaf.node], nodes["depth"][leaf.node]):
+        if not self._may_split(self.nodes["count"][leaf.node], self.nodes["depth"][leaf.node]):
             return
-        allowed = every_feature
-        if n_allowed_features is not None and n_allowed_features < d:
-            allowed = np.zeros(d, np.uint8)
-            allowed[rng.choice(d, n_allowed_features, replace=False)] = 1
         split = kernels.find_node_splits(
-            leaf.hist, n_values, gradient_scale=gradient_scale,
-            hessian_scale=hessian_scale if with_hessians else None, missing_bin=missing_bin,
-            l2_regularization=l2_regularization, min_samples_leaf=min_samples_leaf,
-            min_hessian=min_hessian, allowed=allowed, categorical=categorical_codes,
-            has_missing=has_missing,
-            n_threads=min(n_threads, max(1, d // 8)),  # a thread per 8 features
+            leaf.hist, self.n_values, gradient_scale=self.gradient_scale,
+            hessian_scale=self.hessian_scale, missing_bin=self.missing_bin,
+            l2_regularization=self.l2_regularization, min_samples_leaf=self.min_samples_leaf,
+            min_hessian=self.min_hessian, allowed=self._allowed_features(),
+            categorical=self.categorical_codes, has_missing=self.has_missing,
+            n_threads=min(self.n_threads, max(1, self.n_features // 8)),  # a thread per 8
             check_input=False)
         feature = int(np.argmax(split.gain))  # ties to the first feature
-        if split.gain[feature] <= min_gain_to_split:
+        if split.gain[feature] <= self.min_gain_to_split:
             return
         leaf.feature, leaf.split = feature, split
-        heapq.heappush(heap, (-float(split.gain[feature]), leaf.node, leaf))
+        heapq.heappush(self.heap, (-float(split.gain[feature]), leaf.node, leaf))
 
-    root_rows = np.arange(n, dtype=np.uint32)
-    pool = [] if histogram_pool is None else histogram_pool
+    # ------------------------------------------------------------ splitting
 
-    def spare():
-        return pool.pop() if pool else None
-
-    root_hist = histogram(None, out=spare(), check_input=False)
-    unseen = root_hist[:, :, 2] == 0  # (d, N_BINS) bins without a training row
-    has_missing = (~unseen[:, missing_bin]).astype(np.uint8)
-    root_sums = root_hist[0].sum(axis=0)
-    root = _Leaf(add_node(root_sums, 0), root_rows, root_sums, root_hist)
-    heap, n_leaves, finished = [], 1, [root]
-    consider(root, heap)
-    while heap and (max_leaf_nodes is None or n_leaves < max_leaf_nodes):
-        _, _, leaf = heapq.heappop(heap)
-        finished.remove(leaf)
+    def _split(self, leaf):
+        """Split a queued leaf into two children and queue them."""
+        self.finished.remove(leaf)
         f, split = leaf.feature, leaf.split
         threshold_bin = int(split.threshold[f])
         missing_left = bool(split.missing_left[f])
-        if not has_missing[f]:  # missing values at predict time join the larger child
-            missing_left = bool(split.left[f, 2] > nodes["count"][leaf.node] - split.left[f, 2])
+        if not self.has_missing[f]:  # missing values at predict time join the larger child
+            missing_left = bool(split.left[f, 2]
+                                > self.nodes["count"][leaf.node] - split.left[f, 2])
         left_set = None
-        if categorical[f]:  # unseen categories follow missing values
-            left_set = split.left_set[f] | (_bits(unseen[f]) if missing_left else 0)
+        if self.categorical[f]:  # unseen categories follow missing values
+            left_set = split.left_set[f] | (_bits(self.unseen[f]) if missing_left else 0)
         rows_left, rows_right = kernels.partition_chunk(
-            leaf.rows, binned_columns[:, f], threshold_bin, missing_left=missing_left,
-            missing_bin=missing_bin, left_set=left_set, n_threads=n_threads, check_input=False)
-        n_leaves += 1
-        depth = nodes["depth"][leaf.node] + 1
-        # Histograms only when a child may still split: the smaller child's
-        # is built, its sibling's is the parent's minus it.
-        hists = (None, None)
-        if ((max_leaf_nodes is None or n_leaves < max_leaf_nodes)
-                and may_split(max(rows_left.size, rows_right.size), depth)):
-            smaller_left = rows_left.size <= rows_right.size
-            small_hist = histogram(rows_left if smaller_left else rows_right, out=spare(),
-                                   check_input=False)
-            sibling_hist = np.subtract(leaf.hist, small_hist, out=leaf.hist)  # in place
-            hists = (small_hist, sibling_hist) if smaller_left else (sibling_hist, small_hist)
-        else:
-            pool.append(leaf.hist)  # no child needs it
+            leaf.rows, self.binned_columns[:, f], threshold_bin, missing_left=missing_left,
+            missing_bin=self.missing_bin, left_set=left_set, n_threads=self.n_threads,
+            check_input=False)
+        self.n_leaves += 1
+        depth = self.nodes["depth"][leaf.node] + 1
+        hists = self._children_histograms(leaf, rows_left, rows_right, depth)
         left_sums = split.left[f]  # exactly the sums of the rows sent left
-        children = [_Leaf(add_node(sums, depth), rows, sums, h)
+        children = [_Leaf(self._add_node(sums, depth), rows, sums, h)
                     for sums, h, rows in zip((left_sums, leaf.sums - left_sums), hists,
                                              (rows_left, rows_right))]
-        parent = leaf.node
+        self._record_split(leaf, threshold_bin, missing_left, left_set, children)
+        leaf.hist = None  # passed on to a child, or back to the pool
+        self.finished.extend(children)
+        for child in children:
+            if child.hist is not None:
+                self._consider(child)
+
+    def _children_histograms(self, leaf, rows_left, rows_right, depth):
+        """(left, right) histograms, or (None, None) when no child may
+        split: the smaller child's is built, its sibling's is the parent's
+        minus it (in place)."""
+        if not (self._may_add_leaf()
+                and self._may_split(max(rows_left.size, rows_right.size), depth)):
+            self.pool.append(leaf.hist)  # no child needs it
+            return None, None
+        smaller_left = rows_left.size <= rows_right.size
+        small_hist = self.histogram(rows_left if smaller_left else rows_right,
+                                    out=self._spare(), check_input=False)
+        sibling_hist = np.subtract(leaf.hist, small_hist, out=leaf.hist)
+        return (small_hist, sibling_hist) if smaller_left else (sibling_hist, small_hist)
+
+    def _record_split(self, leaf, threshold_bin, missing_left, left_set, children):
+        """Turn the leaf's node into a split node pointing to its children."""
+        nodes, parent, f = self.nodes, leaf.node, leaf.feature
         nodes["feature"][parent] = f
         nodes["threshold_bin"][parent] = threshold_bin
         nodes["missing_left"][parent] = missing_left
-        if categorical[f]:
+        if self.categorical[f]:
             nodes["categorical"][parent] = True
             nodes["left_categories"][parent] = left_set
         else:
-            nodes["threshold"][parent] = (thresholds[f][threshold_bin]
-                                          if threshold_bin < len(thresholds[f]) else np.inf)
+            thresholds = self.thresholds[f]
+            nodes["threshold"][parent] = (thresholds[threshold_bin]
+                                          if threshold_bin < len(thresholds) else np.inf)
         nodes["left"][parent], nodes["right"][parent] = children[0].node, children[1].node
-        nodes["gain"][parent] = float(split.gain[f])
+        nodes["gain"][parent] = float(leaf.split.gain[f])
         nodes["value"][parent] = 0.0
-        leaf.hist = None  # passed on to a child, or back to the pool
-        finished.extend(children)
-        for child in children:
-            if child.hist is not None:
-                consider(child, heap)
-    pool.extend(leaf.hist for leaf in finished if leaf.hist is not None)
-    leaf_rows = sorted((leaf.node, leaf.rows) for leaf in finished)
-    dtypes = {"feature": np.int64, "threshold": np.float64, "threshold_bin": np.int64,
-              "missing_left": bool, "categorical": bool, "left_categories": np.uint64,
-              "left": np.int64, "right": np.int64,
-              "value": np.float64, "count": np.int64, "gain": np.float64, "depth": np.int64}
-    tree = kernels.Tree(**{k: np.asarray(v, dtype=dtypes[k]) for k, v in nodes.items()})
-    return tree, leaf_rows
+
+    # ------------------------------------------------------------ finishing
+
+    def _finish(self):
+        """The tree's arrays and its leaves' rows; histograms back to the pool."""
+        self.pool.extend(leaf.hist for leaf in self.finished if leaf.hist is not None)
+        leaf_rows = sorted((leaf.node, leaf.rows) for leaf in self.finished)
+        tree = kernels.Tree(**{k: np.asarray(v, dtype=_DTYPES[k])
+                               for k, v in self.nodes.items()})
+        return tree, leaf_rows

@@ -68,7 +68,7 @@ def _hashable(key):
 
 
 def save(model, path):
-    from fastml.ensemble._losses import Loss
+    from fastml.ensemble._hist_gradient_boosting.losses import Loss
 
     if isinstance(model.loss, Loss):
         raise ValueError("A model with a custom loss (NumbaLoss) cannot be saved: its loss "

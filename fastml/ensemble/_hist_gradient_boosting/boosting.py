@@ -1,0 +1,224 @@
+"""The boosting loop of one ``fit``: per iteration, gradients and hessians
+from the loss, converted to fixed point, one tree per raw-prediction column
+from ``grower.grow_tree``, the training raw predictions updated from the
+leaves' rows, scores and the early-stopping test.
+"""
+import copy
+import time
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.utils import resample
+
+from fastml import kernels
+from fastml.ensemble._hist_gradient_boosting.grower import grow_tree
+from fastml.ensemble._hist_gradient_boosting.losses import weighted_quantile
+
+SCORING_SAMPLE = 10_000   # training rows a scorer sees for train_score_
+
+
+def _scale_of(values, n_threads):
+    """The fixed-point scale of float32 gradients or hessians (bounded by
+    the sum of their absolute values, so a few large ones cost little)."""
+    largest, abs_sum = kernels.abs_max_sum(values, n_threads=n_threads)
+    return kernels.fixed_point_scale(largest, values.size, abs_sum=abs_sum)
+
+
+class Booster:
+    """Boosts ``model`` (a fitted-so-far estimator: its loss, bins and,
+    on a warm start, trees) on binned training rows.
+
+    Parameters
+    ----------
+    model : BaseHistGradientBoosting
+    binned : ndarray of shape (n, d), uint8
+        The training rows' bin codes.
+    train : (X, y, sample_weight)
+        The training rows (X validated and encoded, y encoded).
+    validation : (X, y, sample_weight) or None
+    n_threads : int
+    """
+
+    def __init__(self, model, binned, train, validation, n_threads):
+        self.model, self.loss = model, model._loss
+        self.binned, self.n_threads = binned, n_threads
+        self.X, self.y, self.w = train
+        self.validation = validation
+        self.raw, self.raw_val = self._initial_predictions()
+        self.scorer = model._scorer() if model.do_early_stopping_ else None
+        self.score_rows = None if self.scorer is None else self._score_rows()
+
+    def _initial_predictions(self):
+        """Raw predictions of the training and validation rows: the
+        baseline plus the trees of a warm start."""
+        model, binned, n_threads = self.model, self.binned, self.n_threads
+        # (n, K) view of a (K, n) array: each column contiguous for the leaf updates
+        raw = np.tile(model._baseline[:, None], (1, binned.shape[0])).T
+        raw_val = None if self.validation is None else \
+            np.tile(model._baseline, (self.validation[0].shape[0], 1))
+        for k, (tree, roots) in enumerate(model._forest()):
+            if roots.size:
+                raw[:, k] = kernels.predict_binned_chunk(
+                    binned, tree, missing_bin=model.max_bins, roots=roots,
+                    out=np.ascontiguousarray(raw[:, k]), n_threads=n_threads)
+                if raw_val is not None:
+                    raw_val[:, k] = kernels.predict_tree_chunk(
+                        self.validation[0], tree, roots=roots,
+                        out=np.ascontiguousarray(raw_val[:, k]), n_threads=n_threads)
+        return raw, raw_val
+
+    def _score_rows(self):
+        """The training rows a scorer sees (those scikit-learn scores)."""
+        rows = np.arange(self.X.shape[0])
+        if self.X.shape[0] <= SCORING_SAMPLE:
+            return rows
+        stratify = self.y if isinstance(self.model, ClassifierMixin) else None
+        return resample(rows, n_samples=SCORING_SAMPLE, replace=False, stratify=stratify,
+                        random_state=self.model._random_seed)
+
+    def scores(self):
+        """(train score, validation score or None) of the model so far."""
+        model, validation = self.model, self.validation
+        if self.scorer is None:
+            train = -self.loss.loss(self.y, self.raw, self.w)
+            val = None if validation is None else -self.loss.loss(validation[1], self.raw_val,
+                                                                  validation[2])
+            return train, val
+        model._stacked = None
+        rows = self.score_rows
+        w = None if self.w is None else self.w[rows]
+        model._scoring_encoded_rows = True
+        try:
+            train = self._score(self.X[rows], self.y[rows], w)
+            val = None if validation is None else self._score(*validation)
+        finally:
+            del model._scoring_encoded_rows
+        return train, val
+
+    def _score(self, X, y, w):
+        y = self.model._decode_y(y)
+        if w is None:
+            return float(self.scorer(self.model, X, y))
+        return float(self.scorer(self.model, X, y, sample_weight=w))
+
+    def _should_stop(self, scores):
+        """No score among the last n_iter_no_change beats the one before
+        them by more than tol."""
+        reference = self.model.n_iter_no_change + 1
+        if len(scores) < reference:
+            return False
+        return not np.any(scores[-reference + 1:] > scores[-reference] + self.model.tol)
+
+    def _start(self, warm):
+        """Reset (or, warm, copy) the model's trees and scores; the feature
+        generator to draw from."""
+        model = self.model
+        if warm:  # a new list: a fit that fails leaves the old one as it was
+            model._trees = list(model._trees)
+        else:
+            model._trees = []
+            model.n_iter_ = 0
+            model.train_score_ = np.array([])
+            model.validation_score_ = np.array([])
+        if model.do_early_stopping_ and not warm:
+            train, val = self.scores()
+            model.train_score_ = np.array([train])
+            model.validation_score_ = np.array([] if val is None else [val])
+        if not warm or not hasattr(model, "_feature_rng"):
+            model._feature_rng = np.random.default_rng(model._random_seed)
+        # a copy, advanced and kept only if the fit succeeds, so that warm fits
+        # continue the draws where the last one stopped (5 + 5 = 10 iterations)
+        return copy.deepcopy(model._feature_rng)
+
+    def _tree_options(self, feature_rng):
+        """grow_tree's arguments shared by every tree of the fit."""
+        model, binned = self.model, self.binned
+        return dict(
+            thresholds=model._thresholds, missing_bin=model.max_bins,
+            learning_rate=float(model.learning_rate), max_leaf_nodes=model.max_leaf_nodes,
+            max_depth=model.max_depth, min_samples_leaf=model.min_samples_leaf,
+            l2_regularization=model.l2_regularization,
+            categorical=model._categorical_mask(binned.shape[1]),
+            n_allowed_features=max(1, int(np.ceil(model.max_features * binned.shape[1]))),
+            rng=feature_rng,
+            binned_columns=np.asfortranarray(binned),  # for the partitions (see grow_tree)
+            by_column=kernels.repeating_features(binned),  # for the histograms
+            histogram_pool=[],  # arrays the trees' histograms are recycled through
+            n_threads=self.n_threads)
+
+    def run(self, warm):
+        """Add iterations until max_iter or early stopping."""
+        model = self.model
+        feature_rng = self._start(warm)
+        options = self._tree_options(feature_rng)
+        started = time.perf_counter()
+        if model.verbose and model.n_iter_ < model.max_iter:
+            stopping = "early stopping on" if model.do_early_stopping_ else "no early stopping"
+            print(f"Binned {self.binned.shape[0]} training rows x {self.binned.shape[1]} "
+                  f"features; {stopping}")
+        while model.n_iter_ < model.max_iter:
+            tic = time.perf_counter()
+            gradients, hessians = self.loss.gradient_hessian(self.y, self.raw, self.w)
+            trees = [self._grow(k, gradients, hessians, options)
+                     for k in range(self.loss.n_outputs)]
+            model._trees.append(trees)
+            model._stacked = None
+            model.n_iter_ += 1
+            if self._record_and_stop(trees, tic):
+                break
+        model._feature_rng = feature_rng
+        if model.verbose:
+            print(f"Fit {len(model._trees)} iterations in {time.perf_counter() - started:.3f}s")
+
+    def _grow(self, k, gradients, hessians, options):
+        """The tree of raw-prediction column k, its leaf values added to the
+        training (and validation) raw predictions."""
+        n_threads = self.n_threads
+        g = np.ascontiguousarray(gradients[:, k])
+        h = None if hessians is None else np.ascontiguousarray(hessians[:, k])
+        g_scale = _scale_of(g, n_threads)
+        h_scale = None if h is None else _scale_of(h, n_threads)
+        tree, leaf_rows = grow_tree(  # the scales come from g and h: no second check
+            self.binned,
+            kernels.to_fixed_point(g, g_scale, n_threads=n_threads, check_input=False),
+            None if h is None else kernels.to_fixed_point(h, h_scale, n_threads=n_threads,
+                                                          check_input=False),
+            gradient_scale=g_scale, hessian_scale=h_scale, **options)
+        column = self.raw.T[k]  # contiguous: raw is an (n, K) view of a (K, n) array
+        if self.loss.leaf_quantile is not None:
+            for node, rows in leaf_rows:
+                residuals = self.y[rows] - column[rows]
+                w = None if self.w is None else self.w[rows]
+                tree.value[node] = float(self.model.learning_rate) * weighted_quantile(
+                    residuals, w, self.loss.leaf_quantile)
+        kernels.add_leaf_values(column, [rows for _, rows in leaf_rows],
+                                tree.value[[node for node, _ in leaf_rows]],
+                                n_threads=n_threads, check_input=False)
+        if self.raw_val is not None:
+            self.raw_val[:, k] = kernels.predict_tree_chunk(
+                self.validation[0], tree, out=np.ascontiguousarray(self.raw_val[:, k]),
+                n_threads=n_threads)
+        return tree
+
+    def _record_and_stop(self, trees, tic):
+        """Record the iteration's scores, report it when verbose; whether
+        early stopping ends the fit."""
+        model = self.model
+        record = model.do_early_stopping_  # scikit-learn keeps scores only then
+        if record:
+            train, val = self.scores()
+            model.train_score_ = np.append(model.train_score_, train)
+            if val is not None:
+                model.validation_score_ = np.append(model.validation_score_, val)
+        if model.verbose:
+            K = len(trees)
+            leaves = sum(int((t.left < 0).sum()) for t in trees)
+            if record:
+                shown = f"train score {train:.5f}" + (
+                    "" if val is None else f", val score {val:.5f}")
+            else:
+                shown = f"train loss {self.loss.loss(self.y, self.raw, self.w):.5f}"
+            print(f"[{model.n_iter_}/{model.max_iter}] {K} tree{'s' * (K > 1)}, {leaves} "
+                  f"leaves, {shown}, in {time.perf_counter() - tic:.3f}s")
+        return model.do_early_stopping_ and self._should_stop(
+            model.validation_score_ if self.validation is not None else model.train_score_)
