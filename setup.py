@@ -142,7 +142,8 @@ def extensions():
         kernel_module("_binning"),
         kernel_module("_features", ["fourier.c"], ["fourier.h"]),
         kernel_module("_gbdt", ["histogram.c", "partition.c", "forest.c"],
-                      ["histogram.h", "partition.h", "forest.h"]),
+                      ["histogram.h", "partition.h", "forest.h", "split_rules.h", "common.h",
+                       "common.pxd"]),
         kernel_module("_openmp_info"),
     ]
     return cythonize(exts, compiler_directives=directives)

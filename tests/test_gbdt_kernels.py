@@ -452,3 +452,12 @@ def test_histograms_from_threads_at_once(rng):
         results = list(pool.map(histograms, nodes * 3))
     for node, got in zip(nodes * 3, results):
         assert_array_equal(got, naive_histograms(binned, g, h, node))
+
+
+def test_python_constants_match_the_compiled_ones():
+    """N_BINS and the bitset width are written once in _kernels/common.h;
+    the Python layer's copies must agree with what the kernels were built with."""
+    from fastml._kernels import _gbdt
+    from fastml.kernels.boosting import N_BINS, SET_WORDS
+
+    assert (_gbdt.N_BINS, _gbdt.SET_WORDS) == (N_BINS, SET_WORDS) == (256, 4)

@@ -20,6 +20,8 @@ from libc.math cimport fabs, rint
 from scipy.special.cython_special cimport expit
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 
+from fastml._kernels.common cimport FASTML_N_BINS, FASTML_SET_WORDS
+
 
 cdef extern from "split_rules.h" nogil:
     bint fastml_bin_goes_left(int64_t code, int64_t threshold, int missing_left,
@@ -159,7 +161,7 @@ def build_wide_histograms(
                                    <const int64_t *> h, by_rows, n_row, by_columns, n_column,
                                    <int64_t *> &part_hist[t, 0, 0, 0])
         for f in prange(d, schedule="static", num_threads=parts):
-            for b in range(256):
+            for b in range(FASTML_N_BINS):
                 for k in range(3):
                     total = 0
                     for t in range(parts):
@@ -355,7 +357,7 @@ def partition(
     Returns the number of rows going left."""
     cdef Py_ssize_t parts = starts.shape[0] - 1, p, k
     cdef long long n_left = 0, before
-    cdef uint8_t goes_left[256]
+    cdef uint8_t goes_left[FASTML_N_BINS]
     if samples.shape[0] == 0:
         return 0
     with nogil:
@@ -548,3 +550,8 @@ def logistic_gradients(
                 h = h * weights[i]
             gradients[i] = <float> g
             hessians[i] = <float> h
+
+
+# The constants of common.h, for the Python layer (fastml.kernels.boosting).
+N_BINS = FASTML_N_BINS
+SET_WORDS = FASTML_SET_WORDS

@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FASTML_HIST_BINS 256
+#include "common.h"
+
+#define FASTML_HIST_BINS FASTML_N_BINS
 
 /* The packed values of rows r0 .. r1 - 1, as the histogram kernel adds
  * them: with hessians, values[2 r] = gradient and values[2 r + 1] =

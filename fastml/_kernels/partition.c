@@ -13,7 +13,7 @@
 void fastml_bin_sides(int64_t threshold, int missing_left, int64_t missing_bin,
                       int categorical, const uint64_t *left_set, uint8_t *goes_left)
 {
-    for (int64_t b = 0; b < 256; b++)
+    for (int64_t b = 0; b < FASTML_N_BINS; b++)
         goes_left[b] = (uint8_t)fastml_bin_goes_left(b, threshold, missing_left, missing_bin,
                                                      categorical, left_set);
 }

@@ -7,7 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Bit code (0..255) of a 256-bit set of four words. */
+#include "common.h"
+
+/* Bit `code` of a set of FASTML_SET_WORDS 64-bit words (common.h). */
 static inline int fastml_in_set(const uint64_t *set, int64_t code)
 {
     return (int)((set[code >> 6] >> (code & 63)) & 1);

@@ -32,7 +32,9 @@ __all__ = [
 ]
 
 
-N_BINS = 256  # uint8 bin codes: up to 255 value bins and a missing-value bin
+N_BINS = 256  # uint8 bin codes: up to 255 value bins and a missing-value bin;
+              # FASTML_N_BINS of _kernels/common.h (a test checks they agree)
+SET_WORDS = N_BINS // 64  # 64-bit words of a bitset of bin codes (FASTML_SET_WORDS)
 
 
 # Steps below the largest value the packed fast path must leave, at least.

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fastml._validation import as_float_block, check_positive_int
-from fastml.kernels.boosting import N_BINS, _check_binned, _check_rows
+from fastml.kernels.boosting import N_BINS, SET_WORDS, _check_binned, _check_rows
 
 __all__ = [
     "partition_chunk",
@@ -25,9 +25,9 @@ __all__ = [
 
 def _check_left_set(left_set):
     left_set = np.asarray(left_set)
-    if left_set.dtype != np.uint64 or left_set.shape != (4,):
-        raise ValueError(f"left_set must be 4 uint64 words (256 bits), got {left_set.dtype} "
-                         f"{left_set.shape}.")
+    if left_set.dtype != np.uint64 or left_set.shape != (SET_WORDS,):
+        raise ValueError(f"left_set must be {SET_WORDS} uint64 words ({N_BINS} bits), got "
+                         f"{left_set.dtype} {left_set.shape}.")
     return np.ascontiguousarray(left_set)
 
 
@@ -47,7 +47,7 @@ def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bi
     missing_left : bool, default=False
         Where rows in ``missing_bin`` go.
     missing_bin : int, default=N_BINS - 1
-    left_set : ndarray of shape (4,), uint64, default=None
+    left_set : ndarray of shape (SET_WORDS,) = (4,), uint64, default=None
         For a categorical split: bit ``b`` set sends bin ``b`` left
         (``threshold`` and ``missing_left`` are then ignored).
     n_threads : int, default=1
@@ -92,7 +92,7 @@ def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bi
     starts = (np.arange(parts + 1, dtype=np.int64) * samples.size) // parts
     out = np.empty_like(samples)
     categorical = left_set is not None
-    left_set = np.zeros(4, np.uint64) if left_set is None else _check_left_set(left_set)
+    left_set = np.zeros(SET_WORDS, np.uint64) if left_set is None else _check_left_set(left_set)
     n_left = _gbdt.partition(samples, codes, int(threshold), bool(missing_left), int(missing_bin),
                              categorical, left_set, starts, np.empty(parts, dtype=np.int64),
                              np.empty(samples.size, dtype=np.uint8), out)

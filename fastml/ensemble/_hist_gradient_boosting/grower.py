@@ -16,7 +16,7 @@ import numpy as np
 from fastml import kernels
 
 
-_NO_CATEGORIES = np.zeros(4, dtype=np.uint64)
+_NO_CATEGORIES = np.zeros(kernels.boosting.SET_WORDS, dtype=np.uint64)
 _DTYPES = {"feature": np.int64, "threshold": np.float64, "threshold_bin": np.int64,
            "missing_left": bool, "categorical": bool, "left_categories": np.uint64,
            "left": np.int64, "right": np.int64,
