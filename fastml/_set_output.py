@@ -74,16 +74,9 @@ def _lazy_container(estimator, result, X):
     if container == "default":
         return result
     if container == "pandas":
-        try:
-            import dask.dataframe as dd
-        except ImportError as error:
-            raise ImportError(
-                "set_output(transform='pandas') with Dask input returns a Dask DataFrame, "
-                "which needs dask[dataframe]: pip install 'dask[dataframe]'."
-            ) from error
-        index = X.index if hasattr(X, "index") and is_dask_collection(X.index) else None
-        return dd.from_dask_array(result, columns=list(estimator.get_feature_names_out()),
-                                  index=index)
+        from fastml import _dask
+
+        return _dask.as_dask_dataframe(result, estimator.get_feature_names_out(), X)
     raise ValueError(
         f"set_output(transform={container!r}) has no lazy container for Dask input; use "
         "'pandas' (a Dask DataFrame) or 'default' (a Dask array), or compute the input."

@@ -1,6 +1,109 @@
 """Drop-in replacement for scikit-learn's ``RBFSampler``: random Fourier
 features from a BLAS product and one compiled cosine pass
 (``fastml.kernels.fourier_features_chunk``)."""
-from fastml._feature_expansions import RBFSampler
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from fastml._set_output import LazyOutputMixin
+from fastml._validation import (FLOAT_DTYPES, Interval, Options, check_parameters,
+                                is_dask_collection, unchanged_on_error)
+from fastml.preprocessing._polynomial import check_output_fits
 
 __all__ = ["RBFSampler"]
+
+
+class RBFSampler(LazyOutputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                 BaseEstimator):
+    """Approximate the RBF kernel's feature map with random Fourier features.
+
+    Drop-in for :class:`sklearn.kernel_approximation.RBFSampler` (dense
+    input): the same ``random_state`` draws the same ``random_weights_``
+    and ``random_offset_``, bit for bit, and so the same features (to
+    rounding: the projection is the same BLAS product in X's dtype, the
+    cosine fastml's own, vectorised, in X's dtype).  ``transform`` is that
+    product and one compiled pass of offset, cosine and scale
+    (``fastml.kernels.fourier_features_chunk``).
+
+    Parameters
+    ----------
+    gamma : "scale" or float, default=1.0
+        ``exp(-gamma ||x - y||^2)``; "scale" uses ``1 / (n_features * X.var())``.
+    n_components : int, default=100
+    random_state : int, RandomState instance or None, default=None
+
+    Attributes
+    ----------
+    random_weights_ : ndarray of shape (n_features, n_components)
+    random_offset_ : ndarray of shape (n_components,)
+        float32 when fitted on float32, else float64.
+    n_features_in_, feature_names_in_
+
+    Notes
+    -----
+    Dask input: ``transform`` is lazy; ``fit`` needs only the number of
+    features (and, for ``gamma="scale"``, one ``dask.compute`` of the
+    variance).  Sparse input is not supported.
+    """
+
+    def __init__(self, *, gamma=1.0, n_components=100, random_state=None):
+        self.gamma = gamma
+        self.n_components = n_components
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        """Draw the random weights and offsets.  Returns self."""
+        with unchanged_on_error(self):
+            return self._fit(X)
+
+    _parameter_constraints = {
+        "gamma": [Options("scale"), Interval(numbers.Real, 0, None, closed="left")],
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
+    def _fit(self, X):
+        check_parameters(self)
+        if is_dask_collection(X):
+            from fastml import _dask
+
+            X = _dask.check_features(self, X, reset=True)
+        else:
+            X = validate_data(self, X)
+        rng = check_random_state(self.random_state)
+        n_features = X.shape[1]
+        if self.gamma == "scale":
+            variance = X.var()
+            if is_dask_collection(variance):
+                variance = variance.compute()
+            self._gamma = 1.0 / (n_features * variance) if variance != 0 else 1.0
+        else:
+            self._gamma = self.gamma
+        # drawn in scikit-learn's order, so a random_state gives its numbers
+        self.random_weights_ = (2.0 * self._gamma) ** 0.5 * rng.normal(
+            size=(n_features, self.n_components))
+        self.random_offset_ = rng.uniform(0, 2 * np.pi, size=self.n_components)
+        if X.dtype == np.float32:
+            self.random_weights_ = self.random_weights_.astype(np.float32)
+            self.random_offset_ = self.random_offset_.astype(np.float32)
+        self._n_features_out = self.n_components
+        return self
+
+    def transform(self, X):
+        """Random Fourier features of X: (n_samples, n_components); float32
+        X gives float32, anything else float64."""
+        check_is_fitted(self)
+        if is_dask_collection(X):
+            from fastml import _dask
+
+            X = _dask.check_features(self, X, reset=False)
+            return _dask.fourier_features(X, self.random_weights_, self.random_offset_)
+        from fastml.kernels import fourier_features_chunk
+        from fastml._threads import effective_n_threads
+
+        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        check_output_fits(X.shape[0], self.n_components, X.dtype, self)
+        return fourier_features_chunk(X, self.random_weights_, self.random_offset_,
+                                      n_threads=effective_n_threads(None))

@@ -22,8 +22,7 @@ LAYERS = [
     ("kernels", ("fastml.kernels", "fastml._numba")),
     ("dask", ("fastml._dask",)),
     ("public", ("fastml.metrics", "fastml.neighbors", "fastml.preprocessing",
-                "fastml.kernel_approximation", "fastml.ensemble", "fastml._set_output",
-                "fastml._quantile_transforms", "fastml._feature_expansions")),
+                "fastml.kernel_approximation", "fastml.ensemble", "fastml._set_output")),
     ("command line", ("fastml.cli", "fastml.__main__")),
 ]
 

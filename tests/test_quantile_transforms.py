@@ -277,7 +277,7 @@ def test_kbins_errors_and_nothing_half_fitted(rng):
             fp.KBinsDiscretizer(n_bins=n_bins).fit(X)
     with pytest.raises(NotImplementedError, match="kmeans"):
         fp.KBinsDiscretizer(strategy="kmeans").fit(X)
-    with pytest.raises(ValueError, match="encode must be"):
+    with pytest.raises(ValueError, match="'encode' parameter of KBinsDiscretizer must be"):
         fp.KBinsDiscretizer(encode="binary").fit(X)
     with pytest.raises(ValueError, match="quantile_method should either"):
         fp.KBinsDiscretizer(quantile_method="linear").fit(X, sample_weight=np.ones(50))
@@ -451,7 +451,8 @@ def test_quantile_transformer_errors(rng):
     X = rng.normal(size=(100, 2))
     with pytest.raises(ValueError, match="cannot be greater than the number of samples"):
         fp.QuantileTransformer(n_quantiles=100, subsample=50).fit(X)
-    with pytest.raises(ValueError, match="n_quantiles must be a positive int"):
+    with pytest.raises(ValueError, match=r"'n_quantiles' parameter of QuantileTransformer "
+                                         r"must be an int in the range \[1, inf\)"):
         fp.QuantileTransformer(n_quantiles=0).fit(X)
     with pytest.raises(ValueError, match="output_distribution"):
         fp.QuantileTransformer(output_distribution="beta").fit(X)

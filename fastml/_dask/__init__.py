@@ -9,8 +9,11 @@ lazily, on Dask input.
 * ``arrays``: Dask input as arrays with one feature chunk, labels, feature
   checks, and ``tree_reduce``;
 * ``distances``: lazy distance matrices;
-* ``neighbors``: lazy k nearest neighbours, votes and means;
-* ``reductions``: column statistics and per-block affine maps.
+* ``neighbors``: the persisted index of a neighbours estimator, lazy k
+  nearest neighbours, votes and means;
+* ``reductions``: column statistics, quantiles and per-block affine maps;
+* ``transforms``: lazy transforms (bins, quantiles, polynomial and Fourier
+  features) from the fitted arrays, and Dask DataFrame output.
 """
 from fastml._dask.arrays import (  # noqa: F401
     as_dask_array,
@@ -22,6 +25,7 @@ from fastml._dask.arrays import (  # noqa: F401
 )
 from fastml._dask.distances import inverse_covariance, pairwise_distances  # noqa: F401
 from fastml._dask.neighbors import (  # noqa: F401
+    fit_index,
     kneighbors,
     neighbor_means,
     neighbor_votes,
@@ -32,4 +36,12 @@ from fastml._dask.reductions import (  # noqa: F401
     column_max_abs,
     column_moments,
     column_quantile_summary,
+    column_quantiles,
+)
+from fastml._dask.transforms import (  # noqa: F401
+    as_dask_dataframe,
+    bin_codes,
+    fourier_features,
+    polynomial_features,
+    quantile_transform,
 )

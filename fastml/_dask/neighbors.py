@@ -9,7 +9,7 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from fastml.kernels.neighbors import class_votes, drop_self, neighbor_weights, target_means
-from fastml._dask.arrays import as_float_dask_array, _as_single_chunk
+from fastml._dask.arrays import as_dask_labels, as_float_dask_array, _as_single_chunk
 
 
 def _argkmin_block(x, y, offset, k, metric, params):
@@ -137,3 +137,50 @@ def predict_classes(probas, classes):
     columns = [p.argmax(axis=1).map_blocks(_take_classes, c, dtype=c.dtype)
                for p, c in zip(probas, classes)]
     return da.stack(columns, axis=1)
+
+
+def fit_index(X, y, metric, params, *, estimator, supervised):
+    """The index of a nearest-neighbour estimator fitted on Dask input.
+
+    Parameters
+    ----------
+    X, y : Dask arrays (or array-likes) of the training data and labels
+    metric : str or None
+        Canonical metric name; None for a callable metric.
+    params : dict
+        The metric's parameters; seuclidean's ``V`` and mahalanobis' ``VI``,
+        when missing, are computed from X.
+    estimator : str
+        The estimator's class name, for error messages.
+    supervised : bool
+        Whether y is required.
+
+    Returns
+    -------
+    X, y : Dask arrays persisted on the workers (X with one feature chunk)
+    params : dict
+        With ``V`` / ``VI`` computed (the only data brought back).
+    """
+    import dask
+    from fastml._dask.distances import inverse_covariance
+    from fastml._validation.metrics import check_enough_samples_for_covariance
+
+    X = as_float_dask_array(X, "X")
+    if X.shape[0] == 0:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is "
+            f"required by {estimator}."
+        )
+    params = dict(params)
+    if metric == "seuclidean" and params.get("V") is None:
+        params["V"] = X.var(axis=0, ddof=1, dtype=np.float64)
+    if metric == "mahalanobis" and params.get("VI") is None:
+        check_enough_samples_for_covariance(*X.shape)
+        params["VI"] = inverse_covariance(X)
+    if supervised:
+        if y is None:
+            raise ValueError(f"{estimator} requires y to be passed, but the target y is None.")
+        y = as_dask_labels(y, X)
+    X, y = dask.persist(X, y)
+    (params,) = dask.compute(params)
+    return X, y, params

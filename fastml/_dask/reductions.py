@@ -70,3 +70,35 @@ def apply_columns(X, kernel, a, b, **kw):
 
 def _apply_block(block, kernel, a, b, kw):
     return kernel(block, a, b, n_threads=1, **kw)
+
+
+def column_quantiles(X, levels, method, allow_nan):
+    """Per-column quantiles of a Dask array from one ``dask.compute`` of a
+    mergeable quantile summary (:func:`column_quantile_summary`).
+
+    Returns
+    -------
+    quantiles : ndarray of shape (len(levels), n_features), float64
+        As ``np.nanquantile(X, levels, axis=0, method=method)``, each off by
+        at most ``rank_error`` positions of the sorted column.  The error is
+        0 (exact) when no block has more than ``SUMMARY_SIZE`` (4096) values
+        in a column and the column has at most 8 x 4096 distinct values
+        (beyond, merged summaries are compressed); otherwise it is about
+        ``n / 8190`` plus a few positions per block.
+    low, high : ndarray of shape (n_features,)
+        Each column's smallest and largest value (exact).
+    rank_error : ndarray of shape (n_features,), int64
+    """
+    from fastml.kernels import summary_quantiles
+
+    summary = column_quantile_summary(X)
+    if not allow_nan and np.any(summary.n < summary.n_rows):
+        feature = int(np.flatnonzero(summary.n < summary.n_rows)[0])
+        raise ValueError(f"Input X contains NaN (feature {feature}).")
+    low, high = summary.extremes()
+    infinite = np.flatnonzero(np.isinf(low) | np.isinf(high))
+    if infinite.size:
+        raise ValueError(f"Input X contains infinity (feature {int(infinite[0])}); replace "
+                         "infinite values first.")
+    quantiles = summary_quantiles(summary, levels, method=method, dtype=X.dtype)
+    return quantiles, low, high, summary.rank_error()

@@ -1,11 +1,10 @@
-"""``KBinsDiscretizer`` and ``QuantileTransformer``: the quantile-based
-transformers of ``fastml.preprocessing``.
+"""``KBinsDiscretizer``: bin continuous features into intervals.
 
-Both fit from exact per-column quantiles (``quantiles_chunk``: a bucketed
-selection per column, columns over threads), or on Dask from a
-mergeable quantile summary of every block, and transform in one
-compiled pass (``bin_chunk``, ``quantile_transform_chunk``).  Fitted
-attributes and outputs equal scikit-learn's bit for bit on NumPy input.
+Edges come from exact per-column quantiles (``quantiles_chunk``: a
+bucketed selection per column, columns over threads), or on Dask from a
+mergeable quantile summary of every block; codes from one compiled pass
+(``bin_chunk``).  Fitted attributes and outputs equal scikit-learn's bit
+for bit on NumPy input.
 """
 import numbers
 import warnings
@@ -14,53 +13,14 @@ import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.preprocessing import OneHotEncoder
-from sklearn.utils import check_array, check_random_state, resample
+from sklearn.utils import check_array, resample
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from fastml import kernels
 from fastml._set_output import LazyOutputMixin
-from fastml._threads import effective_n_threads
-from fastml._validation import FLOAT_DTYPES, is_dask_collection, unchanged_on_error
+from fastml._validation import (FLOAT_DTYPES, Interval, Options, check_parameters,
+                                is_dask_collection, unchanged_on_error)
 
 MAX_BINS = 65536  # codes must fit in uint16
-
-
-def dask_quantiles(X, levels, method, allow_nan):
-    """Per-column quantiles of a Dask array from one ``dask.compute`` of a
-    mergeable quantile summary (``fastml._dask.column_quantile_summary``).
-
-    Returns
-    -------
-    quantiles : ndarray of shape (len(levels), n_features), float64
-        As ``np.nanquantile(X, levels, axis=0, method=method)``, each off by
-        at most ``rank_error`` positions of the sorted column.  The error is
-        0 (exact) when no block has more than ``SUMMARY_SIZE`` (4096) values
-        in a column and the column has at most 8 x 4096 distinct values
-        (beyond, merged summaries are compressed); otherwise it is about
-        ``n / 8190`` plus a few positions per block.
-    low, high : ndarray of shape (n_features,)
-        Each column's smallest and largest value (exact).
-    rank_error : ndarray of shape (n_features,), int64
-    """
-    from fastml import _dask
-
-    summary = _dask.column_quantile_summary(X)
-    if not allow_nan and np.any(summary.n < summary.n_rows):
-        feature = int(np.flatnonzero(summary.n < summary.n_rows)[0])
-        raise ValueError(f"Input X contains NaN (feature {feature}).")
-    low, high = summary.extremes()
-    infinite = np.flatnonzero(np.isinf(low) | np.isinf(high))
-    if infinite.size:
-        raise ValueError(f"Input X contains infinity (feature {int(infinite[0])}); replace "
-                         "infinite values first.")
-    quantiles = kernels.summary_quantiles(summary, levels, method=method, dtype=X.dtype)
-    return quantiles, low, high, summary.rank_error()
-
-
-def _dask_features(estimator, X, reset):
-    from fastml import _dask
-
-    return _dask.check_features(estimator, X, reset)
 
 
 class KBinsDiscretizer(LazyOutputMixin, TransformerMixin, BaseEstimator):
@@ -124,25 +84,26 @@ class KBinsDiscretizer(LazyOutputMixin, TransformerMixin, BaseEstimator):
         self.subsample = subsample
         self.random_state = random_state
 
+    _parameter_constraints = {
+        "encode": [Options("onehot", "onehot-dense", "ordinal")],
+        "strategy": [Options("quantile", "uniform")],
+        "subsample": [Interval(numbers.Integral, 1, None, closed="left"), None],
+    }
+
     def _check_params(self):
-        if self.encode not in ("onehot", "onehot-dense", "ordinal"):
-            raise ValueError("encode must be 'onehot', 'onehot-dense' or 'ordinal', "
-                             f"got {self.encode!r}.")
+        from fastml.kernels import QUANTILE_METHODS
+
         if self.strategy == "kmeans":
             raise NotImplementedError(
                 "strategy='kmeans' is not implemented in fastml; use 'quantile' or "
                 "'uniform', or sklearn.preprocessing.KBinsDiscretizer for k-means bins."
             )
-        if self.strategy not in ("quantile", "uniform"):
-            raise ValueError(f"strategy must be 'quantile' or 'uniform', got {self.strategy!r}.")
-        if self.quantile_method not in kernels.QUANTILE_METHODS:
-            raise ValueError(f"quantile_method must be one of {kernels.QUANTILE_METHODS}, "
+        check_parameters(self)
+        if self.quantile_method not in QUANTILE_METHODS:
+            raise ValueError(f"quantile_method must be one of {QUANTILE_METHODS}, "
                              f"got {self.quantile_method!r}.")
         if self.dtype not in (None, np.float32, np.float64):
             raise ValueError(f"dtype must be None, np.float32 or np.float64, got {self.dtype!r}.")
-        if self.subsample is not None and (
-                not isinstance(self.subsample, numbers.Integral) or self.subsample < 1):
-            raise ValueError(f"subsample must be a positive int or None, got {self.subsample!r}.")
 
     def _validate_n_bins(self, n_features):
         """(n_features,) int array of requested bins, each in [2, 65536]."""
@@ -171,6 +132,9 @@ class KBinsDiscretizer(LazyOutputMixin, TransformerMixin, BaseEstimator):
             return self._fit(X, sample_weight)
 
     def _fit(self, X, sample_weight):
+        from fastml import kernels
+        from fastml._threads import effective_n_threads
+
         self._check_params()
         if is_dask_collection(X):
             return self._fit_edges(*self._dask_statistics(X, sample_weight))
@@ -238,11 +202,11 @@ class KBinsDiscretizer(LazyOutputMixin, TransformerMixin, BaseEstimator):
                 "sample_weight with Dask input is not supported yet; fit on X.compute() "
                 "with the weights, or without weights."
             )
-        X = _dask_features(self, X, reset=True)
+        from fastml import _dask
+
+        X = _dask.check_features(self, X, reset=True)
         n_bins = self._validate_n_bins(X.shape[1])
         if self.strategy == "uniform":
-            from fastml import _dask
-
             moments = _dask.column_moments(X, deviations=False)
             nan = np.flatnonzero(moments.count < X.shape[0])
             if nan.size:
@@ -252,7 +216,7 @@ class KBinsDiscretizer(LazyOutputMixin, TransformerMixin, BaseEstimator):
             self.__dict__.pop("quantile_rank_error_", None)
             return X, n_bins, moments.min.astype(X.dtype), moments.max.astype(X.dtype), None, None
         levels = self._levels(n_bins)
-        table, low, high, self.quantile_rank_error_ = dask_quantiles(
+        table, low, high, self.quantile_rank_error_ = _dask.column_quantiles(
             X, levels, self.quantile_method, allow_nan=False)
         return (X, n_bins, low.astype(X.dtype), high.astype(X.dtype),
                 self._edges_by_n_bins(n_bins, levels, table), None)
@@ -275,9 +239,11 @@ class KBinsDiscretizer(LazyOutputMixin, TransformerMixin, BaseEstimator):
             if sample_weight is None:
                 edges = quantiles[n_bins[j]][:, j]
             else:
-                edges = kernels.weighted_quantiles(X[:, j], sample_weight,
-                                            np.linspace(0, 100, n_bins[j] + 1),
-                                            self.quantile_method == "averaged_inverted_cdf")
+                from fastml.kernels import weighted_quantiles
+
+                edges = weighted_quantiles(X[:, j], sample_weight,
+                                           np.linspace(0, 100, n_bins[j] + 1),
+                                           self.quantile_method == "averaged_inverted_cdf")
             # bins narrower than 1e-8 are dropped, as in scikit-learn
             edges = edges[np.ediff1d(edges, to_begin=np.inf) > 1e-8]
             if len(edges) - 1 != n_bins[j]:
@@ -315,6 +281,9 @@ class KBinsDiscretizer(LazyOutputMixin, TransformerMixin, BaseEstimator):
         (n_samples, sum(n_bins_)): a CSR matrix (``"onehot"``) or an array.
         The dtype is ``dtype``, or X's.
         """
+        from fastml.kernels import bin_chunk
+        from fastml._threads import effective_n_threads
+
         check_is_fitted(self)
         if is_dask_collection(X):
             return self._transform_dask(X)
@@ -322,8 +291,8 @@ class KBinsDiscretizer(LazyOutputMixin, TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=dtype, reset=False, copy=False)
         n_threads = effective_n_threads(None)
         if self.encode == "ordinal":
-            return kernels.bin_chunk(X, self._inner_edges(), dtype=X.dtype, n_threads=n_threads)
-        codes = kernels.bin_chunk(X, self._inner_edges(), n_threads=n_threads)
+            return bin_chunk(X, self._inner_edges(), dtype=X.dtype, n_threads=n_threads)
+        codes = bin_chunk(X, self._inner_edges(), n_threads=n_threads)
         return self._one_hot(codes, X.dtype)
 
     def _one_hot(self, codes, dtype):
@@ -346,12 +315,12 @@ class KBinsDiscretizer(LazyOutputMixin, TransformerMixin, BaseEstimator):
                 "encode='onehot' gives a SciPy sparse matrix, which Dask arrays cannot hold; "
                 "use encode='onehot-dense' or 'ordinal' with Dask input."
             )
-        X = _dask_features(self, X, reset=False)
-        dtype = np.dtype(self.dtype or X.dtype)
-        X = X.astype(dtype)
-        width = X.shape[1] if self.encode == "ordinal" else int(self.n_bins_.sum())
-        return X.map_blocks(_transform_block, self, dtype=dtype, chunks=(X.chunks[0], (width,)),
-                            meta=np.empty((0, 0), dtype))
+        from fastml import _dask
+
+        X = _dask.check_features(self, X, reset=False)
+        return _dask.bin_codes(X, self._inner_edges(), self.n_bins_,
+                               one_hot=self.encode == "onehot-dense",
+                               dtype=self.dtype or X.dtype)
 
     def inverse_transform(self, X):
         """The centre of each sample's bin, per feature.
@@ -383,160 +352,3 @@ class KBinsDiscretizer(LazyOutputMixin, TransformerMixin, BaseEstimator):
         if hasattr(self, "_encoder"):
             return self._encoder.get_feature_names_out(names)
         return names
-
-
-def _transform_block(block, estimator):
-    """KBinsDiscretizer.transform of one Dask block (ordinal or dense one-hot)."""
-    if estimator.encode == "ordinal":
-        return kernels.bin_chunk(block, estimator._inner_edges(), dtype=block.dtype)
-    return estimator._one_hot(kernels.bin_chunk(block, estimator._inner_edges()), block.dtype)
-
-
-BOUNDS_THRESHOLD = 1e-7
-
-
-class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin,
-                          BaseEstimator):
-    """Map each feature to a uniform or a normal distribution through its
-    quantiles.
-
-    Drop-in for :class:`sklearn.preprocessing.QuantileTransformer` (dense
-    input): the same ``quantiles_`` (the same subsample for a given
-    ``random_state``; exact quantiles, NaN skipped) and the same outputs,
-    bit for bit, from one compiled pass
-    (``fastml.kernels.quantile_transform_chunk``).
-
-    Parameters
-    ----------
-    n_quantiles : int, default=1000
-        Number of quantiles (at most the number of samples is used).
-    output_distribution : {"uniform", "normal"}, default="uniform"
-    ignore_implicit_zeros : bool, default=False
-        Only meaningful for sparse input, which fastml does not take.
-    subsample : int or None, default=10_000
-        Fit on this many rows drawn without replacement (None: all rows).
-    random_state : int, RandomState instance or None, default=None
-    copy : bool, default=True
-        False transforms a writeable C-contiguous float array in place.
-
-    Attributes
-    ----------
-    n_quantiles_ : int
-    quantiles_ : ndarray of shape (n_quantiles_, n_features)
-    references_ : ndarray of shape (n_quantiles_,)
-        The levels, ``np.linspace(0, 1, n_quantiles_)``.
-    quantile_rank_error_ : ndarray of shape (n_features,), int
-        Only after a Dask fit: see Notes.
-    n_features_in_, feature_names_in_
-
-    Notes
-    -----
-    Dask input: ``fit`` reads the array once (one ``dask.compute`` of merged
-    quantile summaries of the blocks): exact when ``quantile_rank_error_`` is 0
-    (no block over 4096 values in a column, at most 32768 distinct values),
-    else each quantile within that many positions of the sorted column.
-    ``subsample`` does not apply to Dask input (every row is summarised).
-    ``transform`` and ``inverse_transform`` of a Dask array are lazy.
-    Sparse input is not supported.
-    """
-
-    def __init__(self, *, n_quantiles=1000, output_distribution="uniform",
-                 ignore_implicit_zeros=False, subsample=10_000, random_state=None, copy=True):
-        self.n_quantiles = n_quantiles
-        self.output_distribution = output_distribution
-        self.ignore_implicit_zeros = ignore_implicit_zeros
-        self.subsample = subsample
-        self.random_state = random_state
-        self.copy = copy
-
-    def fit(self, X, y=None):
-        """Compute the quantiles of every feature.  Returns self."""
-        with unchanged_on_error(self):
-            return self._fit(X)
-
-    def _fit(self, X):
-        if (not isinstance(self.n_quantiles, numbers.Integral)
-                or isinstance(self.n_quantiles, bool) or self.n_quantiles < 1):
-            raise ValueError(f"n_quantiles must be a positive int, got {self.n_quantiles!r}.")
-        if self.output_distribution not in ("uniform", "normal"):
-            raise ValueError("output_distribution must be 'uniform' or 'normal', "
-                             f"got {self.output_distribution!r}.")
-        if self.subsample is not None and (
-                not isinstance(self.subsample, numbers.Integral) or self.subsample < 1):
-            raise ValueError(f"subsample must be a positive int or None, got {self.subsample!r}.")
-        if self.subsample is not None and self.n_quantiles > self.subsample:
-            raise ValueError(
-                "The number of quantiles cannot be greater than the number of samples used. "
-                f"Got {self.n_quantiles} quantiles and {self.subsample} samples."
-            )
-        dask_input = is_dask_collection(X)
-        if dask_input:
-            X = _dask_features(self, X, reset=True)
-        else:
-            X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan")
-        n_samples = X.shape[0]
-        if self.n_quantiles > n_samples:
-            warnings.warn(
-                f"n_quantiles ({self.n_quantiles}) is greater than the total number of "
-                f"samples ({n_samples}). n_quantiles is set to n_samples."
-            )
-        if self.ignore_implicit_zeros:
-            warnings.warn("'ignore_implicit_zeros' takes effect only with sparse matrix. "
-                          "This parameter has no effect.")
-        self.n_quantiles_ = max(1, min(self.n_quantiles, n_samples))
-        self.references_ = np.linspace(0, 1, self.n_quantiles_, endpoint=True)
-        # the levels exactly as np.nanpercentile(X, references_ * 100) has them
-        levels = np.true_divide(self.references_ * 100, 100)
-        if dask_input:  # every row summarised; subsample does not apply
-            quantiles, _, _, self.quantile_rank_error_ = dask_quantiles(
-                X, levels, "linear", allow_nan=True)
-        else:
-            rng = check_random_state(self.random_state)
-            if self.subsample is not None and self.subsample < n_samples:
-                X = resample(X, replace=False, n_samples=self.subsample, random_state=rng)
-            quantiles = kernels.quantiles_chunk(X, levels, n_threads=effective_n_threads(None))
-            self.__dict__.pop("quantile_rank_error_", None)
-        empty = np.flatnonzero(np.isnan(quantiles[0]))
-        if empty.size:
-            warnings.warn(f"Feature {int(empty[0])} has no values (all NaN); it is "
-                          "transformed to NaN.", RuntimeWarning)
-        self.quantiles_ = quantiles
-        return self
-
-    def _map(self, X, inverse, copy):
-        if is_dask_collection(X):
-            X = _dask_features(self, X, reset=False)
-            return X.map_blocks(kernels.quantile_transform_chunk, self.quantiles_,
-                                self.references_, inverse=inverse,
-                                output_distribution=self.output_distribution,
-                                dtype=X.dtype, meta=np.empty((0, 0), X.dtype))
-        out = None if copy else (X if X.flags.c_contiguous and X.flags.writeable else None)
-        return kernels.quantile_transform_chunk(
-            X, self.quantiles_, self.references_, inverse=inverse,
-            output_distribution=self.output_distribution, out=out,
-            n_threads=effective_n_threads(None))
-
-    def transform(self, X):
-        """Map X onto the output distribution; same shape and dtype."""
-        check_is_fitted(self)
-        if not is_dask_collection(X):
-            X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES, copy=False,
-                              ensure_all_finite="allow-nan")
-        return self._map(X, inverse=False, copy=self.copy)
-
-    def inverse_transform(self, X):
-        """Map values of the output distribution back to the feature scale."""
-        check_is_fitted(self)
-        if not is_dask_collection(X):
-            X = check_array(X, dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan")
-            if X.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but QuantileTransformer is expecting "
-                    f"{self.n_features_in_} features as input."
-                )
-        return self._map(X, inverse=True, copy=self.copy)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags

@@ -1,10 +1,8 @@
-"""Drop-in replacements for scikit-learn's ``StandardScaler``,
-``MinMaxScaler``, ``MaxAbsScaler``, ``RobustScaler``, ``KBinsDiscretizer``,
-``QuantileTransformer`` and ``PolynomialFeatures``: statistics from one pass of the
-``moments_chunk`` kernel (merged with ``combine_moments``), or exact
-quantiles (``quantiles_chunk``); transforms from one compiled pass
-(``center_scale_chunk``, ``affine_chunk``, ``bin_chunk``,
-``quantile_transform_chunk``, ``polynomial_features_chunk``).  float32 stays
+"""The scalers: ``StandardScaler``, ``MinMaxScaler``, ``MaxAbsScaler`` and
+``RobustScaler``.  Statistics from one pass of the ``moments_chunk`` kernel
+(merged with ``combine_moments``), or exact quantiles
+(``quantiles_chunk``); transforms from one compiled pass
+(``center_scale_chunk``, ``affine_chunk``).  float32 stays
 float32; NaN is skipped by ``fit`` and kept by ``transform``, as in
 scikit-learn.  On Dask arrays ``fit`` runs one ``dask.compute`` of
 tree-merged block statistics (moments, or quantile summaries within a
@@ -16,15 +14,22 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from fastml import kernels
-from fastml._feature_expansions import PolynomialFeatures
-from fastml._quantile_transforms import KBinsDiscretizer, QuantileTransformer, dask_quantiles
 from fastml._set_output import LazyOutputMixin
-from fastml._threads import effective_n_threads
-from fastml._validation import FLOAT_DTYPES, is_dask_collection, unchanged_on_error
+from fastml._validation import (FLOAT_DTYPES, check_parameters, is_dask_collection,
+                                unchanged_on_error)
 
-__all__ = ["StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler",
-           "KBinsDiscretizer", "QuantileTransformer", "PolynomialFeatures"]
+
+def _kernels():
+    """fastml.kernels, imported on first use (not by importing this module)."""
+    from fastml import kernels
+
+    return kernels
+
+
+def _n_threads():
+    from fastml._threads import effective_n_threads
+
+    return effective_n_threads(None)
 
 
 def _nonzero_scale(scale, constant=None):
@@ -94,9 +99,9 @@ class _Scaler(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstim
                 )
             moments = _dask.column_moments(X, deviations=deviations)
         else:
-            moments = kernels.moments_chunk(X, sample_weight=sample_weight,
+            moments = _kernels().moments_chunk(X, sample_weight=sample_weight,
                                             deviations=deviations,
-                                            n_threads=effective_n_threads(None))
+                                            n_threads=_n_threads())
         _refuse_infinity(moments.min, moments.max)
         return moments
 
@@ -107,7 +112,7 @@ class _Scaler(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstim
 
             return _dask.apply_columns(X, kernel, a, b, **kw)
         out = None if copy else (X if X.flags.c_contiguous and X.flags.writeable else None)
-        return kernel(X, a, b, out=out, n_threads=effective_n_threads(None), **kw)
+        return kernel(X, a, b, out=out, n_threads=_n_threads(), **kw)
 
     def transform(self, X, copy=None):
         """Scale X: NumPy in, NumPy out (X's dtype); Dask in, lazy Dask out.
@@ -143,14 +148,14 @@ class _CenterScaler(_Scaler):
 
     def _transform(self, X, copy):
         center, scale = self._center_and_scale(X.shape[1])
-        return self._apply(X, kernels.center_scale_chunk, center, scale, copy)
+        return self._apply(X, _kernels().center_scale_chunk, center, scale, copy)
 
     def inverse_transform(self, X, copy=None):
         """Undo transform: ``X * scale + center``."""
         check_is_fitted(self)
         X = self._check_X(X, reset=False)
         center, scale = self._center_and_scale(X.shape[1])
-        return self._apply(X, kernels.affine_chunk, scale, center,
+        return self._apply(X, _kernels().affine_chunk, scale, center,
                            self.copy if copy is None else copy)
 
 
@@ -216,9 +221,9 @@ class StandardScaler(_CenterScaler):
                                    batch.count.shape)
             mean = self.mean_ if self.mean_ is not None else np.zeros_like(batch.mean)
             var = self.var_ if self.var_ is not None else np.zeros_like(batch.mean)
-            previous = kernels.Moments(seen.copy(), np.where(seen > 0, mean, np.nan),
+            previous = _kernels().Moments(seen.copy(), np.where(seen > 0, mean, np.nan),
                                        var * seen, batch.min, batch.max)
-            total = kernels.combine_moments(previous, batch)
+            total = _kernels().combine_moments(previous, batch)
         counts = total.count
         # as scikit-learn: float counts, integers when nothing is estimated
         n_seen = counts if self.with_mean or self.with_std else counts.astype(np.int64)
@@ -291,10 +296,12 @@ class MinMaxScaler(_Scaler):
         self.min_ = (low - self.data_min_ * scale).astype(X.dtype)
         return self
 
+    _parameter_constraints = {"feature_range": [tuple, list]}
+
     def _check_range(self):
+        check_parameters(self)
         fr = self.feature_range
-        if (not isinstance(fr, (tuple, list)) or len(fr) != 2
-                or not all(isinstance(v, numbers.Real) for v in fr)):
+        if len(fr) != 2 or not all(isinstance(v, numbers.Real) for v in fr):
             raise ValueError(
                 f"feature_range must be a tuple (min, max) of two numbers, got {fr!r}."
             )
@@ -307,13 +314,13 @@ class MinMaxScaler(_Scaler):
 
     def _transform(self, X, copy):
         clip = tuple(self.feature_range) if self.clip else None
-        return self._apply(X, kernels.affine_chunk, self.scale_, self.min_, copy, clip=clip)
+        return self._apply(X, _kernels().affine_chunk, self.scale_, self.min_, copy, clip=clip)
 
     def inverse_transform(self, X):
         """Undo transform: ``(X - min_) / scale_``."""
         check_is_fitted(self)
         X = self._check_X(X, reset=False)
-        return self._apply(X, kernels.center_scale_chunk, self.min_, self.scale_, self.copy)
+        return self._apply(X, _kernels().center_scale_chunk, self.min_, self.scale_, self.copy)
 
 
 class MaxAbsScaler(_Scaler):
@@ -347,7 +354,7 @@ class MaxAbsScaler(_Scaler):
 
             batch = _dask.column_max_abs(X)
         else:
-            batch = kernels.max_abs_chunk(X, n_threads=effective_n_threads(None))
+            batch = _kernels().max_abs_chunk(X, n_threads=_n_threads())
         _refuse_infinity(batch)
         batch = batch.astype(X.dtype)  # X's dtype, as scikit-learn
         self.max_abs_ = batch if first else np.fmax(self.max_abs_, batch)
@@ -356,14 +363,14 @@ class MaxAbsScaler(_Scaler):
         return self
 
     def _transform(self, X, copy):
-        return self._apply(X, kernels.center_scale_chunk, np.zeros(X.shape[1]), self.scale_,
+        return self._apply(X, _kernels().center_scale_chunk, np.zeros(X.shape[1]), self.scale_,
                            copy)
 
     def inverse_transform(self, X):
         """Undo transform: ``X * scale_``."""
         check_is_fitted(self)
         X = self._check_X(X, reset=False)
-        return self._apply(X, kernels.affine_chunk, self.scale_, np.zeros(X.shape[1]),
+        return self._apply(X, _kernels().affine_chunk, self.scale_, np.zeros(X.shape[1]),
                            self.copy)
 
 
@@ -416,9 +423,12 @@ class RobustScaler(_CenterScaler):
         with unchanged_on_error(self):
             return self._fit(X)
 
+    _parameter_constraints = {"quantile_range": [tuple, list]}
+
     def _fit(self, X):
+        check_parameters(self)
         q_range = self.quantile_range
-        if (not isinstance(q_range, (tuple, list)) or len(q_range) != 2
+        if (len(q_range) != 2
                 or not all(isinstance(v, numbers.Real) for v in q_range)
                 or not 0 <= q_range[0] <= q_range[1] <= 100):
             raise ValueError(f"Invalid quantile range: {q_range!r}; expected "
@@ -427,11 +437,13 @@ class RobustScaler(_CenterScaler):
         wanted = ([0.5] if self.with_centering else []) + (
             list(np.true_divide(q_range, 100)) if self.with_scaling else [])
         if is_dask_collection(X):
-            q, _, _, self.quantile_rank_error_ = dask_quantiles(X, wanted, "linear",
-                                                                allow_nan=True)
+            from fastml import _dask
+
+            q, _, _, self.quantile_rank_error_ = _dask.column_quantiles(X, wanted, "linear",
+                                                                        allow_nan=True)
         else:
             self._moments(X, deviations=False)  # refuses infinity, as scikit-learn
-            q = kernels.quantiles_chunk(X, wanted, n_threads=effective_n_threads(None))
+            q = _kernels().quantiles_chunk(X, wanted, n_threads=_n_threads())
             self.__dict__.pop("quantile_rank_error_", None)
         self.center_ = q[0].astype(X.dtype) if self.with_centering else None
         if self.with_scaling:

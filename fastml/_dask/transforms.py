@@ -1,0 +1,97 @@
+"""Lazy transforms of Dask arrays, one output block per row block.
+
+Each block function receives the fitted arrays it needs (bin edges,
+quantiles, random weights...), never the estimator, so a task pickles
+only what it uses.  ``as_dask_dataframe`` puts a lazy result in a Dask
+DataFrame for ``set_output(transform="pandas")``.
+"""
+from functools import partial
+
+import numpy as np
+
+
+def _bin_block(block, inner_edges, n_bins, one_hot):
+    """Bin codes of one block: ordinal (floats of the block's dtype) or
+    the dense one-hot encoding, columns grouped by feature."""
+    from fastml.kernels import bin_chunk
+
+    if not one_hot:
+        return bin_chunk(block, inner_edges, dtype=block.dtype)
+    codes = bin_chunk(block, inner_edges)
+    n, d = codes.shape
+    starts = np.concatenate([[0], np.cumsum(n_bins)[:-1]])
+    out = np.zeros((n, int(np.sum(n_bins))), dtype=block.dtype)
+    out[np.repeat(np.arange(n), d), (codes + starts).ravel()] = 1
+    return out
+
+
+def bin_codes(X, inner_edges, n_bins, one_hot, dtype):
+    """Lazy ``KBinsDiscretizer.transform``: X (one feature chunk) cast to
+    ``dtype``, binned by ``inner_edges`` (one array per feature); with
+    ``one_hot`` the dense encoding of width ``sum(n_bins)``."""
+    dtype = np.dtype(dtype)
+    X = X.astype(dtype)
+    n_bins = np.asarray(n_bins)
+    width = int(n_bins.sum()) if one_hot else X.shape[1]
+    block = partial(_bin_block, inner_edges=inner_edges, n_bins=n_bins, one_hot=one_hot)
+    return X.map_blocks(block, dtype=dtype, chunks=(X.chunks[0], (width,)),
+                        meta=np.empty((0, 0), dtype))
+
+
+def _quantile_block(block, quantiles, references, inverse, output_distribution):
+    from fastml.kernels import quantile_transform_chunk
+
+    return quantile_transform_chunk(block, quantiles, references, inverse=inverse,
+                                    output_distribution=output_distribution)
+
+
+def quantile_transform(X, quantiles, references, inverse, output_distribution):
+    """Lazy ``quantile_transform_chunk`` of every row block; X's dtype."""
+    block = partial(_quantile_block, quantiles=quantiles, references=references,
+                    inverse=inverse, output_distribution=output_distribution)
+    return X.map_blocks(block, dtype=X.dtype, meta=np.empty((0, 0), X.dtype))
+
+
+def _polynomial_block(block, degrees, interaction_only, include_bias):
+    from fastml.kernels import polynomial_features_chunk
+
+    return polynomial_features_chunk(block, degrees, interaction_only=interaction_only,
+                                     include_bias=include_bias, n_threads=1)
+
+
+def polynomial_features(X, degrees, interaction_only, include_bias, n_output_features):
+    """Lazy ``polynomial_features_chunk`` of every row block."""
+    block = partial(_polynomial_block, degrees=degrees, interaction_only=interaction_only,
+                    include_bias=include_bias)
+    return X.map_blocks(block, dtype=X.dtype, chunks=(X.chunks[0], (n_output_features,)),
+                        meta=np.empty((0, 0), X.dtype))
+
+
+def _fourier_block(block, weights, offset):
+    from fastml.kernels import fourier_features_chunk
+
+    return fourier_features_chunk(block, weights, offset, n_threads=1)
+
+
+def fourier_features(X, weights, offset):
+    """Lazy ``fourier_features_chunk`` of every row block: random Fourier
+    features of width ``weights.shape[1]``."""
+    block = partial(_fourier_block, weights=weights, offset=offset)
+    return X.map_blocks(block, dtype=X.dtype, chunks=(X.chunks[0], (weights.shape[1],)),
+                        meta=np.empty((0, 0), X.dtype))
+
+
+def as_dask_dataframe(result, columns, X):
+    """A lazy transform result as a Dask DataFrame with ``columns``, on the
+    index of X when X is a Dask DataFrame."""
+    try:
+        import dask.dataframe as dd
+    except ImportError as error:
+        raise ImportError(
+            "set_output(transform='pandas') with Dask input returns a Dask DataFrame, "
+            "which needs dask[dataframe]: pip install 'dask[dataframe]'."
+        ) from error
+    from fastml._validation import is_dask_collection
+
+    index = X.index if hasattr(X, "index") and is_dask_collection(X.index) else None
+    return dd.from_dask_array(result, columns=list(columns), index=index)

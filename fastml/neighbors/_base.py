@@ -1,0 +1,423 @@
+"""The base of every nearest-neighbour estimator: parameters, fitting the
+index, the k-nearest and radius searches, and their sparse graphs.
+
+The search is always exact (brute force, by fastml's fused top-k kernels):
+``algorithm`` and ``leaf_size`` are accepted for compatibility and do not
+change the answer.  On Dask input the graphs are built by
+``fastml._dask.neighbors``.
+"""
+import numbers
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from fastml._validation import (
+    FLOAT_DTYPES,
+    Interval,
+    Options,
+    check_parameters,
+    is_dask_collection,
+    unchanged_on_error,
+)
+
+_ALGORITHMS = ("auto", "ball_tree", "kd_tree", "brute")
+# minkowski's p -> the effective metric (scikit-learn's name, its canonical name)
+_MINKOWSKI_SPECIAL_CASES = ((1, "manhattan", "cityblock"), (2, "euclidean", "euclidean"),
+                            (np.inf, "chebyshev", "chebyshev"))
+
+
+def _check_n_neighbors(n_neighbors, query_is_train, n_samples_fit, n_queries):
+    """The number of neighbours to search for, with scikit-learn's checks
+    and wording: n_neighbors, plus one when the queries are the training
+    points (each finds itself first)."""
+    if not isinstance(n_neighbors, numbers.Integral) or isinstance(n_neighbors, bool):
+        raise TypeError(
+            f"n_neighbors does not take {type(n_neighbors)} value, enter integer value"
+        )
+    if n_neighbors <= 0:
+        raise ValueError(f"Expected n_neighbors > 0. Got {n_neighbors}")
+    n_neighbors = int(n_neighbors) + bool(query_is_train)
+    if n_neighbors > n_samples_fit:
+        raise ValueError(
+            "Expected n_neighbors <= n_samples_fit, but n_neighbors = "
+            f"{n_neighbors}, n_samples_fit = {n_samples_fit}, n_samples = {n_queries}"
+        )
+    return n_neighbors
+
+
+def _check_radius(radius):
+    if not isinstance(radius, numbers.Real) or isinstance(radius, bool) or not radius >= 0:
+        raise ValueError(f"radius must be a non-negative number, got {radius!r}.")
+    return float(radius)
+
+
+def _precomputed_argkmin(D, k):
+    """The k smallest entries of each row of a distance matrix, sorted by
+    (distance, column)."""
+    columns = np.broadcast_to(np.arange(D.shape[1]), D.shape)
+    order = np.lexsort((columns, D), axis=-1)[:, :k]
+    return np.take_along_axis(D, order, axis=1), order.astype(np.int64)
+
+
+def _check_mode(mode):
+    if mode not in ("connectivity", "distance"):
+        raise ValueError(
+            f'Unsupported mode, must be one of "connectivity", or "distance" but got '
+            f'"{mode}" instead'
+        )
+
+
+def _csr_graph(offsets, indices, distances, n_columns, mode):
+    _check_mode(mode)
+    data = np.ones(indices.shape[0], dtype=np.float64) if mode == "connectivity" else distances
+    return sparse.csr_matrix((data, indices, offsets), shape=(offsets.shape[0] - 1, n_columns))
+
+
+class _NeighborsBase(BaseEstimator):
+    """Parameters, fitting and the two searches shared by every estimator.
+
+    After ``fit``: ``_fit_X`` is the index (a NumPy array, or a persisted
+    Dask array with one chunk along features), ``effective_metric_`` /
+    ``effective_metric_params_`` what the kernels are called with.
+    """
+
+    def __init__(self, n_neighbors=None, radius=None, algorithm="auto", leaf_size=30,
+                 metric="minkowski", p=2, metric_params=None, n_jobs=None):
+        self.n_neighbors = n_neighbors
+        self.radius = radius
+        self.algorithm = algorithm
+        self.leaf_size = leaf_size
+        self.metric = metric
+        self.p = p
+        self.metric_params = metric_params
+        self.n_jobs = n_jobs
+
+    # ------------------------------------------------------------ fitting
+
+    _parameter_constraints = {
+        "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "radius": [Interval(numbers.Real, 0, None, closed="left"), None],
+        # fastml always searches exactly (brute force), whatever the value
+        "algorithm": [Options(*_ALGORITHMS)],
+        "leaf_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "metric_params": [dict, None],
+    }
+
+    def _check_params(self):
+        """The table of the estimator's class (its own parameters included)."""
+        from fastml._threads import effective_n_threads
+
+        check_parameters(self)
+        effective_n_threads(self.n_jobs)  # validates n_jobs
+
+    def _effective_metric(self):
+        """(name, effective_metric_, effective_metric_params_) as
+        scikit-learn derives them (minkowski with p = 1, 2, inf becomes
+        manhattan, euclidean, chebyshev); name is the canonical metric
+        name, None for a callable or "precomputed"."""
+        from fastml._validation.metrics import resolve_metric
+
+        params = dict(self.metric_params or {})
+        metric = self.metric
+        if callable(metric) or metric == "precomputed":
+            return None, metric, params
+        name = resolve_metric(metric)
+        if name == "minkowski":
+            p = params.pop("p", self.p)
+            if not isinstance(p, numbers.Real) or isinstance(p, bool) or not p > 0:
+                raise ValueError(f"p must be a positive number for minkowski, got {p!r}.")
+            if params.get("w") is None:
+                params.pop("w", None)
+                for value, effective, canonical in _MINKOWSKI_SPECIAL_CASES:
+                    if p == value:
+                        return canonical, effective, params
+            params["p"] = p
+            params.setdefault("w", None)
+        return name, metric, params
+
+    def _check_metric(self, metric, params, n_features):
+        """The one check of the metric and its complete parameters (the
+        defaults computed from the training data included)."""
+        from fastml._validation import check_metric
+
+        if metric == "precomputed":
+            return
+        if callable(metric) and params:
+            raise TypeError(
+                "a custom metric takes no metric_params with fastml; bind them with a "
+                "closure before passing the function."
+            )
+        check_metric(metric, params, n_features)
+
+    def _fit(self, X, y=None, supervised=False):
+        """Validate the parameters and X (and y, which a supervised estimator
+        requires), store the index; return the checked y.  On error the
+        estimator is left as it was."""
+        with unchanged_on_error(self):
+            self._check_params()
+            if is_dask_collection(X) or is_dask_collection(y):
+                return self._fit_dask(X, y, supervised)
+            return self._fit_index(X, y, supervised)
+
+    def _fit_index(self, X, y, supervised):
+        from fastml._validation.metrics import default_params
+
+        if supervised:
+            X, y = validate_data(self, X, y, dtype=FLOAT_DTYPES, ensure_min_samples=1,
+                                 multi_output=True)
+        else:
+            X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=1)
+        if self.metric == "precomputed":
+            if X.shape[0] != X.shape[1]:
+                raise ValueError(
+                    "With metric='precomputed', fit takes the square matrix of distances "
+                    f"between the training samples; got shape {X.shape}."
+                )
+            if np.any(X < 0):
+                raise ValueError("Precomputed distance matrix contains negative values.")
+        name, metric, params = self._effective_metric()
+        if name is not None:
+            # seuclidean's V and mahalanobis' VI are fixed from the training
+            # data, not recomputed per query
+            params.update(default_params(name, params, X, None))
+        self._check_metric(metric, params, X.shape[1])
+        self.effective_metric_, self.effective_metric_params_ = metric, params
+        self._fit_X = np.ascontiguousarray(X)  # not copied again per query
+        self.n_samples_fit_ = X.shape[0]
+        return y
+
+    def _fit_dask(self, X, y, supervised):
+        from fastml import _dask
+
+        if self.metric == "precomputed":
+            raise NotImplementedError(
+                "metric='precomputed' takes an in-memory distance matrix; compute it "
+                "first (X.compute())."
+            )
+        name, metric, params = self._effective_metric()
+        # the index (and labels) stay on the workers; only V / VI come back
+        X, y, params = _dask.fit_index(X, y if supervised else None, name, params,
+                                       estimator=type(self).__name__, supervised=supervised)
+        self._check_metric(metric, params, X.shape[1])
+        self.effective_metric_, self.effective_metric_params_ = metric, params
+        self._fit_X = X
+        self.__dict__.pop("feature_names_in_", None)  # from an earlier fit
+        self.n_features_in_ = X.shape[1]
+        self.n_samples_fit_ = X.shape[0]
+        return y
+
+    # ------------------------------------------------------------ queries
+
+    def _validate_query(self, X):
+        """Checked query array (NumPy, or a Dask array with one feature chunk)."""
+        if self.effective_metric_ == "precomputed":
+            return self._validate_precomputed_query(X)
+        if is_dask_collection(X):
+            from fastml import _dask
+
+            X = _dask.as_float_dask_array(X, "X")
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+            return X
+        return validate_data(self, X, dtype=FLOAT_DTYPES, reset=False, ensure_min_samples=0)
+
+    def _validate_precomputed_query(self, X):
+        if is_dask_collection(X):
+            raise NotImplementedError(
+                "metric='precomputed' takes in-memory distance matrices; compute the "
+                "query's distances first (X.compute())."
+            )
+        shape = np.shape(X)
+        if len(shape) == 2 and shape[1] != self.n_samples_fit_:
+            raise ValueError(
+                f"With metric='precomputed', queries are distances to the "
+                f"{self.n_samples_fit_} training samples; got {shape[1]} columns."
+            )
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False, ensure_min_samples=0)
+        if np.any(X < 0):
+            raise ValueError("Precomputed distance matrix contains negative values.")
+        return X
+
+    def _kernel_params(self):
+        return self.effective_metric_, self.effective_metric_params_
+
+    def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
+        """Find the k nearest neighbours of each query point.
+
+        Parameters
+        ----------
+        X : array-like or Dask array of shape (n_queries, n_features), default=None
+            The query points.  ``None`` means the training points, each of
+            which is then not counted as its own neighbour.
+        n_neighbors : int, default=None
+            Defaults to the ``n_neighbors`` given to the constructor.
+        return_distance : bool, default=True
+
+        Returns
+        -------
+        neigh_dist : ndarray of shape (n_queries, n_neighbors)
+            Ascending; float32 when the query and the index are float32.
+        neigh_ind : ndarray of shape (n_queries, n_neighbors), int64
+            Rows of the index; among equal distances the smaller index
+            comes first.  Dask arrays (lazy) when X or the index is one.
+        """
+        check_is_fitted(self)
+        if n_neighbors is None:
+            n_neighbors = self.n_neighbors
+        query_is_train = X is None
+        if query_is_train:
+            X = self._fit_X
+        else:
+            X = self._validate_query(X)
+        # the training points are asked for one more neighbour: themselves
+        k = _check_n_neighbors(n_neighbors, query_is_train, self.n_samples_fit_, X.shape[0])
+        if is_dask_collection(X) or is_dask_collection(self._fit_X):
+            from fastml import _dask
+
+            metric, params = self._kernel_params()
+            distances, indices = _dask.kneighbors(X, self._fit_X, k, metric, params,
+                                                  query_is_train=query_is_train)
+        else:
+            from fastml.kernels.neighbors import drop_self
+
+            distances, indices = self._argkmin(X, k)
+            if query_is_train:
+                distances, indices = drop_self(distances, indices, 0)
+        return (distances, indices) if return_distance else indices
+
+    def _argkmin(self, X, k):
+        from fastml import kernels
+        from fastml._threads import effective_n_threads
+
+        if self.effective_metric_ == "precomputed":
+            return _precomputed_argkmin(X, k)
+        metric, params = self._kernel_params()
+        return kernels.argkmin_chunk(X, self._fit_X, k, metric,
+                                     n_threads=effective_n_threads(self.n_jobs), **params)
+
+    def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
+        """Sparse graph of the k nearest neighbours of each query point.
+
+        Returns
+        -------
+        A : scipy.sparse.csr_matrix of shape (n_queries, n_samples_fit)
+            ``mode="connectivity"``: ones; ``mode="distance"``: the
+            distances (explicit zeros kept).
+        """
+        self._no_dask("kneighbors_graph", X)
+        _check_mode(mode)
+        distances, indices = self.kneighbors(X, n_neighbors, return_distance=True)
+        n, k = indices.shape
+        offsets = np.arange(0, n * k + 1, k, dtype=np.int64)
+        return _csr_graph(offsets, indices.ravel(), distances.ravel(), self.n_samples_fit_, mode)
+
+    def _radius_csr(self, X, radius, sort_results):
+        """offsets, indices, distances of every index point within radius."""
+        check_is_fitted(self)
+        radius = _check_radius(self.radius if radius is None else radius)
+        query_is_train = X is None
+        X = self._fit_X if query_is_train else self._validate_query(X)
+        if self.effective_metric_ == "precomputed":
+            rows, cols = np.nonzero(X <= radius)
+            offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=X.shape[0]))])
+            indices, distances = cols.astype(np.int64), X[rows, cols]
+            if sort_results:
+                order = np.lexsort((indices, distances, rows))
+                indices, distances = indices[order], distances[order]
+        else:
+            from fastml import kernels
+            from fastml._threads import effective_n_threads
+
+            metric, params = self._kernel_params()
+            offsets, indices, distances = kernels.radius_neighbors_chunk(
+                X, self._fit_X, radius, metric, n_threads=effective_n_threads(self.n_jobs),
+                sort_results=sort_results, **params,
+            )
+        offsets = offsets.astype(np.int64)
+        if query_is_train:
+            rows = np.repeat(np.arange(X.shape[0]), np.diff(offsets))
+            keep = indices != rows
+            indices, distances = indices[keep], distances[keep]
+            offsets = np.concatenate([[0], np.cumsum(np.bincount(rows[keep],
+                                                                  minlength=X.shape[0]))])
+        return offsets.astype(np.int64), indices, distances
+
+    def radius_neighbors(self, X=None, radius=None, return_distance=True, sort_results=False):
+        """Every index point within ``radius`` of each query point.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features), default=None
+            ``None`` means the training points, each not its own neighbour.
+        radius : float, default=None
+            Defaults to the constructor's ``radius``.  Distance <= radius counts.
+        return_distance : bool, default=True
+        sort_results : bool, default=False
+            Sort each query's neighbours by distance (needs return_distance).
+
+        Returns
+        -------
+        neigh_dist : ndarray of shape (n_queries,), dtype=object
+            One array of distances per query.
+        neigh_ind : ndarray of shape (n_queries,), dtype=object
+            One int64 array of index rows per query.
+        """
+        self._no_dask("radius_neighbors", X)
+        if sort_results and not return_distance:
+            raise ValueError("return_distance must be True if sort_results is True.")
+        offsets, indices, distances = self._radius_csr(X, radius, sort_results)
+        n = offsets.shape[0] - 1
+        neigh_ind = np.empty(n, dtype=object)
+        neigh_ind[:] = np.split(indices, offsets[1:-1])
+        if not return_distance:
+            return neigh_ind
+        neigh_dist = np.empty(n, dtype=object)
+        neigh_dist[:] = np.split(distances, offsets[1:-1])
+        return neigh_dist, neigh_ind
+
+    def radius_neighbors_graph(self, X=None, radius=None, mode="connectivity",
+                               sort_results=False):
+        """Sparse graph of the index points within ``radius`` of each query.
+
+        Returns
+        -------
+        A : scipy.sparse.csr_matrix of shape (n_queries, n_samples_fit)
+        """
+        self._no_dask("radius_neighbors_graph", X)
+        _check_mode(mode)
+        offsets, indices, distances = self._radius_csr(X, radius, sort_results)
+        return _csr_graph(offsets, indices, distances, self.n_samples_fit_, mode)
+
+    def _no_dask(self, method, X):
+        if is_dask_collection(X) or is_dask_collection(getattr(self, "_fit_X", None)):
+            raise NotImplementedError(
+                f"{type(self).__name__}.{method} returns ragged or sparse results, which "
+                "Dask arrays cannot hold; it works on in-memory arrays. Use kneighbors "
+                "(lazy on Dask), or compute the arrays first."
+            )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.pairwise = self.metric == "precomputed"
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+class _KNeighborsSupervised(_NeighborsBase):
+    """kneighbors-based prediction for the classifier and the regressor."""
+
+    _parameter_constraints = {
+        **_NeighborsBase._parameter_constraints,
+        "weights": [Options("uniform", "distance"), callable, None],
+    }
+
+    def __init__(self, n_neighbors=5, *, weights="uniform", algorithm="auto", leaf_size=30,
+                 p=2, metric="minkowski", metric_params=None, n_jobs=None):
+        super().__init__(n_neighbors=n_neighbors, algorithm=algorithm, leaf_size=leaf_size,
+                         metric=metric, p=p, metric_params=metric_params, n_jobs=n_jobs)
+        self.weights = weights

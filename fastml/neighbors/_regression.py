@@ -1,0 +1,68 @@
+"""KNeighborsRegressor: the (weighted) mean of the k nearest targets."""
+from sklearn.base import RegressorMixin
+
+from fastml._validation import is_dask_collection
+from fastml.neighbors._base import _KNeighborsSupervised
+
+
+class KNeighborsRegressor(RegressorMixin, _KNeighborsSupervised):
+    """Regression by the (weighted) mean of the k nearest neighbours' targets.
+
+    Drop-in for :class:`sklearn.neighbors.KNeighborsRegressor`; lazy on Dask.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+    weights : {"uniform", "distance"}, callable or None, default="uniform"
+    algorithm, leaf_size, p, metric, metric_params, n_jobs
+        As in :class:`NearestNeighbors`.
+
+    Examples
+    --------
+    >>> from fastml.neighbors import KNeighborsRegressor
+    >>> reg = KNeighborsRegressor(n_neighbors=2).fit([[0], [1], [2], [3]], [0, 0, 1, 1])
+    >>> reg.predict([[1.5]])
+    array([0.5])
+    """
+
+    def fit(self, X, y):
+        """Index X and remember the targets y.
+
+        Parameters
+        ----------
+        X : array-like or Dask array of shape (n_samples, n_features)
+        y : array-like or Dask array of shape (n_samples,) or (n_samples, n_outputs)
+
+        Returns
+        -------
+        self
+        """
+        y = self._fit(X, y, supervised=True)
+        # a (n, 1) target stays 2-D in the predictions, as in scikit-learn
+        self._outputs_2d = y.ndim == 2
+        self._y = y if self._outputs_2d else y[:, None]
+        return self
+
+    def predict(self, X):
+        """Predicted targets.
+
+        Returns
+        -------
+        y : ndarray of shape (n_queries,) or (n_queries, n_outputs), float
+        """
+        distances, indices = self.kneighbors(X)
+        if is_dask_collection(indices):
+            from fastml import _dask
+
+            pred = _dask.neighbor_means(distances, indices, self._y, self.weights)
+        else:
+            from fastml.kernels.neighbors import target_means
+
+            pred = target_means(distances, indices, self._y, self.weights)
+        return pred if self._outputs_2d else pred[:, 0]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+

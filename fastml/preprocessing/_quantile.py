@@ -1,0 +1,173 @@
+"""``QuantileTransformer``: map each feature to a uniform or a normal
+distribution through its quantiles.
+
+The quantiles are exact per column (``quantiles_chunk``: a bucketed
+selection per column, columns over threads), or on Dask from a mergeable
+quantile summary of every block; the transform is one compiled pass
+(``quantile_transform_chunk``).  Fitted attributes and outputs equal
+scikit-learn's bit for bit on NumPy input.
+"""
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils import check_array, check_random_state, resample
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from fastml._set_output import LazyOutputMixin
+from fastml._validation import (FLOAT_DTYPES, Interval, Options, check_parameters,
+                                is_dask_collection, unchanged_on_error)
+
+class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin,
+                          BaseEstimator):
+    """Map each feature to a uniform or a normal distribution through its
+    quantiles.
+
+    Drop-in for :class:`sklearn.preprocessing.QuantileTransformer` (dense
+    input): the same ``quantiles_`` (the same subsample for a given
+    ``random_state``; exact quantiles, NaN skipped) and the same outputs,
+    bit for bit, from one compiled pass
+    (``fastml.kernels.quantile_transform_chunk``).
+
+    Parameters
+    ----------
+    n_quantiles : int, default=1000
+        Number of quantiles (at most the number of samples is used).
+    output_distribution : {"uniform", "normal"}, default="uniform"
+    ignore_implicit_zeros : bool, default=False
+        Only meaningful for sparse input, which fastml does not take.
+    subsample : int or None, default=10_000
+        Fit on this many rows drawn without replacement (None: all rows).
+    random_state : int, RandomState instance or None, default=None
+    copy : bool, default=True
+        False transforms a writeable C-contiguous float array in place.
+
+    Attributes
+    ----------
+    n_quantiles_ : int
+    quantiles_ : ndarray of shape (n_quantiles_, n_features)
+    references_ : ndarray of shape (n_quantiles_,)
+        The levels, ``np.linspace(0, 1, n_quantiles_)``.
+    quantile_rank_error_ : ndarray of shape (n_features,), int
+        Only after a Dask fit: see Notes.
+    n_features_in_, feature_names_in_
+
+    Notes
+    -----
+    Dask input: ``fit`` reads the array once (one ``dask.compute`` of merged
+    quantile summaries of the blocks): exact when ``quantile_rank_error_`` is 0
+    (no block over 4096 values in a column, at most 32768 distinct values),
+    else each quantile within that many positions of the sorted column.
+    ``subsample`` does not apply to Dask input (every row is summarised).
+    ``transform`` and ``inverse_transform`` of a Dask array are lazy.
+    Sparse input is not supported.
+    """
+
+    def __init__(self, *, n_quantiles=1000, output_distribution="uniform",
+                 ignore_implicit_zeros=False, subsample=10_000, random_state=None, copy=True):
+        self.n_quantiles = n_quantiles
+        self.output_distribution = output_distribution
+        self.ignore_implicit_zeros = ignore_implicit_zeros
+        self.subsample = subsample
+        self.random_state = random_state
+        self.copy = copy
+
+    def fit(self, X, y=None):
+        """Compute the quantiles of every feature.  Returns self."""
+        with unchanged_on_error(self):
+            return self._fit(X)
+
+    _parameter_constraints = {
+        "n_quantiles": [Interval(numbers.Integral, 1, None, closed="left")],
+        "output_distribution": [Options("uniform", "normal")],
+        "subsample": [Interval(numbers.Integral, 1, None, closed="left"), None],
+    }
+
+    def _fit(self, X):
+        from fastml._threads import effective_n_threads
+
+        check_parameters(self)
+        if self.subsample is not None and self.n_quantiles > self.subsample:
+            raise ValueError(
+                "The number of quantiles cannot be greater than the number of samples used. "
+                f"Got {self.n_quantiles} quantiles and {self.subsample} samples."
+            )
+        dask_input = is_dask_collection(X)
+        if dask_input:
+            from fastml import _dask
+
+            X = _dask.check_features(self, X, reset=True)
+        else:
+            X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan")
+        n_samples = X.shape[0]
+        if self.n_quantiles > n_samples:
+            warnings.warn(
+                f"n_quantiles ({self.n_quantiles}) is greater than the total number of "
+                f"samples ({n_samples}). n_quantiles is set to n_samples."
+            )
+        if self.ignore_implicit_zeros:
+            warnings.warn("'ignore_implicit_zeros' takes effect only with sparse matrix. "
+                          "This parameter has no effect.")
+        self.n_quantiles_ = max(1, min(self.n_quantiles, n_samples))
+        self.references_ = np.linspace(0, 1, self.n_quantiles_, endpoint=True)
+        # the levels exactly as np.nanpercentile(X, references_ * 100) has them
+        levels = np.true_divide(self.references_ * 100, 100)
+        if dask_input:  # every row summarised; subsample does not apply
+            quantiles, _, _, self.quantile_rank_error_ = _dask.column_quantiles(
+                X, levels, "linear", allow_nan=True)
+        else:
+            rng = check_random_state(self.random_state)
+            if self.subsample is not None and self.subsample < n_samples:
+                X = resample(X, replace=False, n_samples=self.subsample, random_state=rng)
+            from fastml.kernels import quantiles_chunk
+
+            quantiles = quantiles_chunk(X, levels, n_threads=effective_n_threads(None))
+            self.__dict__.pop("quantile_rank_error_", None)
+        empty = np.flatnonzero(np.isnan(quantiles[0]))
+        if empty.size:
+            warnings.warn(f"Feature {int(empty[0])} has no values (all NaN); it is "
+                          "transformed to NaN.", RuntimeWarning)
+        self.quantiles_ = quantiles
+        return self
+
+    def _map(self, X, inverse, copy):
+        if is_dask_collection(X):
+            from fastml import _dask
+
+            X = _dask.check_features(self, X, reset=False)
+            return _dask.quantile_transform(X, self.quantiles_, self.references_, inverse,
+                                            self.output_distribution)
+        from fastml.kernels import quantile_transform_chunk
+        from fastml._threads import effective_n_threads
+
+        out = None if copy else (X if X.flags.c_contiguous and X.flags.writeable else None)
+        return quantile_transform_chunk(
+            X, self.quantiles_, self.references_, inverse=inverse,
+            output_distribution=self.output_distribution, out=out,
+            n_threads=effective_n_threads(None))
+
+    def transform(self, X):
+        """Map X onto the output distribution; same shape and dtype."""
+        check_is_fitted(self)
+        if not is_dask_collection(X):
+            X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES, copy=False,
+                              ensure_all_finite="allow-nan")
+        return self._map(X, inverse=False, copy=self.copy)
+
+    def inverse_transform(self, X):
+        """Map values of the output distribution back to the feature scale."""
+        check_is_fitted(self)
+        if not is_dask_collection(X):
+            X = check_array(X, dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan")
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but QuantileTransformer is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+        return self._map(X, inverse=True, copy=self.copy)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
