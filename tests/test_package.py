@@ -145,7 +145,8 @@ def test_cli_rejects_unknown_command(tmp_path):
 # --------------------------------------------------------------------------- doctests and version
 
 KERNEL_FAMILIES = ["fastml.kernels." + family for family in (
-    "distances", "neighbors", "moments", "quantiles", "binning", "features", "boosting", "trees")]
+    "distances", "neighbors", "moments", "quantiles", "summaries", "binning", "features",
+    "boosting", "splits", "trees")]
 
 # Public names of the catalogue that are types, constants or input checks
 # rather than kernels, so they carry no Dask recipe.

@@ -41,7 +41,7 @@ def actual_rank_error(X, summary):
             continue
         values, rmin, rmax, count = summary.column(j)
         t = np.arange(column.size)
-        answer = values[kernels.quantiles._entries_for(rmin, rmax, count, t)]
+        answer = values[kernels.summaries._entries_for(rmin, rmax, count, t)]
         first = np.searchsorted(column, answer, "left")
         last = np.searchsorted(column, answer, "right") - 1
         worst[j] = np.max(np.maximum(np.maximum(first - t, t - last), 0))

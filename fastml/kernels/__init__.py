@@ -13,10 +13,12 @@ module                    kernels
 ``kernels.distances``     distance matrices (built-in and custom metrics)
 ``kernels.neighbors``     k nearest and radius neighbours, merges
 ``kernels.moments``       per-column moments, max-abs, affine maps
-``kernels.quantiles``     exact quantiles and mergeable quantile summaries
+``kernels.quantiles``     exact and weighted quantiles of columns
+``kernels.summaries``     mergeable quantile summaries with a rank error
 ``kernels.binning``       bin codes, quantile maps, boosting thresholds
 ``kernels.features``      polynomial and random Fourier features
-``kernels.boosting``      fixed-point gradients, histograms, split finding
+``kernels.boosting``      fixed-point gradients, histograms, log-loss gradients
+``kernels.splits``        the best split of each node from its histogram
 ``kernels.trees``         partitions, leaf values, trees and prediction
 ========================  ===================================================
 
@@ -31,6 +33,8 @@ from fastml.kernels import (
     moments,
     neighbors,
     quantiles,
+    splits,
+    summaries,
     trees,
 )
 from fastml.kernels.binning import *  # noqa: F401,F403
@@ -40,8 +44,11 @@ from fastml.kernels.features import *  # noqa: F401,F403
 from fastml.kernels.moments import *  # noqa: F401,F403
 from fastml.kernels.neighbors import *  # noqa: F401,F403
 from fastml.kernels.quantiles import *  # noqa: F401,F403
+from fastml.kernels.splits import *  # noqa: F401,F403
+from fastml.kernels.summaries import *  # noqa: F401,F403
 from fastml.kernels.trees import *  # noqa: F401,F403
 
-FAMILIES = (distances, neighbors, moments, quantiles, binning, features, boosting, trees)
+FAMILIES = (distances, neighbors, moments, quantiles, summaries, binning, features, boosting,
+            splits, trees)
 
 __all__ = [name for family in FAMILIES for name in family.__all__]
