@@ -192,3 +192,16 @@ def test_chunked_checks_what_reduce_func_returns(rng):
         next(pairwise_distances_chunked(X, reduce_func=lambda D, start: D[:1]))
     with pytest.raises(TypeError, match="reduce_func returned"):
         next(pairwise_distances_chunked(X, reduce_func=lambda D, start: 3))
+
+
+def test_constant_rows_give_nan_correlation_as_scipy_and_cosine_one_as_sklearn():
+    """scikit-learn's cosine distance of a zero row is 1; correlation of a
+    constant row stays NaN (scipy's cdist, which scikit-learn calls)."""
+    X = np.array([[1.0, 1.0, 1.0], [1.0, 2.0, 4.0], [0.0, 0.0, 0.0]])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = cdist(X, X, "correlation")
+    got = pairwise_distances(X, X.copy(), metric="correlation")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_allclose(got[1, 1], 0.0, atol=1e-12)
+    np.testing.assert_allclose(pairwise_distances(X, metric="cosine"),
+                               sk_pairwise_distances(X, metric="cosine"), atol=1e-12)

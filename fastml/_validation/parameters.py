@@ -58,7 +58,7 @@ class Interval:
     def accepts(self, value):
         if isinstance(value, bool) or not isinstance(value, self.kind):
             return False
-        if np.isnan(value):
+        if value != value:  # NaN
             return False
         if self.low is not None:
             if value < self.low or (value == self.low and self.closed in ("right", "neither")):

@@ -40,9 +40,10 @@ class DistanceRequest:
     dtype : float32 or float64
         The dtype the distances are computed in.
     cosine_zero : float, default=nan
-        The cosine distance between an all-zero row and any row: NaN as in
-        SciPy's ``cdist``, 1 as in scikit-learn (and in neighbour searches,
-        where NaN would rank nowhere).
+        Metric "cosine" only: its distance between an all-zero row and any
+        row, NaN as in SciPy's ``cdist``, 1 as in scikit-learn (and in
+        neighbour searches, where NaN would rank nowhere).  Correlation
+        keeps NaN for a constant row, as both do.
     """
 
     def __init__(self, metric, params, n_features, dtype, *, cosine_zero=np.nan):
@@ -50,7 +51,7 @@ class DistanceRequest:
         self.func = metric if self.name is None else None
         self.dtype = np.dtype(dtype)
         self.n_features = n_features
-        self.cosine_zero = float(cosine_zero)
+        self.cosine_zero = float(cosine_zero) if self.name == "cosine" else np.nan
 
     @property
     def custom(self):
