@@ -1,12 +1,11 @@
-"""Shared fixtures for the fastml test suite."""
-import os
-import sys
+"""Shared fixtures for the fastml test suite.
 
+The references in tests/naive.py are imported as a plain module
+(``import naive``): tests/ is no package, so pytest puts it on ``sys.path``
+(its default "prepend" import mode).
+"""
 import numpy as np
 import pytest
-
-# tests/naive.py is imported as a plain module by the accuracy tests.
-sys.path.insert(0, os.path.dirname(__file__))
 
 
 @pytest.fixture

@@ -145,3 +145,73 @@ def test_the_checks_catch_an_upward_import_and_a_cycle(tmp_path):
     graph = import_graph(root)
     assert upward_imports(graph) == [("fastml.kernels", "fastml.metrics")]
     assert cycles(graph) == [["fastml.kernels", "fastml.metrics"]]
+
+
+# Numba's internal API (numba.core and below) is used by one module only;
+# the rest of fastml uses numba's documented names (numba.njit,
+# numba.extending, numba.types) and llvmlite's IR builder.
+NUMBA_INTERNALS = "fastml._numba.numba_internals"
+
+
+def numba_internal_uses(name, path):
+    """Lines of module ``name`` that import or reach into ``numba.core``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            modules = [node.module or ""]
+        elif isinstance(node, ast.Attribute) and ast.unparse(node).startswith("numba.core"):
+            modules = ["numba.core"]
+        else:
+            continue
+        if any(m == "numba.core" or m.startswith("numba.core.") for m in modules):
+            found.append(f"{name}:{node.lineno}")
+    return found
+
+
+def test_numba_internals_are_used_by_one_module():
+    uses = [use for name, path in module_names(PACKAGE).items() if name != NUMBA_INTERNALS
+            for use in numba_internal_uses(name, path)]
+    assert not uses, (f"Numba's internal API used outside {NUMBA_INTERNALS}: {uses}; "
+                      "import what you need from that module instead")
+    assert numba_internal_uses(NUMBA_INTERNALS, module_names(PACKAGE)[NUMBA_INTERNALS])
+
+
+# A module a newcomer can read in one sitting; a function whose code (its
+# docstring not counted: those carry the Dask recipes) fits on two screens.
+MAX_MODULE_LINES = 600
+MAX_FUNCTION_CODE_LINES = 100
+
+
+def long_units(root):
+    """(where, lines) of the modules and functions over the limits."""
+    found = []
+    for name, path in module_names(root).items():
+        source = path.read_text()
+        if source.count("\n") > MAX_MODULE_LINES:
+            found.append((name, source.count("\n")))
+        for node in ast.walk(ast.parse(source, str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if ast.get_docstring(node, clean=False) is not None:
+                    lines -= node.body[0].end_lineno - node.body[0].lineno + 1
+                if lines > MAX_FUNCTION_CODE_LINES:
+                    found.append((f"{name}.{node.name}", lines))
+    return found
+
+
+def test_no_module_or_function_is_too_long():
+    found = long_units(PACKAGE)
+    assert not found, "over the size limits (module: lines, function: code lines): " + \
+        ", ".join(f"{where} ({lines})" for where, lines in found)
+
+
+def test_the_size_check_counts_code_not_docstrings(tmp_path):
+    root = tmp_path / "fastml"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    docstring = '    """' + "doc\n" * 200 + '    """\n'
+    (root / "documented.py").write_text("def f():\n" + docstring + "    return 1\n")
+    (root / "long.py").write_text("def g():\n" + "    x = 1\n" * 101)
+    assert long_units(root) == [("fastml.long.g", 102)]

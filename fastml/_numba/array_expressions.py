@@ -26,8 +26,8 @@ import operator
 import numba
 import numpy as np
 from llvmlite import ir
-from numba.core import cgutils, types
-from numba.core.extending import (
+from numba import types
+from numba.extending import (
     intrinsic,
     models,
     overload,
@@ -36,7 +36,6 @@ from numba.core.extending import (
     register_jitable,
     register_model,
 )
-from numba.core.imputils import impl_ret_borrowed
 
 from fastml._numba.lanes import (
     SCALARS,
@@ -50,6 +49,8 @@ from fastml._numba.lanes import (
     row_item,
     rows_length,
 )
+from fastml._numba.numba_internals import borrowed_result, struct_proxy
+
 
 class Elementwise(types.Type):
     """``operation`` applied feature by feature to ``operands``, unevaluated."""
@@ -123,10 +124,10 @@ def _expression_intrinsic(operation, arity):
         result = Elementwise(operation, stored)
 
         def codegen(context, builder, sig, args):
-            expression = cgutils.create_struct_proxy(result)(context, builder)
+            expression = struct_proxy(result, context, builder)
             for i, (value, fromty) in enumerate(zip(args, sig.args)):
                 setattr(expression, f"operand{i}", context.cast(builder, value, fromty, stored[i]))
-            return impl_ret_borrowed(context, builder, result, expression._getvalue())
+            return borrowed_result(context, builder, result, expression._getvalue())
 
         return result(*operands), codegen
 
@@ -143,8 +144,8 @@ def _operand(typingctx, expression, index):
     result = expression.operands[position]
 
     def codegen(context, builder, sig, args):
-        proxy = cgutils.create_struct_proxy(sig.args[0])(context, builder, args[0])
-        return impl_ret_borrowed(context, builder, result, getattr(proxy, f"operand{position}"))
+        proxy = struct_proxy(sig.args[0], context, builder, args[0])
+        return borrowed_result(context, builder, result, getattr(proxy, f"operand{position}"))
 
     return result(expression, index), codegen
 

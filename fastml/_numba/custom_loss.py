@@ -11,16 +11,18 @@ threading layer is involved.
 import threading
 
 import numba
+from numba.extending import is_jitted
 import numpy as np
 
 from fastml._numba.memo import function_key
+from fastml._numba.numba_internals import NumbaError
 
 _lock = threading.Lock()
 _loops = {}
 
 
 def _build(func, kind):
-    scalar = func if isinstance(func, numba.core.registry.CPUDispatcher) else \
+    scalar = func if is_jitted(func) else \
         numba.njit(nogil=True)(func)
     if kind == "gradient_hessian":
         @numba.njit(nogil=True)
@@ -49,7 +51,7 @@ def _loop(func, kind):
 def _run(func, kind, *arrays):
     try:
         _loop(func, kind)(*arrays)
-    except (numba.core.errors.NumbaError, TypeError, ValueError) as err:
+    except (NumbaError, TypeError, ValueError) as err:
         name = getattr(func, "__name__", repr(func))
         reason = "\n    ".join(str(err).strip().splitlines()[:12])
         shape = "(gradient, hessian)" if kind == "gradient_hessian" else "a float"

@@ -26,11 +26,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
+from numba.extending import is_jitted
 import numpy as np
 
 from fastml._numba import array_expressions, lanes  # noqa: F401 (registers typing)
 from fastml._numba.lanes import WIDTH
 from fastml._numba.memo import function_key, global_names
+from fastml._numba.numba_internals import NumbaError
 
 FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
 TILE = 64
@@ -95,14 +97,14 @@ def _compile_elsewhere(kernel, X, Y, out, symmetric):
     with ThreadPoolExecutor(max_workers=1) as pool:
         try:
             pool.submit(kernel.compile, signature).result()
-        except numba.core.errors.NumbaError as err:
+        except NumbaError as err:
             err.__traceback__ = None     # the part of it raised in this thread
             return f"{type(err).__name__}: {err}"
     return None
 
 
 def _build(func):
-    if isinstance(func, numba.core.registry.CPUDispatcher):
+    if is_jitted(func):
         metric = func
     else:
         metric = numba.njit(nogil=True, fastmath=set(FASTMATH))(func)
@@ -265,7 +267,6 @@ def pairwise(X, Y, func, out, n_threads=1, symmetric=False):
             with ThreadPoolExecutor(max_workers=n_threads) as pool:
                 for f in [pool.submit(kernel, X, Y, out, p, symmetric) for p in parts if len(p)]:
                     f.result()
-    except (numba.core.errors.TypingError, numba.core.errors.UnsupportedError,
-            numba.core.errors.LoweringError, numba.core.errors.NumbaError) as err:
+    except NumbaError as err:   # TypingError, LoweringError, ... derive from it
         raise _explain(func, err) from None
     return out

@@ -29,8 +29,8 @@ import operator
 
 import numpy as np
 from llvmlite import ir
-from numba.core import cgutils, types
-from numba.core.extending import (
+from numba import types
+from numba.extending import (
     intrinsic,
     lower_cast,
     models,
@@ -38,7 +38,14 @@ from numba.core.extending import (
     overload_attribute,
     register_model,
 )
-from numba.core.typeconv import Conversion
+
+from fastml._numba.numba_internals import (
+    SAFE_CONVERSION,
+    bounds_check,
+    declare_function,
+    struct_proxy,
+    unpack_tuple,
+)
 
 # Row pairs per metric call (see benchmarks/RESULTS.md for the sweep).
 WIDTH = 16
@@ -59,9 +66,9 @@ class Lanes(types.Type):
     def can_convert_from(self, typingctx, other):
         other = types.unliteral(other)
         if isinstance(other, SCALARS):
-            return Conversion.safe
+            return SAFE_CONVERSION
         if isinstance(other, Lanes) and other.width == self.width:
-            return Conversion.safe
+            return SAFE_CONVERSION
         return None
 
 
@@ -205,7 +212,7 @@ def llvm_intrinsic(builder, name, *args):
     if isinstance(typ, ir.VectorType):
         suffix = f"v{typ.count}{suffix}"
     fnty = ir.FunctionType(typ, [a.type for a in args])
-    fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.{name}.{suffix}")
+    fn = declare_function(builder.module, fnty, f"llvm.{name}.{suffix}")
     return builder.call(fn, args)
 
 
@@ -347,7 +354,7 @@ def _row_index(context, builder, rows, index):
     negative = builder.icmp_signed("<", index, ir.Constant(index.type, 0))
     index = builder.select(negative, builder.add(index, rows.n), index)
     if context.enable_boundscheck:
-        cgutils.do_boundscheck(context, builder, index, rows.n, 0)
+        bounds_check(context, builder, index, rows.n)
     return index
 
 
@@ -357,7 +364,7 @@ def row_item(typingctx, row, index):
         return None
 
     def codegen(context, builder, sig, args):
-        rows = cgutils.create_struct_proxy(sig.args[0])(context, builder, args[0])
+        rows = struct_proxy(sig.args[0], context, builder, args[0])
         k = _row_index(context, builder, rows, args[1])
         return builder.load(builder.gep(rows.data, [k]))
 
@@ -371,7 +378,7 @@ def lane_item(typingctx, block, index):
     result = Lanes(block.dtype, block.width)
 
     def codegen(context, builder, sig, args):
-        rows = cgutils.create_struct_proxy(sig.args[0])(context, builder, args[0])
+        rows = struct_proxy(sig.args[0], context, builder, args[0])
         k = _row_index(context, builder, rows, args[1])
         start = builder.gep(rows.data, [builder.mul(k, ir.Constant(k.type, result.width))])
         vector = context.get_value_type(result)
@@ -387,7 +394,7 @@ def rows_length(typingctx, rows):
         return None
 
     def codegen(context, builder, sig, args):
-        return cgutils.create_struct_proxy(sig.args[0])(context, builder, args[0]).n
+        return struct_proxy(sig.args[0], context, builder, args[0]).n
 
     return types.intp(rows), codegen
 
@@ -420,12 +427,12 @@ def row_of_x(typingctx, X, i):
 
     def codegen(context, builder, sig, args):
         array = context.make_array(sig.args[0])(context, builder, args[0])
-        stride = cgutils.unpack_tuple(builder, array.strides)[0]
+        stride = unpack_tuple(builder, array.strides)[0]
         offset = builder.mul(args[1], stride)
         start = builder.gep(builder.bitcast(array.data, ir.IntType(8).as_pointer()), [offset])
-        row = cgutils.create_struct_proxy(result)(context, builder)
+        row = struct_proxy(result, context, builder)
         row.data = builder.bitcast(start, row.data.type)
-        row.n = cgutils.unpack_tuple(builder, array.shape)[1]
+        row.n = unpack_tuple(builder, array.shape)[1]
         return row._getvalue()
 
     return result(X, types.intp), codegen
@@ -441,7 +448,7 @@ def rows_of_y(typingctx, buffer, start, n_features, width):
 
     def codegen(context, builder, sig, args):
         array = context.make_array(sig.args[0])(context, builder, args[0])
-        rows = cgutils.create_struct_proxy(result)(context, builder)
+        rows = struct_proxy(result, context, builder)
         rows.data = builder.gep(array.data, [args[1]])
         rows.n = args[2]
         return rows._getvalue()
@@ -476,7 +483,7 @@ def _store_vector(typingctx, out, i, j, value):
 
     def codegen(context, builder, sig, args):
         array = context.make_array(sig.args[0])(context, builder, args[0])
-        row = builder.mul(args[1], cgutils.unpack_tuple(builder, array.strides)[0])
+        row = builder.mul(args[1], unpack_tuple(builder, array.strides)[0])
         start = builder.gep(builder.bitcast(array.data, ir.IntType(8).as_pointer()), [row])
         start = builder.gep(builder.bitcast(start, array.data.type), [args[2]])
         vector = context.cast(builder, args[3], sig.args[3], stored)

@@ -107,11 +107,22 @@ def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
     >>> int(np.argmax(s.gain)), int(s.threshold[1])
     (1, 4)
     """
-    if not check_input:
-        return _find_splits(hist, n_values, allowed, categorical, has_missing,
-                            missing_bin, gradient_scale, hessian_scale, l2_regularization,
-                            min_samples_leaf, min_hessian, n_threads)
-    n_threads = check_positive_int(n_threads, "n_threads")
+    if check_input:
+        hist, n_values, allowed, categorical, has_missing = _checked_split_inputs(
+            hist, n_values, allowed, categorical, has_missing, missing_bin, gradient_scale,
+            hessian_scale, l2_regularization, min_samples_leaf, min_hessian)
+        n_threads = check_positive_int(n_threads, "n_threads")
+    return _find_splits(hist, n_values, allowed, categorical, has_missing, missing_bin,
+                        gradient_scale, hessian_scale, l2_regularization, min_samples_leaf,
+                        min_hessian, n_threads)
+
+
+def _checked_split_inputs(hist, n_values, allowed, categorical, has_missing, missing_bin,
+                          gradient_scale, hessian_scale, l2_regularization, min_samples_leaf,
+                          min_hessian):
+    """`find_node_splits`'s arrays in the form the compiled scan takes
+    (C-contiguous int64 hist, uint16 n_values, uint8 masks), after checking
+    every argument."""
     hist = np.asarray(hist)
     if hist.dtype != np.int64 or hist.ndim != 3 or hist.shape[1:] != (N_BINS, 3):
         raise ValueError(f"hist must be an int64 array of shape (d, {N_BINS}, 3), got "
@@ -124,18 +135,15 @@ def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
             or np.any(n_values > missing_bin):
         raise ValueError(f"n_values must be ({d},) integers in [0, missing_bin], got "
                          f"{n_values!r}.")
-    allowed = np.ones(d, dtype=np.uint8) if allowed is None else \
-        np.asarray(allowed, dtype=bool).astype(np.uint8)
-    if allowed.shape != (d,):
-        raise ValueError(f"allowed must have shape ({d},), got {allowed.shape}.")
-    categorical = np.zeros(d, dtype=np.uint8) if categorical is None else \
-        np.asarray(categorical, dtype=bool).astype(np.uint8)
-    if categorical.shape != (d,):
-        raise ValueError(f"categorical must have shape ({d},), got {categorical.shape}.")
-    has_missing = (hist[:, missing_bin, 2] > 0 if has_missing is None
-                   else np.asarray(has_missing, dtype=bool)).astype(np.uint8)
-    if has_missing.shape != (d,):
-        raise ValueError(f"has_missing must have shape ({d},), got {has_missing.shape}.")
+    if has_missing is None:
+        has_missing = hist[:, missing_bin, 2] > 0
+    masks = []
+    for name, mask, default in (("allowed", allowed, True), ("categorical", categorical, False),
+                                ("has_missing", has_missing, None)):
+        mask = np.full(d, default) if mask is None else np.asarray(mask, dtype=bool)
+        if mask.shape != (d,):
+            raise ValueError(f"{name} must have shape ({d},), got {mask.shape}.")
+        masks.append(mask.astype(np.uint8))
     for name, value in (("l2_regularization", l2_regularization), ("min_hessian", min_hessian),
                         ("gradient_scale", gradient_scale),
                         ("hessian_scale", 1.0 if hessian_scale is None else hessian_scale)):
@@ -143,9 +151,7 @@ def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
             raise ValueError(f"{name} must be finite and non-negative, got {value!r}.")
     if not isinstance(min_samples_leaf, numbers.Integral) or min_samples_leaf < 1:
         raise ValueError(f"min_samples_leaf must be a positive int, got {min_samples_leaf!r}.")
-    return _find_splits(np.ascontiguousarray(hist), n_values.astype(np.uint16), allowed,
-                        categorical, has_missing, missing_bin, gradient_scale, hessian_scale,
-                        l2_regularization, min_samples_leaf, min_hessian, n_threads)
+    return (np.ascontiguousarray(hist), n_values.astype(np.uint16), *masks)
 
 
 def _find_splits(hist, n_values, allowed, categorical, has_missing, missing_bin,
