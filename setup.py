@@ -136,8 +136,9 @@ def extensions():
         )
 
     exts = [
-        kernel_module("_distances", ["direct.c"],
-                      ["direct.h", "direct_isa.h", "direct_body.h", "openmp_compat.h"]),
+        kernel_module("_distances", ["direct.c", "mahalanobis.c"],
+                      ["direct.h", "direct_isa.h", "direct_body.h", "openmp_compat.h",
+                       "mahalanobis.h"]),
         kernel_module("_moments", ["moments.c"], ["moments.h"]),
         kernel_module("_binning"),
         kernel_module("_features", ["fourier.c"], ["fourier.h"]),

@@ -172,3 +172,63 @@ def naive_predict(X, tree):
             node = tree.left[node] if go_left else tree.right[node]
         out[i] = tree.value[node]
     return out
+
+
+# ---------------------------------------------------------------- from test_mahalanobis.py
+def _split(a):
+    """Dekker's split: a == hi + lo with 26-bit halves (float64 arrays)."""
+    c = 134217729.0 * a             # 2**27 + 1
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+def _two_product(a, b):
+    """p + e == a * b exactly (no overflow or underflow)."""
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, e
+
+
+def mahalanobis(X, Y, VI):
+    """sqrt((x - y) VI (x - y)^T) for every pair, the quadratic form exactly
+    rounded: x - y as an exact sum of two doubles, every product
+    d_i VI_ij d_j as an exact sum of doubles (Dekker), summed by math.fsum.
+    Python loop over pairs: keep n * m * d * d below ~2e7."""
+    import math
+
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    VI = np.asarray(VI, dtype=np.float64)
+    out = np.empty((X.shape[0], Y.shape[0]))
+    for i in range(X.shape[0]):
+        s = X[i][None, :] - Y                         # (m, d), one pair per row
+        z = s - X[i]
+        e = (X[i] - (s - z)) + (-Y - z)               # X[i] - Y == s + e exactly
+        terms = []
+        for a in (s, e):
+            for b in (s, e):
+                p1, e1 = _two_product(a[:, :, None], VI[None])      # a_k VI_kl
+                for part in (p1, e1):
+                    p2, e2 = _two_product(part, b[:, None, :])       # ... b_l
+                    terms += [p2.reshape(len(Y), -1), e2.reshape(len(Y), -1)]
+        terms = np.concatenate(terms, axis=1)
+        for j in range(Y.shape[0]):
+            q = math.fsum(terms[j].tolist())
+            out[i, j] = math.sqrt(q) if q >= 0 else math.nan
+    return out
+
+
+def scipy_mahalanobis_error_bound(X, Y, VI):
+    """A priori relative error bound of SciPy's float64 quadratic form per
+    pair, (d + 2) eps |x - y|^T |VI| |x - y| / q (q from SciPy's own
+    evaluation; inf where q <= 0)."""
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    diff = X[:, None, :] - Y[None, :, :]
+    mag = np.einsum("nmk,nmk->nm", np.abs(diff) @ np.abs(VI).T, np.abs(diff))
+    q = np.einsum("nmk,nmk->nm", diff @ VI.T, diff)
+    eps = np.finfo(np.float64).eps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(q > 0, (X.shape[1] + 2) * eps * mag / q, np.inf)

@@ -16,7 +16,8 @@ Every metric is computed by one of three compiled families
 Parameters that only rescale features are applied to the data before the
 kernel runs: ``w`` for cityblock/euclidean/minkowski/braycurtis/cosine,
 ``V`` for seuclidean (scale by ``1/sqrt(V)``), ``VI`` for mahalanobis
-(multiply by a square root of ``VI``), and correlation centres each row.
+(rows times a double-double Cholesky factor of ``VI``, see
+``_MahalanobisFactor``), and correlation centres each row.
 Those transforms are row-local, so blocks of X and Y can be prepared
 independently (Dask maps them per block).
 """
@@ -57,16 +58,149 @@ KNN_DIRECT_MAX_FEATURES = {("avx512", _F32): 64}
 _GEMM_TARGET_ERROR = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-13}
 
 
-def _mahalanobis_root(VI):
-    """A matrix L with (u - v) VI (u - v)^T = |(u - v) L|^2."""
-    sym = 0.5 * (VI + VI.T)
-    vals, vecs = np.linalg.eigh(sym)
-    if vals.min() < -1e-10 * max(abs(vals).max(), 1e-300):
-        raise ValueError(
-            "VI for metric 'mahalanobis' must be positive semi-definite (an inverse "
-            f"covariance matrix); its smallest eigenvalue is {vals.min():.3g}."
-        )
-    return vecs * np.sqrt(np.clip(vals, 0, None))
+# ---------------------------------------------------------------- mahalanobis
+#
+# Error analysis.  SciPy computes q = (u - v) VI (u - v)^T per pair in
+# float64: d = u - v (one rounding per entry), then VI d and d . (VI d), so
+# |q_scipy - q| <~ (n + 2) eps |d|^T |VI| |d|.  Relative to q that is
+# (n + 2) eps kappa(d), kappa(d) = |d|^T |VI| |d| / d^T VI d, which can reach
+# cond(VI): with near-collinear features (x2 ~ x1 + delta z) every pair has
+# d1 ~ d2 and kappa ~ 1 / delta^2 ~ cond(VI).  Diagonal scalings cancel out
+# of kappa, so features of very different scales cost SciPy nothing;
+# collinearity does.  On breast_cancer (VI = inv(cov), cond(cov) 6e11, of its
+# correlation matrix 1e5) SciPy's own error is ~1e-13 on the worst pair; on
+# synthetic collinear data with cond 1e12 it is ~1e-5.  SciPy is therefore
+# no reference there: tests/naive.py's ``mahalanobis`` sums the exact
+# products (Dekker splits and math.fsum), and the tests compare with SciPy
+# only on pairs whose bound (n + 2) eps kappa(d) is below 1e-13.
+#
+# The fast way writes VI = R^T R and q = |R u - R v|^2, a euclidean distance
+# between transformed rows.  Its errors, relative to the distance |R d|:
+#  1. the factor's backward error: a float64 Cholesky gives R^T R = VI + E,
+#     |E| <= gamma_n |R^T| |R|, so q moves by up to gamma_n |(|R| |d|)|^2,
+#     i.e. ~n eps kappa'(d) with kappa' ~ cond(VI) again.  An eigenvector
+#     root of the unscaled VI (fastml before) is worse: its error is
+#     eps ||VI|| in every entry, which swamps the small entries belonging to
+#     features of large scale (breast_cancer: 1e-6 relative);
+#  2. rounding the transformed rows: eps |R| |u| per row, against |R d|:
+#     eps cond(VI)^(1/2) |u| / |d|.  Centring shrinks |u| to the data's
+#     spread but cannot help near pairs or collinear features;
+#  3. the euclidean kernel on the rounded rows: n eps relative from
+#     differences; the GEMM identity's loss for close pairs is bounded by the
+#     kernels' recompute threshold (1e-13).
+# Equilibrating VI (diag^-1/2 scaling) before an eigen-decomposition removes
+# the scale part of 1, not the collinear part nor 2.  So R and R u are
+# computed in double-double (mahalanobis.c): the factor's backward error
+# becomes ~n 2^-104 |R^T| |R| and the rows' ~n^2 2^-104 |R| |u|, harmless up
+# to cond(VI) ~1e16, checked per VI below (else: fall back).  The kernels then
+# run on the hi parts of the centred rows R u - R c, and a per-pair bound sends
+# each pair whose dropped lo parts could matter (|lo_u| + |lo_v| >
+# 1e-12 |distance|: near pairs) to the lo-aware difference, and a pair too
+# near even for the rows' own error to the exact difference u - v times R,
+# both in mahalanobis.c.  Identical rows give exactly 0.
+#
+# Relative error of a float64 mahalanobis distance guaranteed on every pair
+# (before the final square root's half ulp).
+_MAHALANOBIS_TOL = 1e-12
+_DD_EPS = 2.0 ** -104           # unit roundoff of double-double arithmetic
+_FACTOR_CACHE = {}               # VI's bytes -> factor: Dask builds a plan per block
+
+
+def _two_sum(a, b):
+    """s + e == a + b exactly (NumPy never contracts these)."""
+    s = a + b
+    z = s - a
+    return s, (a - (s - z)) + (b - z)
+
+
+class _MahalanobisFactor:
+    """VI = R^T R in double-double, and the rows R x - R c it maps X to.
+
+    ``R`` is None when no factor can guarantee the distances (VI not
+    numerically positive definite, or cond(VI) beyond ~1e16): the caller
+    then evaluates SciPy's per-pair quadratic form.
+    """
+
+    def __init__(self, VI):
+        VI = np.asarray(VI, dtype=np.float64)
+        d = VI.shape[0]
+        # The symmetric part (VI + VI^T) / 2 exactly: q only sees that part.
+        hi, lo = _two_sum(VI, VI.T)
+        A_hi, A_lo = _two_sum(hi * 0.5, lo * 0.5)
+        self.Rt_hi, self.Rt_lo = np.zeros((d, d)), np.zeros((d, d))
+        self.R = None
+        if not np.isfinite(VI).all():
+            return
+        if _distances.maha_cholesky(A_hi, A_lo, self.Rt_hi, self.Rt_lo) == 0:
+            R = self.Rt_hi.T
+            self.norm = float(np.linalg.norm(R))
+            # Backward error of the factor relative to q, every pair d:
+            # gamma |(|R| |d|)|^2 / |R d|^2 <= gamma (||(|R|)||_2 / sigma_min(R))^2.
+            sigma = np.linalg.svd(R, compute_uv=False) if d else np.ones(1)
+            with np.errstate(all="ignore"):
+                kappa = (np.linalg.norm(np.abs(R), 2) / sigma[-1]) ** 2 if d else 1.0
+            bound = 4 * (d + 2) * _DD_EPS * kappa
+            if np.isfinite(bound) and bound <= _MAHALANOBIS_TOL:
+                self.R = R
+                return
+        sym = 0.5 * (VI + VI.T)
+        vals = np.linalg.eigvalsh(sym)
+        if vals.min() < -1e-10 * max(abs(vals).max(), 1e-300):
+            raise ValueError(
+                "VI for metric 'mahalanobis' must be positive semi-definite (an inverse "
+                f"covariance matrix); its smallest eigenvalue is {vals.min():.3g}."
+            )
+        self.VI = VI
+
+    @classmethod
+    def of(cls, VI):
+        """The factor of VI, cached on its bytes (a few entries)."""
+        VI = np.ascontiguousarray(VI, dtype=np.float64)
+        key = (VI.shape, VI.tobytes())
+        factor = _FACTOR_CACHE.get(key)
+        if factor is None:
+            factor = cls(VI)
+            if len(_FACTOR_CACHE) >= 4:
+                _FACTOR_CACHE.pop(next(iter(_FACTOR_CACHE)))
+            _FACTOR_CACHE[key] = factor
+        return factor
+
+    def offset(self, X):
+        """R c in double-double for c the mean row of X (float64)."""
+        d = self.R.shape[0]
+        c = np.ascontiguousarray(X.mean(axis=0) if X.shape[0] else np.zeros(d), np.float64)
+        off_hi, off_lo = np.empty((1, d)), np.empty((1, d))
+        _distances.maha_transform(c[None, :], self.Rt_hi, self.Rt_lo, np.zeros(d), np.zeros(d),
+                                  off_hi, off_lo, 1)
+        return off_hi[0], off_lo[0]
+
+    def rows(self, X, offset, n_threads):
+        """(Z_hi, Z_lo, r, t) for the rows of X (C-contiguous float64):
+        Z_hi + Z_lo = R x - R c to ~1e-30, t bounds that error per row and
+        r = |Z_lo| + t the error of Z_hi alone (2-norms)."""
+        n, d = X.shape
+        Z_hi, Z_lo = np.empty((n, d)), np.empty((n, d))
+        _distances.maha_transform(X, self.Rt_hi, self.Rt_lo, offset[0], offset[1],
+                                  Z_hi, Z_lo, n_threads)
+        x_norm = np.sqrt(np.einsum("ij,ij->i", X, X))
+        t = 4 * (d + 2) ** 2 * _DD_EPS * (self.norm * x_norm + np.linalg.norm(offset[0]))
+        r = np.sqrt(np.einsum("ij,ij->i", Z_lo, Z_lo)) + t
+        return Z_hi, Z_lo, r, t
+
+
+def _quadratic_form_distances(X, Y, VI, out, block_bytes=1 << 24):
+    """sqrt((x - y) VI (x - y)^T) for every pair, as SciPy evaluates it,
+    blocked into matrix products (the fallback for a VI no factor can
+    guarantee)."""
+    n, m = out.shape
+    d = X.shape[1]
+    X, Y = X.astype(np.float64), Y.astype(np.float64)
+    rows = max(1, block_bytes // (8 * max(m * d, 1)))
+    for start in range(0, n, rows):
+        diff = X[start:start + rows, None, :] - Y[None, :, :]
+        q = np.einsum("bmk,bmk->bm", diff @ VI.T, diff)
+        with np.errstate(invalid="ignore"):
+            out[start:start + rows] = np.sqrt(q)
 
 
 class Plan:
@@ -83,7 +217,7 @@ class Plan:
         w = params.get("w")
         self.scale = None          # multiply features by this (float64)
         self.columns = None        # keep only these features
-        self.root = None           # multiply rows by this matrix
+        self.factor = None         # mahalanobis: _MahalanobisFactor of VI
         self.center = None         # None, or weights for the row means
         self.normalize_rows = False
         self.weights = None        # weights passed to the kernel
@@ -112,7 +246,7 @@ class Plan:
             self.scale = 1.0 / np.sqrt(params["V"])
         elif metric == "mahalanobis":
             kernel_metric = "euclidean"
-            self.root = _mahalanobis_root(params["VI"])
+            self.factor = _MahalanobisFactor.of(params["VI"])
         elif metric in ("cosine", "correlation"):
             kernel_metric = "cosine"
             if metric == "correlation":
@@ -140,6 +274,8 @@ class Plan:
             thresholds = DIRECT_MAX_FEATURES["cosine" if kernel_metric == "cosine" else "euclidean"]
             if n_used > thresholds[_distances.isa_in_use(), self.dtype]:
                 self.family = "gemm"
+        if self.factor is not None and self.factor.R is None:
+            self.family = "quadratic"      # SciPy's per-pair form, blocked
         self.kernel_metric = kernel_metric
         eps = np.finfo(self.dtype).eps
         self.tau = min(1.0, eps * np.sqrt(max(n_used, 1)) / _GEMM_TARGET_ERROR[self.dtype])
@@ -163,8 +299,6 @@ class Plan:
                 X = X / X.sum(axis=1, keepdims=True, dtype=np.float64)
         if self.scale is not None:
             X = X * self.scale
-        if self.root is not None:
-            X = X @ self.root
         return np.ascontiguousarray(X, dtype=self.dtype)
 
     def compute(self, X, Y, n_threads, symmetric=False):
@@ -181,6 +315,8 @@ class Plan:
             return self._compute(X, Y, n_threads, symmetric)
 
     def _compute(self, X, Y, n_threads, symmetric):
+        if self.factor is not None:
+            return self._mahalanobis(X, Y, n_threads, symmetric)
         Xt = self.transform(X)
         Yt = Xt if symmetric else self.transform(Y)
         out = np.empty((Xt.shape[0], Yt.shape[0]), dtype=self.dtype)
@@ -236,7 +372,14 @@ class Plan:
             return self._argkmin(X, Y, k, n_threads)
 
     def _argkmin(self, X, Y, k, n_threads):
-        Xt, Yt = self.transform(X), self.transform(Y)
+        maha = None
+        if self.factor is not None and self.family != "quadratic":
+            maha = self._mahalanobis_rows(X, Y, n_threads)
+            Xt, Yt = maha[0][1][0], maha[1][1][0]
+            if self.dtype != np.float64:
+                Xt, Yt = Xt.astype(self.dtype), Yt.astype(self.dtype)
+        else:
+            Xt, Yt = self.transform(X), self.transform(Y)
         heap_d, heap_i = new_heaps(Xt.shape[0], k)
         metric = self.kernel_metric
         family = self.family
@@ -295,7 +438,70 @@ class Plan:
                                 distances), axis=-1)
             distances = np.take_along_axis(distances, order, axis=1)
             indices = np.take_along_axis(indices, order, axis=1)
+        if maha is not None and self.dtype == np.float64:
+            # The winners' values to the guaranteed accuracy; they can
+            # reorder near-ties.
+            distances = np.ascontiguousarray(distances)
+            self._mahalanobis_refine(distances, maha, indices, n_threads)
+            missing = np.where(indices < 0, np.iinfo(np.int64).max, indices)
+            order = np.lexsort((missing, distances), axis=-1)
+            distances = np.take_along_axis(distances, order, axis=1)
+            indices = np.take_along_axis(indices, order, axis=1)
         return distances.astype(self.dtype, copy=False), indices
+
+    def _mahalanobis_rows(self, X, Y, n_threads):
+        """((X64, rows of X), (Y64, rows of Y)) with the factor's rows
+        (Z_hi, Z_lo, r, t), centred on the mean of Y's finite rows (X's if Y
+        is None, and then Y's entries are X's)."""
+        fac = self.factor
+        X64 = np.ascontiguousarray(X, dtype=np.float64)
+        Y64 = X64 if Y is None else np.ascontiguousarray(Y, dtype=np.float64)
+        finite = Y64[np.isfinite(Y64).all(axis=1)]
+        offset = fac.offset(finite)
+        zx = fac.rows(X64, offset, n_threads)
+        zy = zx if Y is None else fac.rows(Y64, offset, n_threads)
+        return (X64, zx), (Y64, zy)
+
+    def _mahalanobis_refine(self, out, rows, indices, n_threads, symmetric=False):
+        """Refine, in place, the distances out (float64, C-contiguous) whose
+        error bound exceeds _MAHALANOBIS_TOL (column c of row i is Y's row
+        indices[i, c], or row c when indices is None)."""
+        (X64, zx), (Y64, zy) = rows
+        if indices is None:
+            idx = np.empty((0, 0), dtype=np.intp)
+        else:
+            idx = np.where(indices < 0, _distances.EMPTY_INDEX, indices).astype(np.intp)
+        _distances.maha_refine(out, idx, X64, Y64, *zx, *zy, self.factor.Rt_hi,
+                               self.factor.Rt_lo, _MAHALANOBIS_TOL, symmetric, n_threads)
+
+    def _mahalanobis(self, X, Y, n_threads, symmetric):
+        """Mahalanobis distances: the euclidean kernels on the hi parts of
+        the double-double rows, then (float64) every pair the per-pair bound
+        cannot guarantee refined; or SciPy's quadratic form per pair."""
+        Y = X if symmetric else Y
+        out = np.empty((X.shape[0], Y.shape[0]), dtype=self.dtype)
+        if self.family == "quadratic":
+            _quadratic_form_distances(X, Y, self.factor.VI, out)
+            if symmetric:
+                np.fill_diagonal(out, 0)
+            return out
+        rows = self._mahalanobis_rows(X, None if symmetric else Y, n_threads)
+        Xt, Yt = rows[0][1][0], rows[1][1][0]
+        if self.dtype != np.float64:
+            Xt = Xt.astype(self.dtype)
+            Yt = Xt if symmetric else Yt.astype(self.dtype)
+        if self.family == "gemm":
+            self._gemm(Xt, Yt, out, n_threads, symmetric)
+        else:
+            _distances.direct_distances(
+                Xt, Yt, _distances.DIRECT_CODES["euclidean"], np.empty(0, self.dtype),
+                self.prm, out, symmetric, n_threads,
+            )
+            if symmetric:
+                np.fill_diagonal(out, 0)
+        if self.dtype == np.float64:
+            self._mahalanobis_refine(out, rows, None, n_threads, symmetric)
+        return out
 
     def _cosine_pairs_float64(self, X, Y, indices, distances, block_bytes=1 << 24):
         """Overwrite distances[i, c] with the float64 cosine (or correlation)
