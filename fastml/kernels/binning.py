@@ -129,13 +129,8 @@ def quantile_transform_chunk(X, quantiles, references, *, output_distribution="u
         Ascending levels in [0, 1] (``QuantileTransformer.references_``).
     output_distribution : {"uniform", "normal"}, default="uniform"
     inverse : bool, default=False
-    out : ndarray of shape (n, d), default=None
-        Where to write; X itself (C-contiguous, writeable) for in place.
-    n_threads : int, default=1
-
-    Returns
-    -------
-    out : ndarray of shape (n, d), X's dtype
+    out, n_threads
+        As in :func:`center_scale_chunk`, and so is the result.
 
     Examples
     --------

@@ -267,13 +267,8 @@ class GradientHistograms:
 
     Parameters
     ----------
-    binned : ndarray of shape (n, d), uint8
-        Bin codes (``bin_chunk``); C order avoids a copy.
-    gradients : ndarray of shape (n,), int64
-        Fixed-point gradients (``to_fixed_point``).
-    hessians : ndarray of shape (n,), int64, default=None
-        Fixed-point hessians; None for a constant hessian (the row counts
-        stand in).
+    binned, gradients, hessians
+        As in :func:`gradient_histograms_chunk`.
     by_column : ndarray of shape (d,), bool, default=None
         Features to sum feature by feature over blocks of rows rather than
         row by row: those whose codes repeat from row to row, where the
@@ -302,14 +297,13 @@ class GradientHistograms:
     >>> import dask
     >>> import dask.array as da
     >>> from fastml.kernels import gradient_histograms_chunk
-    >>> rng = np.random.default_rng(0)
-    >>> B = da.from_array(rng.integers(0, 16, size=(4000, 3), dtype=np.uint8), chunks=(1000, 3))
-    >>> G = da.from_array(rng.integers(-1000, 1000, size=4000), chunks=1000)
-    >>> node = dask.delayed(lambda b, g: GradientHistograms(b, g)(np.arange(0, 1000, 2)))
+    >>> B = da.from_array(np.tile(binned, (4, 1)), chunks=(3, 2))  # 12 rows, 4 blocks of 3
+    >>> G = da.from_array(np.tile([3, -1, 2], 4), chunks=3)
+    >>> node = dask.delayed(lambda b, g: GradientHistograms(b, g)(np.array([0, 2])))
     >>> hist = dask.delayed(sum)([node(b, g) for b, g in zip(B.to_delayed().ravel(),
     ...                                                      G.to_delayed())]).compute()
-    >>> even = np.arange(0, 4000, 2)
-    >>> np.array_equal(hist, gradient_histograms_chunk(B.compute(), G.compute(), samples=even))
+    >>> rows = np.array([0, 2, 3, 5, 6, 8, 9, 11])  # rows 0 and 2 of each block
+    >>> np.array_equal(hist, gradient_histograms_chunk(B.compute(), G.compute(), samples=rows))
     True
     """
 
@@ -360,8 +354,7 @@ class GradientHistograms:
         Returns
         -------
         ndarray of shape (d, N_BINS, 3), int64
-            ``[..., 0]`` gradient sums, ``[..., 1]`` hessian sums (0
-            without hessians), ``[..., 2]`` row counts.
+            As :func:`gradient_histograms_chunk` returns.
         """
         from fastml._kernels import _gbdt
 

@@ -322,13 +322,8 @@ def affine_chunk(X, factor, offset, *, clip=None, out=None, n_threads=1):
     factor, offset : array-like of shape (d,)
     clip : (low, high), default=None
         Clip every result to this range.
-    out : ndarray of shape (n, d), default=None
-        Where to write; X itself for in place.
-    n_threads : int, default=1
-
-    Returns
-    -------
-    out : ndarray of shape (n, d), X's dtype
+    out, n_threads
+        As in :func:`center_scale_chunk`, and so is the result.
 
     Examples
     --------

@@ -273,6 +273,7 @@ def compress_quantile_summary(summary, size=SUMMARY_SIZE):
     Returns
     -------
     QuantileSummary
+        Entries of ``summary``, at most ``size`` per column.
 
     Examples
     --------
@@ -324,17 +325,10 @@ def summary_quantiles(summary, quantiles, *, method="linear", dtype=np.float64):
     Parameters
     ----------
     summary : QuantileSummary
-    quantiles : array-like of shape (q,)
-        In [0, 1].
-    method : str, default="linear"
-        One of ``QUANTILE_METHODS``.
+    quantiles, method
+        As in :func:`quantiles_chunk`, and so is the result.
     dtype : {np.float32, np.float64}, default=np.float64
         The data's dtype: interpolation is done as NumPy does for it.
-
-    Returns
-    -------
-    ndarray of shape (q, d), float64
-        NaN for a column without values.
 
     Examples
     --------

@@ -155,6 +155,12 @@ def add_leaf_values(raw, leaf_rows, values, *, n_threads=1, check_input=True):
     _gbdt.add_to_leaf_rows(raw, leaf_rows, values, n_threads if raw.size >= 50_000 else 1)
 
 
+_FIELD_DTYPES = {"feature": np.int64, "threshold": np.float64, "threshold_bin": np.int64,
+                 "missing_left": bool, "categorical": bool, "left_categories": np.uint64,
+                 "left": np.int64, "right": np.int64, "value": np.float64, "count": np.int64,
+                 "gain": np.float64, "depth": np.int64}  # of the fields of Tree
+
+
 class Tree(NamedTuple):
     """Regression trees as arrays (``fastml.ensemble._hist_gradient_boosting.grower``): one tree with
     node 0 its root, or several stacked by ``stack_trees``.
@@ -165,7 +171,8 @@ class Tree(NamedTuple):
     categories (= bins) whose bit is set in ``left_categories`` left; NaN,
     values that are not a category code and categories unseen in training
     go the missing side.  Leaves have ``left == right == -1``; their
-    ``value`` is what they add to a row's raw prediction.
+    ``value`` is what they add to a row's raw prediction.  ``from_nodes``
+    builds one from lists.
     """
 
     feature: np.ndarray          # (nodes,) int64
@@ -180,6 +187,39 @@ class Tree(NamedTuple):
     count: np.ndarray            # (nodes,) int64 training rows
     gain: np.ndarray             # (nodes,) float64 of the node's split, 0 for leaves
     depth: np.ndarray            # (nodes,) int64
+
+    @classmethod
+    def from_nodes(cls, **fields):
+        """A tree from its nodes' fields as lists or arrays (``left`` at
+        least), each cast to its field's dtype.  A field not given is 0 (or
+        False) at every node, except ``depth``: then derived from ``left``
+        and ``right`` (children after their parent, as ``check_tree``
+        wants).
+
+        >>> import numpy as np
+        >>> from fastml.kernels import Tree
+        >>> stump = Tree.from_nodes(left=[1, -1, -1], right=[2, -1, -1], threshold=[0.5, 0, 0],
+        ...                         value=[0, -1, 1])  # x0 <= 0.5 ? -1 : 1
+        >>> stump.depth, stump.left_categories.shape, stump.missing_left
+        (array([0, 1, 1]), (3, 4), array([False, False, False]))
+        """
+        unknown = set(fields) - set(cls._fields)
+        if unknown or "left" not in fields:
+            raise TypeError(f"Tree.from_nodes takes the fields {cls._fields}, left at least; "
+                            f"got {sorted(fields)}.")
+        n = len(fields["left"])
+        arrays = {}
+        for name in cls._fields:
+            dtype = _FIELD_DTYPES[name]
+            shape = (n, SET_WORDS) if name == "left_categories" else (n,)
+            arrays[name] = (np.asarray(fields[name], dtype=dtype) if name in fields
+                            else np.zeros(shape, dtype=dtype))
+        if "depth" not in fields:
+            for node in range(n):
+                for child in (arrays["left"][node], arrays["right"][node]):
+                    if child > node:
+                        arrays["depth"][child] = arrays["depth"][node] + 1
+        return cls(**arrays)
 
 
 def stack_trees(trees):
@@ -198,12 +238,8 @@ def stack_trees(trees):
     --------
     >>> import numpy as np
     >>> from fastml.kernels import Tree, predict_tree_chunk, stack_trees
-    >>> tree = Tree(feature=np.array([0, 0, 0]), threshold=np.array([0.5, 0.0, 0.0]),
-    ...             threshold_bin=np.array([3, 0, 0]), missing_left=np.zeros(3, bool),
-    ...             categorical=np.zeros(3, bool), left_categories=np.zeros((3, 4), np.uint64),
-    ...             left=np.array([1, -1, -1]), right=np.array([2, -1, -1]),
-    ...             value=np.array([0.0, -1.0, 1.0]), count=np.zeros(3, np.int64),
-    ...             gain=np.zeros(3), depth=np.array([0, 1, 1]))  # a stump: x0 <= 0.5 ?
+    >>> tree = Tree.from_nodes(left=[1, -1, -1], right=[2, -1, -1], threshold=[0.5, 0, 0],
+    ...                        value=[0, -1, 1])  # a stump: x0 <= 0.5 ? -1 : 1
     >>> other = tree._replace(feature=np.array([1, 0, 0]))  # the same on x1
     >>> stacked, roots = stack_trees([tree, other])
     >>> roots, stacked.left
@@ -322,12 +358,8 @@ def predict_tree_chunk(X, tree, *, roots=None, out=None, n_threads=1):
     --------
     >>> import numpy as np
     >>> from fastml.kernels import Tree, predict_tree_chunk
-    >>> tree = Tree(feature=np.array([0, 0, 0]), threshold=np.array([0.5, 0.0, 0.0]),
-    ...             threshold_bin=np.array([3, 0, 0]), missing_left=np.zeros(3, bool),
-    ...             categorical=np.zeros(3, bool), left_categories=np.zeros((3, 4), np.uint64),
-    ...             left=np.array([1, -1, -1]), right=np.array([2, -1, -1]),
-    ...             value=np.array([0.0, -1.0, 1.0]), count=np.zeros(3, np.int64),
-    ...             gain=np.zeros(3), depth=np.array([0, 1, 1]))  # a stump: x0 <= 0.5 ?
+    >>> tree = Tree.from_nodes(left=[1, -1, -1], right=[2, -1, -1], threshold=[0.5, 0, 0],
+    ...                        value=[0, -1, 1])  # a stump: x0 <= 0.5 ? -1 : 1
     >>> predict_tree_chunk(np.array([[0.0], [1.0], [np.nan]]), tree)  # NaN goes right
     array([-1.,  1.,  1.])
 
@@ -365,23 +397,15 @@ def predict_binned_chunk(binned, tree, *, missing_bin=N_BINS - 1, roots=None, ou
     tree : Tree
     missing_bin : int, default=N_BINS - 1
     roots, out, n_threads
-        As in ``predict_tree_chunk``.
-
-    Returns
-    -------
-    ndarray of shape (n,), float64
+        As in ``predict_tree_chunk``, and so is the result.
 
     Examples
     --------
     >>> import numpy as np
     >>> from fastml.kernels import Tree, predict_binned_chunk
-    >>> tree = Tree(feature=np.array([0, 0, 0]), threshold=np.array([0.5, 0.0, 0.0]),
-    ...             threshold_bin=np.array([3, 0, 0]), missing_left=np.zeros(3, bool),
-    ...             categorical=np.zeros(3, bool), left_categories=np.zeros((3, 4), np.uint64),
-    ...             left=np.array([1, -1, -1]), right=np.array([2, -1, -1]),
-    ...             value=np.array([0.0, -1.0, 1.0]), count=np.zeros(3, np.int64),
-    ...             gain=np.zeros(3), depth=np.array([0, 1, 1]))  # a stump: x0 <= 0.5 ?
-    >>> predict_binned_chunk(np.array([[2], [4], [255]], dtype=np.uint8), tree)  # bin <= 3 ?
+    >>> tree = Tree.from_nodes(left=[1, -1, -1], right=[2, -1, -1], threshold_bin=[3, 0, 0],
+    ...                        value=[0, -1, 1])  # a stump: bin <= 3 ? -1 : 1
+    >>> predict_binned_chunk(np.array([[2], [4], [255]], dtype=np.uint8), tree)
     array([-1.,  1.,  1.])
 
     Row-local, so ``map_blocks`` over the row blocks of Dask bin codes:

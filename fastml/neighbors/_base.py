@@ -421,3 +421,29 @@ class _KNeighborsSupervised(_NeighborsBase):
         super().__init__(n_neighbors=n_neighbors, algorithm=algorithm, leaf_size=leaf_size,
                          metric=metric, p=p, metric_params=metric_params, n_jobs=n_jobs)
         self.weights = weights
+
+    def fit(self, X, y):
+        """Index X and remember the targets y (the labels, for the classifier).
+
+        Parameters
+        ----------
+        X : array-like or Dask array of shape (n_samples, n_features)
+        y : array-like or Dask array of shape (n_samples,) or (n_samples, n_outputs)
+
+        Returns
+        -------
+        self
+        """
+        with unchanged_on_error(self):
+            self._set_targets(self._fit(X, y, supervised=True))
+        return self
+
+    def _set_targets(self, y):
+        """Store the checked y (NumPy, or Dask after a Dask fit) as each
+        subclass predicts from it."""
+        raise NotImplementedError
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

@@ -6,7 +6,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets
 
-from fastml._validation import is_dask_collection, unchanged_on_error
+from fastml._validation import is_dask_collection
 from fastml.neighbors._base import _KNeighborsSupervised
 
 
@@ -42,56 +42,29 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsSupervised):
     array([[0.66666667, 0.33333333]])
     """
 
-    def fit(self, X, y):
-        """Index X and remember the labels y.
-
-        Parameters
-        ----------
-        X : array-like or Dask array of shape (n_samples, n_features)
-        y : array-like or Dask array of shape (n_samples,) or (n_samples, n_outputs)
-
-        Returns
-        -------
-        self
-        """
-        with unchanged_on_error(self):
-            y = self._fit(X, y, supervised=True)
-            if is_dask_collection(y):
-                from fastml import _dask
-
-                if y.ndim == 2 and y.shape[1] == 1:
-                    self._column_vector_warning()
-                    y = y[:, 0]
-                self.outputs_2d_ = y.ndim == 2
-                self.classes_, self._y = _dask.encode_labels(y)
-                return self
-            y, self.outputs_2d_ = self._targets_2d(y)
-            check_classification_targets(y)
-            classes, encoded = [], np.empty(y.shape, dtype=np.intp)
-            for o in range(y.shape[1]):
-                c, encoded[:, o] = np.unique(y[:, o], return_inverse=True)
-                classes.append(c)
-            self.classes_ = classes if self.outputs_2d_ else classes[0]
-            self._y = encoded
-            return self
-
-    @staticmethod
-    def _column_vector_warning():
-        warnings.warn(
-            "A column-vector y was passed when a 1d array was expected. Please change "
-            "the shape of y to (n_samples,), for example using ravel().",
-            DataConversionWarning, stacklevel=4,
-        )
-
-    @staticmethod
-    def _targets_2d(y):
-        """y as (n, n_outputs), and whether the caller gave a 2-D y."""
-        y = np.asarray(y)
+    def _set_targets(self, y):
+        """The classes of each output, and y as their indices."""
         if y.ndim == 2 and y.shape[1] == 1:
-            KNeighborsClassifier._column_vector_warning()
-            y = y.ravel()
-        outputs_2d = y.ndim == 2
-        return (y if outputs_2d else y.reshape(-1, 1)), outputs_2d
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected. Please change "
+                "the shape of y to (n_samples,), for example using ravel().",
+                DataConversionWarning, stacklevel=3,  # the caller of fit
+            )
+            y = y[:, 0]
+        self.outputs_2d_ = y.ndim == 2
+        if is_dask_collection(y):
+            from fastml import _dask
+
+            self.classes_, self._y = _dask.encode_labels(y)
+            return
+        y = y if self.outputs_2d_ else y.reshape(-1, 1)
+        check_classification_targets(y)
+        classes, encoded = [], np.empty(y.shape, dtype=np.intp)
+        for o in range(y.shape[1]):
+            c, encoded[:, o] = np.unique(y[:, o], return_inverse=True)
+            classes.append(c)
+        self.classes_ = classes if self.outputs_2d_ else classes[0]
+        self._y = encoded
 
     def predict_proba(self, X):
         """Class probabilities: weighted neighbour votes.
@@ -141,6 +114,5 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsSupervised):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
-        tags.target_tags.multi_output = True
         return tags
 

@@ -8,8 +8,8 @@ from fastml.neighbors._base import _NeighborsBase
 
 
 class _GraphTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _NeighborsBase):
-    """fit and fit_transform of the two graph transformers; each subclass
-    has a ``mode`` and its own ``transform``."""
+    """fit, transform and fit_transform of the two graph transformers; each
+    subclass has a ``mode`` and its own ``_graph``."""
 
     _parameter_constraints = {
         **_NeighborsBase._parameter_constraints,
@@ -26,6 +26,11 @@ class _GraphTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _Neig
     def fit_transform(self, X, y=None):
         """fit(X), then transform(X)."""
         return self.fit(X).transform(X)
+
+    def transform(self, X):
+        """Sparse graph of shape (n_queries, n_samples_fit), CSR."""
+        check_is_fitted(self)
+        return self._graph(X)
 
 
 class KNeighborsTransformer(_GraphTransformer):
@@ -59,9 +64,7 @@ class KNeighborsTransformer(_GraphTransformer):
                          metric=metric, p=p, metric_params=metric_params, n_jobs=n_jobs)
         self.mode = mode
 
-    def transform(self, X):
-        """Sparse graph of shape (n_queries, n_samples_fit), CSR."""
-        check_is_fitted(self)
+    def _graph(self, X):
         return self.kneighbors_graph(X, mode=self.mode,
                                      n_neighbors=self.n_neighbors + (self.mode == "distance"))
 
@@ -87,7 +90,5 @@ class RadiusNeighborsTransformer(_GraphTransformer):
                          metric=metric, p=p, metric_params=metric_params, n_jobs=n_jobs)
         self.mode = mode
 
-    def transform(self, X):
-        """Sparse graph of shape (n_queries, n_samples_fit), CSR."""
-        check_is_fitted(self)
+    def _graph(self, X):
         return self.radius_neighbors_graph(X, mode=self.mode, sort_results=True)

@@ -12,10 +12,8 @@ class KNeighborsRegressor(RegressorMixin, _KNeighborsSupervised):
 
     Parameters
     ----------
-    n_neighbors : int, default=5
-    weights : {"uniform", "distance"}, callable or None, default="uniform"
-    algorithm, leaf_size, p, metric, metric_params, n_jobs
-        As in :class:`NearestNeighbors`.
+    n_neighbors, weights, algorithm, leaf_size, p, metric, metric_params, n_jobs
+        As in :class:`KNeighborsClassifier`.
 
     Examples
     --------
@@ -25,23 +23,10 @@ class KNeighborsRegressor(RegressorMixin, _KNeighborsSupervised):
     array([0.5])
     """
 
-    def fit(self, X, y):
-        """Index X and remember the targets y.
-
-        Parameters
-        ----------
-        X : array-like or Dask array of shape (n_samples, n_features)
-        y : array-like or Dask array of shape (n_samples,) or (n_samples, n_outputs)
-
-        Returns
-        -------
-        self
-        """
-        y = self._fit(X, y, supervised=True)
+    def _set_targets(self, y):
         # a (n, 1) target stays 2-D in the predictions, as in scikit-learn
         self._outputs_2d = y.ndim == 2
         self._y = y if self._outputs_2d else y[:, None]
-        return self
 
     def predict(self, X):
         """Predicted targets.
@@ -60,9 +45,4 @@ class KNeighborsRegressor(RegressorMixin, _KNeighborsSupervised):
 
             pred = target_means(distances, indices, self._y, self.weights)
         return pred if self._outputs_2d else pred[:, 0]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
 

@@ -398,16 +398,14 @@ class RobustScaler(_CenterScaler):
     scale_ : ndarray of shape (n_features,) or None
         float64.
     quantile_rank_error_ : ndarray of shape (n_features,), int
-        Only after a Dask fit: see Notes.
+        Only after a Dask fit, as in :class:`QuantileTransformer`.
     n_features_in_, feature_names_in_
 
     Notes
     -----
-    Dask input: ``fit`` reads the array once (one ``dask.compute`` of merged
-    quantile summaries of the blocks): exact when ``quantile_rank_error_`` is 0
-    (no block over 4096 values in a column, at most 32768 distinct values),
-    else each quantile within that many positions of the sorted column.
-    ``transform`` of a Dask array is lazy.
+    Dask input: ``fit`` reads the array once, its quantiles exact or within
+    ``quantile_rank_error_`` positions as :class:`QuantileTransformer`'s
+    Notes say; ``transform`` is lazy.
     """
 
     def __init__(self, *, with_centering=True, with_scaling=True,

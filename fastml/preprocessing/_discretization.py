@@ -58,19 +58,17 @@ class KBinsDiscretizer(LazyOutputMixin, TransformerMixin, BaseEstimator):
         Each the ``n_bins_[j] + 1`` ascending edges of feature j.
     n_bins_ : ndarray of shape (n_features,), int
     quantile_rank_error_ : ndarray of shape (n_features,), int
-        Only after a Dask fit with strategy "quantile": see Notes.
+        Only after a Dask fit with strategy "quantile", as in
+        :class:`QuantileTransformer`.
     n_features_in_, feature_names_in_
 
     Notes
     -----
-    Dask input: ``fit`` reads the array once (one ``dask.compute`` of merged
-    quantile summaries of the blocks): exact when ``quantile_rank_error_`` is 0
-    (no block over 4096 values in a column, at most 32768 distinct values),
-    else each quantile within that many positions of the sorted column.
-    ``subsample`` does not apply to Dask input (every row is summarised) and
-    ``sample_weight`` is not supported with it.  Strategy "uniform" on Dask
-    is exact.  ``transform`` of a Dask array is lazy (``"ordinal"`` and
-    ``"onehot-dense"``).
+    Dask input: ``fit`` reads the array once, its quantiles exact or within
+    ``quantile_rank_error_`` positions as :class:`QuantileTransformer`'s
+    Notes say (strategy "uniform" is exact).  ``subsample`` does not apply
+    (every row is summarised) and ``sample_weight`` is not supported.
+    ``transform`` is lazy (``"ordinal"`` and ``"onehot-dense"``).
     """
 
     def __init__(self, n_bins=5, *, encode="onehot", strategy="quantile",
