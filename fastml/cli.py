@@ -5,6 +5,8 @@
                    transforms feeding a classifier
                    with fastml and with scikit-learn, checked against each
                    other and timed
+    fastml bench   fastml against every installed peer, family by family,
+                   with a Markdown report and plots
 """
 import argparse
 import importlib
@@ -241,10 +243,53 @@ def main(argv=None):
                                          "(distances, kNN, transforms, boosting)")
     p_demo.add_argument("--n", type=int, default=4000,
                         help="rows of the generated data sets (default 4000)")
+    _add_bench_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "info":
         return info(args)
+    if args.command == "bench":
+        return bench(args)
     return demo(args)
+
+
+def _add_bench_parser(sub):
+    from fastml._bench.cases import FAMILIES, PEERS
+
+    p = sub.add_parser(
+        "bench", help="time fastml against its peers and write a report with plots",
+        description="Time fastml against every installed peer in this one process "
+                    "(alternating runs, medians, peak memory) and write DIR/report.md "
+                    "and PNG plots.")
+    p.add_argument("families", nargs="*", metavar="FAMILY", choices=[[], *FAMILIES],
+                   help=f"families to run (default: all): {', '.join(FAMILIES)}")
+    p.add_argument("--quick", action="store_true",
+                   help="smaller data, fewer runs: under 2 minutes on 2 cores")
+    p.add_argument("--out", default="fastml-bench", metavar="DIR",
+                   help="folder for report.md and the plots (default: fastml-bench)")
+    p.add_argument("--peers", default=",".join(PEERS),
+                   help=f"comma-separated peers to compare with (default: {','.join(PEERS)})")
+    p.add_argument("--threads", type=int, default=2,
+                   help="threads for every system (default: 2)")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="multiply every data size (e.g. 0.05 for a smoke test)")
+    p.add_argument("--repeat", type=int, default=None,
+                   help="timed runs per system (default: 3 with --quick, else 5)")
+
+
+def bench(args):
+    """Run ``fastml bench``; exit status 0."""
+    from fastml._bench.cases import FAMILIES
+    from fastml._bench.run import run
+
+    peers = tuple(p.strip() for p in args.peers.split(",") if p.strip())
+    families = tuple(args.families) or FAMILIES
+    try:
+        run(families, quick=args.quick, out_dir=args.out, peers=peers, threads=args.threads,
+            scale=args.scale, repeat=args.repeat)
+    except ValueError as exc:
+        print(f"fastml bench: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ LAYERS = [
     ("dask", ("fastml._dask",)),
     ("public", ("fastml.metrics", "fastml.neighbors", "fastml.preprocessing",
                 "fastml.kernel_approximation", "fastml.ensemble", "fastml._set_output")),
-    ("command line", ("fastml.cli", "fastml.__main__")),
+    ("command line", ("fastml.cli", "fastml.__main__", "fastml._bench")),
 ]
 
 
