@@ -42,3 +42,14 @@ def test_effective_n_threads():
     assert effective_n_threads(-n - 5) == 1
     # a serial build (no OpenMP) runs every kernel on one thread
     assert effective_n_threads(3) == (3 if openmp_enabled() else 1)
+
+
+def test_threads_for_gives_small_work_one_thread():
+    from fastml._threads import WORK_PER_THREAD, threads_for
+
+    assert threads_for(0, 8) == 1
+    assert threads_for(WORK_PER_THREAD - 1, 8) == 1
+    assert threads_for(2 * WORK_PER_THREAD, 8) == 2
+    assert threads_for(100 * WORK_PER_THREAD, 8) == 8
+    assert threads_for(100 * WORK_PER_THREAD, 1) == 1
+    assert isinstance(threads_for(np.int64(3 * WORK_PER_THREAD), 4), int)

@@ -26,7 +26,7 @@ import copy
 import numpy as np
 
 from fastml._kernels import _distances
-from fastml._threads import single_threaded_blas
+from fastml._threads import single_threaded_blas, threads_for
 from fastml._validation.metrics import BOOLEAN_METRICS
 
 # Up to this many features the direct kernels beat tiled BLAS GEMM, per
@@ -311,6 +311,8 @@ class Plan:
         tiles themselves, and OpenBLAS threads left spinning after a small
         product in ``transform`` would compete with them for the cores.
         """
+        pairs = X.shape[0] * (X.shape[0] + 1) // 2 if symmetric else X.shape[0] * Y.shape[0]
+        n_threads = threads_for(pairs * max(X.shape[1], 1), n_threads)
         with single_threaded_blas():
             return self._compute(X, Y, n_threads, symmetric)
 
@@ -368,6 +370,7 @@ class Plan:
             Sorted by distance, ties by index.  When Y has fewer than k
             rows, the missing neighbours are (inf, -1).
         """
+        n_threads = threads_for(X.shape[0] * Y.shape[0] * max(X.shape[1], 1), n_threads)
         with single_threaded_blas():
             return self._argkmin(X, Y, k, n_threads)
 

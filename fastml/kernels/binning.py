@@ -9,6 +9,7 @@ import numbers
 
 import numpy as np
 
+from fastml._threads import threads_for
 from fastml._validation import as_float_block, check_positive_int
 from fastml.kernels.moments import _apply_args
 from fastml.kernels.quantiles import _interpolated, _map_columns, weighted_quantiles
@@ -103,7 +104,8 @@ def bin_chunk(X, edges, *, missing_bin=None, dtype=None, n_threads=1):
         raise ValueError(f"codes up to {top} do not fit in {dtype}; use uint16.")
     out = np.empty(X.shape, dtype=dtype)
     if X.size:
-        _binning.bin_codes(X, flat, offsets, nan_code, out, n_threads)
+        # a binary search per element: about 8 operations each
+        _binning.bin_codes(X, flat, offsets, nan_code, out, threads_for(8 * X.size, n_threads))
     return out
 
 
@@ -183,7 +185,7 @@ def quantile_transform_chunk(X, quantiles, references, *, output_distribution="u
         _binning.quantile_map(X, table, np.ascontiguousarray(-table[:, ::-1]), references,
                               np.ascontiguousarray(-references[::-1]), bool(inverse),
                               output_distribution == "normal", bound, clip[0], clip[1],
-                              out, n_threads)
+                              out, threads_for(16 * X.size, n_threads))   # two searches
     return out
 
 
@@ -275,5 +277,5 @@ def bin_thresholds(X, max_bins=255, *, sample_weight=None, n_threads=1):
             cuts = np.unique(cuts)
         thresholds[j] = np.minimum(cuts, ALMOST_INF)
 
-    _map_columns(column, X.shape[1], n_threads)
+    _map_columns(column, X.shape[1], n_threads, X.shape[0])
     return thresholds

@@ -4,6 +4,7 @@ import numbers
 
 import numpy as np
 
+from fastml._threads import threads_for
 from fastml._validation import as_float_block, check_positive_int
 
 __all__ = [
@@ -138,6 +139,7 @@ def polynomial_features_chunk(X, degree=2, *, interaction_only=False, include_bi
                                              include_bias)
     out = np.empty((X.shape[0], keep.shape[0]), dtype=X.dtype)
     if out.size:
+        n_threads = threads_for(out.size, n_threads)
         scratch = np.empty((n_threads, parent.shape[0]), dtype=X.dtype)
         _features.polynomial_rows(X, parent, feature, keep, scratch, out, n_threads)
     return out

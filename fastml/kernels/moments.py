@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fastml._threads import threads_for
 from fastml._validation import as_float_block, check_positive_int
 
 __all__ = [
@@ -135,7 +136,8 @@ def moments_chunk(X, *, sample_weight=None, deviations=True, n_threads=1):
     if n == 0:
         stats[1][:] = stats[3][:] = stats[4][:] = np.nan
     else:
-        _moments.block_moments(X, w, MOMENTS_BLOCK_ROWS, bool(deviations), *stats, n_threads)
+        _moments.block_moments(X, w, MOMENTS_BLOCK_ROWS, bool(deviations), *stats,
+                               threads_for(X.size, n_threads))
     # merge neighbouring blocks pairwise until one is left: a fixed tree
     while stats[0].shape[0] > 1:
         odd = stats[0].shape[0] % 2
@@ -190,7 +192,7 @@ def max_abs_chunk(X, *, n_threads=1):
     n, d = X.shape
     high = np.full((max(1, -(-n // MOMENTS_BLOCK_ROWS)), d), -1.0)
     if n:
-        _moments.block_max_abs(X, MOMENTS_BLOCK_ROWS, high, n_threads)
+        _moments.block_max_abs(X, MOMENTS_BLOCK_ROWS, high, threads_for(X.size, n_threads))
     high = high.max(axis=0)
     high[high < 0] = np.nan
     return high
@@ -305,7 +307,7 @@ def center_scale_chunk(X, center, scale, *, out=None, n_threads=1):
     X, (center, scale), out = _apply_args(
         X, [("center", center), ("scale", scale)], out, "center_scale_chunk")
     if X.size:
-        _moments.center_divide(X, center, scale, out, n_threads)
+        _moments.center_divide(X, center, scale, out, threads_for(X.size, n_threads))
     return out
 
 
@@ -354,5 +356,6 @@ def affine_chunk(X, factor, offset, *, clip=None, out=None, n_threads=1):
         X, [("factor", factor), ("offset", offset)], out, "affine_chunk")
     low, high = (-np.inf, np.inf) if clip is None else (float(clip[0]), float(clip[1]))
     if X.size:
-        _moments.multiply_add(X, factor, offset, clip is not None, low, high, out, n_threads)
+        _moments.multiply_add(X, factor, offset, clip is not None, low, high, out,
+                              threads_for(X.size, n_threads))
     return out

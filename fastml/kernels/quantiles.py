@@ -10,6 +10,7 @@ from functools import partial
 
 import numpy as np
 
+from fastml._threads import threads_for
 from fastml._validation import as_float_block, check_positive_int
 
 __all__ = [
@@ -24,9 +25,10 @@ QUANTILE_METHODS = ("inverted_cdf", "averaged_inverted_cdf", "closest_observatio
                     "median_unbiased", "normal_unbiased")
 
 
-def _map_columns(func, d, n_threads):
-    """func(j) for every column j, on n_threads threads (NumPy's sort
-    releases the GIL)."""
+def _map_columns(func, d, n_threads, n_rows):
+    """func(j) for every column j of ``n_rows`` rows, on n_threads threads
+    (NumPy's sort releases the GIL); on this thread for small columns."""
+    n_threads = threads_for(d * n_rows * 16, n_threads)   # a selection: ~16 operations per value
     if n_threads == 1 or d < 2:
         for j in range(d):
             func(j)
@@ -97,7 +99,7 @@ def quantiles_chunk(X, quantiles, *, method="linear", n_threads=1):
             out[:, j] = _interpolated(n, q, method,
                                       partial(_select, columns[j], (low, high, n)), X.dtype)
 
-    _map_columns(column, X.shape[1], n_threads)
+    _map_columns(column, X.shape[1], n_threads, X.shape[0])
     return out
 
 

@@ -174,7 +174,7 @@ def quantile_summary_chunk(X, size=SUMMARY_SIZE, *, n_threads=1):
         columns[j] = (kept, rmin, rmax, rmax - rmin)
         n[j] = m
 
-    _map_columns(column, X.shape[1], n_threads)
+    _map_columns(column, X.shape[1], n_threads, X.shape[0])
     return _summary(columns, n, X.shape[0])
 
 
