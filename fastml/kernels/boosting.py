@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 
+from fastml._threads import WORK_PER_THREAD, threads_for
 from fastml._validation import check_positive_int
 
 __all__ = [
@@ -131,7 +132,7 @@ def abs_max_sum(values, *, n_threads=1):
     values = np.asarray(values)
     values = np.ascontiguousarray(values, dtype=np.float32 if values.dtype == np.float32
                                   else np.float64).reshape(-1)
-    largest, total = _gbdt.abs_max_sum(values, n_threads)
+    largest, total = _gbdt.abs_max_sum(values, threads_for(values.size, n_threads))
     if np.isnan(total) or not np.isfinite(largest):  # NaN leaves the max, not the sum
         raise ValueError("Gradients and hessians must be finite.")
     return largest, total
@@ -189,7 +190,8 @@ def to_fixed_point(values, scale, *, n_threads=1, check_input=True):
     values = np.asarray(values)
     if values.dtype == np.float32 and float(np.log2(scale)).is_integer():
         out = np.empty(values.shape, dtype=np.int64)
-        _gbdt.to_fixed(np.ascontiguousarray(values), float(scale), out, n_threads)
+        _gbdt.to_fixed(np.ascontiguousarray(values), float(scale), out,
+                       threads_for(values.size, n_threads))
         return out
     return np.rint(values / scale).astype(np.int64)
 
@@ -223,7 +225,11 @@ def check_fixed_point(values, n, name):
     return np.ascontiguousarray(values)
 
 
-SMALL_HISTOGRAM = 1 << 14  # (rows x features) below this are summed on one thread
+# A histogram update is about HISTOGRAM_WORK element operations; from
+# SMALL_HISTOGRAM (rows x features) on, a node's rows are split over two
+# threads or more (`fastml._threads.threads_for`), below it one thread sums them.
+HISTOGRAM_WORK = 4
+SMALL_HISTOGRAM = 2 * WORK_PER_THREAD // HISTOGRAM_WORK
 PART_ROWS = 512  # rows per thread, at least, for a thread's own histograms to pay off
 REPEAT_SAMPLE = 4096  # rows sampled to find the features whose codes repeat
 
@@ -329,7 +335,7 @@ class GradientHistograms:
         self._count_bits = max(1, n.bit_length())
         self._values = np.empty(n * self._width, dtype=np.uint64)
         total = _gbdt.pack_rows(gradients, self._hessians, self._count_bits, self._values,
-                                n_threads if n >= SMALL_HISTOGRAM else 1)
+                                threads_for(HISTOGRAM_WORK * n, n_threads))
         if total >= 2.0 ** (62 - self._count_bits) - n:  # margin for the rounding of the total
             self._values = None  # a packed sum could overflow: sum unpacked
         # per-thread histograms, zeroed, reused from call to call (by one call
@@ -378,8 +384,8 @@ class GradientHistograms:
         rows = np.empty(0, np.uint32) if samples is None else samples
         # Each thread zeroes, fills and adds its own (d, 256) histograms: worth
         # it for enough rows per feature and bin, and enough work overall.
-        parts = (min(self.n_threads, max(1, m // PART_ROWS))
-                 if m * d >= SMALL_HISTOGRAM else 1)
+        parts = min(threads_for(HISTOGRAM_WORK * m * d, self.n_threads),
+                    max(1, m // PART_ROWS))
         words = d * N_BINS * (self._width if self._values is not None else 3)
         owned = self._scratch_lock.acquire(blocking=False)  # else another thread has it
         try:
@@ -531,5 +537,6 @@ def logistic_gradients_chunk(raw, y, *, sample_weight=None, n_threads=1):
         raise ValueError(f"sample_weight must have shape {raw.shape}, got {weights.shape}.")
     gradients = np.empty(raw.shape, dtype=np.float32)
     hessians = np.empty(raw.shape, dtype=np.float32)
-    _gbdt.logistic_gradients(raw, y, weights, gradients, hessians, n_threads)
+    _gbdt.logistic_gradients(raw, y, weights, gradients, hessians,
+                             threads_for(32 * raw.size, n_threads))   # an exp per row
     return gradients, hessians

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fastml._threads import threads_for
 from fastml._validation import as_float_block, check_positive_int
 from fastml.kernels.boosting import N_BINS, SET_WORDS, _check_binned, _check_rows
 
@@ -88,7 +89,7 @@ def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bi
             raise ValueError(f"codes must be a 1-D uint8 array, got {codes.dtype} "
                              f"{codes.shape}.")
         samples = _check_rows(samples, codes.shape[0])
-    parts = max(1, min(n_threads, samples.size // 4096 + 1))
+    parts = threads_for(8 * samples.size, n_threads)
     starts = (np.arange(parts + 1, dtype=np.int64) * samples.size) // parts
     out = np.empty_like(samples)
     categorical = left_set is not None

@@ -14,6 +14,7 @@ import heapq
 import numpy as np
 
 from fastml import kernels
+from fastml._threads import threads_for
 
 
 _NO_CATEGORIES = np.zeros(kernels.boosting.SET_WORDS, dtype=np.uint64)
@@ -150,6 +151,10 @@ class TreeGrower:
         self.n_allowed_features, self.rng = n_allowed_features, rng
         self.pool = [] if histogram_pool is None else histogram_pool
         self.n_threads = n_threads
+        # scoring a node's splits: about 8 operations per feature and bin,
+        # and a thread per 8 features at most
+        self.split_threads = min(threads_for(8 * d * kernels.N_BINS, n_threads),
+                                 max(1, d // 8))
         self.histogram = kernels.GradientHistograms(binned, gradients, hessians,
                                                     by_column=by_column, n_threads=n_threads,
                                                     check_input=False)
@@ -222,7 +227,7 @@ class TreeGrower:
             l2_regularization=self.l2_regularization, min_samples_leaf=self.min_samples_leaf,
             min_hessian=self.min_hessian, allowed=self._allowed_features(),
             categorical=self.categorical_codes, has_missing=self.has_missing,
-            n_threads=min(self.n_threads, max(1, self.n_features // 8)),  # a thread per 8
+            n_threads=self.split_threads,
             check_input=False)
         feature = int(np.argmax(split.gain))  # ties to the first feature
         if split.gain[feature] <= self.min_gain_to_split:
