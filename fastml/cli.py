@@ -14,6 +14,8 @@ import importlib.metadata
 import sys
 import time
 
+from fastml._bench.progress import steps as progress
+
 
 def _version(dist):
     try:
@@ -75,13 +77,19 @@ def demo(args):
     """Distance matrices, kNN classification, transforms and gradient
     boosting, with fastml and scikit-learn, compared and timed; exit status
     1 if anything disagrees."""
-    ok = _demo_distances(args)
-    print()
-    ok &= _demo_knn(args)
-    print()
-    ok &= _demo_transforms(args)
-    print()
-    ok &= _demo_boosting(args)
+    sections = [
+        ("distance matrices: four metrics on digits and on random data", _demo_distances),
+        ("k-nearest-neighbour classification (k=5): digits and a generated problem",
+         _demo_knn),
+        ("transforms feeding a logistic regression, as in a pipeline", _demo_transforms),
+        ("gradient boosting (50 iterations): digits and a generated problem", _demo_boosting),
+    ]
+    print(f"fastml demo: each step runs scikit-learn and fastml on the same data, checks that "
+          f"they agree and times both (medians; n = {args.n}).")
+    ok = True
+    for number, (title, step) in enumerate(sections, 1):
+        print(f"\n[{number}/{len(sections)}] {title}", flush=True)
+        ok &= step(args)
     return 0 if ok else 1
 
 
@@ -106,16 +114,16 @@ def _demo_distances(args):
     print(f"{'data':32s} {'metric':10s} {'sklearn s':>10s} {'fastml s':>10s} "
           f"{'speed-up':>9s} {'max rel diff':>13s}")
     ok = True
-    for label, X, Y in datasets:
-        for metric in metrics:
-            ref, t_ref = _timed(lambda: sk_pairwise(X, Y, metric=metric, n_jobs=-1))
-            got, t_got = _timed(lambda: pairwise_distances(X, Y, metric=metric))
-            tol = 1e-5 if got.dtype == np.float32 else 1e-9
-            diff = np.abs(got - ref) / np.maximum(np.abs(ref), 1e-3 if metric == "cosine" else 1e-12)
-            agree = bool(np.all(diff <= tol))
-            ok &= agree
-            print(f"{label:32s} {metric:10s} {t_ref:10.4f} {t_got:10.4f} "
-                  f"{t_ref / t_got:8.1f}x {diff.max():13.2e}{'' if agree else '  MISMATCH'}")
+    cases = [(label, X, Y, metric) for label, X, Y in datasets for metric in metrics]
+    for label, X, Y, metric in progress(cases, lambda c: f"{c[3]} on {c[0]}"):
+        ref, t_ref = _timed(lambda: sk_pairwise(X, Y, metric=metric, n_jobs=-1))
+        got, t_got = _timed(lambda: pairwise_distances(X, Y, metric=metric))
+        tol = 1e-5 if got.dtype == np.float32 else 1e-9
+        diff = np.abs(got - ref) / np.maximum(np.abs(ref), 1e-3 if metric == "cosine" else 1e-12)
+        agree = bool(np.all(diff <= tol))
+        ok &= agree
+        print(f"{label:32s} {metric:10s} {t_ref:10.4f} {t_got:10.4f} "
+              f"{t_ref / t_got:8.1f}x {diff.max():13.2e}{'' if agree else '  MISMATCH'}")
     print("all distances agree with scikit-learn" if ok else "SOME DISTANCES DISAGREE")
     return ok
 
@@ -142,7 +150,7 @@ def _demo_knn(args):
     print(f"{'kNN classification (k=5)':32s} {'sklearn s':>10s} {'fastml s':>10s} "
           f"{'speed-up':>9s} {'accuracy':>9s} {'same predictions':>17s}")
     ok = True
-    for label, X, y in problems:
+    for label, X, y in progress(problems, lambda p: f"kNN on {p[0]}"):
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
         ref_model = SkKNN(n_neighbors=5, algorithm="brute", n_jobs=-1).fit(X_train, y_train)
         model = KNeighborsClassifier(n_neighbors=5).fit(X_train, y_train)
@@ -172,7 +180,7 @@ def _demo_transforms(args):
     X, y = make_classification(n_samples=10 * args.n, n_features=20, n_informative=10,
                                random_state=1)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
-    steps = [("KBinsDiscretizer(16, onehot)",
+    transforms = [("KBinsDiscretizer(16, onehot)",
               dict(n_bins=16, encode="onehot", subsample=None), "KBinsDiscretizer"),
              ("QuantileTransformer(normal)",
               dict(n_quantiles=min(1000, len(X_train)), output_distribution="normal",
@@ -181,7 +189,7 @@ def _demo_transforms(args):
     print(f"{'transform -> LogisticRegression':32s} {'sklearn s':>10s} {'fastml s':>10s} "
           f"{'speed-up':>9s} {'accuracy':>9s} {'same predictions':>17s}")
     ok = True
-    for label, params, name in steps:
+    for label, params, name in progress(transforms, lambda t: t[0]):
         ref_step, step = getattr(sk, name)(**params), getattr(fp, name)(**params)
         ref_features, t_ref = _timed(lambda: ref_step.fit_transform(X_train))
         features, t_got = _timed(lambda: step.fit_transform(X_train))
@@ -218,7 +226,7 @@ def _demo_boosting(args):
     print(f"{'gradient boosting fit (50 iter.)':32s} {'sklearn s':>10s} {'fastml s':>10s} "
           f"{'speed-up':>9s} {'accuracy':>9s} {'same predictions':>17s}")
     ok = True
-    for label, X, y in problems:
+    for label, X, y in progress(problems, lambda p: f"fitting on {p[0]} (scikit-learn, then fastml)"):
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
         ref, t_ref = _timed(lambda: SkHGB(**params).fit(X_train, y_train), repeat=1)
         got, t_got = _timed(lambda: HistGradientBoostingClassifier(**params).fit(X_train, y_train),
