@@ -36,7 +36,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bench_pairwise import peak_mib
+from fastml._bench.harness import peak_mib
 
 
 def models(task, threads, iterations):

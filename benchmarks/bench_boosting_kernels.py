@@ -29,7 +29,7 @@ import sys
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bench_pairwise import alternated_medians
+from fastml._bench.harness import alternated_medians
 
 
 def main(argv=None):

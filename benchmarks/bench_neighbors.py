@@ -35,7 +35,9 @@ import sys
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bench_pairwise import alternated_medians, header, peak_mib
+from bench_pairwise import header
+
+from fastml._bench.harness import alternated_medians, peak_mib
 from fastml.neighbors import NearestNeighbors as FastNearestNeighbors
 
 CASES = (("euclidean", 32), ("euclidean", 128), ("manhattan", 32))

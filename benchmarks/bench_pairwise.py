@@ -46,9 +46,7 @@ Examples
     PYTHONPATH=. python benchmarks/bench_pairwise.py --only cityblock,simd --n 4000
 """
 import argparse
-import ctypes
 import functools
-import gc
 import os
 import platform
 import statistics
@@ -65,15 +63,11 @@ from sklearn.metrics import pairwise_distances as sk_pairwise_distances
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastml
+from fastml._bench.harness import MALLOC_ENV, cpu_model, peak_mib, timed
 from fastml._kernels import _distances, _openmp_info
 from fastml.metrics import pairwise_distances as fm_pairwise_distances
 
 MIB = 2**20
-MALLOC_ENV = {
-    "MALLOC_ARENA_MAX": "1",
-    "MALLOC_MMAP_MAX_": "0",
-    "MALLOC_TRIM_THRESHOLD_": "100000000000",
-}
 DTYPES = (np.float64, np.float32)
 SKLEARN_METRICS = ("euclidean", "sqeuclidean", "cosine")
 SCIPY_ALL_D = ("cityblock", "chebyshev")
@@ -303,30 +297,6 @@ def dask_cases(n, threads, client):
 
 
 # ---------------------------------------------------------------- measuring
-def timed(fn):
-    """Seconds taken by fn(), whose result is freed after the clock stops."""
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        out = fn()
-        elapsed = time.perf_counter() - start
-    finally:
-        gc.enable()
-    del out
-    return elapsed
-
-
-def alternated_medians(calls, repeat):
-    """Median seconds of each zero-argument callable in ``calls`` (name ->
-    callable), run ``repeat`` times in alternation.  Warm them up first."""
-    times = {name: [] for name in calls}
-    for _ in range(repeat):
-        for name, call in calls.items():
-            times[name].append(timed(call))
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def compare_head(case):
     """Warm-up runs: time both and compare the first rows of their results."""
     start = time.perf_counter()
@@ -364,50 +334,7 @@ def run_case(case, repeat):
     return result
 
 
-def _status_kib(field_name):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    raise KeyError(field_name)
-
-
-def _malloc_trim():
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
-def peak_mib(fn):
-    """Growth of the resident-set high-water mark during fn(), in MiB, or
-    None when the high-water mark cannot be reset."""
-    gc.collect()
-    _malloc_trim()
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset VmHWM to the current RSS
-        base = _status_kib("VmRSS")
-    except (OSError, KeyError):
-        return None
-    out = fn()
-    peak = _status_kib("VmHWM")
-    del out
-    return (peak - base) / 1024
-
-
 # ---------------------------------------------------------------- reporting
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def header(args):
     blas = sorted({f"{i['internal_api']} ({i['num_threads']} thr)"
                    for i in threadpool_info() if i["user_api"] == "blas"})

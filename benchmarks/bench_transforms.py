@@ -37,7 +37,9 @@ import sys
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bench_pairwise import alternated_medians, header
+from bench_pairwise import header
+
+from fastml._bench.harness import alternated_medians
 
 
 def contenders(name, X):
