@@ -461,3 +461,34 @@ def test_python_constants_match_the_compiled_ones():
     from fastml.kernels.boosting import N_BINS, SET_WORDS
 
     assert (_gbdt.N_BINS, _gbdt.SET_WORDS) == (N_BINS, SET_WORDS) == (256, 4)
+
+
+@pytest.mark.parametrize("packable", [True, False])
+@pytest.mark.parametrize("missing_bin", [N_BINS - 1, 20])
+def test_histograms_of_the_bins_that_hold_codes_equal_naive(rng, packable, missing_bin):
+    """With ``bins``, only the bins that hold codes are written (few values
+    per feature: small data); a histogram returned before is a valid ``out``
+    for the next node, and so is a zeroed array."""
+    from fastml.kernels import GradientHistograms
+
+    n, d = 3000, 4
+    n_values = np.array([3, 17, 1, 0], dtype=np.uint16)
+    binned = np.column_stack([rng.integers(0, max(v, 1), size=n) for v in n_values])
+    binned = binned.astype(np.uint8)
+    binned[:, 3] = missing_bin                          # a feature of missing values only
+    binned[rng.random(n) < 0.1, 1] = missing_bin        # and some missing values
+    bound = 2**20 if packable else 2**50
+    g, h = rng.integers(-bound, bound, size=n), rng.integers(0, bound, size=n)
+    histograms = GradientHistograms(binned, g, h, bins=(n_values, missing_bin), n_threads=2)
+    assert (histograms._values is not None) == packable
+    previous = None
+    for samples in (None, np.sort(rng.choice(n, 1000, replace=False)).astype(np.uint32),
+                    np.arange(7, dtype=np.uint32)):
+        expected = naive_histograms(binned, g, h, samples)
+        got = histograms(samples, out=previous)
+        assert_array_equal(got, expected)
+        previous = got
+    with pytest.raises(ValueError, match="bins must be"):
+        GradientHistograms(binned, g, h, bins=(n_values[:3], missing_bin))
+    with pytest.raises(ValueError, match="bins must be"):
+        GradientHistograms(binned, g, h, bins=(np.full(d, 30), 20))

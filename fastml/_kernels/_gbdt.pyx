@@ -18,7 +18,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport fabs, rint
 from scipy.special.cython_special cimport expit
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from fastml._kernels.common cimport FASTML_N_BINS, FASTML_SET_WORDS
 
@@ -62,6 +62,7 @@ cdef extern from "histogram.h" nogil:
                                   Py_ssize_t n_column_features, uint64_t *packed)
     void fastml_unpack_histograms(uint64_t *packed, Py_ssize_t parts, Py_ssize_t stride,
                                   Py_ssize_t f0, Py_ssize_t f1, int width, int count_bits,
+                                  const uint16_t *n_values, Py_ssize_t missing_bin,
                                   int64_t *hist)
     void fastml_wide_histograms(const uint8_t *codes, Py_ssize_t d, const uint32_t *samples,
                                 Py_ssize_t k0, Py_ssize_t k1, const int64_t *gradients,
@@ -106,15 +107,21 @@ def build_packed_histograms(
     const int[::1] row_features,           # IN features summed row by row
     const int[::1] column_features,        # IN the others: summed feature by feature
     unsigned long long[:, ::1] packed,     # TMP (parts, d * 256 * width) zeroed, left zeroed
+    const unsigned short[::1] n_values,    # IN (d,) or size 0: see below
+    int missing_bin,                       # IN with n_values: the missing-value bin
     long long[:, :, ::1] hist,             # OUT (d, 256, 3) gradient, hessian, row count
 ):
     """Histograms through the packed kernel (``histogram.c``): each of the
     parts (threads) sums a range of the node's rows into its own packed
     histograms; they are then added (exact: integers modulo 2**64) and
     unpacked, features over threads, and the scratch is zeroed again on the
-    way (no separate pass to clear it for the next call)."""
+    way (no separate pass to clear it for the next call).  With n_values,
+    only bins 0 .. n_values[f] - 1 and missing_bin are written: the codes
+    of feature f are among them, and the other bins of hist must be zero
+    already."""
     cdef Py_ssize_t n = binned.shape[0], d = binned.shape[1], t
     cdef Py_ssize_t m = samples.shape[0] if samples.shape[0] > 0 else n
+    cdef const uint16_t *used = <const uint16_t *> &n_values[0] if n_values.shape[0] else NULL
     cdef const unsigned int *rows = &samples[0] if samples.shape[0] > 0 else NULL
     cdef int parts = <int> packed.shape[0]
     cdef Py_ssize_t n_row = row_features.shape[0], n_column = column_features.shape[0]
@@ -129,7 +136,7 @@ def build_packed_histograms(
         for t in prange(parts, schedule="static", num_threads=parts):
             fastml_unpack_histograms(<uint64_t *> &packed[0, 0], parts, packed.shape[1],
                                      d * t // parts, d * (t + 1) // parts, width, count_bits,
-                                     <int64_t *> &hist[0, 0, 0])
+                                     used, missing_bin, <int64_t *> &hist[0, 0, 0])
 
 
 def build_wide_histograms(
@@ -140,6 +147,8 @@ def build_wide_histograms(
     const int[::1] row_features,           # IN features summed row by row
     const int[::1] column_features,        # IN the others: summed feature by feature
     long long[:, :, :, ::1] part_hist,     # TMP (parts, d, 256, 3) zeroed, left zeroed
+    const unsigned short[::1] n_values,    # IN (d,) or size 0: as in build_packed_histograms
+    int missing_bin,                       # IN with n_values: the missing-value bin
     long long[:, :, ::1] hist,             # OUT (d, 256, 3) gradient, hessian, row count
 ):
     """Unpacked histograms (``histogram.c``), for fixed-point values too
@@ -162,6 +171,8 @@ def build_wide_histograms(
                                    <int64_t *> &part_hist[t, 0, 0, 0])
         for f in prange(d, schedule="static", num_threads=parts):
             for b in range(FASTML_N_BINS):
+                if n_values.shape[0] and b >= n_values[f] and b != missing_bin:
+                    continue   # a bin without codes: zero in hist already
                 for k in range(3):
                     total = 0
                     for t in range(parts):
@@ -258,10 +269,11 @@ def find_splits(
             g_total = 0
             h_total = 0
             n_total = 0
-            for b in range(hist.shape[1]):
-                g_total = g_total + hist[f, b, 0]
-                h_total = h_total + (hist[f, b, 1] if with_hessians else hist[f, b, 2])
-                n_total = n_total + hist[f, b, 2]
+            for b in range(n_values[f] + 1):   # the bins that hold codes
+                code = b if b < n_values[f] else missing_bin
+                g_total = g_total + hist[f, code, 0]
+                h_total = h_total + (hist[f, code, 1] if with_hessians else hist[f, code, 2])
+                n_total = n_total + hist[f, code, 2]
             parent = _node_loss(g_total * gradient_scale, h_total * hessian_scale, l2)
             g_left = 0
             h_left = 0

@@ -156,28 +156,45 @@ void fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t 
     }
 }
 
-void fastml_unpack_histograms(uint64_t *packed, ptrdiff_t parts, ptrdiff_t stride,
-                              ptrdiff_t f0, ptrdiff_t f1, int width, int count_bits,
-                              int64_t *hist)
+/* Entry j of the parts, summed, separated and cleared, into hist. */
+static inline void unpack_entry(uint64_t *packed, ptrdiff_t parts, ptrdiff_t stride,
+                                ptrdiff_t j, int width, int count_bits, int64_t *hist)
 {
     const uint64_t mask = ((uint64_t)1 << count_bits) - 1;
-    for (ptrdiff_t j = f0 * FASTML_HIST_BINS; j < f1 * FASTML_HIST_BINS; j++) {
-        uint64_t value = 0, extra = 0;
-        for (ptrdiff_t t = 0; t < parts; t++) {
-            uint64_t *part = packed + t * stride + j * width;
-            value += part[0];
-            part[0] = 0;
-            if (width == 2) {
-                extra += part[1];
-                part[1] = 0;
-            }
+    uint64_t value = 0, extra = 0;
+    for (ptrdiff_t t = 0; t < parts; t++) {
+        uint64_t *part = packed + t * stride + j * width;
+        value += part[0];
+        part[0] = 0;
+        if (width == 2) {
+            extra += part[1];
+            part[1] = 0;
         }
-        uint64_t counted = width == 2 ? extra : value;
-        uint64_t count = counted & mask;
-        int64_t sum = (int64_t)(counted - count) >> count_bits;
-        hist[3 * j] = width == 2 ? (int64_t)value : sum;
-        hist[3 * j + 1] = width == 2 ? sum : 0;
-        hist[3 * j + 2] = (int64_t)count;
+    }
+    uint64_t counted = width == 2 ? extra : value;
+    uint64_t count = counted & mask;
+    int64_t sum = (int64_t)(counted - count) >> count_bits;
+    hist[3 * j] = width == 2 ? (int64_t)value : sum;
+    hist[3 * j + 1] = width == 2 ? sum : 0;
+    hist[3 * j + 2] = (int64_t)count;
+}
+
+void fastml_unpack_histograms(uint64_t *packed, ptrdiff_t parts, ptrdiff_t stride,
+                              ptrdiff_t f0, ptrdiff_t f1, int width, int count_bits,
+                              const uint16_t *n_values, ptrdiff_t missing_bin,
+                              int64_t *hist)
+{
+    for (ptrdiff_t f = f0; f < f1; f++) {
+        /* With n_values, the bins that hold no code are empty in the
+         * scratch and zero in hist already: a feature of 17 values touches
+         * 18 bins of 256, which is most of what a small node costs. */
+        ptrdiff_t used = n_values ? n_values[f] : FASTML_HIST_BINS;
+        for (ptrdiff_t b = 0; b < used; b++)
+            unpack_entry(packed, parts, stride, f * FASTML_HIST_BINS + b, width, count_bits,
+                         hist);
+        if (n_values && missing_bin >= used)
+            unpack_entry(packed, parts, stride, f * FASTML_HIST_BINS + missing_bin, width,
+                         count_bits, hist);
     }
 }
 

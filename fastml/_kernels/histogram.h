@@ -37,8 +37,12 @@ void fastml_packed_histograms(const uint8_t *codes, ptrdiff_t d, const uint32_t 
  * count and the packed sum separated, into hist (d, 256, 3) as gradient,
  * hessian (0 with width 1), count; the packed entries read are set back
  * to zero, so a scratch buffer that starts zeroed stays zeroed. */
+/* n_values (may be NULL: every bin): bins 0 .. n_values[f] - 1 and
+ * missing_bin hold feature f's codes; the others are skipped, and must be
+ * zero in hist already. */
 void fastml_unpack_histograms(uint64_t *packed, ptrdiff_t parts, ptrdiff_t stride,
                               ptrdiff_t f0, ptrdiff_t f1, int width, int count_bits,
+                              const uint16_t *n_values, ptrdiff_t missing_bin,
                               int64_t *hist);
 
 /* The same sums unpacked, for values too large to share a word with the

@@ -281,6 +281,14 @@ class GradientHistograms:
         row-by-row kernel stalls (about 10x slower for two-valued
         features).  None: found on a sample of rows.  Only speed depends
         on it.
+    bins : tuple (n_values, missing_bin), default=None
+        The bins that hold codes: 0 .. n_values[f] - 1 and missing_bin for
+        feature f (as `find_node_splits` takes them; every code of binned
+        must be among them).  Each call then writes those bins only, and
+        the others of ``out`` must be zero already: a histogram that this
+        object returned before is, and so is a new one.  A feature with
+        few values then costs its bins, not 256 (small data).  None: every
+        bin is written.
     n_threads : int, default=1
         Threads for each call: they take ranges of the node's rows.
     check_input : bool, default=True
@@ -313,8 +321,8 @@ class GradientHistograms:
     True
     """
 
-    def __init__(self, binned, gradients, hessians=None, *, by_column=None, n_threads=1,
-                 check_input=True):
+    def __init__(self, binned, gradients, hessians=None, *, by_column=None, bins=None,
+                 n_threads=1, check_input=True):
         from fastml._kernels import _gbdt
 
         if check_input:
@@ -323,6 +331,15 @@ class GradientHistograms:
         self.binned = np.ascontiguousarray(binned)
         self.n_threads = n_threads
         n, d = self.binned.shape
+        self._n_values, self._missing_bin = np.empty(0, np.uint16), 0
+        if bins is not None:
+            n_values, missing_bin = bins
+            self._n_values = np.ascontiguousarray(n_values, dtype=np.uint16)
+            self._missing_bin = int(missing_bin)
+            if self._n_values.shape != (d,) or not 0 <= self._missing_bin < N_BINS \
+                    or np.any(self._n_values > self._missing_bin):
+                raise ValueError(f"bins must be (n_values of shape ({d},) at most missing_bin, "
+                                 f"missing_bin in [0, {N_BINS - 1}]), got {bins!r}.")
         by_column = (repeating_features(self.binned) if by_column is None
                      else np.asarray(by_column, dtype=bool))
         if by_column.shape != (d,):
@@ -376,7 +393,12 @@ class GradientHistograms:
                                     or not out.flags.c_contiguous):
                 raise ValueError(f"out must be a C-contiguous int64 array of shape "
                                  f"({d}, {N_BINS}, 3).")
-        hist = np.empty((d, N_BINS, 3), dtype=np.int64) if out is None else out
+        if out is not None:
+            hist = out
+        elif self._n_values.size:
+            hist = np.zeros((d, N_BINS, 3), dtype=np.int64)   # the bins not written
+        else:
+            hist = np.empty((d, N_BINS, 3), dtype=np.int64)
         m = n if samples is None else samples.size
         if not (d and m):
             hist[...] = 0
@@ -398,13 +420,14 @@ class GradientHistograms:
             if self._values is not None:
                 _gbdt.build_packed_histograms(self.binned, rows, self._values, self._width,
                                               self._count_bits, self._row_features,
-                                              self._column_features, scratch, hist)
+                                              self._column_features, scratch, self._n_values,
+                                              self._missing_bin, hist)
             else:
                 _gbdt.build_wide_histograms(self.binned, rows, self._gradients,
                                             self._hessians, self._row_features,
                                             self._column_features,
                                             scratch.view(np.int64).reshape(parts, d, N_BINS, 3),
-                                            hist)
+                                            self._n_values, self._missing_bin, hist)
         finally:
             if owned:
                 self._scratch_lock.release()

@@ -155,9 +155,14 @@ class TreeGrower:
         # and a thread per 8 features at most
         self.split_threads = min(threads_for(8 * d * kernels.N_BINS, n_threads),
                                  max(1, d // 8))
-        self.histogram = kernels.GradientHistograms(binned, gradients, hessians,
-                                                    by_column=by_column, n_threads=n_threads,
-                                                    check_input=False)
+        # histograms touch the bins that hold codes only, and so does the
+        # sibling subtraction: bins below the largest n_values, and the missing bin
+        self.histogram = kernels.GradientHistograms(
+            binned, gradients, hessians, by_column=by_column,
+            bins=(self.n_values, missing_bin), n_threads=n_threads, check_input=False)
+        top = int(self.n_values.max(initial=0))
+        self.used_bins = ([slice(0, top + 1)] if missing_bin == top else
+                          [slice(0, top), slice(missing_bin, missing_bin + 1)])
         self.nodes = {k: [] for k in kernels.Tree._fields}
         self.heap, self.finished, self.n_leaves = [], [], 0
 
@@ -278,7 +283,9 @@ class TreeGrower:
         smaller_left = rows_left.size <= rows_right.size
         small_hist = self.histogram(rows_left if smaller_left else rows_right,
                                     out=self._spare(), check_input=False)
-        sibling_hist = np.subtract(leaf.hist, small_hist, out=leaf.hist)
+        sibling_hist = leaf.hist
+        for bins in self.used_bins:
+            np.subtract(sibling_hist[:, bins], small_hist[:, bins], out=sibling_hist[:, bins])
         return (small_hist, sibling_hist) if smaller_left else (sibling_hist, small_hist)
 
     def _record_split(self, leaf, threshold_bin, missing_left, left_set, children):
