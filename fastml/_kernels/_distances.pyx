@@ -716,52 +716,63 @@ def sqeuclidean_pairs(
 
 # ---------------------------------------------------------------- mahalanobis (float64)
 cdef extern from "mahalanobis.h" nogil:
+    int FASTML_MAHA_RB
     int fastml_maha_cholesky(int d, const double *A_hi, const double *A_lo,
-                             double *Rt_hi, double *Rt_lo)
-    void fastml_maha_transform_row(int d, const double *x, const double *Rt_hi,
-                                   const double *Rt_lo, const double *off_hi,
-                                   const double *off_lo, double *z_hi, double *z_lo)
+                             double *R_hi, double *R_lo)
+    void fastml_maha_transform_rows(int nr, int d, const double *X, Py_ssize_t ldx,
+                                    const double *R_hi, const double *R_lo,
+                                    const double *off_hi, const double *off_lo,
+                                    double *Z_hi, double *Z_lo, Py_ssize_t ldz,
+                                    double *work)
     double fastml_maha_refine(double s, int d, const double *x, const double *y,
                               const double *zx_hi, const double *zx_lo, double r_x,
                               double t_x, const double *zy_hi, const double *zy_lo,
-                              double r_y, double t_y, const double *Rt_hi,
-                              const double *Rt_lo, double tol, double *work)
+                              double r_y, double t_y, const double *R_hi,
+                              const double *R_lo, double tol, double *work)
 
 
 def maha_cholesky(
     const double[:, ::1] A_hi,     # IN (d, d) symmetric, double-double with A_lo
     const double[:, ::1] A_lo,     # IN (d, d)
-    double[:, ::1] Rt_hi,          # OUT (d, d) R^T, A = R^T R, R upper
-    double[:, ::1] Rt_lo,          # OUT (d, d)
+    double[:, ::1] R_hi,           # OUT (d, d) upper, A = R^T R
+    double[:, ::1] R_lo,           # OUT (d, d)
 ):
     """Cholesky factor in double-double; 0, or k + 1 if pivot k is not positive."""
     cdef int d = <int> A_hi.shape[0], status
     if d == 0:
         return 0
     with nogil:
-        status = fastml_maha_cholesky(d, &A_hi[0, 0], &A_lo[0, 0], &Rt_hi[0, 0], &Rt_lo[0, 0])
+        status = fastml_maha_cholesky(d, &A_hi[0, 0], &A_lo[0, 0], &R_hi[0, 0], &R_lo[0, 0])
     return status
 
 
 def maha_transform(
     const double[:, ::1] X,        # IN (n, d)
-    const double[:, ::1] Rt_hi,    # IN (d, d) from maha_cholesky
-    const double[:, ::1] Rt_lo,    # IN (d, d)
+    const double[:, ::1] R_hi,     # IN (d, d) upper factor, row-major
+    const double[:, ::1] R_lo,     # IN (d, d)
     const double[::1] off_hi,      # IN (d,) subtracted from every row
     const double[::1] off_lo,      # IN (d,)
     double[:, ::1] Z_hi,           # OUT (n, d) R x - off, double-double
     double[:, ::1] Z_lo,           # OUT (n, d)
     int n_threads,                 # IN
 ):
-    """The rows R x - off in double-double, one row per call of the C kernel."""
-    cdef Py_ssize_t n = X.shape[0], i
-    cdef int d = <int> X.shape[1]
+    """The rows R x - off in double-double, FASTML_MAHA_RB rows per C call."""
+    cdef Py_ssize_t n = X.shape[0], b, start, n_blocks
+    cdef int d = <int> X.shape[1], rb = FASTML_MAHA_RB
+    cdef double *work
     if n == 0 or d == 0:
         return
-    with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads):
-            fastml_maha_transform_row(d, &X[i, 0], &Rt_hi[0, 0], &Rt_lo[0, 0], &off_hi[0],
-                                      &off_lo[0], &Z_hi[i, 0], &Z_lo[i, 0])
+    n_blocks = (n + rb - 1) // rb
+    with nogil, parallel(num_threads=n_threads):
+        work = <double *> malloc(rb * d * sizeof(double))
+        if work != NULL:
+            for b in prange(n_blocks, schedule="dynamic"):
+                start = b * rb
+                fastml_maha_transform_rows(
+                    <int> min(rb, n - start), d, &X[start, 0], X.shape[1], &R_hi[0, 0],
+                    &R_lo[0, 0], &off_hi[0], &off_lo[0], &Z_hi[start, 0], &Z_lo[start, 0],
+                    Z_hi.shape[1], work)
+            free(work)
 
 
 def maha_refine(
@@ -777,29 +788,34 @@ def maha_refine(
     const double[:, ::1] Zy_lo,    # IN (p, d)
     const double[::1] r_y,         # IN (p,)
     const double[::1] t_y,         # IN (p,)
-    const double[:, ::1] Rt_hi,    # IN (d, d)
-    const double[:, ::1] Rt_lo,    # IN (d, d)
+    const double[:, ::1] R_hi,     # IN (d, d) upper factor, row-major
+    const double[:, ::1] R_lo,     # IN (d, d)
     double tol,                    # IN relative error to guarantee
     bint symmetric,                # IN skip the diagonal (Y is X)
     int n_threads,                 # IN
 ):
-    """Refine every distance whose error bound exceeds tol (fastml_maha_refine)."""
+    """Refine every distance whose error bound exceeds tol (fastml_maha_refine);
+    the first test, r_x + r_y <= tol * s, runs here for every pair."""
     cdef Py_ssize_t n = out.shape[0], m = out.shape[1], i, c, j
     cdef int d = <int> X.shape[1]
     cdef bint gather = idx.shape[0] > 0
     cdef double *work
+    cdef double rx
     if n == 0 or m == 0 or d == 0:
         return
     with nogil, parallel(num_threads=n_threads):
         work = <double *> malloc(2 * d * sizeof(double))
         if work != NULL:
             for i in prange(n, schedule="dynamic"):
+                rx = r_x[i]
                 for c in range(m):
                     j = idx[i, c] if gather else c
                     if j == PTRDIFF_MAX or (symmetric and j == i):
                         continue
+                    if rx + r_y[j] <= tol * out[i, c]:
+                        continue
                     out[i, c] = fastml_maha_refine(
                         out[i, c], d, &X[i, 0], &Y[j, 0], &Zx_hi[i, 0], &Zx_lo[i, 0],
-                        r_x[i], t_x[i], &Zy_hi[j, 0], &Zy_lo[j, 0], r_y[j], t_y[j],
-                        &Rt_hi[0, 0], &Rt_lo[0, 0], tol, work)
+                        rx, t_x[i], &Zy_hi[j, 0], &Zy_lo[j, 0], r_y[j], t_y[j],
+                        &R_hi[0, 0], &R_lo[0, 0], tol, work)
             free(work)

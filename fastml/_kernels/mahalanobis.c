@@ -13,6 +13,7 @@
  * an explicit fma.
  */
 #include <math.h>
+#include <stddef.h>
 #include "mahalanobis.h"
 
 typedef struct { double hi, lo; } dd;
@@ -78,90 +79,127 @@ static inline dd dd_sqrt(dd a)   /* a > 0: one Newton step from sqrt(a.hi) */
         (s) = t_;                                                 \
     } while (0)
 
-int fastml_maha_cholesky(int d, const double *A_hi, const double *A_lo,
-                         double *Rt_hi, double *Rt_lo)
-{
-    for (int i = 0; i < d * d; i++)
-        Rt_hi[i] = Rt_lo[i] = 0.0;
-    /* Row k of R (column k of Rt): R[k,j] = (A[k,j] - sum_i<k R[i,k] R[i,j]) / R[k,k]. */
-    for (int k = 0; k < d; k++) {
-        for (int j = k; j < d; j++) {
-            dd s = {A_hi[k * d + j], A_lo[k * d + j]};
-            for (int i = 0; i < k; i++) {
-                dd rik = {Rt_hi[k * d + i], Rt_lo[k * d + i]};
-                dd rij = {Rt_hi[j * d + i], Rt_lo[j * d + i]};
-                s = dd_add(s, dd_neg(dd_mul(rik, rij)));
-            }
-            if (j == k) {
-                if (!(s.hi > 0.0))
-                    return k + 1;
-                s = dd_sqrt(s);
-            } else {
-                s = dd_div(s, (dd){Rt_hi[k * d + k], Rt_lo[k * d + k]});
-            }
-            Rt_hi[j * d + k] = s.hi;
-            Rt_lo[j * d + k] = s.lo;
-        }
-    }
+/* Row k of R: R[k, j] = (A[k, j] - sum_{i<k} R[i, k] R[i, j]) / R[k, k], the
+ * sum accumulated in place in R[k, k:], vectorised across j. */
+#define CHOLESKY_BODY                                                         \
+    for (int k = 0; k < d; k++) {                                             \
+        double *restrict sh = R_hi + (size_t)k * d, *restrict sl = R_lo + (size_t)k * d; \
+        for (int j = 0; j < k; j++)                                           \
+            sh[j] = sl[j] = 0.0;                                              \
+        for (int j = k; j < d; j++) {                                         \
+            sh[j] = A_hi[(size_t)k * d + j];                                  \
+            sl[j] = A_lo[(size_t)k * d + j];                                  \
+        }                                                                     \
+        for (int i = 0; i < k; i++) {                                         \
+            const double *ih = R_hi + (size_t)i * d, *il = R_lo + (size_t)i * d; \
+            const dd a = {-ih[k], -il[k]};                                    \
+            for (int j = k; j < d; j++) {                                     \
+                dd t = dd_add((dd){sh[j], sl[j]}, dd_mul(a, (dd){ih[j], il[j]})); \
+                sh[j] = t.hi;                                                 \
+                sl[j] = t.lo;                                                 \
+            }                                                                 \
+        }                                                                     \
+        if (!(sh[k] > 0.0))                                                   \
+            return k + 1;                                                     \
+        dd rkk = dd_sqrt((dd){sh[k], sl[k]});                                 \
+        sh[k] = rkk.hi;                                                       \
+        sl[k] = rkk.lo;                                                       \
+        for (int j = k + 1; j < d; j++) {                                     \
+            dd t = dd_div((dd){sh[j], sl[j]}, rkk);                           \
+            sh[j] = t.hi;                                                     \
+            sl[j] = t.lo;                                                     \
+        }                                                                     \
+    }                                                                         \
     return 0;
-}
 
-/* z_k = sum_{j >= k} R[k,j] x_j - off_k: for each j, the row Rt[j, :j+1]
- * times x_j, accumulated across k (the loop the compiler vectorises). */
-#define TRANSFORM_BODY                                                    \
-    for (int k = 0; k < d; k++)                                           \
-        z_hi[k] = z_lo[k] = 0.0;                                          \
-    for (int j = 0; j < d; j++) {                                         \
-        const double xj = x[j];                                           \
-        const double *rh = Rt_hi + (size_t)j * d, *rl = Rt_lo + (size_t)j * d; \
-        if (xj == 0.0)                                                    \
-            continue;                                                     \
-        for (int k = 0; k <= j; k++)                                      \
-            ACCUMULATE(z_hi[k], z_lo[k], xj, rh[k], rl[k]);               \
-    }                                                                     \
-    for (int k = 0; k < d; k++) {                                         \
-        dd z = two_sum(z_hi[k], z_lo[k]);                                 \
-        z = dd_add(z, (dd){-off_hi[k], -off_lo[k]});                      \
-        z_hi[k] = z.hi;                                                   \
-        z_lo[k] = z.lo;                                                   \
-    }
+#define CHOLESKY_ARGS                                                         \
+    int d, const double *restrict A_hi, const double *restrict A_lo,          \
+    double *restrict R_hi, double *restrict R_lo
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FASTML_MAHA_DISPATCH 1
-__attribute__((target("avx2,fma")))
-static void transform_row_fma(int d, const double *restrict x,
-                              const double *restrict Rt_hi,
-                              const double *restrict Rt_lo,
-                              const double *restrict off_hi,
-                              const double *restrict off_lo,
-                              double *restrict z_hi, double *restrict z_lo)
+#define FASTML_FMA_TARGET __attribute__((target("avx2,fma")))
+FASTML_FMA_TARGET static int cholesky_fma(CHOLESKY_ARGS) { CHOLESKY_BODY }
+#endif
+static int cholesky_base(CHOLESKY_ARGS) { CHOLESKY_BODY }
+
+static int has_fma(void)
+{
+#ifdef FASTML_MAHA_DISPATCH
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+int fastml_maha_cholesky(int d, const double *A_hi, const double *A_lo,
+                         double *R_hi, double *R_lo)
+{
+#ifdef FASTML_MAHA_DISPATCH
+    if (has_fma())
+        return cholesky_fma(d, A_hi, A_lo, R_hi, R_lo);
+#endif
+    return cholesky_base(d, A_hi, A_lo, R_hi, R_lo);
+}
+
+#define RB FASTML_MAHA_RB
+
+/* Rows r < nr of X times R, RB rows at a time in the vector lanes:
+ * z[r, k] = sum_{j >= k} R[k, j] x[r, j] - off_k.  xt (work) holds the
+ * block transposed, d x RB. */
+#define TRANSFORM_BODY                                                        \
+    for (int j = 0; j < d; j++)                                               \
+        for (int r = 0; r < RB; r++)                                          \
+            xt[j * RB + r] = r < nr ? X[r * ldx + j] : 0.0;                   \
+    for (int k = 0; k < d; k++) {                                             \
+        double s[RB], c[RB];                                                  \
+        for (int r = 0; r < RB; r++)                                          \
+            s[r] = c[r] = 0.0;                                                \
+        const double *rh = R_hi + (size_t)k * d, *rl = R_lo + (size_t)k * d;  \
+        for (int j = k; j < d; j++) {                                         \
+            const double bh = rh[j], bl = rl[j];                              \
+            for (int r = 0; r < RB; r++)                                      \
+                ACCUMULATE(s[r], c[r], xt[j * RB + r], bh, bl);               \
+        }                                                                     \
+        for (int r = 0; r < nr; r++) {                                        \
+            dd z = dd_add(two_sum(s[r], c[r]), (dd){-off_hi[k], -off_lo[k]}); \
+            Z_hi[r * ldz + k] = z.hi;                                         \
+            Z_lo[r * ldz + k] = z.lo;                                         \
+        }                                                                     \
+    }
+
+#define TRANSFORM_ARGS                                                        \
+    int nr, int d, const double *restrict X, ptrdiff_t ldx,                   \
+    const double *restrict R_hi, const double *restrict R_lo,                 \
+    const double *restrict off_hi, const double *restrict off_lo,             \
+    double *restrict Z_hi, double *restrict Z_lo, ptrdiff_t ldz,              \
+    double *restrict xt
+
+#ifdef FASTML_MAHA_DISPATCH
+FASTML_FMA_TARGET static void transform_rows_fma(TRANSFORM_ARGS)
 {
     TRANSFORM_BODY
 }
 #endif
 
-static void transform_row_base(int d, const double *restrict x,
-                               const double *restrict Rt_hi,
-                               const double *restrict Rt_lo,
-                               const double *restrict off_hi,
-                               const double *restrict off_lo,
-                               double *restrict z_hi, double *restrict z_lo)
+static void transform_rows_base(TRANSFORM_ARGS)
 {
     TRANSFORM_BODY
 }
 
-void fastml_maha_transform_row(int d, const double *x, const double *Rt_hi,
-                               const double *Rt_lo, const double *off_hi,
-                               const double *off_lo, double *z_hi,
-                               double *z_lo)
+void fastml_maha_transform_rows(int nr, int d, const double *X, ptrdiff_t ldx,
+                                const double *R_hi, const double *R_lo,
+                                const double *off_hi, const double *off_lo,
+                                double *Z_hi, double *Z_lo, ptrdiff_t ldz,
+                                double *work)
 {
 #ifdef FASTML_MAHA_DISPATCH
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        transform_row_fma(d, x, Rt_hi, Rt_lo, off_hi, off_lo, z_hi, z_lo);
+    if (has_fma()) {
+        transform_rows_fma(nr, d, X, ldx, R_hi, R_lo, off_hi, off_lo, Z_hi, Z_lo, ldz, work);
         return;
     }
 #endif
-    transform_row_base(d, x, Rt_hi, Rt_lo, off_hi, off_lo, z_hi, z_lo);
+    transform_rows_base(nr, d, X, ldx, R_hi, R_lo, off_hi, off_lo, Z_hi, Z_lo, ldz, work);
 }
 
 double fastml_maha_refine(double s, int d, const double *x, const double *y,
@@ -169,7 +207,7 @@ double fastml_maha_refine(double s, int d, const double *x, const double *y,
                           double r_x, double t_x,
                           const double *zy_hi, const double *zy_lo,
                           double r_y, double t_y,
-                          const double *Rt_hi, const double *Rt_lo,
+                          const double *R_hi, const double *R_lo,
                           double tol, double *work)
 {
     if (!isfinite(s) || !isfinite(r_x + r_y))
@@ -200,7 +238,7 @@ double fastml_maha_refine(double s, int d, const double *x, const double *y,
     for (int k = 0; k < d; k++) {
         double sk = 0.0, ck = 0.0;
         for (int j = k; j < d; j++) {
-            const double rh = Rt_hi[(size_t)j * d + k], rl = Rt_lo[(size_t)j * d + k];
+            const double rh = R_hi[(size_t)k * d + j], rl = R_lo[(size_t)k * d + j];
             ACCUMULATE(sk, ck, dh[j], rh, rl);
             ACCUMULATE(sk, ck, dl[j], rh, rl);
         }

@@ -8,19 +8,23 @@
 #define FASTML_MAHALANOBIS_H
 #include <stddef.h>
 
-/* Upper triangular R with A = R^T R, A symmetric given as (A_hi, A_lo).
- * R is written transposed (Rt[j*d + k] = R[k, j], zero above the
- * diagonal of Rt), the layout fastml_maha_transform_row reads.  Returns 0,
+/* Upper triangular R with A = R^T R, A symmetric given as (A_hi, A_lo),
+ * written row-major to (R_hi, R_lo), zero below the diagonal.  Returns 0,
  * or k + 1 if pivot k is not positive (A is not numerically positive
  * definite). */
 int fastml_maha_cholesky(int d, const double *A_hi, const double *A_lo,
-                         double *Rt_hi, double *Rt_lo);
+                         double *R_hi, double *R_lo);
 
-/* z = R x - off in double-double, x one row of d doubles. */
-void fastml_maha_transform_row(int d, const double *x, const double *Rt_hi,
-                               const double *Rt_lo, const double *off_hi,
-                               const double *off_lo, double *z_hi,
-                               double *z_lo);
+/* z = R x - off in double-double for nr <= FASTML_MAHA_RB rows x of X (row
+ * stride ldx), written to Z_hi, Z_lo (row stride ldz).  R_hi, R_lo: the
+ * upper triangular factor, row-major.  work holds FASTML_MAHA_RB * d
+ * doubles. */
+#define FASTML_MAHA_RB 16
+void fastml_maha_transform_rows(int nr, int d, const double *X, ptrdiff_t ldx,
+                                const double *R_hi, const double *R_lo,
+                                const double *off_hi, const double *off_lo,
+                                double *Z_hi, double *Z_lo, ptrdiff_t ldz,
+                                double *work);
 
 /* The distance |R (x - y)| given an approximation s computed from the hi
  * parts of the transformed rows, refined until its error is below
@@ -36,6 +40,6 @@ double fastml_maha_refine(double s, int d, const double *x, const double *y,
                           double r_x, double t_x,
                           const double *zy_hi, const double *zy_lo,
                           double r_y, double t_y,
-                          const double *Rt_hi, const double *Rt_lo,
+                          const double *R_hi, const double *R_lo,
                           double tol, double *work);
 #endif

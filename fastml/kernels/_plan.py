@@ -22,6 +22,7 @@ Those transforms are row-local, so blocks of X and Y can be prepared
 independently (Dask maps them per block).
 """
 import copy
+import hashlib
 
 import numpy as np
 
@@ -67,12 +68,13 @@ _GEMM_TARGET_ERROR = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-13}
 # cond(VI): with near-collinear features (x2 ~ x1 + delta z) every pair has
 # d1 ~ d2 and kappa ~ 1 / delta^2 ~ cond(VI).  Diagonal scalings cancel out
 # of kappa, so features of very different scales cost SciPy nothing;
-# collinearity does.  On breast_cancer (VI = inv(cov), cond(cov) 6e11, of its
-# correlation matrix 1e5) SciPy's own error is ~1e-13 on the worst pair; on
-# synthetic collinear data with cond 1e12 it is ~1e-5.  SciPy is therefore
-# no reference there: tests/naive.py's ``mahalanobis`` sums the exact
-# products (Dekker splits and math.fsum), and the tests compare with SciPy
-# only on pairs whose bound (n + 2) eps kappa(d) is below 1e-13.
+# collinearity does.  Measured against the exact reference (tests/naive.py's
+# ``mahalanobis``: exact products by Dekker splits, summed by math.fsum),
+# SciPy's worst relative error is 1.2e-13 on breast_cancer (VI = inv(cov),
+# cond(cov) 6e11, of its correlation matrix 1e5), 5e-11 / 4e-8 / 6e-5 on
+# synthetic collinear data with cond 1e6 / 1e9 / 1e12, 3e-16 with the same
+# conditions from feature scales.  So the tests check against the exact
+# reference, and against SciPy only up to SciPy's own bound.
 #
 # The fast way writes VI = R^T R and q = |R u - R v|^2, a euclidean distance
 # between transformed rows.  Its errors, relative to the distance |R d|:
@@ -81,29 +83,37 @@ _GEMM_TARGET_ERROR = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-13}
 #     i.e. ~n eps kappa'(d) with kappa' ~ cond(VI) again.  An eigenvector
 #     root of the unscaled VI (fastml before) is worse: its error is
 #     eps ||VI|| in every entry, which swamps the small entries belonging to
-#     features of large scale (breast_cancer: 1e-6 relative);
+#     features of large scale;
 #  2. rounding the transformed rows: eps |R| |u| per row, against |R d|:
 #     eps cond(VI)^(1/2) |u| / |d|.  Centring shrinks |u| to the data's
 #     spread but cannot help near pairs or collinear features;
 #  3. the euclidean kernel on the rounded rows: n eps relative from
 #     differences; the GEMM identity's loss for close pairs is bounded by the
 #     kernels' recompute threshold (1e-13).
-# Equilibrating VI (diag^-1/2 scaling) before an eigen-decomposition removes
-# the scale part of 1, not the collinear part nor 2.  So R and R u are
-# computed in double-double (mahalanobis.c): the factor's backward error
-# becomes ~n 2^-104 |R^T| |R| and the rows' ~n^2 2^-104 |R| |u|, harmless up
-# to cond(VI) ~1e16, checked per VI below (else: fall back).  The kernels then
-# run on the hi parts of the centred rows R u - R c, and a per-pair bound sends
-# each pair whose dropped lo parts could matter (|lo_u| + |lo_v| >
-# 1e-12 |distance|: near pairs) to the lo-aware difference, and a pair too
-# near even for the rows' own error to the exact difference u - v times R,
-# both in mahalanobis.c.  Identical rows give exactly 0.
-#
+# Candidates measured (worst relative error; breast_cancer, then collinear
+# cond 1e6 / 1e9 / 1e12): eigenvector root, as before: 1e-6, 4e-11 / 5e-7 /
+# 1e-4.  Equilibrated (diag^-1/2), centred, float64 Cholesky: 1.2e-13,
+# 7e-11 / 4e-8 / 6e-5 -- SciPy's accuracy, as 1 predicts.  SciPy's per-pair
+# form as blocked matrix products for every pair: exact as SciPy but only
+# 2.3x (1 thread) to 3.2x (2) SciPy's speed at 1000 x 1000 x 64.  Chosen:
+# R and R u in double-double (mahalanobis.c; 4e-16 on all of the above):
+# the factor's backward error becomes ~n 2^-104 |R^T| |R| and the rows'
+# ~n^2 2^-104 |R| |u|, negligible up to cond(VI) ~1e14..1e16, which is
+# checked per VI below (else: SciPy's form, blocked).  Scaling changes
+# nothing in a Cholesky factor, so VI is not equilibrated.  The kernels run
+# on the hi parts of the centred rows R u - R c; a per-pair bound sends each
+# pair whose dropped lo parts could matter (|lo_u| + |lo_v| > 1e-12 |R d|:
+# near pairs) to the lo-aware difference, and a pair nearer still (the rows'
+# own error) to R times the exact difference u - v, both in mahalanobis.c.
+# Identical rows give exactly 0.  Float32 rows are the hi parts rounded to
+# float32: error ~eps32 |R (u - c)| / |R d| (a few 1e-7 at typical distances;
+# before: up to 1e-4 with collinear features).
+
 # Relative error of a float64 mahalanobis distance guaranteed on every pair
 # (before the final square root's half ulp).
 _MAHALANOBIS_TOL = 1e-12
 _DD_EPS = 2.0 ** -104           # unit roundoff of double-double arithmetic
-_FACTOR_CACHE = {}               # VI's bytes -> factor: Dask builds a plan per block
+_FACTOR_CACHE = {}               # VI's digest -> factor: Dask builds a plan per block
 
 
 def _two_sum(a, b):
@@ -122,23 +132,25 @@ class _MahalanobisFactor:
     """
 
     def __init__(self, VI):
-        VI = np.asarray(VI, dtype=np.float64)
+        VI = self.VI = np.asarray(VI, dtype=np.float64)
         d = VI.shape[0]
         # The symmetric part (VI + VI^T) / 2 exactly: q only sees that part.
         hi, lo = _two_sum(VI, VI.T)
         A_hi, A_lo = _two_sum(hi * 0.5, lo * 0.5)
-        self.Rt_hi, self.Rt_lo = np.zeros((d, d)), np.zeros((d, d))
+        self.R_hi, self.R_lo = np.zeros((d, d)), np.zeros((d, d))
         self.R = None
         if not np.isfinite(VI).all():
             return
-        if _distances.maha_cholesky(A_hi, A_lo, self.Rt_hi, self.Rt_lo) == 0:
-            R = self.Rt_hi.T
+        if _distances.maha_cholesky(A_hi, A_lo, self.R_hi, self.R_lo) == 0:
+            R = self.R_hi
             self.norm = float(np.linalg.norm(R))
             # Backward error of the factor relative to q, every pair d:
-            # gamma |(|R| |d|)|^2 / |R d|^2 <= gamma (||(|R|)||_2 / sigma_min(R))^2.
-            sigma = np.linalg.svd(R, compute_uv=False) if d else np.ones(1)
+            # gamma |(|R| |d|)|^2 / |R d|^2 <= gamma (||(|R|)||_2 ||R^-1||_2)^2,
+            # each 2-norm bounded by sqrt(||.||_1 ||.||_inf) (O(d^2), no SVD).
             with np.errstate(all="ignore"):
-                kappa = (np.linalg.norm(np.abs(R), 2) / sigma[-1]) ** 2 if d else 1.0
+                R_inv = np.abs(np.linalg.inv(R)) if d else R
+                kappa = np.prod([np.abs(M).sum(axis=a).max(initial=0.0)
+                                 for M in (R, R_inv) for a in (0, 1)])
             bound = 4 * (d + 2) * _DD_EPS * kappa
             if np.isfinite(bound) and bound <= _MAHALANOBIS_TOL:
                 self.R = R
@@ -150,13 +162,12 @@ class _MahalanobisFactor:
                 "VI for metric 'mahalanobis' must be positive semi-definite (an inverse "
                 f"covariance matrix); its smallest eigenvalue is {vals.min():.3g}."
             )
-        self.VI = VI
 
     @classmethod
     def of(cls, VI):
-        """The factor of VI, cached on its bytes (a few entries)."""
+        """The factor of VI, cached on a digest of its bytes (a few entries)."""
         VI = np.ascontiguousarray(VI, dtype=np.float64)
-        key = (VI.shape, VI.tobytes())
+        key = (VI.shape, hashlib.blake2b(VI).digest())
         factor = _FACTOR_CACHE.get(key)
         if factor is None:
             factor = cls(VI)
@@ -170,7 +181,7 @@ class _MahalanobisFactor:
         d = self.R.shape[0]
         c = np.ascontiguousarray(X.mean(axis=0) if X.shape[0] else np.zeros(d), np.float64)
         off_hi, off_lo = np.empty((1, d)), np.empty((1, d))
-        _distances.maha_transform(c[None, :], self.Rt_hi, self.Rt_lo, np.zeros(d), np.zeros(d),
+        _distances.maha_transform(c[None, :], self.R_hi, self.R_lo, np.zeros(d), np.zeros(d),
                                   off_hi, off_lo, 1)
         return off_hi[0], off_lo[0]
 
@@ -180,7 +191,7 @@ class _MahalanobisFactor:
         r = |Z_lo| + t the error of Z_hi alone (2-norms)."""
         n, d = X.shape
         Z_hi, Z_lo = np.empty((n, d)), np.empty((n, d))
-        _distances.maha_transform(X, self.Rt_hi, self.Rt_lo, offset[0], offset[1],
+        _distances.maha_transform(X, self.R_hi, self.R_lo, offset[0], offset[1],
                                   Z_hi, Z_lo, n_threads)
         x_norm = np.sqrt(np.einsum("ij,ij->i", X, X))
         t = 4 * (d + 2) ** 2 * _DD_EPS * (self.norm * x_norm + np.linalg.norm(offset[0]))
@@ -474,8 +485,8 @@ class Plan:
             idx = np.empty((0, 0), dtype=np.intp)
         else:
             idx = np.where(indices < 0, _distances.EMPTY_INDEX, indices).astype(np.intp)
-        _distances.maha_refine(out, idx, X64, Y64, *zx, *zy, self.factor.Rt_hi,
-                               self.factor.Rt_lo, _MAHALANOBIS_TOL, symmetric, n_threads)
+        _distances.maha_refine(out, idx, X64, Y64, *zx, *zy, self.factor.R_hi,
+                               self.factor.R_lo, _MAHALANOBIS_TOL, symmetric, n_threads)
 
     def _mahalanobis(self, X, Y, n_threads, symmetric):
         """Mahalanobis distances: the euclidean kernels on the hi parts of
