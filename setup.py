@@ -137,7 +137,8 @@ def extensions():
 
     exts = [
         kernel_module("_distances", ["direct.c", "mahalanobis.c"],
-                      ["direct.h", "direct_isa.h", "direct_body.h", "openmp_compat.h",
+                      ["direct.h", "direct_isa.h", "direct_body.h", "vpow.h", "vpow_body.h",
+                       "openmp_compat.h",
                        "mahalanobis.h"]),
         kernel_module("_moments", ["moments.c"], ["moments.h"]),
         kernel_module("_binning"),

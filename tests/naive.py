@@ -232,3 +232,19 @@ def scipy_mahalanobis_error_bound(X, Y, VI):
     eps = np.finfo(np.float64).eps
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(q > 0, (X.shape[1] + 2) * eps * mag / q, np.inf)
+
+
+# ---------------------------------------------------------------- from test_direct_kernels_precision.py
+def minkowski(X, Y, p):
+    """(sum_k |x_k - y_k|**p)**(1/p) for every pair, in longdouble (the
+    powers through exp/log in longdouble: |x - y|**p for a fractional p)."""
+    X, Y = _as_long(X), _as_long(Y)
+    p = LONG(p)
+    out = np.empty((X.shape[0], Y.shape[0]), dtype=LONG)
+    for i in range(X.shape[0]):
+        diff = np.abs(X[i][None, :] - Y)
+        with np.errstate(divide="ignore"):
+            terms = np.where(diff > 0, np.exp(p * np.log(diff)), LONG(0))
+        out[i] = terms.sum(axis=1)
+    with np.errstate(divide="ignore"):
+        return np.where(out > 0, np.exp(np.log(out) / p), LONG(0))

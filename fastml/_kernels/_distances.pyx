@@ -54,6 +54,11 @@ cdef extern from "direct.h" nogil:
     int fastml_finish_cos_f32(float *row, int nb, double x_norm,
                               const double *y_norm, double tau)
 
+cdef extern from "vpow.h" nogil:
+    void fastml_pow_array(const double *x, double p, double *out, Py_ssize_t n)
+    void fastml_pow_array_f32(const float *x, double p, float *out,
+                              Py_ssize_t n)
+
 # Direct metric codes (direct.h); the Python layer refers to them by name.
 DIRECT_CODES = {
     "l1": 0, "sqeuclidean": 1, "euclidean": 2, "chebyshev": 3,
@@ -111,6 +116,26 @@ def best_isa():
 
 
 select_isa(2)
+
+
+def pow_array(
+    const floating[::1] x,         # IN (n,)
+    double p,                      # IN
+    floating[::1] out,             # OUT (n,) may be x's buffer
+):
+    """``out = x ** p`` with the vectorised power of ``vpow.h`` (C's pow
+    semantics; float32 computed in float64 and rounded once).  A test hook:
+    the kernels call the C function directly."""
+    cdef Py_ssize_t n = x.shape[0]
+    if out.shape[0] != n:
+        raise ValueError(f"out has {out.shape[0]} elements, x has {n}")
+    if n == 0:
+        return
+    with nogil:
+        if floating is double:
+            fastml_pow_array(&x[0], p, &out[0], n)
+        else:
+            fastml_pow_array_f32(&x[0], p, &out[0], n)
 
 
 cdef inline Py_ssize_t _cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:

@@ -6,8 +6,10 @@
  */
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include "direct.h"
+#include "vpow.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -50,7 +52,11 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 #define ISA avx2
 #define VMAX_F64(a, b) ((VEC)_mm256_max_pd((__m256d)(a), (__m256d)(b)))
 #define VMAX_F32(a, b) ((VEC)_mm256_max_ps((__m256)(a), (__m256)(b)))
+#define VFMA(a, b, c) ((PDVEC)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
+#define VLOOKUP16(tab, idx) ((PDVEC)_mm256_i64gather_pd((tab), (__m256i)(idx), 8))
 #include "direct_isa.h"
+#undef VFMA
+#undef VLOOKUP16
 #undef VMAX_F64
 #undef VMAX_F32
 #undef ISA
@@ -72,7 +78,15 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 #define ISA avx512
 #define VMAX_F64(a, b) ((VEC)_mm512_max_pd((__m512d)(a), (__m512d)(b)))
 #define VMAX_F32(a, b) ((VEC)_mm512_max_ps((__m512)(a), (__m512)(b)))
+#define VRCP14(a) ((NDVEC)_mm512_rcp14_pd((__m512d)(a)))
+#define VFMA(a, b, c) ((PDVEC)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
+/* a 16-entry table is two registers: one permute, no gather */
+#define VLOOKUP16(tab, idx) ((PDVEC)_mm512_permutex2var_pd(                  \
+    _mm512_loadu_pd(tab), (__m512i)(idx), _mm512_loadu_pd((tab) + 8)))
 #include "direct_isa.h"
+#undef VRCP14
+#undef VFMA
+#undef VLOOKUP16
 #undef VMAX_F64
 #undef VMAX_F32
 #undef ISA
@@ -89,6 +103,8 @@ typedef int (*finish_sq_f64_fn)(double *, int, double, const double *, double, i
 typedef int (*finish_sq_f32_fn)(float *, int, double, const double *, double, int);
 typedef int (*finish_cos_f64_fn)(double *, int, double, const double *, double);
 typedef int (*finish_cos_f32_fn)(float *, int, double, const double *, double);
+typedef void (*pow_f64_fn)(const double *, double, double *, ptrdiff_t);
+typedef void (*pow_f32_fn)(const float *, double, float *, ptrdiff_t);
 
 static const tile_fn_f64 *table_f64 = fastml_table_f64_base;
 static const tile_fn_f32 *table_f32 = fastml_table_f32_base;
@@ -96,6 +112,8 @@ static finish_sq_f64_fn finish_sq_f64 = fastml_finish_sq_f64_base;
 static finish_sq_f32_fn finish_sq_f32 = fastml_finish_sq_f32_base;
 static finish_cos_f64_fn finish_cos_f64 = fastml_finish_cos_f64_base;
 static finish_cos_f32_fn finish_cos_f32 = fastml_finish_cos_f32_base;
+static pow_f64_fn pow_f64 = fastml_pow_array_f64_base;
+static pow_f32_fn pow_f32 = fastml_pow_array_f32_base;
 static int isa_in_use = FASTML_ISA_BASELINE;
 
 #define USE_ISA(SUFFIX)                                                       \
@@ -106,6 +124,8 @@ static int isa_in_use = FASTML_ISA_BASELINE;
         finish_sq_f32 = fastml_finish_sq_f32_##SUFFIX;                        \
         finish_cos_f64 = fastml_finish_cos_f64_##SUFFIX;                      \
         finish_cos_f32 = fastml_finish_cos_f32_##SUFFIX;                      \
+        pow_f64 = fastml_pow_array_f64_##SUFFIX;                              \
+        pow_f32 = fastml_pow_array_f32_##SUFFIX;                              \
     } while (0)
 
 int fastml_direct_best_isa(void)
@@ -194,4 +214,27 @@ int fastml_finish_cos_f32(float *row, int nb, double x_norm,
                           const double *y_norm, double tau)
 {
     return finish_cos_f32(row, nb, x_norm, y_norm, tau);
+}
+
+/* vpow.h: p = 0, 1, 2 exactly, NaN, infinite and huge p by libm, the rest
+ * in the vector unit. */
+void fastml_pow_array(const double *x, double p, double *out, ptrdiff_t n)
+{
+    if (p == 0 || p == 1 || p == 2 || !(fabs(p) <= 0x1p600)) {
+        for (ptrdiff_t i = 0; i < n; ++i)
+            out[i] = p == 0 ? 1.0 : p == 1 ? x[i] : p == 2 ? x[i] * x[i] : pow(x[i], p);
+        return;
+    }
+    pow_f64(x, p, out, n);
+}
+
+void fastml_pow_array_f32(const float *x, double p, float *out, ptrdiff_t n)
+{
+    if (p == 0 || p == 1 || p == 2 || !(fabs(p) <= 0x1p600)) {
+        for (ptrdiff_t i = 0; i < n; ++i)
+            out[i] = p == 0 ? 1.0f : p == 1 ? x[i]
+                   : (float)(p == 2 ? (double)x[i] * x[i] : pow(x[i], p));
+        return;
+    }
+    pow_f32(x, p, out, n);
 }

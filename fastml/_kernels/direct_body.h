@@ -115,6 +115,47 @@ typedef long long FN(divec) __attribute__((vector_size(VW / sizeof(T) * sizeof(d
         }                                                                     \
     } while (0)
 
+/* The same in float64 throughout, for metrics whose terms are computed in
+ * float64 whatever T is (the conversions from T are exact): a panel row is
+ * NP native float64 vectors NDVEC of NDL lanes (defined below), and
+ * UPDATE(t, x, y, wk) folds one feature into the float64 total t, with x,
+ * y, wk NDVECs and xa the broadcast of XA(row, k), a per-row
+ * auxiliary value (the FOLD argument of DEFINE_TILE_MK: no KCHUNK partial
+ * sums here, the terms are added in feature order, as SciPy adds them). */
+#define NP (NR / NDL)
+#define MICROKERNEL_D(ROWS, RB, UPDATE, XA, FINISH)                           \
+    do {                                                                      \
+        const NDVEC nzero = {0};                                              \
+        NDVEC t0[ROWS][NP];                                                   \
+        for (int r = 0; r < ROWS; ++r)                                        \
+            for (int v = 0; v < NP; ++v) t0[r][v] = nzero;                    \
+        for (int k = 0; k < d; ++k) {                                         \
+            const NDVEC wk = (w ? (double)w[k] : 1.0) - nzero;                \
+            NDVEC x[ROWS], xa[ROWS];                                          \
+            (void)wk; (void)xa;                                               \
+            for (int r = 0; r < ROWS; ++r) {                                  \
+                x[r] = (double)A[(ptrdiff_t)(RB + r) * lda + k] - nzero;      \
+                xa[r] = XA(RB + r, k) - nzero;                                \
+            }                                                                 \
+            for (int v = 0; v < NP; ++v) {                                    \
+                const NDVEC y = __builtin_convertvector(                      \
+                    *(const HVEC *)(B + (ptrdiff_t)k * NR + v * NDL), NDVEC); \
+                for (int r = 0; r < ROWS; ++r)                                \
+                    UPDATE(t0[r][v], x[r], xa[r], y, wk);                     \
+            }                                                                 \
+        }                                                                     \
+        for (int r = 0; r < ROWS; ++r) {                                      \
+            T *o = out + (ptrdiff_t)(RB + r) * ldo + (ptrdiff_t)q * NR;       \
+            T res[NR];                                                        \
+            for (int c = 0; c < NR; ++c)                                      \
+                res[c] = (T)(FINISH(t0[r][c / NDL][c % NDL], 0.0));           \
+            if (ncols == NR)                                                  \
+                memcpy(o, res, sizeof res);                                   \
+            else                                                              \
+                for (int c = 0; c < ncols; ++c) o[c] = res[c];                \
+        }                                                                     \
+    } while (0)
+
 /*
  * DEFINE_TILE(name, UPDATE, FOLD, FINISH) defines
  *   void FN(name)(A, lda, m, Bp, n, d, w, prm, out, ldo, diag)
@@ -124,6 +165,8 @@ typedef long long FN(divec) __attribute__((vector_size(VW / sizeof(T) * sizeof(d
  * skipped (their values come from the mirror image).
  */
 #define DEFINE_TILE(NAME, UPDATE, FOLD, FINISH)                               \
+    DEFINE_TILE_MK(NAME, MICROKERNEL, UPDATE, FOLD, FINISH)
+#define DEFINE_TILE_MK(NAME, MK, UPDATE, FOLD, FINISH)                        \
     static void FN(NAME)(const T *A, ptrdiff_t lda, int m, const T *Bp,       \
                          int n, int d, const T *w, const double *prm,         \
                          T *out, ptrdiff_t ldo, int diag)                     \
@@ -131,7 +174,7 @@ typedef long long FN(divec) __attribute__((vector_size(VW / sizeof(T) * sizeof(d
         const int npanels = (n + NR - 1) / NR;                                \
         const VEC zero = {0};                                                 \
         const DVEC dzero = {0};                                               \
-        (void)prm;                                                            \
+        (void)prm; (void)zero; (void)dzero;                                   \
         for (int r0 = 0; r0 < m; r0 += MR) {                                  \
             const int rows = (m - r0 < MR) ? m - r0 : MR;                     \
             int q0 = 0;                                                       \
@@ -141,10 +184,10 @@ typedef long long FN(divec) __attribute__((vector_size(VW / sizeof(T) * sizeof(d
                 const T *B = Bp + (ptrdiff_t)q * d * NR;                      \
                 const int ncols = (n - q * NR < NR) ? n - q * NR : NR;        \
                 if (rows == MR) {                                             \
-                    MICROKERNEL(MR, r0, UPDATE, FOLD, FINISH);                \
+                    MK(MR, r0, UPDATE, FOLD, FINISH);                         \
                 } else {                                                      \
                     for (int rr = r0; rr < r0 + rows; ++rr)                   \
-                        MICROKERNEL(1, rr, UPDATE, FOLD, FINISH);             \
+                        MK(1, rr, UPDATE, FOLD, FINISH);                      \
                 }                                                             \
             }                                                                 \
         }                                                                     \
@@ -182,19 +225,6 @@ DEFINE_TILE(minkowski3, U_P3, FOLD_SUM, F_P3)
 #define F_P4(t0, t1) sqrt(sqrt(t0))
 DEFINE_TILE(minkowski4, U_P4, FOLD_SUM, F_P4)
 
-/* minkowski with any other p (prm[0] = p): scalar pow per lane */
-#define U_PP(a0, a1, x, y, wk)                                                \
-    for (int c_ = 0; c_ < VL; ++c_)                                           \
-        a0[c_] += (T)pow(fabs((double)x[c_] - (double)y[c_]), prm[0])
-#define F_PP(t0, t1) pow(t0, 1.0 / prm[0])
-DEFINE_TILE(minkowski, U_PP, FOLD_SUM, F_PP)
-
-/* canberra (weighted): sum w |x - y| / (|x| + |y|); a term with |x| + |y| = 0
- * has x = y = 0 and counts 0 */
-#define U_CAN(a0, a1, x, y, wk)                                               \
-    { const VEC den_ = VABS(x) + VABS(y);                                     \
-      a0 += wk * VABS(x - y) / SELECT(den_ > zero, den_, zero + 1); }
-DEFINE_TILE(canberra, U_CAN, FOLD_SUM, F_ID)
 
 /* braycurtis: sum |x - y| / sum |x + y| (0 / 0 is nan, as in SciPy) */
 #define U_BC(a0, a1, x, y, wk) { a0 += VABS(x - y); a1 += VABS(x + y); }
@@ -212,6 +242,106 @@ typedef double FN(ndvec) __attribute__((vector_size(VW), aligned(8)));
 typedef long long FN(ndivec) __attribute__((vector_size(VW)));
 #define NDVEC FN(ndvec)
 #define NDIVEC FN(ndivec)
+typedef T FN(hvec) __attribute__((vector_size(NDL * sizeof(T)), aligned(sizeof(T))));
+#define HVEC FN(hvec)
+
+/*
+ * canberra (weighted): sum w |x - y| / (|x| + |y|), each term in float64
+ * whatever T is (float32 input too: the float32 result is then within one
+ * rounding of SciPy's, which computes in float64), summed in feature order
+ * as SciPy does.  A term with |x| + |y| = 0 has x = y = 0 and counts 0;
+ * SciPy's w |x - y| / (|x| + |y|) is evaluated in that order.
+ */
+#define DABS(v) ((NDVEC)((NDIVEC)(v) & 0x7fffffffffffffffLL))
+#define DSELECT(mask, a, b) ((NDVEC)(((mask) & (NDIVEC)(a)) | (~(mask) & (NDIVEC)(b))))
+#define NO_XA(row, k) 0.0
+#define U_CAN_DIV(t, x, xa, y, wk)                                            \
+    { const NDVEC den_ = DABS(x) + DABS(y);                                   \
+      t += wk * DABS(x - y) / DSELECT(den_ > 0.0, den_, den_ + 1.0); }
+DEFINE_TILE_MK(canberra_div, MICROKERNEL_D, U_CAN_DIV, NO_XA, F_ID)
+
+#ifdef VRCP14
+/*
+ * The same without the divide, whose throughput (one float64 lane per two
+ * cycles at any vector width) bounds the kernel above: 1 / den from the
+ * instruction set's 14-bit estimate VRCP14 and one Newton step (relative
+ * error about 2^-28), q0 = num / den as num * (1 / den), then one
+ * correction by the residual num - den q0, which the FMA computes with a
+ * single rounding: q is within one ulp of the correctly rounded quotient
+ * (relative error about 2^-56 before the last rounding) and nearly always
+ * equal to it.
+ *
+ * Every step must stay clear of overflow and subnormals: the caller takes
+ * this path only when every input is 0 or in [2^-500, 2^500] and every
+ * weight 0 or in [2^-200, 2^200], so a nonzero den is in [2^-500, 2^501]
+ * and a nonzero quotient is >= 2^-254 (|x - y| >= 2^-53 (|x| + |y|) when
+ * x != y).  The caller also passes, in place of prm, |x| + 2^-600 for
+ * every row of A (row stride d), so den = (|x| + 2^-600) + |y| costs one
+ * addition and is |x| + |y| exactly, except that den = 0 becomes 2^-600:
+ * then num = 0 and the term is 0, as in SciPy.
+ */
+#define CAN_XA(row, k) prm[(ptrdiff_t)(row) * d + (k)]
+#define CAN_QUOTIENT(t, num, xa, y)                                           \
+    { const NDVEC den_ = xa + DABS(y);                                        \
+      NDVEC r_ = VRCP14(den_);                                                \
+      r_ = r_ + r_ * (1.0 - den_ * r_);                                       \
+      const NDVEC q_ = (num) * r_;                                            \
+      const NDVEC res_ = (num) - den_ * q_;                                   \
+      t += q_ + r_ * res_; }
+#define U_CAN_RCP(t, x, xa, y, wk) { const NDVEC num_ = DABS(x - y); CAN_QUOTIENT(t, num_, xa, y) }
+#define U_CAN_RCP_W(t, x, xa, y, wk) { const NDVEC num_ = wk * DABS(x - y); CAN_QUOTIENT(t, num_, xa, y) }
+DEFINE_TILE_MK(canberra_rcp, MICROKERNEL_D, U_CAN_RCP, CAN_XA, F_ID)
+DEFINE_TILE_MK(canberra_rcp_w, MICROKERNEL_D, U_CAN_RCP_W, CAN_XA, F_ID)
+
+/* 1 if each of rows x cols values (row stride ld) is 0 or has magnitude in
+ * [lo, hi]; NaN and infinities fail. */
+static int FN(in_range)(const T *v, ptrdiff_t rows, ptrdiff_t ld, ptrdiff_t cols,
+                        double lo, double hi)
+{
+    int bad = 0;
+    for (ptrdiff_t r = 0; r < rows; ++r)
+        for (ptrdiff_t c = 0; c < cols; ++c) {
+            const double a = fabs((double)v[r * ld + c]);
+            bad |= !(a == 0 || (a >= lo && a <= hi));
+        }
+    return !bad;
+}
+#endif
+
+/*
+ * minkowski with any other p (prm[0] = p > 0): the terms |x - y|^p in
+ * float64 with the vectorised power of vpow_body.h (within 1 ulp of pow),
+ * summed in feature order as SciPy sums them.
+ */
+#define U_PP(t, x, xa, y, wk) t += PFN(vpow_abs)(DABS(x - y), prm[0])
+#define F_PP(t0, t1) pow(t0, 1.0 / prm[0])
+DEFINE_TILE_MK(minkowski, MICROKERNEL_D, U_PP, NO_XA, F_PP)
+
+static void FN(canberra)(const T *A, ptrdiff_t lda, int m, const T *Bp, int n,
+                         int d, const T *w, const double *prm, T *out,
+                         ptrdiff_t ldo, int diag)
+{
+#ifdef VRCP14
+    const ptrdiff_t packed = (ptrdiff_t)((n + NR - 1) / NR) * d * NR;
+    if (FN(in_range)(A, m, lda, d, 0x1p-500, 0x1p500)
+        && FN(in_range)(Bp, 1, 0, packed, 0x1p-500, 0x1p500)
+        && (!w || FN(in_range)(w, 1, 0, d, 0x1p-200, 0x1p200))) {
+        double *ax = malloc(sizeof(double) * ((size_t)m * d + 1));
+        if (ax) {
+            for (int r = 0; r < m; ++r)
+                for (int k = 0; k < d; ++k)
+                    ax[(ptrdiff_t)r * d + k] = fabs((double)A[(ptrdiff_t)r * lda + k]) + 0x1p-600;
+            if (w)
+                FN(canberra_rcp_w)(A, lda, m, Bp, n, d, w, ax, out, ldo, diag);
+            else
+                FN(canberra_rcp)(A, lda, m, Bp, n, d, w, ax, out, ldo, diag);
+            free(ax);
+            return;
+        }
+    }
+#endif
+    FN(canberra_div)(A, lda, m, Bp, n, d, w, prm, out, ldo, diag);
+}
 
 /*
  * Natural logarithm of each float64 lane, for x >= 0: log(0) gives a large
@@ -330,6 +460,18 @@ static const TILE_FN_T FN(table)[FASTML_N_DIRECT] = {
 #undef NDVEC
 #undef NDIVEC
 #undef NDL
+#undef DABS
+#undef NO_XA
+#undef CAN_XA
+#undef CAN_QUOTIENT
+#undef U_CAN_DIV
+#undef U_CAN_RCP
+#undef U_CAN_RCP_W
+#undef U_PP
+#undef F_PP
+#undef DSELECT
+#undef HVEC
+#undef NP
 /* the template's parameters (direct_isa.h defines them per dtype) */
 #undef VMAX
 #undef FN

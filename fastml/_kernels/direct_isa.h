@@ -6,9 +6,14 @@
  *   ISA          the name suffix (base, avx2, avx512)
  *   VMAX_F64, VMAX_F32  optional: the level's vector max for each dtype
  *
+ *   VFMA, VLOOKUP16     optional: see vpow_body.h
+ *
  * defined, and undefines them afterwards.  direct_body.h undefines the
  * per-dtype macros defined here.
  */
+#define PFN(x) CAT(CAT(fastml_, x), CAT(_, ISA))
+#include "vpow_body.h"     /* the vectorised power, shared by both dtypes */
+
 #define FN(x) CAT(CAT(CAT(fastml_, x), _f64_), ISA)
 #define T double
 #define NR FASTML_NR_F64
@@ -30,3 +35,4 @@
 #define VMAX VMAX_F32
 #endif
 #include "direct_body.h"   /* undefines the macros above */
+#undef PFN

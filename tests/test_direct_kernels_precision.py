@@ -1,0 +1,231 @@
+"""Precision of the direct tile kernels that avoid libm and the divide.
+
+* canberra computes each quotient without a divide instruction (on
+  AVX-512), from a reciprocal estimate, a Newton step and one FMA-residual
+  correction; its results must stay within 2 ulp of SciPy's ``cdist`` on
+  every pair, zeros, negative values, NaN, infinities and extreme
+  magnitudes (which take the divide) included.
+* minkowski with a fractional p computes |x - y|**p with the vectorised
+  exp/log of ``fastml/_kernels/vpow.h``; each term must be within 4 ulp of
+  libm's ``pow``, and the distances within a few ulp of SciPy's and of a
+  long-double reference.
+
+float32 input is computed in float64 by SciPy; fastml's float32 result is
+compared, in float32 ulps, with SciPy's float64 result.
+"""
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+import naive
+from fastml import kernels
+from fastml._kernels import _distances
+
+DTYPES = [np.float64, np.float32]
+ISAS = [level for level in range(3)
+        if level <= _distances.ISA_NAMES.index(_distances.best_isa())]
+
+
+@pytest.fixture(params=ISAS, ids=lambda level: _distances.ISA_NAMES[level])
+def isa(request):
+    """Run the test at every instruction-set level this CPU supports."""
+    _distances.select_isa(request.param)
+    yield request.param
+    _distances.select_isa(2)
+
+
+def ulps(got, ref, dtype):
+    """|got - ref| in ulps of ref rounded to dtype; NaN must match NaN, inf
+    must match inf (then 0)."""
+    got = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    nan = np.isnan(ref)
+    np.testing.assert_array_equal(np.isnan(got), nan)
+    same = (got == ref) | nan
+    with np.errstate(over="ignore", invalid="ignore"):
+        spacing = np.spacing(np.abs(ref).astype(dtype)).astype(np.float64)
+        err = np.where(same, 0.0, np.abs(got - ref) / spacing)
+    return np.nan_to_num(err, nan=np.inf)
+
+
+def canberra_data(rng, n, d, dtype, special=False):
+    X = rng.standard_normal((n, d))
+    X[rng.random((n, d)) < 0.2] = 0.0          # x = y = 0 terms, and x = 0
+    X[rng.random((n, d)) < 0.05] *= -1e3
+    if special:
+        X[rng.random((n, d)) < 0.01] = np.nan
+        X[rng.random((n, d)) < 0.01] = np.inf
+        X[rng.random((n, d)) < 0.01] = -np.inf
+    return X.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("d", [1, 7, 64, 300])
+def test_canberra_within_2_ulp_of_scipy(rng, isa, dtype, weighted, d):
+    X = canberra_data(rng, 70, d, dtype)
+    Y = canberra_data(rng, 45, d, dtype)
+    Y[:5] = X[:5]                              # x == y: exact zeros
+    w = rng.random(d) + 0.1 if weighted else None
+    got = kernels.pairwise_distances_chunk(X, Y, "canberra", w=w)
+    assert got.dtype == dtype
+    # SciPy's weights are float64; the float32 kernel uses float32 weights
+    w_ref = None if w is None else w.astype(dtype).astype(np.float64)
+    ref = cdist(X.astype(np.float64), Y.astype(np.float64), "canberra", w=w_ref)
+    assert ulps(got, ref, dtype).max() <= 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_canberra_nan_inf_and_extreme_magnitudes(rng, isa, dtype):
+    """NaN and infinities, subnormals, and values beyond the range the
+    divide-free path accepts: the kernel must fall back, not mis-round."""
+    X = canberra_data(rng, 40, 33, dtype, special=True)
+    Y = canberra_data(rng, 30, 33, dtype, special=False)
+    info = np.finfo(dtype)
+    far = [1e-200, 1e200] if dtype == np.float64 else [1e-30, 1e30]
+    extremes = np.array([info.tiny, info.tiny / 8, info.smallest_subnormal, info.max / 4,
+                         3.0, *far], dtype=dtype)
+    Y[10:20] = rng.choice(extremes, size=(10, 33)) * rng.choice([-1, 1], size=(10, 33))
+    for A, B in ((X, Y), (Y, X), (Y, Y[::-1].copy())):
+        got = kernels.pairwise_distances_chunk(A, B, "canberra")
+        ref = cdist(A.astype(np.float64), B.astype(np.float64), "canberra")
+        assert ulps(got, ref, dtype).max() <= 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["C", "F", "readonly", "strided"])
+def test_canberra_layouts(rng, dtype, layout):
+    X = canberra_data(rng, 50, 20, dtype)
+    Y = canberra_data(rng, 21, 20, dtype)
+    ref = cdist(X.astype(np.float64), Y.astype(np.float64), "canberra")
+    got = kernels.pairwise_distances_chunk(naive.layouts(X)[layout],
+                                           naive.layouts(Y)[layout], "canberra")
+    assert ulps(got, ref, dtype).max() <= 2
+    # the symmetric problem (Y is X) too
+    A = naive.layouts(X)[layout]
+    got = kernels.pairwise_distances_chunk(A, A, "canberra")
+    ref = cdist(X.astype(np.float64), X.astype(np.float64), "canberra")
+    assert ulps(got, ref, dtype).max() <= 2
+
+
+# ---------------------------------------------------------------- minkowski, fractional p
+FRACTIONAL_P = [0.5, 1.5, 2.5, 0.3, 7.25]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("p", FRACTIONAL_P)
+@pytest.mark.parametrize("d", [1, 5, 64, 300])
+def test_minkowski_fractional_p_vs_scipy(rng, isa, dtype, p, d):
+    X = rng.standard_normal((40, d)) * np.exp(rng.uniform(-3, 3, (40, 1)))
+    Y = rng.standard_normal((33, d))
+    Y[:4] = X[:4]                              # zero differences
+    X, Y = X.astype(dtype), Y.astype(dtype)
+    got = kernels.pairwise_distances_chunk(X, Y, "minkowski", p=p)
+    ref = cdist(X.astype(np.float64), Y.astype(np.float64), "minkowski", p=p)
+    # float64: each term within 1 ulp of pow, summed in SciPy's order; the
+    # root s**(1/p) multiplies the relative error of the sum by 1/p.
+    # float32: SciPy's float64 result rounded once.
+    assert ulps(got, ref, dtype).max() <= (2 + 3 / p if dtype == np.float64 else 1)
+
+
+@pytest.mark.parametrize("p", FRACTIONAL_P)
+def test_minkowski_fractional_p_vs_long_double(rng, p):
+    X = rng.standard_normal((30, 64)) * np.exp(rng.uniform(-20, 20, (30, 1)))
+    Y = rng.standard_normal((20, 64)) * np.exp(rng.uniform(-20, 20, (20, 1)))
+    got = kernels.pairwise_distances_chunk(X, Y, "minkowski", p=p)
+    ref = naive.minkowski(X, Y, p)
+    spacing = np.spacing(ref.astype(np.float64))
+    err = np.abs(got - ref) / spacing
+    err_scipy = np.abs(cdist(X, Y, "minkowski", p=p) - ref) / spacing
+    # as close to the truth as SciPy (whose error is that of its sum times
+    # 1/p), within one rounding of a term and of the root
+    assert float(err.max()) <= float(err_scipy.max()) + 1 + 1 / p
+    assert naive.max_relative_error(got, ref) < (2 + 66 / p) * np.finfo(np.float64).eps
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["C", "F", "readonly", "strided"])
+def test_minkowski_fractional_p_layouts(rng, dtype, layout):
+    X = rng.standard_normal((31, 12)).astype(dtype)
+    Y = rng.standard_normal((17, 12)).astype(dtype)
+    ref = cdist(X.astype(np.float64), Y.astype(np.float64), "minkowski", p=1.5)
+    got = kernels.pairwise_distances_chunk(naive.layouts(X)[layout],
+                                           naive.layouts(Y)[layout], "minkowski", p=1.5)
+    assert ulps(got, ref, dtype).max() <= 4
+
+
+# ---------------------------------------------------------------- the vector power itself
+def pow_inputs(rng, dtype):
+    """Magnitudes over the whole range, subnormals, values near 1, signs,
+    and the special values."""
+    info = np.finfo(dtype)
+    lo, hi = np.log2(info.smallest_subnormal), np.log2(info.max)
+    n = 40000
+    x = np.exp2(rng.uniform(lo, hi, n)) * rng.choice([-1.0, 1.0], n)
+    near_one = 1 + rng.standard_normal(n // 4) * 1e-3
+    subnormal = rng.uniform(0, 1, n // 8) * info.tiny
+    special = [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5,
+               info.tiny, info.smallest_subnormal, -info.smallest_subnormal, info.max,
+               -info.max, info.eps, 1 - info.epsneg, 1 + info.eps]
+    with np.errstate(over="ignore"):
+        return np.concatenate([x, near_one, subnormal, special]).astype(dtype)
+
+
+def libm_pow(x, p):
+    """C's pow, element by element (NumPy's power takes shortcuts, e.g. a
+    square root for p = 0.5, whose special values differ from pow's)."""
+    import ctypes
+    import ctypes.util
+    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    libm.pow.restype = ctypes.c_double
+    libm.pow.argtypes = [ctypes.c_double, ctypes.c_double]
+    return np.array([libm.pow(float(v), float(p)) for v in x])
+
+
+POWERS = FRACTIONAL_P + [-1.5, 1 / 3, 1e-3, 123.456, 3.0, -2.0, 5.0, 0.0, 1.0, 2.0,
+                         np.inf, -np.inf, np.nan]
+
+
+@pytest.mark.parametrize("p", POWERS)
+def test_pow_array_float64_within_4_ulp(rng, isa, p):
+    x = pow_inputs(rng, np.float64)
+    out = np.empty_like(x)
+    _distances.pow_array(x, p, out)
+    with np.errstate(all="ignore"):
+        ref = np.power(x, p)
+    finite = np.isfinite(ref) & (x > 0)
+    assert ulps(out[finite], ref[finite], np.float64).max() <= 4
+    # every value, the special cases included, against libm's pow
+    pick = np.concatenate([np.flatnonzero(~finite), rng.choice(x.size, 2000)])
+    ref_c = libm_pow(x[pick], p)
+    assert ulps(out[pick], ref_c, np.float64).max() <= 4
+    numbers = ~np.isnan(ref_c)              # zeros and infinities: the sign too
+    np.testing.assert_array_equal(np.signbit(out[pick][numbers]), np.signbit(ref_c[numbers]))
+
+
+@pytest.mark.parametrize("p", POWERS)
+def test_pow_array_float32_within_4_ulp(rng, isa, p):
+    x = pow_inputs(rng, np.float32)
+    p32 = np.float32(p)
+    out = np.empty_like(x)
+    _distances.pow_array(x, float(p32), out)
+    with np.errstate(all="ignore"):
+        ref = np.power(x, p32)
+    finite = np.isfinite(ref) & (x > 0)
+    assert ulps(out[finite], ref[finite], np.float32).max() <= 4
+    pick = np.concatenate([np.flatnonzero(~finite), rng.choice(x.size, 2000)])
+    with np.errstate(over="ignore"):
+        ref_c = libm_pow(x[pick].astype(np.float64), float(p32)).astype(np.float32)
+    assert ulps(out[pick], ref_c, np.float32).max() <= 1
+    numbers = ~np.isnan(ref_c)
+    np.testing.assert_array_equal(np.signbit(out[pick][numbers]), np.signbit(ref_c[numbers]))
+
+
+def test_pow_array_in_place_and_short(rng):
+    for n in range(0, 20):
+        x = rng.uniform(0, 10, n)
+        ref = np.power(x, 2.5)
+        _distances.pow_array(x, 2.5, x)
+        assert ulps(x, ref, np.float64).max(initial=0) <= 4
+    with pytest.raises(ValueError):
+        _distances.pow_array(np.ones(3), 1.5, np.ones(4))
