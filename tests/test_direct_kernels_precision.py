@@ -6,9 +6,9 @@
   every pair, zeros, negative values, NaN, infinities and extreme
   magnitudes (which take the divide) included.
 * minkowski with a fractional p computes |x - y|**p with the vectorised
-  exp/log of ``fastml/_kernels/vpow.h``; each term must be within 4 ulp of
-  libm's ``pow``, and the distances within a few ulp of SciPy's and of a
-  long-double reference.
+  exp/log of ``fastml/_kernels/vpow.h`` (p = 0.5, 1.5, 2.5: a vector square
+  root); each term must be within 4 ulp of libm's ``pow``, and the
+  distances within a few ulp of SciPy's and of a long-double reference.
 
 float32 input is computed in float64 by SciPy; fastml's float32 result is
 compared, in float32 ulps, with SciPy's float64 result.
@@ -138,8 +138,9 @@ def test_minkowski_fractional_p_vs_long_double(rng, p):
     err = np.abs(got - ref) / spacing
     err_scipy = np.abs(cdist(X, Y, "minkowski", p=p) - ref) / spacing
     # as close to the truth as SciPy (whose error is that of its sum times
-    # 1/p), within one rounding of a term and of the root
-    assert float(err.max()) <= float(err_scipy.max()) + 1 + 1 / p
+    # 1/p), give or take the terms' rounding (p = k + 1/2: |d|^k sqrt(|d|),
+    # two or three roundings) and the root's
+    assert float(err.max()) <= float(err_scipy.max()) + 2 + 2 / p
     assert naive.max_relative_error(got, ref) < (2 + 66 / p) * np.finfo(np.float64).eps
 
 
@@ -182,7 +183,7 @@ def libm_pow(x, p):
     return np.array([libm.pow(float(v), float(p)) for v in x])
 
 
-POWERS = FRACTIONAL_P + [-1.5, 1 / 3, 1e-3, 123.456, 3.0, -2.0, 5.0, 0.0, 1.0, 2.0,
+POWERS = FRACTIONAL_P + [-1.5, -0.5, 1 / 3, 1e-3, 123.456, 3.0, -2.0, 5.0, 0.0, 1.0, 2.0,
                          np.inf, -np.inf, np.nan]
 
 

@@ -31,8 +31,10 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 #if defined(__x86_64__) || defined(_M_X64)
 #define VMAX_F64(a, b) ((VEC)_mm_max_pd((__m128d)(a), (__m128d)(b)))
 #define VMAX_F32(a, b) ((VEC)_mm_max_ps((__m128)(a), (__m128)(b)))
+#define VSQRT(a) ((PDVEC)_mm_sqrt_pd((__m128d)(a)))
 #endif
 #include "direct_isa.h"
+#undef VSQRT
 #undef VMAX_F64
 #undef VMAX_F32
 #undef ISA
@@ -54,7 +56,9 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 #define VMAX_F32(a, b) ((VEC)_mm256_max_ps((__m256)(a), (__m256)(b)))
 #define VFMA(a, b, c) ((PDVEC)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
 #define VLOOKUP16(tab, idx) ((PDVEC)_mm256_i64gather_pd((tab), (__m256i)(idx), 8))
+#define VSQRT(a) ((PDVEC)_mm256_sqrt_pd((__m256d)(a)))
 #include "direct_isa.h"
+#undef VSQRT
 #undef VFMA
 #undef VLOOKUP16
 #undef VMAX_F64
@@ -83,7 +87,9 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 /* a 16-entry table is two registers: one permute, no gather */
 #define VLOOKUP16(tab, idx) ((PDVEC)_mm512_permutex2var_pd(                  \
     _mm512_loadu_pd(tab), (__m512i)(idx), _mm512_loadu_pd((tab) + 8)))
+#define VSQRT(a) ((PDVEC)_mm512_sqrt_pd((__m512d)(a)))
 #include "direct_isa.h"
+#undef VSQRT
 #undef VRCP14
 #undef VFMA
 #undef VLOOKUP16

@@ -315,7 +315,27 @@ static int FN(in_range)(const T *v, ptrdiff_t rows, ptrdiff_t ld, ptrdiff_t cols
  */
 #define U_PP(t, x, xa, y, wk) t += PFN(vpow_abs)(DABS(x - y), prm[0])
 #define F_PP(t0, t1) pow(t0, 1.0 / prm[0])
-DEFINE_TILE_MK(minkowski, MICROKERNEL_D, U_PP, NO_XA, F_PP)
+DEFINE_TILE_MK(minkowski_exp, MICROKERNEL_D, U_PP, NO_XA, F_PP)
+
+/* p = 0.5, 1.5, 2.5: |d|^k sqrt(|d|) with the correctly rounded vector
+ * square root, two or three roundings in all (within 2 ulp of pow), about
+ * four times faster than exp and log. */
+#define U_P05(t, x, xa, y, wk) t += PFN(vsqrt)(DABS(x - y))
+#define U_P15(t, x, xa, y, wk) { const NDVEC d_ = DABS(x - y); t += d_ * PFN(vsqrt)(d_); }
+#define U_P25(t, x, xa, y, wk) { const NDVEC d_ = DABS(x - y); t += (d_ * d_) * PFN(vsqrt)(d_); }
+DEFINE_TILE_MK(minkowski_p05, MICROKERNEL_D, U_P05, NO_XA, F_PP)
+DEFINE_TILE_MK(minkowski_p15, MICROKERNEL_D, U_P15, NO_XA, F_PP)
+DEFINE_TILE_MK(minkowski_p25, MICROKERNEL_D, U_P25, NO_XA, F_PP)
+
+static void FN(minkowski)(const T *A, ptrdiff_t lda, int m, const T *Bp, int n,
+                          int d, const T *w, const double *prm, T *out,
+                          ptrdiff_t ldo, int diag)
+{
+    const TILE_FN_T tile = prm[0] == 0.5 ? FN(minkowski_p05)
+                         : prm[0] == 1.5 ? FN(minkowski_p15)
+                         : prm[0] == 2.5 ? FN(minkowski_p25) : FN(minkowski_exp);
+    tile(A, lda, m, Bp, n, d, w, prm, out, ldo, diag);
+}
 
 static void FN(canberra)(const T *A, ptrdiff_t lda, int m, const T *Bp, int n,
                          int d, const T *w, const double *prm, T *out,
@@ -468,6 +488,9 @@ static const TILE_FN_T FN(table)[FASTML_N_DIRECT] = {
 #undef U_CAN_RCP
 #undef U_CAN_RCP_W
 #undef U_PP
+#undef U_P05
+#undef U_P15
+#undef U_P25
 #undef F_PP
 #undef DSELECT
 #undef HVEC

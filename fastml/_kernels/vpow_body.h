@@ -7,6 +7,7 @@
  *   VFMA(a, b, c)        optional: fused a * b + c on float64 vectors
  *   VLOOKUP16(tab, idx)  optional: lane c of the result is tab[idx[c]], for
  *                        a 16-entry table and an int64 index vector
+ *   VSQRT(a)             optional: the level's vector square root
  *
  * defined.  Everything is on float64 vectors of the native width (PDL =
  * VW / 8 lanes), with GCC vector extensions.  The exact products the
@@ -74,6 +75,17 @@ static inline PDVEC PFN(lookup16)(const double *tab, PIVEC idx)
     return v;
 }
 #endif
+
+/* Correctly rounded square root of each lane. */
+static inline PDVEC PFN(vsqrt)(PDVEC x)
+{
+#ifdef VSQRT
+    return VSQRT(x);
+#else
+    for (int c = 0; c < PDL; ++c) x[c] = sqrt(x[c]);
+    return x;
+#endif
+}
 
 /* a * b - p exactly, for p = a * b rounded (and no overflow). */
 static inline PDVEC PFN(prod_err)(PDVEC a, PDVEC b, PDVEC p)
@@ -217,6 +229,24 @@ static inline PDVEC PFN(vpow_signed)(PDVEC x, double p, int odd, int integer)
 
 /* The array functions of vpow.h for this level, for p that vpow_abs
  * takes (the caller handles p = 0, 1, 2, NaN, infinite or huge p). */
+/* x^p for p = 0.5, 1.5, 2.5 as |x|^k sqrt(|x|) (within 2 ulp of pow),
+ * NaN for finite negative x as pow gives it. */
+static inline PDVEC PFN(vpow_half)(PDVEC x, double p)
+{
+    const PDVEC ax = (PDVEC)((PIVEC)x & 0x7fffffffffffffffLL);
+    PDVEC res = PFN(vsqrt)(ax);
+    if (p > 1) res *= ax;
+    if (p > 2) res *= ax;
+    return PSEL((x < 0.0) & (x > -INFINITY), (PDVEC){0} + NAN, res);
+}
+
+static inline PDVEC PFN(vpow_any)(PDVEC x, double p, int odd, int integer)
+{
+    if (p == 0.5 || p == 1.5 || p == 2.5)
+        return PFN(vpow_half)(x, p);
+    return PFN(vpow_signed)(x, p, odd, integer);
+}
+
 static void PFN(pow_array_f64)(const double *x, double p, double *out, ptrdiff_t n)
 {
     const int integer = p == floor(p), odd = integer && fmod(p, 2.0) != 0;
@@ -224,13 +254,13 @@ static void PFN(pow_array_f64)(const double *x, double p, double *out, ptrdiff_t
     for (; i + PDL <= n; i += PDL) {
         PDVEC v;
         memcpy(&v, x + i, sizeof v);
-        v = PFN(vpow_signed)(v, p, odd, integer);
+        v = PFN(vpow_any)(v, p, odd, integer);
         memcpy(out + i, &v, sizeof v);
     }
     if (i < n) {
         PDVEC v = {0};
         for (ptrdiff_t c = 0; c < n - i; ++c) v[c] = x[i + c];
-        v = PFN(vpow_signed)(v, p, odd, integer);
+        v = PFN(vpow_any)(v, p, odd, integer);
         for (ptrdiff_t c = 0; c < n - i; ++c) out[i + c] = v[c];
     }
 }
@@ -243,13 +273,13 @@ static void PFN(pow_array_f32)(const float *x, double p, float *out, ptrdiff_t n
         PFVEC f;
         memcpy(&f, x + i, sizeof f);
         f = __builtin_convertvector(
-            PFN(vpow_signed)(__builtin_convertvector(f, PDVEC), p, odd, integer), PFVEC);
+            PFN(vpow_any)(__builtin_convertvector(f, PDVEC), p, odd, integer), PFVEC);
         memcpy(out + i, &f, sizeof f);
     }
     if (i < n) {
         PDVEC v = {0};
         for (ptrdiff_t c = 0; c < n - i; ++c) v[c] = x[i + c];
-        v = PFN(vpow_signed)(v, p, odd, integer);
+        v = PFN(vpow_any)(v, p, odd, integer);
         for (ptrdiff_t c = 0; c < n - i; ++c) out[i + c] = (float)v[c];
     }
 }
