@@ -205,6 +205,25 @@ def scipy_cases(n, threads):
             yield case
 
 
+def mahalanobis_cases(n, threads):
+    """mahalanobis on near-collinear features: x_j = x_0 + 1e-4 z_j, so
+    cov's condition number is ~1e10 (d / 1e-8), VI = inv(cov) given."""
+    rng = np.random.default_rng(0)
+    d = 64
+    base = rng.standard_normal((2 * n, 1))
+    data64 = base + 1e-4 * rng.standard_normal((2 * n, d))
+    VI = np.linalg.inv(np.cov(data64.T))
+    for dtype in DTYPES:
+        X, Y = data64[:n].astype(dtype), data64[n:].astype(dtype)
+        case = Case(
+            "mahalanobis", "mahalanobis collinear", np.dtype(dtype).name, d, "scipy cdist",
+            lambda X=X, Y=Y: cdist(X, Y, "mahalanobis", VI=VI),
+            fastml_call(X, Y, "mahalanobis", threads, VI=VI), (n, n), np.dtype(dtype).itemsize,
+            notes=["cond(cov) 9e9; SciPy's own error here ~1e-8"],
+        )
+        yield case
+
+
 def boolean_cases(n, threads):
     Xb, Yb = data(n, 64, None, "bool")
     X01, Y01 = Xb.astype(np.float64), Yb.astype(np.float64)
@@ -438,6 +457,7 @@ def _selection(parser, only):
 def cases(args, client=None):
     yield from sklearn_cases(args.n, args.threads)
     yield from scipy_cases(args.n, args.threads)
+    yield from mahalanobis_cases(args.n, args.threads)
     yield from boolean_cases(args.n, args.threads)
     yield from custom_cases(args.n, args.n_small, args.threads)
     try:

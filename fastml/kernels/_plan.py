@@ -17,16 +17,21 @@ Parameters that only rescale features are applied to the data before the
 kernel runs: ``w`` for cityblock/euclidean/minkowski/braycurtis/cosine,
 ``V`` for seuclidean (scale by ``1/sqrt(V)``), ``VI`` for mahalanobis
 (rows times a double-double Cholesky factor of ``VI``, see
-``_MahalanobisFactor``), and correlation centres each row.
+``fastml.kernels._mahalanobis``), and correlation centres each row.
 Those transforms are row-local, so blocks of X and Y can be prepared
 independently (Dask maps them per block).
 """
 import copy
-import hashlib
 
 import numpy as np
 
 from fastml._kernels import _distances
+from fastml.kernels._mahalanobis import (
+    MahalanobisFactor,
+    mahalanobis_rows,
+    quadratic_form_distances,
+    refine_mahalanobis,
+)
 from fastml._threads import single_threaded_blas, threads_for
 from fastml._validation.metrics import BOOLEAN_METRICS
 
@@ -59,161 +64,6 @@ KNN_DIRECT_MAX_FEATURES = {("avx512", _F32): 64}
 _GEMM_TARGET_ERROR = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-13}
 
 
-# ---------------------------------------------------------------- mahalanobis
-#
-# Error analysis.  SciPy computes q = (u - v) VI (u - v)^T per pair in
-# float64: d = u - v (one rounding per entry), then VI d and d . (VI d), so
-# |q_scipy - q| <~ (n + 2) eps |d|^T |VI| |d|.  Relative to q that is
-# (n + 2) eps kappa(d), kappa(d) = |d|^T |VI| |d| / d^T VI d, which can reach
-# cond(VI): with near-collinear features (x2 ~ x1 + delta z) every pair has
-# d1 ~ d2 and kappa ~ 1 / delta^2 ~ cond(VI).  Diagonal scalings cancel out
-# of kappa, so features of very different scales cost SciPy nothing;
-# collinearity does.  Measured against the exact reference (tests/naive.py's
-# ``mahalanobis``: exact products by Dekker splits, summed by math.fsum),
-# SciPy's worst relative error is 1.2e-13 on breast_cancer (VI = inv(cov),
-# cond(cov) 6e11, of its correlation matrix 1e5), 5e-11 / 4e-8 / 6e-5 on
-# synthetic collinear data with cond 1e6 / 1e9 / 1e12, 3e-16 with the same
-# conditions from feature scales.  So the tests check against the exact
-# reference, and against SciPy only up to SciPy's own bound.
-#
-# The fast way writes VI = R^T R and q = |R u - R v|^2, a euclidean distance
-# between transformed rows.  Its errors, relative to the distance |R d|:
-#  1. the factor's backward error: a float64 Cholesky gives R^T R = VI + E,
-#     |E| <= gamma_n |R^T| |R|, so q moves by up to gamma_n |(|R| |d|)|^2,
-#     i.e. ~n eps kappa'(d) with kappa' ~ cond(VI) again.  An eigenvector
-#     root of the unscaled VI (fastml before) is worse: its error is
-#     eps ||VI|| in every entry, which swamps the small entries belonging to
-#     features of large scale;
-#  2. rounding the transformed rows: eps |R| |u| per row, against |R d|:
-#     eps cond(VI)^(1/2) |u| / |d|.  Centring shrinks |u| to the data's
-#     spread but cannot help near pairs or collinear features;
-#  3. the euclidean kernel on the rounded rows: n eps relative from
-#     differences; the GEMM identity's loss for close pairs is bounded by the
-#     kernels' recompute threshold (1e-13).
-# Candidates measured (worst relative error; breast_cancer, then collinear
-# cond 1e6 / 1e9 / 1e12): eigenvector root, as before: 1e-6, 4e-11 / 5e-7 /
-# 1e-4.  Equilibrated (diag^-1/2), centred, float64 Cholesky: 1.2e-13,
-# 7e-11 / 4e-8 / 6e-5 -- SciPy's accuracy, as 1 predicts.  SciPy's per-pair
-# form as blocked matrix products for every pair: exact as SciPy but only
-# 2.3x (1 thread) to 3.2x (2) SciPy's speed at 1000 x 1000 x 64.  Chosen:
-# R and R u in double-double (mahalanobis.c; 4e-16 on all of the above):
-# the factor's backward error becomes ~n 2^-104 |R^T| |R| and the rows'
-# ~n^2 2^-104 |R| |u|, negligible up to cond(VI) ~1e14..1e16, which is
-# checked per VI below (else: SciPy's form, blocked).  Scaling changes
-# nothing in a Cholesky factor, so VI is not equilibrated.  The kernels run
-# on the hi parts of the centred rows R u - R c; a per-pair bound sends each
-# pair whose dropped lo parts could matter (|lo_u| + |lo_v| > 1e-12 |R d|:
-# near pairs) to the lo-aware difference, and a pair nearer still (the rows'
-# own error) to R times the exact difference u - v, both in mahalanobis.c.
-# Identical rows give exactly 0.  Float32 rows are the hi parts rounded to
-# float32: error ~eps32 |R (u - c)| / |R d| (a few 1e-7 at typical distances;
-# before: up to 1e-4 with collinear features).
-
-# Relative error of a float64 mahalanobis distance guaranteed on every pair
-# (before the final square root's half ulp).
-_MAHALANOBIS_TOL = 1e-12
-_DD_EPS = 2.0 ** -104           # unit roundoff of double-double arithmetic
-_FACTOR_CACHE = {}               # VI's digest -> factor: Dask builds a plan per block
-
-
-def _two_sum(a, b):
-    """s + e == a + b exactly (NumPy never contracts these)."""
-    s = a + b
-    z = s - a
-    return s, (a - (s - z)) + (b - z)
-
-
-class _MahalanobisFactor:
-    """VI = R^T R in double-double, and the rows R x - R c it maps X to.
-
-    ``R`` is None when no factor can guarantee the distances (VI not
-    numerically positive definite, or cond(VI) beyond ~1e16): the caller
-    then evaluates SciPy's per-pair quadratic form.
-    """
-
-    def __init__(self, VI):
-        VI = self.VI = np.asarray(VI, dtype=np.float64)
-        d = VI.shape[0]
-        # The symmetric part (VI + VI^T) / 2 exactly: q only sees that part.
-        hi, lo = _two_sum(VI, VI.T)
-        A_hi, A_lo = _two_sum(hi * 0.5, lo * 0.5)
-        self.R_hi, self.R_lo = np.zeros((d, d)), np.zeros((d, d))
-        self.R = None
-        if not np.isfinite(VI).all():
-            return
-        if _distances.maha_cholesky(A_hi, A_lo, self.R_hi, self.R_lo) == 0:
-            R = self.R_hi
-            self.norm = float(np.linalg.norm(R))
-            # Backward error of the factor relative to q, every pair d:
-            # gamma |(|R| |d|)|^2 / |R d|^2 <= gamma (||(|R|)||_2 ||R^-1||_2)^2,
-            # each 2-norm bounded by sqrt(||.||_1 ||.||_inf) (O(d^2), no SVD).
-            with np.errstate(all="ignore"):
-                R_inv = np.abs(np.linalg.inv(R)) if d else R
-                kappa = np.prod([np.abs(M).sum(axis=a).max(initial=0.0)
-                                 for M in (R, R_inv) for a in (0, 1)])
-            bound = 4 * (d + 2) * _DD_EPS * kappa
-            if np.isfinite(bound) and bound <= _MAHALANOBIS_TOL:
-                self.R = R
-                return
-        sym = 0.5 * (VI + VI.T)
-        vals = np.linalg.eigvalsh(sym)
-        if vals.min() < -1e-10 * max(abs(vals).max(), 1e-300):
-            raise ValueError(
-                "VI for metric 'mahalanobis' must be positive semi-definite (an inverse "
-                f"covariance matrix); its smallest eigenvalue is {vals.min():.3g}."
-            )
-
-    @classmethod
-    def of(cls, VI):
-        """The factor of VI, cached on a digest of its bytes (a few entries)."""
-        VI = np.ascontiguousarray(VI, dtype=np.float64)
-        key = (VI.shape, hashlib.blake2b(VI).digest())
-        factor = _FACTOR_CACHE.get(key)
-        if factor is None:
-            factor = cls(VI)
-            if len(_FACTOR_CACHE) >= 4:
-                _FACTOR_CACHE.pop(next(iter(_FACTOR_CACHE)))
-            _FACTOR_CACHE[key] = factor
-        return factor
-
-    def offset(self, X):
-        """R c in double-double for c the mean row of X (float64)."""
-        d = self.R.shape[0]
-        c = np.ascontiguousarray(X.mean(axis=0) if X.shape[0] else np.zeros(d), np.float64)
-        off_hi, off_lo = np.empty((1, d)), np.empty((1, d))
-        _distances.maha_transform(c[None, :], self.R_hi, self.R_lo, np.zeros(d), np.zeros(d),
-                                  off_hi, off_lo, 1)
-        return off_hi[0], off_lo[0]
-
-    def rows(self, X, offset, n_threads):
-        """(Z_hi, Z_lo, r, t) for the rows of X (C-contiguous float64):
-        Z_hi + Z_lo = R x - R c to ~1e-30, t bounds that error per row and
-        r = |Z_lo| + t the error of Z_hi alone (2-norms)."""
-        n, d = X.shape
-        Z_hi, Z_lo = np.empty((n, d)), np.empty((n, d))
-        _distances.maha_transform(X, self.R_hi, self.R_lo, offset[0], offset[1],
-                                  Z_hi, Z_lo, n_threads)
-        x_norm = np.sqrt(np.einsum("ij,ij->i", X, X))
-        t = 4 * (d + 2) ** 2 * _DD_EPS * (self.norm * x_norm + np.linalg.norm(offset[0]))
-        r = np.sqrt(np.einsum("ij,ij->i", Z_lo, Z_lo)) + t
-        return Z_hi, Z_lo, r, t
-
-
-def _quadratic_form_distances(X, Y, VI, out, block_bytes=1 << 24):
-    """sqrt((x - y) VI (x - y)^T) for every pair, as SciPy evaluates it,
-    blocked into matrix products (the fallback for a VI no factor can
-    guarantee)."""
-    n, m = out.shape
-    d = X.shape[1]
-    X, Y = X.astype(np.float64), Y.astype(np.float64)
-    rows = max(1, block_bytes // (8 * max(m * d, 1)))
-    for start in range(0, n, rows):
-        diff = X[start:start + rows, None, :] - Y[None, :, :]
-        q = np.einsum("bmk,bmk->bm", diff @ VI.T, diff)
-        with np.errstate(invalid="ignore"):
-            out[start:start + rows] = np.sqrt(q)
-
-
 class Plan:
     """How to compute one metric: a kernel family, its code, and the
     row-local transform applied to X and Y blocks first.
@@ -228,7 +78,7 @@ class Plan:
         w = params.get("w")
         self.scale = None          # multiply features by this (float64)
         self.columns = None        # keep only these features
-        self.factor = None         # mahalanobis: _MahalanobisFactor of VI
+        self.factor = None         # mahalanobis: MahalanobisFactor of VI
         self.center = None         # None, or weights for the row means
         self.normalize_rows = False
         self.weights = None        # weights passed to the kernel
@@ -257,7 +107,7 @@ class Plan:
             self.scale = 1.0 / np.sqrt(params["V"])
         elif metric == "mahalanobis":
             kernel_metric = "euclidean"
-            self.factor = _MahalanobisFactor.of(params["VI"])
+            self.factor = MahalanobisFactor.of(params["VI"])
         elif metric in ("cosine", "correlation"):
             kernel_metric = "cosine"
             if metric == "correlation":
@@ -388,7 +238,7 @@ class Plan:
     def _argkmin(self, X, Y, k, n_threads):
         maha = None
         if self.factor is not None and self.family != "quadratic":
-            maha = self._mahalanobis_rows(X, Y, n_threads)
+            maha = mahalanobis_rows(self.factor, X, Y, n_threads)
             Xt, Yt = maha[0][1][0], maha[1][1][0]
             if self.dtype != np.float64:
                 Xt, Yt = Xt.astype(self.dtype), Yt.astype(self.dtype)
@@ -456,37 +306,12 @@ class Plan:
             # The winners' values to the guaranteed accuracy; they can
             # reorder near-ties.
             distances = np.ascontiguousarray(distances)
-            self._mahalanobis_refine(distances, maha, indices, n_threads)
+            refine_mahalanobis(self.factor, distances, maha, indices, n_threads)
             missing = np.where(indices < 0, np.iinfo(np.int64).max, indices)
             order = np.lexsort((missing, distances), axis=-1)
             distances = np.take_along_axis(distances, order, axis=1)
             indices = np.take_along_axis(indices, order, axis=1)
         return distances.astype(self.dtype, copy=False), indices
-
-    def _mahalanobis_rows(self, X, Y, n_threads):
-        """((X64, rows of X), (Y64, rows of Y)) with the factor's rows
-        (Z_hi, Z_lo, r, t), centred on the mean of Y's finite rows (X's if Y
-        is None, and then Y's entries are X's)."""
-        fac = self.factor
-        X64 = np.ascontiguousarray(X, dtype=np.float64)
-        Y64 = X64 if Y is None else np.ascontiguousarray(Y, dtype=np.float64)
-        finite = Y64[np.isfinite(Y64).all(axis=1)]
-        offset = fac.offset(finite)
-        zx = fac.rows(X64, offset, n_threads)
-        zy = zx if Y is None else fac.rows(Y64, offset, n_threads)
-        return (X64, zx), (Y64, zy)
-
-    def _mahalanobis_refine(self, out, rows, indices, n_threads, symmetric=False):
-        """Refine, in place, the distances out (float64, C-contiguous) whose
-        error bound exceeds _MAHALANOBIS_TOL (column c of row i is Y's row
-        indices[i, c], or row c when indices is None)."""
-        (X64, zx), (Y64, zy) = rows
-        if indices is None:
-            idx = np.empty((0, 0), dtype=np.intp)
-        else:
-            idx = np.where(indices < 0, _distances.EMPTY_INDEX, indices).astype(np.intp)
-        _distances.maha_refine(out, idx, X64, Y64, *zx, *zy, self.factor.R_hi,
-                               self.factor.R_lo, _MAHALANOBIS_TOL, symmetric, n_threads)
 
     def _mahalanobis(self, X, Y, n_threads, symmetric):
         """Mahalanobis distances: the euclidean kernels on the hi parts of
@@ -495,11 +320,11 @@ class Plan:
         Y = X if symmetric else Y
         out = np.empty((X.shape[0], Y.shape[0]), dtype=self.dtype)
         if self.family == "quadratic":
-            _quadratic_form_distances(X, Y, self.factor.VI, out)
+            quadratic_form_distances(X, Y, self.factor.VI, out)
             if symmetric:
                 np.fill_diagonal(out, 0)
             return out
-        rows = self._mahalanobis_rows(X, None if symmetric else Y, n_threads)
+        rows = mahalanobis_rows(self.factor, X, None if symmetric else Y, n_threads)
         Xt, Yt = rows[0][1][0], rows[1][1][0]
         if self.dtype != np.float64:
             Xt = Xt.astype(self.dtype)
@@ -514,7 +339,7 @@ class Plan:
             if symmetric:
                 np.fill_diagonal(out, 0)
         if self.dtype == np.float64:
-            self._mahalanobis_refine(out, rows, None, n_threads, symmetric)
+            refine_mahalanobis(self.factor, out, rows, None, n_threads, symmetric)
         return out
 
     def _cosine_pairs_float64(self, X, Y, indices, distances, block_bytes=1 << 24):
