@@ -138,6 +138,14 @@ def pow_array(
             fastml_pow_array_f32(&x[0], p, &out[0], n)
 
 
+def pow_array_addresses():
+    """(float64, float32): the addresses of ``fastml_pow_array`` and
+    ``fastml_pow_array_f32``, for code compiled at run time in this process
+    (custom metrics call them on 16 lanes at once; ``fastml._numba.lanes``).
+    """
+    return (<size_t> <void *> &fastml_pow_array, <size_t> <void *> &fastml_pow_array_f32)
+
+
 cdef inline Py_ssize_t _cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
 

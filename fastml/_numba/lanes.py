@@ -43,6 +43,7 @@ from fastml._numba.numba_internals import (
     SAFE_CONVERSION,
     bounds_check,
     declare_function,
+    entry_alloca,
     struct_proxy,
     unpack_tuple,
 )
@@ -245,6 +246,28 @@ for _op, _plain in _INPLACE.items():
 MAX_INTEGER_POWER = 64
 
 
+def _vector_power(builder, base, p):
+    """``base ** p`` for a vector ``base`` and a float64 scalar ``p``: one
+    call of fastml's vectorised pow (``_kernels/vpow.h``: C's pow semantics,
+    within 1 ulp) for all lanes, where ``llvm.pow`` would call libm's pow
+    once per lane."""
+    from fastml._kernels import _distances
+
+    element = base.type.element
+    address = _distances.pow_array_addresses()[0 if element == ir.DoubleType() else 1]
+    pointer = element.as_pointer()
+    function_type = ir.FunctionType(ir.VoidType(),
+                                    [pointer, ir.DoubleType(), pointer, ir.IntType(64)])
+    function = builder.inttoptr(ir.Constant(ir.IntType(64), address),
+                                function_type.as_pointer())
+    values, powers = entry_alloca(builder, base.type), entry_alloca(builder, base.type)
+    builder.store(base, values)
+    builder.call(function, [builder.bitcast(values, pointer), p,
+                            builder.bitcast(powers, pointer),
+                            ir.Constant(ir.IntType(64), base.type.count)])
+    return builder.load(powers)
+
+
 @intrinsic
 def _lanes_power(typingctx, x, y):
     """``x ** y``: for a literal integer exponent in [0, 64] the same
@@ -265,6 +288,9 @@ def _lanes_power(typingctx, x, y):
 
     def codegen(context, builder, sig, args):
         base = _as_lanes(context, builder, args[0], sig.args[0], result)
+        if exponent is None and not isinstance(sig.args[1], Lanes):
+            p = context.cast(builder, args[1], sig.args[1], types.float64)
+            return _vector_power(builder, base, p)
         if exponent is None:
             power = _as_lanes(context, builder, args[1], sig.args[1], result)
             return llvm_intrinsic(builder, "pow", base, power)

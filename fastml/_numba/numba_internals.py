@@ -24,6 +24,8 @@ What each piece is for:
 * `declare_function`: a declaration of an LLVM intrinsic in the module
   being built (``llvm.sqrt.v16f64`` and the like).
 * `bounds_check`: Numba's own ``IndexError`` when ``NUMBA_BOUNDSCHECK=1``.
+* `entry_alloca`: stack space allocated once in the function's entry
+  block (an ``alloca`` inside a loop would grow the stack per iteration).
 * `borrowed_result`: the reference-counting rule for returning a value
   that holds references to its operands.
 * `SAFE_CONVERSION`: the answer of ``can_convert_from`` for a conversion
@@ -38,8 +40,8 @@ from numba.core.typeconv import Conversion
 
 SAFE_CONVERSION = Conversion.safe
 
-__all__ = ["NumbaError", "SAFE_CONVERSION", "borrowed_result",
-           "bounds_check", "declare_function", "struct_proxy", "unpack_tuple"]
+__all__ = ["NumbaError", "SAFE_CONVERSION", "borrowed_result", "bounds_check",
+           "declare_function", "entry_alloca", "struct_proxy", "unpack_tuple"]
 
 
 def struct_proxy(numba_type, context, builder, value=None):
@@ -61,6 +63,12 @@ def declare_function(module, function_type, name):
 def bounds_check(context, builder, index, length):
     """Raise Numba's ``IndexError`` unless ``0 <= index < length``."""
     cgutils.do_boundscheck(context, builder, index, length, 0)
+
+
+def entry_alloca(builder, llvm_type):
+    """A pointer to stack space for one ``llvm_type``, allocated in the
+    entry block of the function being built."""
+    return cgutils.alloca_once(builder, llvm_type)
 
 
 def borrowed_result(context, builder, numba_type, value):
