@@ -129,3 +129,37 @@ def test_unknown_metric_suggests_each_close_name_once_closest_first(typed, sugge
         resolve_metric(typed)
     hint = str(info.value).split("Did you mean ")[1].split("?")[0]
     assert hint == " or ".join(repr(name) for name in suggested)
+
+
+@pytest.mark.parametrize("estimator, typed, suggested", [
+    ("KNeighborsClassifier", {"weights": "distanse"}, "'distance'"),
+    ("KNeighborsClassifier", {"algorithm": "brutr"}, "'brute'"),
+    ("KBinsDiscretizer", {"strategy": "quantle"}, "'quantile'"),
+    ("QuantileTransformer", {"output_distribution": "norml"}, "'normal'"),
+    ("HistGradientBoostingClassifier", {"loss": "log_los"}, "'log_loss'"),
+])
+def test_a_mistyped_option_gets_the_closest_options_suggested_once(estimator, typed, suggested):
+    import fastml.ensemble
+    import fastml.neighbors
+    import fastml.preprocessing
+
+    module = next(m for m in (fastml.neighbors, fastml.preprocessing, fastml.ensemble)
+                  if hasattr(m, estimator))
+    X, y = np.random.default_rng(0).random((30, 2)), np.arange(30) % 2
+    with pytest.raises(ValueError) as info:
+        getattr(module, estimator)(**typed).fit(X, y)
+    hint = str(info.value).split("Did you mean ", 1)[1]
+    assert hint.startswith(suggested)                       # closest first
+    names = [part.strip(" ?") for part in hint.split(" or ")]
+    assert len(names) == len(set(names))                    # each once
+
+
+def test_did_you_mean_names_each_meaning_once_closest_spelling_first():
+    from fastml._validation.parameters import did_you_mean
+
+    aliases = {"cityblock": "cityblock", "manhattan": "cityblock", "l1": "cityblock",
+               "mahalanobis": "mahalanobis"}
+    assert did_you_mean("manhatan", list(aliases), same=aliases.get) == \
+        " Did you mean 'manhattan' or 'mahalanobis'?"
+    assert did_you_mean("MANHATAN", ["manhattan"]) == " Did you mean 'manhattan'?"
+    assert did_you_mean("zzz", list(aliases)) == ""

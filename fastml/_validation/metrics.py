@@ -5,12 +5,12 @@ keyword parameters calls :func:`check_metric`; nothing else resolves a
 metric name.  How each metric maps onto a compiled kernel is
 ``fastml.kernels._plan``.
 """
-import difflib
 import numbers
 
 import numpy as np
 
 from fastml._validation.arrays import check_no_custom_metric_params
+from fastml._validation.parameters import did_you_mean
 
 # alias -> canonical name (SciPy's names and aliases, plus scikit-learn's).
 ALIASES = {
@@ -82,25 +82,11 @@ def resolve_metric(metric):
             "metric 'wminkowski' was removed from SciPy; use metric='minkowski' "
             "with weights w=... (w is applied as w**p)."
         )
-    close = _closest_names(metric.lower())
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(metric, list(ALIASES), same=ALIASES.get)
     raise ValueError(
         f"metric {metric!r} is not supported.{hint} Supported metrics: "
         f"{', '.join(METRICS)}; or pass a Python function f(a, b) -> float."
     )
-
-
-def _closest_names(name, n=3):
-    """Up to ``n`` metric names (aliases included) close to ``name``,
-    closest first, one per metric: the spelling nearest to what was typed
-    (``'manhatan'`` suggests ``'manhattan'``, not its canonical
-    ``'cityblock'``)."""
-    seen, names = set(), []
-    for candidate in difflib.get_close_matches(name, list(ALIASES), n=len(ALIASES), cutoff=0.6):
-        if ALIASES[candidate] not in seen:
-            seen.add(ALIASES[candidate])
-            names.append(candidate)
-    return names[:n]
 
 
 def _check_vector(value, name, n_features, metric):

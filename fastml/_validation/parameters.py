@@ -26,11 +26,12 @@ Bad values raise :class:`InvalidParameterError`, a ``ValueError`` (and a
 ``TypeError``, as scikit-learn's does) that names the estimator, the
 parameter, what was received and what is accepted.
 """
+import difflib
 import numbers
 
 import numpy as np
 
-__all__ = ["InvalidParameterError", "Interval", "Options", "check_parameters"]
+__all__ = ["InvalidParameterError", "Interval", "Options", "check_parameters", "did_you_mean"]
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -125,6 +126,25 @@ def _describe(constraint):
     return str(constraint)
 
 
+def did_you_mean(word, candidates, *, same=None, n=3):
+    """" Did you mean 'a' or 'b'?" for the candidates close to ``word``
+    (difflib's ratio >= 0.6, compared case-insensitively), closest first,
+    each meaning once: ``same(candidate)`` names what a candidate means
+    (an alias and its canonical name mean one thing), and only the spelling
+    closest to ``word`` is suggested.  An empty string when none is close."""
+    lowered = {c.lower(): c for c in candidates}
+    seen, close = set(), []
+    for match in difflib.get_close_matches(word.lower(), list(lowered), n=len(lowered),
+                                           cutoff=0.6):
+        candidate = lowered[match]
+        meaning = candidate if same is None else same(candidate)
+        if meaning not in seen:
+            seen.add(meaning)
+            close.append(candidate)
+    close = close[:n]
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
 def check_parameters(estimator, constraints=None):
     """Check every parameter of ``estimator`` against its constraints.
 
@@ -150,7 +170,11 @@ def check_parameters(estimator, constraints=None):
         expected = [_describe(c) for c in alternatives]
         expected = expected[0] if len(expected) == 1 else (
             ", ".join(expected[:-1]) + " or " + expected[-1])
+        hint = ""
+        if isinstance(value, str):
+            options = [v for c in alternatives if isinstance(c, Options) for v in c.values]
+            hint = did_you_mean(value, options)
         raise InvalidParameterError(
             f"The {name!r} parameter of {type(estimator).__name__} must be {expected}. "
-            f"Got {value!r} instead."
+            f"Got {value!r} instead.{hint}"
         )
