@@ -224,6 +224,31 @@ def mahalanobis_cases(n, threads):
         yield case
 
 
+def division_and_power_cases(n, threads):
+    """canberra at 4000 x 8000 x 64 (a quotient per element) and minkowski
+    with a fractional p (a power per element) at 2000 x 2000 x 64 and at
+    n x n x 64 (peer timed on n / 8 rows there)."""
+    X, Y = data(8000, 64, np.float64)
+    yield Case(
+        "canberra", "canberra 4000x8000", "float64", 64, "scipy cdist",
+        lambda X=X[:4000], Y=Y: cdist(X, Y, "canberra"),
+        fastml_call(X[:4000], Y, "canberra", threads), (4000, 8000), 8,
+    )
+    for size in (2000, n):
+        for dtype in DTYPES:
+            X, Y = data(size, 64, dtype)
+            rows = size if size <= 2000 else max(8, size // 8)
+            case = Case(
+                "minkowski", f"minkowski p=1.5 {size}x{size}", np.dtype(dtype).name, 64,
+                "scipy cdist", lambda X=X[:rows], Y=Y: cdist(X, Y, "minkowski", p=1.5),
+                fastml_call(X, Y, "minkowski", threads, p=1.5), (size, size),
+                np.dtype(dtype).itemsize, peer_scale=size / rows, check_rows=rows,
+            )
+            if rows < size:
+                case.notes.append(f"cdist timed on {rows}x{size}, scaled x{size / rows:g}")
+            yield case
+
+
 def boolean_cases(n, threads):
     Xb, Yb = data(n, 64, None, "bool")
     X01, Y01 = Xb.astype(np.float64), Yb.astype(np.float64)
@@ -457,6 +482,7 @@ def _selection(parser, only):
 def cases(args, client=None):
     yield from sklearn_cases(args.n, args.threads)
     yield from scipy_cases(args.n, args.threads)
+    yield from division_and_power_cases(args.n, args.threads)
     yield from mahalanobis_cases(args.n, args.threads)
     yield from boolean_cases(args.n, args.threads)
     yield from custom_cases(args.n, args.n_small, args.threads)
