@@ -30,7 +30,10 @@
  *
  * float32 accumulates in float32 over KCHUNK features, then adds the partial
  * sums into float64 totals: the error grows with KCHUNK + d / KCHUNK instead
- * of d, at the cost of one extra add per KCHUNK features.
+ * of d, at the cost of one extra add per KCHUNK features.  The metrics
+ * built on MICROKERNEL_D (canberra, minkowski with a fractional p) compute
+ * and sum every term in float64 instead, in feature order, so that their
+ * float32 results are SciPy's float64 results rounded once.
  */
 
 #define MR 4
