@@ -48,7 +48,7 @@ from fastml._numba.numba_internals import (
     unpack_tuple,
 )
 
-# Row pairs per metric call (see benchmarks/RESULTS.md for the sweep).
+# Row pairs per metric call (see benchmarks/HISTORY.md for the sweep).
 WIDTH = 16
 SCALARS = (types.Float, types.Integer, types.Boolean)
 

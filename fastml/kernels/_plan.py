@@ -38,7 +38,7 @@ from fastml._validation.metrics import BOOLEAN_METRICS
 # Up to this many features the direct kernels beat tiled BLAS GEMM, per
 # instruction set in use and dtype: exact differences for (sq)euclidean,
 # dot products for cosine.  Measured against OpenBLAS's AVX2 kernels
-# (benchmarks/bench_pairwise.py and the threshold sweep in benchmarks/RESULTS.md).
+# (benchmarks/bench_pairwise.py and the threshold sweep in benchmarks/HISTORY.md).
 _F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
 DIRECT_MAX_FEATURES = {
     "euclidean": {
