@@ -238,7 +238,8 @@ class Plan:
     def _argkmin(self, X, Y, k, n_threads):
         maha = None
         if self.factor is not None and self.family != "quadratic":
-            maha = mahalanobis_rows(self.factor, X, Y, n_threads)
+            maha = mahalanobis_rows(self.factor, X, Y, n_threads,
+                                    exact=self.dtype == np.float64)
             Xt, Yt = maha[0][1][0], maha[1][1][0]
             if self.dtype != np.float64:
                 Xt, Yt = Xt.astype(self.dtype), Yt.astype(self.dtype)
@@ -324,7 +325,8 @@ class Plan:
             if symmetric:
                 np.fill_diagonal(out, 0)
             return out
-        rows = mahalanobis_rows(self.factor, X, None if symmetric else Y, n_threads)
+        rows = mahalanobis_rows(self.factor, X, None if symmetric else Y, n_threads,
+                                exact=self.dtype == np.float64)
         Xt, Yt = rows[0][1][0], rows[1][1][0]
         if self.dtype != np.float64:
             Xt = Xt.astype(self.dtype)
