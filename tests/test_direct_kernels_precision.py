@@ -4,14 +4,22 @@
   AVX-512), from a reciprocal estimate, a Newton step and one FMA-residual
   correction; its results must stay within 2 ulp of SciPy's ``cdist`` on
   every pair, zeros, negative values, NaN, infinities and extreme
-  magnitudes (which take the divide) included.
+  magnitudes (which take the divide) included.  That is float64 input;
+  float32 input is computed like the other float32 direct metrics (terms
+  and partial sums in float32, 16 lanes per AVX-512 vector, float32
+  reciprocal estimate and a Newton step), so its bound is the float32
+  tolerance of those metrics, 1e-5 relative to each pair's SciPy distance
+  (the terms are >= 0: the sum loses no digits to cancellation).  The
+  special cases are SciPy's in both dtypes: |x| + |y| = 0 counts 0, NaN
+  propagates, inf / inf is NaN.
 * minkowski with a fractional p computes |x - y|**p with the vectorised
   exp/log of ``fastml/_kernels/vpow.h`` (p = 0.5, 1.5, 2.5: a vector square
   root); each term must be within 4 ulp of libm's ``pow``, and the
   distances within a few ulp of SciPy's and of a long-double reference.
 
 float32 input is computed in float64 by SciPy; fastml's float32 result is
-compared, in float32 ulps, with SciPy's float64 result.
+compared with SciPy's float64 result, in float32 ulps (minkowski) or
+relatively (canberra, ``canberra_ok``).
 """
 import numpy as np
 import pytest
@@ -48,6 +56,19 @@ def ulps(got, ref, dtype):
     return np.nan_to_num(err, nan=np.inf)
 
 
+def canberra_ok(got, ref, dtype):
+    """float64: within 2 ulp of SciPy.  float32: within 1e-5 of SciPy,
+    relative to each pair's distance; NaN and inf where SciPy has them."""
+    if dtype == np.float64:
+        return ulps(got, ref, dtype).max(initial=0) <= 2
+    got = np.asarray(got, dtype=np.float64)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+    np.testing.assert_array_equal(got == 0, ref == 0)
+    finite = np.isfinite(ref)
+    return bool(np.all(np.abs(got[finite] - ref[finite]) <= 1e-5 * np.abs(ref[finite])))
+
+
 def canberra_data(rng, n, d, dtype, special=False):
     X = rng.standard_normal((n, d))
     X[rng.random((n, d)) < 0.2] = 0.0          # x = y = 0 terms, and x = 0
@@ -62,7 +83,7 @@ def canberra_data(rng, n, d, dtype, special=False):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("d", [1, 7, 64, 300])
-def test_canberra_within_2_ulp_of_scipy(rng, isa, dtype, weighted, d):
+def test_canberra_close_to_scipy(rng, isa, dtype, weighted, d):
     X = canberra_data(rng, 70, d, dtype)
     Y = canberra_data(rng, 45, d, dtype)
     Y[:5] = X[:5]                              # x == y: exact zeros
@@ -72,7 +93,7 @@ def test_canberra_within_2_ulp_of_scipy(rng, isa, dtype, weighted, d):
     # SciPy's weights are float64; the float32 kernel uses float32 weights
     w_ref = None if w is None else w.astype(dtype).astype(np.float64)
     ref = cdist(X.astype(np.float64), Y.astype(np.float64), "canberra", w=w_ref)
-    assert ulps(got, ref, dtype).max() <= 2
+    assert canberra_ok(got, ref, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -89,7 +110,7 @@ def test_canberra_nan_inf_and_extreme_magnitudes(rng, isa, dtype):
     for A, B in ((X, Y), (Y, X), (Y, Y[::-1].copy())):
         got = kernels.pairwise_distances_chunk(A, B, "canberra")
         ref = cdist(A.astype(np.float64), B.astype(np.float64), "canberra")
-        assert ulps(got, ref, dtype).max() <= 2
+        assert canberra_ok(got, ref, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -100,12 +121,12 @@ def test_canberra_layouts(rng, dtype, layout):
     ref = cdist(X.astype(np.float64), Y.astype(np.float64), "canberra")
     got = kernels.pairwise_distances_chunk(naive.layouts(X)[layout],
                                            naive.layouts(Y)[layout], "canberra")
-    assert ulps(got, ref, dtype).max() <= 2
+    assert canberra_ok(got, ref, dtype)
     # the symmetric problem (Y is X) too
     A = naive.layouts(X)[layout]
     got = kernels.pairwise_distances_chunk(A, A, "canberra")
     ref = cdist(X.astype(np.float64), X.astype(np.float64), "canberra")
-    assert ulps(got, ref, dtype).max() <= 2
+    assert canberra_ok(got, ref, dtype)
 
 
 # ---------------------------------------------------------------- minkowski, fractional p

@@ -83,6 +83,7 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 #define VMAX_F64(a, b) ((VEC)_mm512_max_pd((__m512d)(a), (__m512d)(b)))
 #define VMAX_F32(a, b) ((VEC)_mm512_max_ps((__m512)(a), (__m512)(b)))
 #define VRCP14(a) ((NDVEC)_mm512_rcp14_pd((__m512d)(a)))
+#define VRCP14_PS(a) _mm512_rcp14_ps((__m512)(a))
 #define VFMA(a, b, c) ((PDVEC)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
 /* a 16-entry table is two registers: one permute, no gather */
 #define VLOOKUP16(tab, idx) ((PDVEC)_mm512_permutex2var_pd(                  \
@@ -91,6 +92,7 @@ typedef void (*tile_fn_f32)(const float *, ptrdiff_t, int, const float *,
 #include "direct_isa.h"
 #undef VSQRT
 #undef VRCP14
+#undef VRCP14_PS
 #undef VFMA
 #undef VLOOKUP16
 #undef VMAX_F64

@@ -30,10 +30,12 @@
  *
  * float32 accumulates in float32 over KCHUNK features, then adds the partial
  * sums into float64 totals: the error grows with KCHUNK + d / KCHUNK instead
- * of d, at the cost of one extra add per KCHUNK features.  The metrics
- * built on MICROKERNEL_D (canberra, minkowski with a fractional p) compute
- * and sum every term in float64 instead, in feature order, so that their
- * float32 results are SciPy's float64 results rounded once.
+ * of d, at the cost of one extra add per KCHUNK features (canberra too,
+ * for float32 input in range: canberra_t).  The metrics built on
+ * MICROKERNEL_D (minkowski with a fractional p; canberra for float64 input,
+ * and for float32 input with values beyond 2^126 or extreme weights)
+ * compute and sum every term in float64 instead, in feature order, so that
+ * their float32 results are SciPy's float64 results rounded once.
  */
 
 #define MR 4
@@ -234,6 +236,44 @@ DEFINE_TILE(minkowski4, U_P4, FOLD_SUM, F_P4)
 #define F_DIV(t0, t1) ((t0) / (t1))
 DEFINE_TILE(braycurtis, U_BC, FOLD_SUM, F_DIV)
 
+/* canberra for float32 input (float64 input: the float64 kernels further
+ * down), like the other float32 metrics: each term
+ * |x - y| / (|x| + |y|) (times w) in float32, float32 partial sums over
+ * KCHUNK features folded into float64.  The terms are >= 0, so the sum
+ * loses nothing to cancellation: a few float32 roundings per term plus the
+ * partial sums' (relative error below 1e-5 of SciPy's float64 result).  A
+ * term with |x| + |y| = 0 counts 0; NaN and infinities give what SciPy's
+ * division gives (inf / inf is NaN).  FN(canberra) takes this path only when
+ * no finite input reaches 2^126 (so |x| + |y| and |x - y| cannot overflow)
+ * and every weight is 0 or in [2^-100, 2^100] (a nonzero quotient is >=
+ * 2^-25, so w q neither overflows nor becomes subnormal). */
+#define U_CAN32(a0, a1, x, y, wk)                                             \
+    { const VEC den_ = VABS(x) + VABS(y);                                     \
+      a0 += VABS(x - y) / SELECT(den_ > zero, den_, zero + 1); }
+#define U_CAN32_W(a0, a1, x, y, wk)                                           \
+    { const VEC den_ = VABS(x) + VABS(y);                                     \
+      a0 += VABS(x - y) / SELECT(den_ > zero, den_, zero + 1) * wk; }
+DEFINE_TILE(canberra_t, U_CAN32, FOLD_SUM, F_ID)
+DEFINE_TILE(canberra_t_w, U_CAN32_W, FOLD_SUM, F_ID)
+#ifdef VRCP14_F32
+/* The same without the float32 divide (one 16-lane divide per five cycles
+ * or so bounds the kernel above; this is about 1.4 times faster): 1 / den
+ * from VRCP14_F32's 14-bit estimate and one Newton step (relative error
+ * about 2^-24), times |x - y|.  Taken when, besides the conditions above,
+ * every input is 0 or has magnitude in [2^-60, 2^60] (no NaN, infinity or
+ * subnormal: 1 / den and the Newton step stay normal). */
+#define CAN32_RCP(x, y)                                                       \
+    ({ const VEC den_ = VABS(x) + VABS(y);                                    \
+       const VEC dd_ = SELECT(den_ > zero, den_, zero + 1);                   \
+       VEC r_ = VRCP14_F32(dd_);                                              \
+       r_ = r_ + r_ * (1 - dd_ * r_);                                         \
+       VABS(x - y) * r_; })
+#define U_CAN32_RCP(a0, a1, x, y, wk) a0 += CAN32_RCP(x, y)
+#define U_CAN32_RCP_W(a0, a1, x, y, wk) a0 += CAN32_RCP(x, y) * wk
+DEFINE_TILE(canberra_t_rcp, U_CAN32_RCP, FOLD_SUM, F_ID)
+DEFINE_TILE(canberra_t_rcp_w, U_CAN32_RCP_W, FOLD_SUM, F_ID)
+#endif
+
 /* hamming (weighted, numeric): sum w [x != y] / sum w; prm[0] = sum w */
 #define U_HAM(a0, a1, x, y, wk) a0 += KEEP(x != y, wk)
 #define F_HAM(t0, t1) ((t0) / prm[0])
@@ -250,9 +290,9 @@ typedef T FN(hvec) __attribute__((vector_size(NDL * sizeof(T)), aligned(sizeof(T
 
 /*
  * canberra (weighted): sum w |x - y| / (|x| + |y|), each term in float64
- * whatever T is (float32 input too: the float32 result is then within one
- * rounding of SciPy's, which computes in float64), summed in feature order
- * as SciPy does.  A term with |x| + |y| = 0 has x = y = 0 and counts 0;
+ * (float64 input; float32 input only when canberra_t cannot take it: the
+ * float32 result is then within one rounding of SciPy's, which computes in
+ * float64), summed in feature order as SciPy does.  A term with |x| + |y| = 0 has x = y = 0 and counts 0;
  * SciPy's w |x - y| / (|x| + |y|) is evaluated in that order.
  */
 #define DABS(v) ((NDVEC)((NDIVEC)(v) & 0x7fffffffffffffffLL))
@@ -340,12 +380,48 @@ static void FN(minkowski)(const T *A, ptrdiff_t lda, int m, const T *Bp, int n,
     tile(A, lda, m, Bp, n, d, w, prm, out, ldo, diag);
 }
 
+/* 1 if no finite value among rows x cols (row stride ld) has magnitude
+ * >= 2^126 (NaN and infinities pass). */
+static int FN(no_huge)(const T *v, ptrdiff_t rows, ptrdiff_t ld, ptrdiff_t cols)
+{
+    int bad = 0;
+    for (ptrdiff_t r = 0; r < rows; ++r)
+        for (ptrdiff_t c = 0; c < cols; ++c) {
+            const double a = fabs((double)v[r * ld + c]);
+            bad |= a >= 0x1p126 && a != (double)INFINITY;
+        }
+    return !bad;
+}
+
 static void FN(canberra)(const T *A, ptrdiff_t lda, int m, const T *Bp, int n,
                          int d, const T *w, const double *prm, T *out,
                          ptrdiff_t ldo, int diag)
 {
-#ifdef VRCP14
     const ptrdiff_t packed = (ptrdiff_t)((n + NR - 1) / NR) * d * NR;
+    if (sizeof(T) == 4) {
+        int w_ok = 1;
+        for (int k = 0; w && k < d; ++k)
+            w_ok &= w[k] == 0 || (fabs((double)w[k]) >= 0x1p-100
+                                  && fabs((double)w[k]) <= 0x1p100);
+        if (w_ok && FN(no_huge)(A, m, lda, d) && FN(no_huge)(Bp, 1, 0, packed)) {
+#ifdef VRCP14_F32
+            if (FN(in_range)(A, m, lda, d, 0x1p-60, 0x1p60)
+                && FN(in_range)(Bp, 1, 0, packed, 0x1p-60, 0x1p60)) {
+                if (w)
+                    FN(canberra_t_rcp_w)(A, lda, m, Bp, n, d, w, prm, out, ldo, diag);
+                else
+                    FN(canberra_t_rcp)(A, lda, m, Bp, n, d, w, prm, out, ldo, diag);
+                return;
+            }
+#endif
+            if (w)
+                FN(canberra_t_w)(A, lda, m, Bp, n, d, w, prm, out, ldo, diag);
+            else
+                FN(canberra_t)(A, lda, m, Bp, n, d, w, prm, out, ldo, diag);
+            return;
+        }
+    }
+#ifdef VRCP14
     if (FN(in_range)(A, m, lda, d, 0x1p-500, 0x1p500)
         && FN(in_range)(Bp, 1, 0, packed, 0x1p-500, 0x1p500)
         && (!w || FN(in_range)(w, 1, 0, d, 0x1p-200, 0x1p200))) {
@@ -490,6 +566,11 @@ static const TILE_FN_T FN(table)[FASTML_N_DIRECT] = {
 #undef U_CAN_DIV
 #undef U_CAN_RCP
 #undef U_CAN_RCP_W
+#undef U_CAN32
+#undef U_CAN32_W
+#undef CAN32_RCP
+#undef U_CAN32_RCP
+#undef U_CAN32_RCP_W
 #undef U_PP
 #undef U_P05
 #undef U_P15
@@ -500,6 +581,7 @@ static const TILE_FN_T FN(table)[FASTML_N_DIRECT] = {
 #undef NP
 /* the template's parameters (direct_isa.h defines them per dtype) */
 #undef VMAX
+#undef VRCP14_F32
 #undef FN
 #undef T
 #undef NR

@@ -7,6 +7,8 @@
  *   VMAX_F64, VMAX_F32  optional: the level's vector max for each dtype
  *
  *   VFMA, VLOOKUP16     optional: see vpow_body.h
+ *   VRCP14, VRCP14_PS   optional: the 14-bit reciprocal estimate, float64
+ *                       (NDVEC) and float32 (__m512)
  *
  * defined, and undefines them afterwards.  direct_body.h undefines the
  * per-dtype macros defined here.
@@ -33,6 +35,9 @@
 #define ABSMASK 0x7fffffff
 #ifdef VMAX_F32
 #define VMAX VMAX_F32
+#endif
+#ifdef VRCP14_PS
+#define VRCP14_F32(a) ((VEC)VRCP14_PS(a))
 #endif
 #include "direct_body.h"   /* undefines the macros above */
 #undef PFN
