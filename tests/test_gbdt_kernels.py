@@ -492,3 +492,58 @@ def test_histograms_of_the_bins_that_hold_codes_equal_naive(rng, packable, missi
         GradientHistograms(binned, g, h, bins=(n_values[:3], missing_bin))
     with pytest.raises(ValueError, match="bins must be"):
         GradientHistograms(binned, g, h, bins=(np.full(d, 30), 20))
+
+
+def spread_gradients(rng, n):
+    """float32 gradients over many orders of magnitude, so that a scale
+    fitted to their sum is coarser than the small ones' float32 steps."""
+    return (rng.normal(size=n) * np.exp(rng.normal(scale=6, size=n))).astype(np.float32)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weighted_fixed_point_equals_the_repeated_rows(rng, threads, dtype):
+    """Values weighted by a power of two are rounded per unit of weight,
+    with the scale the repeated rows get: a row of weight 2 is exactly
+    twice its unit-weight integer -- even where the scale rounds -- so
+    weighted histograms equal those of the rows repeated."""
+    from fastml.kernels import abs_max_sum
+
+    g = spread_gradients(rng, 20_000)
+    w = rng.choice([0, 1, 2, 4, 8], size=g.size)
+    w[0] = 1
+    g[0] = np.abs(g).max() * 2  # the largest unit value, of weight 1
+    weighted = (w * g).astype(dtype)  # exact: powers of two
+    repeated = g.repeat(w)
+    largest, total = abs_max_sum(weighted, sample_weight=w, n_threads=threads)
+    assert largest == abs_max_sum(repeated)[0] == np.abs(g[w > 0]).max()
+    np.testing.assert_allclose(total, abs_max_sum(repeated)[1], rtol=1e-12)
+    scale = fixed_point_scale(largest, int(w.sum()), abs_sum=total)
+    unit = to_fixed_point(g, scale)
+    assert not np.array_equal(unit * scale, g)  # the scale does round some
+    fixed = to_fixed_point(weighted, scale, sample_weight=w, n_threads=threads)
+    assert_array_equal(fixed, w * unit)
+    assert not np.array_equal(fixed, to_fixed_point(weighted, scale))  # unlike unweighted
+    binned = rng.integers(0, 30, size=(g.size, 3)).astype(np.uint8)
+    from_weights = gradient_histograms_chunk(binned, fixed, n_threads=threads)
+    from_repeats = gradient_histograms_chunk(binned.repeat(w, axis=0),
+                                             to_fixed_point(repeated, scale), n_threads=threads)
+    assert_array_equal(from_weights[..., 0], from_repeats[..., 0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_other_weights_round_the_weighted_values(rng, dtype):
+    """Only powers of two (0.5 included) round per unit of weight; other
+    weights leave the weighted values as they are (scikit-learn's)."""
+    g = spread_gradients(rng, 1000).astype(dtype)
+    w = rng.uniform(0, 3, size=g.size)
+    w[:50], w[50:100], w[100:150] = 0.0, 0.5, 4.0
+    scale = 2.0 ** -30
+    x = g.astype(np.float64) / scale
+    expected = np.rint(x)
+    expected[50:150] = np.rint(w[50:150] * np.rint(x[50:150] / w[50:150]))
+    assert_array_equal(to_fixed_point(g, scale, sample_weight=w, n_threads=2), expected)
+    with pytest.raises(ValueError, match="sample_weight must have shape"):
+        to_fixed_point(g, scale, sample_weight=w[:-1])
+    with pytest.raises(ValueError, match="do not fit"):
+        to_fixed_point(np.float32([1.0]), 2.0**-62, sample_weight=[4.0])

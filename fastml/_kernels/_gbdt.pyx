@@ -16,7 +16,8 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport fabs, rint
+from libc.math cimport fabs, fma, isfinite, rint
+from libc.string cimport memcpy
 from scipy.special.cython_special cimport expit
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
@@ -473,6 +474,28 @@ def to_fixed(const float[::1] values, double scale, long long[::1] out, int n_th
             out[i] = <long long> rint(values[i] * inverse)
 
 
+cdef inline bint _power_of_two(double w) noexcept nogil:
+    """w is 2**k (normal, positive): its significand bits are all zero."""
+    cdef uint64_t bits
+    memcpy(&bits, &w, 8)
+    return w > 0 and (bits & ((<uint64_t> 1 << 52) - 1)) == 0 and (bits >> 52) != 0
+
+
+def weighted_to_fixed(const float[::1] values, const double[::1] weights, double scale,
+                      long long[::1] out, int n_threads):
+    """out = rint(w * rint(values / w / scale)) for power-of-two weights w,
+    rint(values / scale) for the others: a float32 value weighted by 2**k is
+    exactly 2**k times its unit value, so rounding per unit of weight makes
+    weight 2 give twice the unit value's integer (the row repeated)."""
+    cdef Py_ssize_t i, n = values.shape[0]
+    cdef double inverse = 1.0 / scale, w, x
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            w = weights[i]
+            x = values[i] * inverse
+            out[i] = <long long> (rint(w * rint(x / w)) if _power_of_two(w) else rint(x))
+
+
 def add_to_leaf_rows(
     double[::1] raw,                      # IN/OUT (n,) raw predictions
     list leaf_rows,                       # IN uint32 arrays: the distinct rows of each leaf
@@ -537,6 +560,91 @@ def abs_max_sum(const floating[::1] values, int n_threads):
             total += part_sum[t]
             largest = part_max[t] if part_max[t] > largest else largest
     return largest, total
+
+
+cdef void _weighted_abs_max_sum_range(const floating *values, const double *weights,
+                                      Py_ssize_t k0, Py_ssize_t k1, double *largest,
+                                      double *total) noexcept nogil:
+    """largest[0] = max of |values| / weights over the rows of positive
+    weight, total[0] = sum of |values|, rows k0 .. k1 - 1."""
+    cdef double big = 0, acc = 0, v
+    cdef Py_ssize_t k
+    for k in range(k0, k1):
+        v = fabs(values[k])
+        acc += v
+        if weights[k] > 0 and v / weights[k] > big:
+            big = v / weights[k]
+    largest[0] = big
+    total[0] = acc
+
+
+def weighted_abs_max_sum(const floating[::1] values, const double[::1] weights, int n_threads):
+    """For weighted values: the largest |value| / weight among the rows of
+    positive weight (the largest value of one unit of weight) and the sum of
+    |value| (in float64), in one pass; rows over threads."""
+    cdef Py_ssize_t n = values.shape[0], t
+    cdef int parts = n_threads if n_threads < 64 else 64
+    cdef double part_max[64]
+    cdef double part_sum[64]
+    cdef double largest = 0, total = 0
+    if n == 0:
+        return 0.0, 0.0
+    with nogil:
+        for t in prange(parts, schedule="static", num_threads=parts):
+            _weighted_abs_max_sum_range(&values[0], &weights[0], n * t // parts,
+                                        n * (t + 1) // parts, &part_max[t], &part_sum[t])
+        for t in range(parts):
+            total += part_sum[t]
+            largest = part_max[t] if part_max[t] > largest else largest
+    return largest, total
+
+
+cdef inline void _add_exactly(double x, long long *high, long long *low) noexcept nogil:
+    """Add x to the accumulator of its binary exponent: x is m * 2**(e - 1075)
+    with a 53-bit integer m (e the biased exponent, 1 for subnormals), split
+    into high and low parts of 27 and 26 bits, so that each bin takes 2**36
+    additions without overflow."""
+    cdef uint64_t bits
+    cdef int64_t m
+    cdef Py_ssize_t e
+    memcpy(&bits, &x, 8)
+    e = <Py_ssize_t> ((bits >> 52) & 0x7FF)
+    m = <int64_t> (bits & ((<uint64_t> 1 << 52) - 1))
+    if e > 0:
+        m = m | (<int64_t> 1 << 52)
+    else:
+        e = 1
+    if bits >> 63:
+        m = -m
+    high[e] += m >> 26  # floor(m / 2**26), and low[e] the remainder in [0, 2**26)
+    low[e] += m & 0x3FFFFFF
+
+
+def exact_sums(
+    const double[::1] values,             # IN (n,) finite
+    const double[::1] weights,            # IN (n,) or size 0: no weights
+    long long[::1] high,                  # IN/OUT (2048,) zeros: per-exponent sums
+    long long[::1] low,                   # IN/OUT (2048,) zeros
+):
+    """Sum values (times weights) exactly into per-exponent integer
+    accumulators, on one thread (about 2 ns a value: a team of threads
+    costs more than it saves here).  A weighted term is split into its
+    rounded product and the product's rounding error (fma), both exact.
+    Returns the number of terms that were not finite (left out)."""
+    cdef Py_ssize_t n = values.shape[0], k
+    cdef bint weighted = weights.shape[0] > 0
+    cdef long long bad = 0
+    cdef double p
+    with nogil:
+        for k in range(n):
+            p = values[k] * weights[k] if weighted else values[k]
+            if not isfinite(p):
+                bad += 1
+                continue
+            _add_exactly(p, &high[0], &low[0])
+            if weighted:
+                _add_exactly(fma(values[k], weights[k], -p), &high[0], &low[0])
+    return bad
 
 
 def logistic_gradients(

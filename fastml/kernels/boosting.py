@@ -105,10 +105,12 @@ def fixed_point_scale(max_abs, n_rows, *, abs_sum=None):
     return float(2.0 ** (top - 62))
 
 
-def abs_max_sum(values, *, n_threads=1):
+def abs_max_sum(values, *, sample_weight=None, n_threads=1):
     """The largest absolute value of ``values`` (any shape) and the sum of
     the absolute values (inf if it overflows float64), in one pass;
-    ValueError for NaN or inf.
+    ValueError for NaN or inf.  With ``sample_weight``, for weighted values:
+    the largest ``|values| / sample_weight`` over rows of positive weight
+    (a unit of weight's) and the sum of ``|values|`` (``to_fixed_point``).
 
     Examples
     --------
@@ -132,14 +134,24 @@ def abs_max_sum(values, *, n_threads=1):
     values = np.asarray(values)
     values = np.ascontiguousarray(values, dtype=np.float32 if values.dtype == np.float32
                                   else np.float64).reshape(-1)
-    largest, total = _gbdt.abs_max_sum(values, threads_for(values.size, n_threads))
+    threads = threads_for(values.size, n_threads)
+    largest, total = (_gbdt.abs_max_sum(values, threads) if sample_weight is None else
+                      _gbdt.weighted_abs_max_sum(values, np.ascontiguousarray(
+                          sample_weight, dtype=np.float64).reshape(-1), threads))
     if np.isnan(total) or not np.isfinite(largest):  # NaN leaves the max, not the sum
         raise ValueError("Gradients and hessians must be finite.")
     return largest, total
 
 
-def to_fixed_point(values, scale, *, n_threads=1, check_input=True):
-    """``round(values / scale)`` as int64 (see ``fixed_point_scale``).
+def to_fixed_point(values, scale, *, sample_weight=None, n_threads=1, check_input=True):
+    """``round(values / scale)`` as int64 (see ``fixed_point_scale``); with
+    ``sample_weight``, values weighted by a power of two w (2, 4, 0.5, ...)
+    are rounded per unit of weight, ``round(w * round(values / w / scale))``:
+    a float32 value times w is exactly w times the unit value, so weight 2
+    gives twice its integer, the sums of the row repeated (other weights:
+    no exact unit value, rounded as they are).  The repeated rows' scale is
+    ``fixed_point_scale(largest, total weight, abs_sum=total)`` with
+    ``largest, total = abs_max_sum(values, sample_weight=w)``.
 
     Parameters
     ----------
@@ -147,6 +159,8 @@ def to_fixed_point(values, scale, *, n_threads=1, check_input=True):
         Finite.
     scale : float
         A power of two from ``fixed_point_scale``.
+    sample_weight : array-like of shape (n,), default=None
+        Non-negative weights the values are weighted by.
     n_threads : int, default=1
         For float32 values, the conversion runs on this many threads.
     check_input : bool, default=True
@@ -182,18 +196,31 @@ def to_fixed_point(values, scale, *, n_threads=1, check_input=True):
     from fastml._kernels import _gbdt
 
     n_threads = check_positive_int(n_threads, "n_threads")
+    values = np.asarray(values)
+    w = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
     if check_input:
+        if w is not None and w.shape != values.shape:
+            raise ValueError(f"sample_weight must have shape {values.shape}, got {w.shape}.")
         largest, _ = abs_max_sum(values, n_threads=n_threads)
+        largest += 0.0 if w is None else scale * float(w.max(initial=0))  # w / 2 steps more
         if np.rint(largest / scale) >= 2.0 ** 62:
             raise ValueError(f"Values up to {largest} do not fit the fixed-point scale "
                              f"{scale}; take the scale from fixed_point_scale.")
-    values = np.asarray(values)
     if values.dtype == np.float32 and float(np.log2(scale)).is_integer():
         out = np.empty(values.shape, dtype=np.int64)
-        _gbdt.to_fixed(np.ascontiguousarray(values), float(scale), out,
-                       threads_for(values.size, n_threads))
+        threads = threads_for(values.size, n_threads)
+        if w is None:
+            _gbdt.to_fixed(np.ascontiguousarray(values), float(scale), out, threads)
+        else:
+            _gbdt.weighted_to_fixed(np.ascontiguousarray(values), w, float(scale), out, threads)
         return out
-    return np.rint(values / scale).astype(np.int64)
+    if w is None:
+        return np.rint(values / scale).astype(np.int64)
+    bits = w.view(np.uint64)  # powers of two: positive, normal, no significand bits
+    two = (w > 0) & (bits >> np.uint64(52) != 0) & (bits & np.uint64(2**52 - 1) == 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(two, np.rint(w * np.rint(values / scale / w)),
+                        np.rint(values / scale)).astype(np.int64)
 
 
 def _check_binned(binned):

@@ -2,6 +2,14 @@
 from the loss, converted to fixed point, one tree per raw-prediction column
 from ``grower.grow_tree``, the training raw predictions updated from the
 leaves' rows, scores and the early-stopping test.
+
+The weighted gradients and hessians (rounded to float32 as scikit-learn
+rounds them) are converted to fixed point per unit of weight, with the scale
+the rows repeated as their weights say would get (``_scale_of``): a row of
+weight 2 (any power of two) then adds to every histogram exactly what the
+row twice adds, so weight 2 fits the same trees as a repeated row.  (Other
+integer weights k differ by the float32 rounding of k times a gradient,
+as in scikit-learn.)
 """
 import copy
 import time
@@ -17,11 +25,23 @@ from fastml.ensemble._hist_gradient_boosting.losses import weighted_quantile
 SCORING_SAMPLE = 10_000   # training rows a scorer sees for train_score_
 
 
-def _scale_of(values, n_threads):
+def _scale_of(values, n_threads, sample_weight=None, n_rows=None):
     """The fixed-point scale of float32 gradients or hessians (bounded by
-    the sum of their absolute values, so a few large ones cost little)."""
-    largest, abs_sum = kernels.abs_max_sum(values, n_threads=n_threads)
-    return kernels.fixed_point_scale(largest, values.size, abs_sum=abs_sum)
+    the sum of their absolute values, so a few large ones cost little).
+    With weights, the scale of the rows repeated as their weights say: the
+    largest value of one unit of weight, the sum of magnitudes and
+    ``n_rows`` (``_weighted_rows``) for the row count."""
+    largest, abs_sum = kernels.abs_max_sum(values, sample_weight=sample_weight,
+                                           n_threads=n_threads)
+    return kernels.fixed_point_scale(largest, values.size if n_rows is None else n_rows,
+                                     abs_sum=abs_sum)
+
+
+def _weighted_rows(sample_weight):
+    """The row count the fixed-point scale leaves room for with weights:
+    the total weight (the row count of the repeated rows) rounded up, or
+    the rows of positive weight if more (weights below 1)."""
+    return max(int(np.count_nonzero(sample_weight)), int(np.ceil(sample_weight.sum())))
 
 
 class Booster:
@@ -43,6 +63,7 @@ class Booster:
         self.model, self.loss = model, model._loss
         self.binned, self.n_threads = binned, n_threads
         self.X, self.y, self.w = train
+        self.weighted_rows = None if self.w is None else _weighted_rows(self.w)
         self.validation = validation
         self.raw, self.raw_val = self._initial_predictions()
         self.scorer = model._scorer() if model.do_early_stopping_ else None
@@ -173,15 +194,17 @@ class Booster:
     def _grow(self, k, gradients, hessians, options):
         """The tree of raw-prediction column k, its leaf values added to the
         training (and validation) raw predictions."""
-        n_threads = self.n_threads
+        n_threads, w = self.n_threads, self.w
         g = np.ascontiguousarray(gradients[:, k])
         h = None if hessians is None else np.ascontiguousarray(hessians[:, k])
-        g_scale = _scale_of(g, n_threads)
-        h_scale = None if h is None else _scale_of(h, n_threads)
+        g_scale = _scale_of(g, n_threads, w, self.weighted_rows)
+        h_scale = None if h is None else _scale_of(h, n_threads, w, self.weighted_rows)
         tree, leaf_rows = grow_tree(  # the scales come from g and h: no second check
             self.binned,
-            kernels.to_fixed_point(g, g_scale, n_threads=n_threads, check_input=False),
-            None if h is None else kernels.to_fixed_point(h, h_scale, n_threads=n_threads,
+            kernels.to_fixed_point(g, g_scale, sample_weight=w, n_threads=n_threads,
+                                   check_input=False),
+            None if h is None else kernels.to_fixed_point(h, h_scale, sample_weight=w,
+                                                          n_threads=n_threads,
                                                           check_input=False),
             gradient_scale=g_scale, hessian_scale=h_scale, **options)
         column = self.raw.T[k]  # contiguous: raw is an (n, K) view of a (K, n) array

@@ -308,7 +308,14 @@ class TreeGrower:
     # ------------------------------------------------------------ finishing
 
     def _finish(self):
-        """The tree's arrays and its leaves' rows; histograms back to the pool."""
+        """The tree's arrays and its leaves' rows; histograms back to the pool.
+        A tree that did not split predicts 0, as scikit-learn's does (its
+        root's value is set only when it splits).  On fewer rows than
+        2 * min_samples_leaf every tree is one leaf, at the loss's optimal
+        constant: its gradients sum to zero but for their rounding, which a
+        Newton step on the root would add at every iteration."""
+        if self.n_leaves == 1:
+            self.nodes["value"][0] = 0.0
         self.pool.extend(leaf.hist for leaf in self.finished if leaf.hist is not None)
         leaf_rows = sorted((leaf.node, leaf.rows) for leaf in self.finished)
         tree = kernels.Tree(**{k: np.asarray(v, dtype=_DTYPES[k])

@@ -6,8 +6,11 @@ fitted to, the initial raw prediction, the mean loss (the early-stopping
 score) and the map from raw predictions to predictions.  The formulas are
 the "half" losses scikit-learn's HistGradientBoosting minimises, with
 gradients and hessians rounded to float32 as it does, so that the two fit
-the same trees.
+the same trees.  The baselines are weighted means computed exactly
+(``_mean``), so that a weight of 2 gives the baseline of a repeated row.
 """
+from fractions import Fraction
+
 import numpy as np
 from scipy.special import expit, logsumexp, softmax
 
@@ -17,6 +20,39 @@ from fastml._threads import effective_n_threads
 
 def _average(values, sample_weight):
     return float(np.average(values, weights=sample_weight))
+
+
+def exact_sum(values, sample_weight=None):
+    """The exact sum of values (times sample_weight) as a Fraction, or None
+    if a term (a product) is not finite.  Every term, and with weights the
+    rounding error of each product (fma), goes to an integer accumulator
+    of its binary exponent (``_gbdt.exact_sums``), so nothing is rounded:
+    the sum does not depend on the order of the terms, and a term of
+    integer weight k adds exactly what k repetitions of it add."""
+    from fastml._kernels import _gbdt
+
+    values = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+    weights = np.empty(0) if sample_weight is None else \
+        np.ascontiguousarray(sample_weight, dtype=np.float64).reshape(-1)
+    high = np.zeros(2048, dtype=np.int64)  # per biased exponent: no overflow below 2**35 rows
+    low = np.zeros(2048, dtype=np.int64)
+    if _gbdt.exact_sums(values, weights, high, low):
+        return None
+    total = 0
+    for e in np.flatnonzero(high | low):  # bin e counts multiples of 2**(max(e, 1) - 1075)
+        total += ((int(high[e]) << 26) + int(low[e])) << int(e - 1)
+    return Fraction(total, 1 << 1074)
+
+
+def _mean(values, sample_weight):
+    """The weighted mean rounded once from the exact sums: the same for a
+    weight of 2 as for a repeated row, and for any row order (np.average
+    rounds its partial sums, differently for the two)."""
+    total = exact_sum(values, sample_weight)
+    if total is None:  # products beyond float64: np.average's inf or NaN
+        return _average(values, sample_weight)
+    return float(total / (values.shape[0] if sample_weight is None
+                          else exact_sum(sample_weight)))
 
 
 def weighted_quantile(values, sample_weight, quantile):
@@ -58,8 +94,9 @@ class Loss:
         raise NotImplementedError
 
     def gradient_hessian(self, y, raw, sample_weight):
-        """Gradients (n, K) and hessians (n, K), float32; hessians None
-        when they are 1 for every row (the row counts then stand in)."""
+        """Gradients (n, K) and hessians (n, K), float32, weighted as
+        scikit-learn weights them (the product rounded to float32); hessians
+        None when they are 1 for every row (the row counts then stand in)."""
         raise NotImplementedError
 
     def loss(self, y, raw, sample_weight):
@@ -82,7 +119,7 @@ class Loss:
 
 class SquaredError(Loss):
     def baseline(self, y, sample_weight):
-        return np.array([_average(y, sample_weight)])
+        return np.array([_mean(y, sample_weight)])
 
     def gradient_hessian(self, y, raw, sample_weight):
         return self._weighted(raw - y[:, None], None, sample_weight)
@@ -124,7 +161,7 @@ class PoissonLoss(Loss):
                              f"sum; got values in [{y.min()}, {y.max()}].")
 
     def baseline(self, y, sample_weight):  # the mean clipped away from 0, as scikit-learn
-        return np.array([np.log(max(_average(y, sample_weight), 10 * np.finfo(float).eps))])
+        return np.array([np.log(max(_mean(y, sample_weight), 10 * np.finfo(float).eps))])
 
     def gradient_hessian(self, y, raw, sample_weight):
         mu = np.exp(raw)
@@ -155,7 +192,7 @@ class BinaryLogLoss(Loss):
     """y in {0, 1}; raw is the log-odds of class 1."""
 
     def baseline(self, y, sample_weight):
-        p = np.clip(_average(y, sample_weight), 1e-15, 1 - 1e-15)
+        p = np.clip(_mean(y, sample_weight), 1e-15, 1 - 1e-15)
         return np.array([np.log(p / (1 - p))])
 
     def gradient_hessian(self, y, raw, sample_weight):
@@ -181,7 +218,7 @@ class MulticlassLogLoss(Loss):
 
     def baseline(self, y, sample_weight):
         eps = np.finfo(np.float64).eps
-        p = np.array([_average(y == k, sample_weight) for k in range(self.n_outputs)])
+        p = np.array([_mean(y == k, sample_weight) for k in range(self.n_outputs)])
         log_p = np.log(np.clip(p, eps, 1 - eps))
         return log_p - log_p.mean()
 
@@ -287,13 +324,12 @@ class NumbaLoss(Loss):
             value = float(self.initial_prediction(y, sample_weight))
         else:
             g, h = self._derivatives(y, np.zeros_like(y))
-            w = np.ones_like(y) if sample_weight is None else sample_weight
-            curvature = float(np.dot(w, h))
+            curvature = _mean(h, sample_weight)  # exact means: a weight of 2 = a repeated row
             if not curvature > 0:
                 raise ValueError(f"Loss {self.name!r} has zero hessians at raw prediction 0, "
                                  "so no Newton step gives its initial prediction: pass "
                                  "initial_prediction=... to NumbaLoss.")
-            value = -float(np.dot(w, g)) / curvature
+            value = -_mean(g, sample_weight) / curvature
         if not np.isfinite(value):
             raise ValueError(f"The initial prediction of loss {self.name!r} is {value}; it "
                              "must be finite.")
