@@ -535,6 +535,8 @@ def test_weighted_fixed_point_equals_the_repeated_rows(rng, threads, dtype):
 def test_other_weights_round_the_weighted_values(rng, dtype):
     """Only powers of two (0.5 included) round per unit of weight; other
     weights leave the weighted values as they are (scikit-learn's)."""
+    from fastml.kernels import abs_max_sum
+
     g = spread_gradients(rng, 1000).astype(dtype)
     w = rng.uniform(0, 3, size=g.size)
     w[:50], w[50:100], w[100:150] = 0.0, 0.5, 4.0
@@ -545,5 +547,7 @@ def test_other_weights_round_the_weighted_values(rng, dtype):
     assert_array_equal(to_fixed_point(g, scale, sample_weight=w, n_threads=2), expected)
     with pytest.raises(ValueError, match="sample_weight must have shape"):
         to_fixed_point(g, scale, sample_weight=w[:-1])
+    with pytest.raises(ValueError, match="sample_weight must have 1000 values"):
+        abs_max_sum(g, sample_weight=w[:-1])
     with pytest.raises(ValueError, match="do not fit"):
         to_fixed_point(np.float32([1.0]), 2.0**-62, sample_weight=[4.0])

@@ -529,23 +529,34 @@ def add_to_leaf_rows(
                         raw[row] += values[i]
 
 
-cdef void _abs_max_sum_range(const floating *values, Py_ssize_t k0, Py_ssize_t k1,
-                             double *largest, double *total) noexcept nogil:
-    """largest[0], total[0] = max and sum of |values[k0 .. k1 - 1]|."""
+cdef void _abs_max_sum_range(const floating *values, const double *weights, Py_ssize_t k0,
+                             Py_ssize_t k1, double *largest, double *total) noexcept nogil:
+    """largest[0], total[0] = max and sum of |values[k0 .. k1 - 1]|; with
+    weights (not NULL), the max is that of |value| / weight over the rows of
+    positive weight (a unit of weight's value)."""
     cdef double big = 0, acc = 0, v
     cdef Py_ssize_t k
-    for k in range(k0, k1):
-        v = fabs(values[k])
-        acc += v
-        big = v if v > big else big
+    if weights == NULL:
+        for k in range(k0, k1):
+            v = fabs(values[k])
+            acc += v
+            big = v if v > big else big
+    else:
+        for k in range(k0, k1):
+            v = fabs(values[k])
+            acc += v
+            if weights[k] > 0 and v / weights[k] > big:
+                big = v / weights[k]
     largest[0] = big
     total[0] = acc
 
 
-def abs_max_sum(const floating[::1] values, int n_threads):
+def abs_max_sum(const floating[::1] values, const double[::1] weights, int n_threads):
     """The largest absolute value and the sum of the absolute values (in
-    float64), in one pass; rows over threads."""
+    float64), in one pass; rows over threads.  With weights (size n; size 0:
+    none) the values are weighted and the largest is a unit of weight's."""
     cdef Py_ssize_t n = values.shape[0], t
+    cdef const double *w = &weights[0] if weights.shape[0] > 0 else NULL
     cdef int parts = n_threads if n_threads < 64 else 64
     cdef double part_max[64]
     cdef double part_sum[64]
@@ -554,45 +565,8 @@ def abs_max_sum(const floating[::1] values, int n_threads):
         return 0.0, 0.0
     with nogil:
         for t in prange(parts, schedule="static", num_threads=parts):
-            _abs_max_sum_range(&values[0], n * t // parts, n * (t + 1) // parts,
+            _abs_max_sum_range(&values[0], w, n * t // parts, n * (t + 1) // parts,
                                &part_max[t], &part_sum[t])
-        for t in range(parts):
-            total += part_sum[t]
-            largest = part_max[t] if part_max[t] > largest else largest
-    return largest, total
-
-
-cdef void _weighted_abs_max_sum_range(const floating *values, const double *weights,
-                                      Py_ssize_t k0, Py_ssize_t k1, double *largest,
-                                      double *total) noexcept nogil:
-    """largest[0] = max of |values| / weights over the rows of positive
-    weight, total[0] = sum of |values|, rows k0 .. k1 - 1."""
-    cdef double big = 0, acc = 0, v
-    cdef Py_ssize_t k
-    for k in range(k0, k1):
-        v = fabs(values[k])
-        acc += v
-        if weights[k] > 0 and v / weights[k] > big:
-            big = v / weights[k]
-    largest[0] = big
-    total[0] = acc
-
-
-def weighted_abs_max_sum(const floating[::1] values, const double[::1] weights, int n_threads):
-    """For weighted values: the largest |value| / weight among the rows of
-    positive weight (the largest value of one unit of weight) and the sum of
-    |value| (in float64), in one pass; rows over threads."""
-    cdef Py_ssize_t n = values.shape[0], t
-    cdef int parts = n_threads if n_threads < 64 else 64
-    cdef double part_max[64]
-    cdef double part_sum[64]
-    cdef double largest = 0, total = 0
-    if n == 0:
-        return 0.0, 0.0
-    with nogil:
-        for t in prange(parts, schedule="static", num_threads=parts):
-            _weighted_abs_max_sum_range(&values[0], &weights[0], n * t // parts,
-                                        n * (t + 1) // parts, &part_max[t], &part_sum[t])
         for t in range(parts):
             total += part_sum[t]
             largest = part_max[t] if part_max[t] > largest else largest

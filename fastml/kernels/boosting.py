@@ -134,10 +134,11 @@ def abs_max_sum(values, *, sample_weight=None, n_threads=1):
     values = np.asarray(values)
     values = np.ascontiguousarray(values, dtype=np.float32 if values.dtype == np.float32
                                   else np.float64).reshape(-1)
-    threads = threads_for(values.size, n_threads)
-    largest, total = (_gbdt.abs_max_sum(values, threads) if sample_weight is None else
-                      _gbdt.weighted_abs_max_sum(values, np.ascontiguousarray(
-                          sample_weight, dtype=np.float64).reshape(-1), threads))
+    weights = np.empty(0) if sample_weight is None else \
+        np.ascontiguousarray(sample_weight, dtype=np.float64).reshape(-1)
+    if weights.size != values.size and sample_weight is not None:
+        raise ValueError(f"sample_weight must have {values.size} values, got {weights.size}.")
+    largest, total = _gbdt.abs_max_sum(values, weights, threads_for(values.size, n_threads))
     if np.isnan(total) or not np.isfinite(largest):  # NaN leaves the max, not the sum
         raise ValueError("Gradients and hessians must be finite.")
     return largest, total
