@@ -72,9 +72,11 @@ def speedup_figure(results, family, path):
                   fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}x"))
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set_xlabel("speed-up of fastml (peer time / fastml time, log scale; > 1: fastml faster)")
     ax.set_title(f"fastml bench: {family}")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)   # beside the bars
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
