@@ -1,7 +1,9 @@
 """``fastml bench``: the command runs, and writes a report and plots that open.
 
 Tiny sizes (``--scale``) and one timed run: this checks the files and the
-rows, never the timings.
+rows, never the timings.  The command runs in a temporary folder, so that
+``python -m`` imports the installed fastml, not the source tree (whose
+compiled kernels may not be built in place).
 """
 import importlib.util
 import re
@@ -21,7 +23,7 @@ def bench_run(tmp_path_factory):
     done = subprocess.run(
         [sys.executable, "-m", "fastml", "bench", "distances", "transforms", "boosting", "dask",
          "--quick", "--scale", "0.02", "--repeat", "1", "--threads", "1", "--out", str(out)],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=600, cwd=out)
     assert done.returncode == 0, done.stderr[-3000:]
     return out, done
 
@@ -80,7 +82,7 @@ def test_a_missing_peer_is_skipped_with_how_to_install_it(tmp_path):
          "from fastml.cli import main; sys.exit(main(sys.argv[1:]))",
          "bench", "neighbors", "--scale", "0.02", "--quick", "--repeat", "1",
          "--peers", "sklearn,faiss", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300)
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert 'faiss: not installed, skipped (pip install "fastml[bench]"' in done.stdout
     report = (tmp_path / "report.md").read_text()
@@ -89,10 +91,11 @@ def test_a_missing_peer_is_skipped_with_how_to_install_it(tmp_path):
 
 def test_unknown_family_or_peer_is_an_error(tmp_path):
     done = subprocess.run([sys.executable, "-m", "fastml", "bench", "distnces"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 2 and "invalid choice: 'distnces'" in done.stderr
     done = subprocess.run([sys.executable, "-m", "fastml", "bench", "--peers", "sklern",
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
     assert done.returncode == 2 and "unknown families or peers ['sklern']" in done.stderr
 
 
