@@ -79,37 +79,38 @@ def _same_labels(min_share):
 def distance_cases(s):
     from fastml.metrics import pairwise_distances
 
+    peers = {}   # peer -> call(X, Y, metric, **params)
+    if s.has("sklearn"):
+        from sklearn.metrics import pairwise_distances as sk
+        peers["sklearn"] = lambda X, Y, m, **k: sk(X, Y, metric=m, n_jobs=s.threads, **k)
+    if s.has("scipy"):
+        from scipy.spatial.distance import cdist
+        peers["scipy"] = lambda X, Y, m, **k: cdist(X, Y, m, **k)
+
+    def systems(X, Y, metric, params, names):
+        calls = {"fastml": lambda: pairwise_distances(X, Y, metric=metric, n_jobs=s.threads,
+                                                      **params)}
+        calls.update({name: lambda call=peers[name]: call(X, Y, metric, **params)
+                      for name in names if name in peers})
+        return calls
+
     cases = []
     for n in s.sizes:        # cost against size: the GEMM metric, every peer
         X, Y = _data(n, 64), _data(n, 64, seed=1)
-        systems = {"fastml": lambda X=X, Y=Y: pairwise_distances(X, Y, n_jobs=s.threads)}
-        if s.has("sklearn"):
-            from sklearn.metrics import pairwise_distances as sk
-            systems["sklearn"] = lambda X=X, Y=Y: sk(X, Y, n_jobs=s.threads)
-        if s.has("scipy"):
-            from scipy.spatial.distance import cdist
-            systems["scipy"] = lambda X=X, Y=Y: cdist(X, Y)
-        cases.append(Case("distances", "euclidean", n, 64, "float64", systems,
+        cases.append(Case("distances", "euclidean", n, 64, "float64",
+                          systems(X, Y, "euclidean", {}, ("sklearn", "scipy")),
                           _close(1e-9), sweep=True))
-    for metric, dtype, kwds, peer in (
+    for metric, dtype, params, peer in (
             ("cosine", "float32", {}, "sklearn"), ("cityblock", "float64", {}, "scipy"),
             ("chebyshev", "float32", {}, "scipy"), ("canberra", "float64", {}, "scipy"),
             ("minkowski", "float64", {"p": 1.5}, "scipy")):
-        if not s.has(peer):
+        if peer not in peers:
             continue
         n = s.n // 2
         X, Y = _data(n, 64, dtype), _data(n, 64, dtype, seed=1)
-        if peer == "sklearn":
-            from sklearn.metrics import pairwise_distances as sk
-            call = lambda X=X, Y=Y, m=metric: sk(X, Y, metric=m, n_jobs=s.threads)
-        else:
-            from scipy.spatial.distance import cdist
-            call = lambda X=X, Y=Y, m=metric, k=kwds: cdist(X, Y, m, **k)
-        name = metric + "".join(f" {k}={v}" for k, v in kwds.items())
-        cases.append(Case("distances", name, n, 64, dtype, {
-            "fastml": lambda X=X, Y=Y, m=metric, k=kwds: pairwise_distances(
-                X, Y, metric=m, n_jobs=s.threads, **k),
-            peer: call}, _close(1e-4 if dtype == "float32" else 1e-9)))
+        name = metric + "".join(f" {k}={v}" for k, v in params.items())
+        cases.append(Case("distances", name, n, 64, dtype, systems(X, Y, metric, params, (peer,)),
+                          _close(1e-4 if dtype == "float32" else 1e-9)))
     return cases
 
 
@@ -178,7 +179,7 @@ def transform_cases(s):
 
 
 # ---------------------------------------------------------------- boosting
-def _boosting_systems(s, X, y, n_classes):
+def _boosting_systems(s, X, y):
     from fastml.ensemble import HistGradientBoostingClassifier
 
     params = dict(max_iter=s.iterations, max_leaf_nodes=31, learning_rate=0.1,
@@ -211,12 +212,12 @@ def boosting_cases(s):
                                    random_state=0)
         X = X.astype(np.float32)
         cases.append(Case("boosting", f"fit + predict, binary, {s.iterations} iter.", n_rows, 28,
-                          "float32", _boosting_systems(s, X, y, 2), _same_labels(0.97),
+                          "float32", _boosting_systems(s, X, y), _same_labels(0.97),
                           sweep=True))
     digits = load_digits()
     cases.append(Case("boosting", f"digits fit + predict, 10 classes, {s.iterations} iter.",
                       1797, 64, "float64",
-                      _boosting_systems(s, digits.data, digits.target, 10), _same_labels(0.97)))
+                      _boosting_systems(s, digits.data, digits.target), _same_labels(0.97)))
     return cases
 
 

@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-import numpy as np
-
 # glibc settings under which freed memory is kept and reused: without them a
 # large output freed and allocated again costs page faults (about 1.5 s per
 # GiB on these virtual machines) that swamp the kernels' times.

@@ -18,12 +18,6 @@ from fastml._threads import threads_for
 
 
 _NO_CATEGORIES = np.zeros(kernels.boosting.SET_WORDS, dtype=np.uint64)
-_DTYPES = {"feature": np.int64, "threshold": np.float64, "threshold_bin": np.int64,
-           "missing_left": bool, "categorical": bool, "left_categories": np.uint64,
-           "left": np.int64, "right": np.int64,
-           "value": np.float64, "count": np.int64, "gain": np.float64, "depth": np.int64}
-
-
 def _bits(mask):
     """A (256,) boolean mask as 4 uint64 words, bit b of word b // 64."""
     return np.packbits(mask, bitorder="little").view("<u8").astype(np.uint64)
@@ -318,6 +312,5 @@ class TreeGrower:
             self.nodes["value"][0] = 0.0
         self.pool.extend(leaf.hist for leaf in self.finished if leaf.hist is not None)
         leaf_rows = sorted((leaf.node, leaf.rows) for leaf in self.finished)
-        tree = kernels.Tree(**{k: np.asarray(v, dtype=_DTYPES[k])
-                               for k, v in self.nodes.items()})
+        tree = kernels.Tree.from_nodes(**self.nodes)
         return tree, leaf_rows
