@@ -76,6 +76,20 @@ def check_float_array(X, name, dtype, ensure_all_finite=True, allow_empty=True):
     )
 
 
+def float32_list_as_array(X):
+    """A list or tuple whose numbers are all float32 as the float32 array
+    ``np.asarray`` makes of it (scikit-learn's pairwise functions and
+    RBFSampler keep that float32); any other input unchanged, for
+    ``check_array`` to convert and check."""
+    if not isinstance(X, (list, tuple)):
+        return X
+    try:
+        array = np.asarray(X)
+    except (ValueError, TypeError):   # ragged: check_array says why
+        return X
+    return array if array.dtype == np.float32 else X
+
+
 def as_float_block(X, name):
     """A 2-D NumPy block of float32 or float64 (other numeric dtypes become
     float64), in any memory layout: the input contract of ``fastml.kernels``."""

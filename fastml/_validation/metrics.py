@@ -6,6 +6,7 @@ metric name.  How each metric maps onto a compiled kernel is
 ``fastml.kernels._plan``.
 """
 import numbers
+import warnings
 
 import numpy as np
 
@@ -214,3 +215,50 @@ def check_metric(metric, params, n_features):
 def is_boolean_metric(metric):
     """True for the metrics computed on 0/1 indicators (nonzero is True)."""
     return not callable(metric) and resolve_metric(metric) in BOOLEAN_METRICS
+
+
+def names_boolean_metric(metric):
+    """True for a name of a boolean metric; False for anything else (a
+    callable, "precomputed", an unknown name: no error)."""
+    return isinstance(metric, str) and ALIASES.get(metric.lower()) in BOOLEAN_METRICS
+
+
+def is_boolean_input(X):
+    """True when X holds booleans: a boolean array (NumPy, Dask), a
+    DataFrame of boolean columns, or a list of booleans."""
+    dtype = getattr(X, "dtype", None)
+    if dtype is None and hasattr(X, "dtypes"):
+        return all(str(d).lower() in ("bool", "boolean") for d in X.dtypes)
+    if dtype is None:
+        try:
+            dtype = np.asarray(X).dtype
+        except (ValueError, TypeError):
+            return False
+    return dtype == np.bool_
+
+
+def warn_boolean_conversion(metric, *inputs, stacklevel=1):
+    """scikit-learn's DataConversionWarning when a boolean metric (dice,
+    jaccard, ...) gets data that is not boolean: nonzero is then True.
+
+    Parameters
+    ----------
+    metric : str or callable
+        As the user gave it.
+    *inputs : array-like or bool
+        The inputs (a bool says whether that input is boolean); one that is
+        not boolean warns.
+    stacklevel : int, default=1
+        As ``warnings.warn``'s, counted from the caller of this function.
+    """
+    if not names_boolean_metric(metric):
+        return
+    if all(i if isinstance(i, bool) else is_boolean_input(i) for i in inputs):
+        return
+    from sklearn.exceptions import DataConversionWarning
+
+    warnings.warn(
+        f"Data was converted to boolean for metric {metric}: nonzero values count as "
+        "True. Pass boolean arrays (X != 0) to silence this warning.",
+        DataConversionWarning, stacklevel=stacklevel + 1,
+    )

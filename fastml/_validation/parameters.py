@@ -133,6 +133,8 @@ def did_you_mean(word, candidates, *, same=None, n=3):
     (an alias and its canonical name mean one thing), and only the spelling
     closest to ``word`` is suggested.  An empty string when none is close."""
     lowered = {c.lower(): c for c in candidates}
+    if not lowered:   # e.g. a string given for a number
+        return ""
     seen, close = set(), []
     for match in difflib.get_close_matches(word.lower(), list(lowered), n=len(lowered),
                                            cutoff=0.6):

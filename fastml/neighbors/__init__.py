@@ -2,8 +2,9 @@
 estimators, computed by fastml's fused top-k kernels, and lazy on Dask arrays.
 
 Same class names, parameters, fitted attributes and methods as
-``sklearn.neighbors``.  The search is always exact: ``algorithm`` and
-``leaf_size`` are accepted for compatibility and do not change the answer.
+``sklearn.neighbors``.  The search is always exact brute force: ``algorithm``
+and ``leaf_size`` are validated as scikit-learn validates them (a tree it
+cannot build for the metric is an error here too) and never change the answer.
 
 * ``_base``: parameters, fitting the index, the searches and their graphs;
 * ``_unsupervised``: NearestNeighbors;

@@ -2,11 +2,13 @@
 index, the k-nearest and radius searches, and their sparse graphs.
 
 The search is always exact (brute force, by fastml's fused top-k kernels):
-``algorithm`` and ``leaf_size`` are accepted for compatibility and do not
+``algorithm`` and ``leaf_size`` are validated as scikit-learn validates them
+(a metric its trees refuse is refused with that tree here too) and do not
 change the answer.  On Dask input the graphs are built by
 ``fastml._dask.neighbors``.
 """
 import numbers
+import warnings
 
 import numpy as np
 from scipy import sparse
@@ -16,13 +18,29 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from fastml._validation import (
     FLOAT_DTYPES,
     Interval,
+    InvalidParameterError,
     Options,
     check_parameters,
+    is_boolean_input,
     is_dask_collection,
+    names_boolean_metric,
     unchanged_on_error,
+    warn_boolean_conversion,
 )
 
 _ALGORITHMS = ("auto", "ball_tree", "kd_tree", "brute")
+# The metrics (fastml's canonical names) scikit-learn's KDTree and BallTree
+# take: scikit-learn refuses a tree asked for with any other metric, and so
+# does fastml, although it never builds one.
+_KD_TREE_METRICS = frozenset({"euclidean", "cityblock", "chebyshev", "minkowski"})
+_TREE_METRICS = {
+    "kd_tree": _KD_TREE_METRICS,
+    "ball_tree": _KD_TREE_METRICS | {
+        "braycurtis", "canberra", "dice", "hamming", "haversine", "jaccard", "mahalanobis",
+        "rogerstanimoto", "russellrao", "seuclidean", "sokalsneath"},
+}
+_BRUTE_FORCE_HINT = (" fastml computes the exact neighbours by brute force whatever the "
+                     "algorithm, so algorithm='brute' or 'auto' gives the same result.")
 # minkowski's p -> the effective metric (scikit-learn's name, its canonical name)
 _MINKOWSKI_SPECIAL_CASES = ((1, "manhattan", "cityblock"), (2, "euclidean", "euclidean"),
                             (np.inf, "chebyshev", "chebyshev"))
@@ -137,6 +155,64 @@ class _NeighborsBase(BaseEstimator):
             params.setdefault("w", None)
         return name, metric, params
 
+    def _check_algorithm(self, name, params):
+        """The checks scikit-learn makes of ``algorithm`` against the metric
+        (``name``, ``params``: from :meth:`_effective_metric`, before any
+        default computed from the data), with its kinds of error and warning.
+
+        A tree scikit-learn cannot build for the metric is an error, as
+        there; ``"auto"`` never fails, as fastml's ``"auto"`` is brute force.
+        """
+        if self.metric_params is not None and "p" in self.metric_params and self.p is not None:
+            warnings.warn(
+                f"metric_params holds p={self.metric_params['p']!r}, which is used; the "
+                f"p={self.p!r} parameter is ignored. Set p=None to silence this warning.",
+                SyntaxWarning, stacklevel=5,
+            )
+        algorithm, fractional = self.algorithm, name == "minkowski" and params["p"] < 1
+        if fractional and algorithm in ("auto", "brute"):
+            warnings.warn(
+                f"minkowski with 0 < p < 1 (p={params['p']}) is not a distance metric (no "
+                "triangle inequality); the neighbours are still exact, by brute force.",
+                UserWarning, stacklevel=5,
+            )
+        if algorithm not in _TREE_METRICS:
+            return
+        if callable(self.metric):
+            if algorithm == "kd_tree":
+                raise InvalidParameterError(
+                    "algorithm='kd_tree' does not take a callable metric (scikit-learn's "
+                    "KDTree refuses it)." + _BRUTE_FORCE_HINT)
+            return
+        if name not in _TREE_METRICS[algorithm]:
+            raise InvalidParameterError(
+                f"metric {self.metric!r} is not valid with algorithm={algorithm!r}; "
+                f"scikit-learn's tree takes {', '.join(sorted(_TREE_METRICS[algorithm]))} "
+                "or a callable (ball_tree)." + _BRUTE_FORCE_HINT)
+        if fractional:
+            raise InvalidParameterError(
+                f"algorithm={algorithm!r} needs minkowski's p >= 1 (p={params['p']} is not "
+                "a distance metric), as in scikit-learn." + _BRUTE_FORCE_HINT)
+        if name == "minkowski" and algorithm == "kd_tree" and params.get("w") is not None:
+            raise InvalidParameterError(
+                "algorithm='kd_tree' does not take minkowski weights w, as in "
+                "scikit-learn; use algorithm='ball_tree' or 'brute'." + _BRUTE_FORCE_HINT)
+        missing = {"mahalanobis": "VI", "seuclidean": "V"}.get(name)
+        if missing is not None and params.get(missing) is None:
+            raise InvalidParameterError(
+                f"algorithm='ball_tree' with metric {self.metric!r} needs {missing} in "
+                "metric_params, as in scikit-learn (brute force computes it from the "
+                "training data)." + _BRUTE_FORCE_HINT)
+
+    def _warn_boolean(self, X, stacklevel):
+        """scikit-learn's DataConversionWarning of a query X (or whether it
+        is boolean) by a boolean metric when the query or the index is not
+        boolean; not for algorithm='ball_tree', whose tree takes any data
+        as it is."""
+        if self.algorithm != "ball_tree":
+            warn_boolean_conversion(self.metric, X, self._fit_X_boolean,
+                                    stacklevel=stacklevel + 1)
+
     def _check_metric(self, metric, params, n_features):
         """The one check of the metric and its complete parameters (the
         defaults computed from the training data included)."""
@@ -164,6 +240,7 @@ class _NeighborsBase(BaseEstimator):
     def _fit_index(self, X, y, supervised):
         from fastml._validation.metrics import default_params
 
+        self._fit_X_boolean = names_boolean_metric(self.metric) and is_boolean_input(X)
         if supervised:
             X, y = validate_data(self, X, y, dtype=FLOAT_DTYPES, ensure_min_samples=1,
                                  multi_output=True)
@@ -178,6 +255,7 @@ class _NeighborsBase(BaseEstimator):
             if np.any(X < 0):
                 raise ValueError("Precomputed distance matrix contains negative values.")
         name, metric, params = self._effective_metric()
+        self._check_algorithm(name, params)
         if name is not None:
             # seuclidean's V and mahalanobis' VI are fixed from the training
             # data, not recomputed per query
@@ -197,6 +275,8 @@ class _NeighborsBase(BaseEstimator):
                 "first (X.compute())."
             )
         name, metric, params = self._effective_metric()
+        self._check_algorithm(name, params)
+        self._fit_X_boolean = names_boolean_metric(self.metric) and is_boolean_input(X)
         # the index (and labels) stay on the workers; only V / VI come back
         X, y, params = _dask.fit_index(X, y if supervised else None, name, params,
                                        estimator=type(self).__name__, supervised=supervised)
@@ -270,6 +350,7 @@ class _NeighborsBase(BaseEstimator):
         if n_neighbors is None:
             n_neighbors = self.n_neighbors
         query_is_train = X is None
+        self._warn_boolean(self._fit_X_boolean if query_is_train else X, stacklevel=2)
         if query_is_train:
             X = self._fit_X
         else:
@@ -321,6 +402,7 @@ class _NeighborsBase(BaseEstimator):
         check_is_fitted(self)
         radius = _check_radius(self.radius if radius is None else radius)
         query_is_train = X is None
+        self._warn_boolean(self._fit_X_boolean if query_is_train else X, stacklevel=3)
         X = self._fit_X if query_is_train else self._validate_query(X)
         if self.effective_metric_ == "precomputed":
             rows, cols = np.nonzero(X <= radius)

@@ -22,7 +22,10 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsSupervised):
     n_neighbors : int, default=5
     weights : {"uniform", "distance"}, callable or None, default="uniform"
     algorithm, leaf_size, p, metric, metric_params, n_jobs
-        As in :class:`NearestNeighbors`.
+        As in :class:`NearestNeighbors`: the search is always exact brute
+        force (a tree is never needed for exact results), so ``algorithm``
+        and ``leaf_size``, validated as scikit-learn validates them, never
+        change the result.
 
     Attributes
     ----------

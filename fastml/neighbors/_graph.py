@@ -47,7 +47,10 @@ class KNeighborsTransformer(_GraphTransformer):
         scikit-learn.
     n_neighbors : int, default=5
     algorithm, leaf_size, metric, p, metric_params, n_jobs
-        As in :class:`NearestNeighbors`.
+        As in :class:`NearestNeighbors`: the search is always exact brute
+        force (a tree is never needed for exact results), so ``algorithm``
+        and ``leaf_size``, validated as scikit-learn validates them, never
+        change the result.
 
     Examples
     --------
@@ -81,7 +84,10 @@ class RadiusNeighborsTransformer(_GraphTransformer):
     mode : {"distance", "connectivity"}, default="distance"
     radius : float, default=1.0
     algorithm, leaf_size, metric, p, metric_params, n_jobs
-        As in :class:`NearestNeighbors`.
+        As in :class:`NearestNeighbors`: the search is always exact brute
+        force (a tree is never needed for exact results), so ``algorithm``
+        and ``leaf_size``, validated as scikit-learn validates them, never
+        change the result.
     """
 
     def __init__(self, *, mode="distance", radius=1.0, algorithm="auto", leaf_size=30,

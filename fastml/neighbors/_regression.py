@@ -13,7 +13,10 @@ class KNeighborsRegressor(RegressorMixin, _KNeighborsSupervised):
     Parameters
     ----------
     n_neighbors, weights, algorithm, leaf_size, p, metric, metric_params, n_jobs
-        As in :class:`KNeighborsClassifier`.
+        As in :class:`NearestNeighbors`: the search is always exact brute
+        force (a tree is never needed for exact results), so ``algorithm``
+        and ``leaf_size``, validated as scikit-learn validates them, never
+        change the result.
 
     Examples
     --------

@@ -7,8 +7,9 @@ class NearestNeighbors(_NeighborsBase):
 
     Drop-in for :class:`sklearn.neighbors.NearestNeighbors`.  Any metric of
     :func:`fastml.metrics.pairwise_distances` works, including a Python
-    function ``f(a, b) -> float`` compiled with Numba; ``algorithm`` and
-    ``leaf_size`` are accepted and ignored (the search is always exact).
+    function ``f(a, b) -> float`` compiled with Numba.  The search is
+    always exact brute force: ``algorithm`` and ``leaf_size`` are validated
+    as scikit-learn validates them and never change the result.
     ``fit`` on a Dask array keeps the index on the workers, and
     ``kneighbors`` then returns lazy Dask arrays.
 
@@ -17,14 +18,30 @@ class NearestNeighbors(_NeighborsBase):
     n_neighbors : int, default=5
     radius : float, default=1.0
     algorithm : {"auto", "ball_tree", "kd_tree", "brute"}, default="auto"
+        fastml always computes the exact neighbours by brute force (a tree
+        is never needed for exact results), so the value does not change
+        the result.  It is checked as scikit-learn checks it, at ``fit``:
+        another value raises ``InvalidParameterError`` (a ``ValueError``),
+        and so does a tree scikit-learn cannot build for the metric
+        ("kd_tree" with cosine or a callable, a tree with minkowski
+        ``p < 1``, "ball_tree" with mahalanobis without ``VI``...).  "auto"
+        never fails: it is brute force, where scikit-learn's "auto" may
+        pick a tree.  With a boolean metric (jaccard, dice...) on data that
+        is not boolean, queries warn ``DataConversionWarning`` as
+        scikit-learn's brute force does (not with "ball_tree", as there).
     leaf_size : int, default=30
+        Checked as scikit-learn checks it (an int >= 1; fastml also refuses
+        ``True``, which scikit-learn takes as 1) and otherwise unused:
+        there is no tree.
     metric : str or callable, default="minkowski"
     p : float, default=2
         Power of the minkowski metric (1 is manhattan, 2 euclidean).
     metric_params : dict, default=None
         ``w``, ``V``, ``VI``, ``p``, ``base``.  For seuclidean and
         mahalanobis without ``V`` / ``VI`` they are computed from the
-        training data at fit time.
+        training data at fit time.  A ``p`` here overrides the ``p``
+        parameter, with a ``SyntaxWarning`` unless ``p=None`` (as in
+        scikit-learn).
     n_jobs : int, default=None
         Threads; ``None`` and -1 mean every usable core.
 
