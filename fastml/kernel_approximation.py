@@ -10,7 +10,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastml._set_output import LazyOutputMixin
 from fastml._validation import (FLOAT_DTYPES, Interval, Options, check_parameters,
-                                is_dask_collection, unchanged_on_error)
+                                float32_list_as_array, is_dask_collection,
+                                unchanged_on_error)
 from fastml.preprocessing._polynomial import check_output_fits
 
 __all__ = ["RBFSampler"]
@@ -103,7 +104,8 @@ class RBFSampler(LazyOutputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
         from fastml.kernels import fourier_features_chunk
         from fastml._threads import effective_n_threads
 
-        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        # a list of float32 numbers stays float32, as in scikit-learn
+        X = validate_data(self, float32_list_as_array(X), reset=False, dtype=FLOAT_DTYPES)
         check_output_fits(X.shape[0], self.n_components, X.dtype, self)
         return fourier_features_chunk(X, self.random_weights_, self.random_offset_,
                                       n_threads=effective_n_threads(None))

@@ -9,8 +9,10 @@ from fastml._validation import (
     check_float_array,
     check_has_features,
     check_same_n_features,
+    float32_list_as_array,
     is_boolean_metric,
     is_dask_collection,
+    warn_boolean_conversion,
 )
 from fastml.kernels import DistanceRequest
 
@@ -20,15 +22,21 @@ __all__ = ["pairwise_distances", "pairwise_distances_chunked"]
 def _check_inputs(X, Y, metric, ensure_all_finite, kwds):
     """Validate X, Y and the metric as scikit-learn's pairwise functions do.
 
-    Returns (X, Y or None, request).  Boolean metrics get 0/1 float64 data,
-    float32 is kept when X and Y are both float32, anything else is float64.
+    Returns (X, Y or None, request).  Boolean metrics get 0/1 float64 data
+    (with scikit-learn's DataConversionWarning unless X and Y are boolean),
+    float32 is kept when X and Y are both float32 (lists of float32 numbers
+    included, as in scikit-learn), anything else is float64.
     """
+    X, Y = float32_list_as_array(X), float32_list_as_array(Y)
     if is_boolean_metric(metric):
         # scikit-learn computes boolean metrics on X.astype(bool).
         X = check_float_array(X, "X", None, ensure_all_finite)
+        if Y is not None:
+            Y = check_float_array(Y, "Y", None, ensure_all_finite)
+        warn_boolean_conversion(metric, X, *([] if Y is None else [Y]), stacklevel=3)
         X = (X != 0).astype(np.float64)
         if Y is not None:
-            Y = (check_float_array(Y, "Y", None, ensure_all_finite) != 0).astype(np.float64)
+            Y = (Y != 0).astype(np.float64)
     else:
         X = check_float_array(X, "X", FLOAT_DTYPES, ensure_all_finite)
         if Y is not None:
@@ -58,7 +66,11 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_jobs=None,
         NumPy, pandas, polars, lists, or a Dask array.
     Y : array-like or Dask array of shape (n_samples_Y, n_features), default=None
         ``None`` (or X itself) means ``Y = X``: the result is then exactly
-        symmetric with an exactly zero diagonal, and each pair is computed once.
+        symmetric with an exactly zero diagonal, and each pair is computed
+        once; a callable metric is evaluated on the diagonal too (in Python,
+        one call per row), as scikit-learn does.  With
+        ``metric="precomputed"`` X is returned (checked) and Y only fixes
+        how many columns X must have, as in scikit-learn.
     metric : str or callable, default="euclidean"
         Any metric of ``scipy.spatial.distance.cdist`` (and its aliases),
         scikit-learn's aliases (``l1``, ``l2``, ``manhattan``, ``cityblock``,
@@ -73,6 +85,12 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_jobs=None,
         As in scikit-learn: by default NaN and inf raise ``ValueError``.
     **kwds
         Metric parameters: ``p``, ``w``, ``V``, ``VI``, ``base``.
+
+    Warns
+    -----
+    DataConversionWarning
+        A boolean metric (dice, jaccard, ...) on X or Y that is not
+        boolean, as in scikit-learn: nonzero values count as True.
 
     Returns
     -------
@@ -99,18 +117,34 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_jobs=None,
     X, Y, request = _check_inputs(X, Y, metric, ensure_all_finite, kwds)
     n_threads = effective_n_threads(n_jobs)
     symmetric = Y is None
+    # a callable is evaluated on the diagonal too, as in scikit-learn
     return request.compute(X, X if symmetric else Y, n_threads, symmetric)
 
 
 def _precomputed(X, Y, ensure_all_finite):
+    """Check a precomputed distance matrix as scikit-learn does: with
+    Y=None it is the square matrix between the samples of X; with Y its
+    columns are Y's rows (Y itself is not used)."""
     if is_dask_collection(X):
         return X
-    X = check_float_array(X, "X", FLOAT_DTYPES, ensure_all_finite)
-    if Y is not None:
-        raise ValueError("metric='precomputed' takes the distance matrix as X and no Y.")
+    X = check_float_array(float32_list_as_array(X), "X", FLOAT_DTYPES, ensure_all_finite)
+    n_indexed = X.shape[0] if Y is None else _num_rows(Y)
+    if X.shape[1] != n_indexed:
+        raise ValueError(
+            f"metric='precomputed' takes X of shape (n_queries, n_indexed) holding the "
+            f"distances to {'the samples of X' if Y is None else 'the rows of Y'}: "
+            f"{n_indexed} columns were expected, X has shape {X.shape}."
+            + (" With Y=None X must be square." if Y is None else "")
+        )
     if np.any(X < 0):
         raise ValueError("Precomputed distance matrix contains negative values.")
     return X
+
+
+def _num_rows(A):
+    """Rows of an array-like, a sparse matrix or a list."""
+    shape = getattr(A, "shape", None)
+    return shape[0] if shape is not None and len(shape) else len(A)
 
 
 def _nan_euclidean(X, Y, n_jobs, ensure_all_finite, kwds):
@@ -134,8 +168,12 @@ def pairwise_distances_chunked(X, Y=None, *, reduce_func=None, metric="euclidean
     :func:`sklearn.metrics.pairwise_distances_chunked`: each block holds as
     many rows as fit in ``working_memory`` MiB (default: scikit-learn's
     ``working_memory`` setting), and ``reduce_func(D_chunk, start)`` may
-    reduce it before it is yielded.  Stacked, the blocks equal
-    ``pairwise_distances(X, Y)`` (with ``Y=None`` the diagonal is exactly 0).
+    reduce it before it is yielded (its result may be an array-like, a
+    sparse matrix or a tuple of them, one row per row of the block).
+    Stacked, the blocks equal ``pairwise_distances(X, Y)`` (with ``Y=None``
+    the diagonal is exactly 0, except for a callable metric, which is
+    evaluated there).  With ``metric="precomputed"`` X is yielded whole, in
+    one block, as scikit-learn does.
 
     Yields
     ------
@@ -151,11 +189,12 @@ def pairwise_distances_chunked(X, Y=None, *, reduce_func=None, metric="euclidean
         )
     ensure_all_finite = kwds.pop("ensure_all_finite", True)
     if isinstance(metric, str) and metric == "precomputed":
-        X, Yc, request = _precomputed(X, Y, ensure_all_finite), None, None
-        n_cols = X.shape[1]
-    else:
-        X, Yc, request = _check_inputs(X, Y, metric, ensure_all_finite, kwds)
-        n_cols = X.shape[0] if Yc is None else Yc.shape[0]
+        # one block, the whole matrix, as scikit-learn yields it
+        D = _precomputed(X, Y, ensure_all_finite)
+        yield D if reduce_func is None else _reduced(reduce_func, D, 0)
+        return
+    X, Yc, request = _check_inputs(X, Y, metric, ensure_all_finite, kwds)
+    n_cols = X.shape[0] if Yc is None else Yc.shape[0]
     n_threads = effective_n_threads(n_jobs)
     if working_memory is None:
         working_memory = get_config()["working_memory"]
@@ -173,34 +212,39 @@ def pairwise_distances_chunked(X, Y=None, *, reduce_func=None, metric="euclidean
     chunk_rows = min(chunk_rows, max(X.shape[0], 1))
     for start in range(0, max(X.shape[0], 1), chunk_rows):
         stop = min(start + chunk_rows, X.shape[0])
-        if request is None:
-            D_chunk = X[start:stop]
+        if Yc is None and stop - start == X.shape[0]:
+            # one block: the symmetric path of pairwise_distances(X), as in
+            # scikit-learn (each pair once; a callable's result mirrored)
+            D_chunk = request.compute(X, X, n_threads, True)
         else:
-            D_chunk = request.compute(X[start:stop], X if Yc is None else Yc, n_threads, False)
-            if Yc is None:
+            D_chunk = request.compute(X[start:stop], X if Yc is None else Yc, n_threads,
+                                      False)
+            if Yc is None and not request.custom:
+                # a callable is evaluated on the diagonal, as in scikit-learn
                 idx = np.arange(stop - start)
                 D_chunk[idx, start + idx] = 0
-        if reduce_func is not None:
-            chunk_size = D_chunk.shape[0]
-            D_chunk = reduce_func(D_chunk, start)
-            _check_reduced(D_chunk, chunk_size)
-        yield D_chunk
+        yield D_chunk if reduce_func is None else _reduced(reduce_func, D_chunk, start)
 
 
-def _check_reduced(reduced, chunk_size):
+def _reduced(reduce_func, D_chunk, start):
+    """reduce_func(D_chunk, start), checked as scikit-learn checks it: an
+    array-like, a sparse matrix or a tuple of them, one row per row of
+    D_chunk (or None)."""
+    chunk_size = D_chunk.shape[0]
+    reduced = reduce_func(D_chunk, start)
     if reduced is None:
-        return
-    if isinstance(reduced, tuple):
-        parts = reduced
-    else:
-        parts = (reduced,)
+        return reduced
+    parts = reduced if isinstance(reduced, tuple) else (reduced,)
     if any(isinstance(r, tuple) or not hasattr(r, "__iter__") for r in parts):
         raise TypeError(
-            "reduce_func returned %r. Expected sequence(s) of length %d."
-            % (reduced if isinstance(reduced, tuple) else reduced, chunk_size)
+            f"reduce_func returned {reduced!r}. Expected sequence(s) of length "
+            f"{chunk_size}: one entry per row of the distance block."
         )
-    if any(len(r) != chunk_size for r in parts):
+    lengths = tuple(_num_rows(r) for r in parts)
+    if any(n != chunk_size for n in lengths):
         raise ValueError(
-            "reduce_func returned object of length %s. Expected same length as "
-            "input: %d." % ([len(r) for r in parts], chunk_size)
+            f"reduce_func returned object of length "
+            f"{lengths if isinstance(reduced, tuple) else lengths[0]}. Expected same "
+            f"length as input: {chunk_size} (the rows of the distance block)."
         )
+    return reduced

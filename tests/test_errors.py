@@ -105,9 +105,13 @@ def test_zero_features():
         kernels.pairwise_distances_chunk(np.zeros((3, 0)), np.zeros((2, 0)))
 
 
-def test_precomputed_takes_no_y():
-    with pytest.raises(ValueError, match="no Y"):
-        pairwise_distances(np.zeros((3, 3)), np.zeros((3, 3)), metric="precomputed")
+def test_precomputed_y_only_fixes_the_number_of_columns():
+    D = np.ones((3, 4))
+    np.testing.assert_array_equal(pairwise_distances(D, np.zeros((4, 2)), metric="precomputed"), D)
+    with pytest.raises(ValueError, match="2 columns were expected, X has shape"):
+        pairwise_distances(D, np.zeros((2, 4)), metric="precomputed")
+    with pytest.raises(ValueError, match="With Y=None X must be square"):
+        pairwise_distances(D, metric="precomputed")
 
 
 def test_chunked_rejects_dask_input_with_the_fix():

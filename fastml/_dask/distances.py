@@ -36,7 +36,8 @@ def _distance_block(x, y, *lazy_params, request, lazy_names, ensure_all_finite,
     """One block of the distance matrix (runs on a worker).
 
     With ``symmetric=True`` the block is a diagonal block: x against itself,
-    computed once per pair and mirrored, with an exactly zero diagonal.
+    computed once per pair and mirrored, with an exactly zero diagonal (a
+    custom metric's is evaluated, as scikit-learn does).
     ``y_name`` is how errors refer to y ("X" when Y is None).
     """
     _check_block_finite(x, "X", ensure_all_finite)

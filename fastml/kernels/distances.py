@@ -76,9 +76,19 @@ class DistanceRequest:
                     self.n_features, cosine_zero=self.cosine_zero)
 
     def compute(self, X, Y, n_threads, symmetric=False):
-        """Distances between checked arrays X, Y of ``self.dtype``."""
+        """Distances between checked arrays X, Y of ``self.dtype``.
+
+        With ``symmetric=True`` a custom metric is also evaluated on the
+        diagonal, ``func(x, x)``, as scikit-learn does: in plain Python, one
+        call per row, so the values (and NumPy's warnings) are those of
+        scikit-learn's own loop.
+        """
         if self.custom:
-            return custom_distances(X, Y, self.func, n_threads=n_threads, symmetric=symmetric)
+            D = custom_distances(X, Y, self.func, n_threads=n_threads, symmetric=symmetric)
+            if symmetric:
+                for i in range(X.shape[0]):
+                    D[i, i] = self.func(X[i], X[i])
+            return D
         return self.plan().compute(X, Y, n_threads, symmetric=symmetric)
 
     def argkmin(self, X, Y, k, n_threads):
