@@ -89,7 +89,11 @@ def probe_openmp(compiler):
 # Extensions whose sums must round the same on every CPU: no fused
 # multiply-add contraction (the AVX2 / AVX-512 clones would otherwise fuse
 # some products into their sums and the baseline clone would not).
-NO_FP_CONTRACTION = {"fastml._kernels._moments"}
+# Modules whose floating-point results are compared bit for bit with another
+# computation (split gains and leaf values: the grower's with the step-by-step
+# kernels'), so no multiply-add may be fused differently in one of them.
+NO_FP_CONTRACTION = {"fastml._kernels._moments", "fastml._kernels._gbdt",
+                     "fastml._kernels._grower"}
 
 
 class BuildExt(build_ext):
@@ -145,7 +149,10 @@ def extensions():
         kernel_module("_features", ["fourier.c"], ["fourier.h"]),
         kernel_module("_gbdt", ["histogram.c", "partition.c", "forest.c"],
                       ["histogram.h", "partition.h", "forest.h", "split_rules.h", "common.h",
-                       "common.pxd"]),
+                       "common.pxd", "gbdt_steps.pxd"]),
+        kernel_module("_grower", ["histogram.c", "partition.c"],
+                      ["histogram.h", "partition.h", "split_rules.h", "common.h", "common.pxd",
+                       "gbdt_steps.pxd"]),
         kernel_module("_openmp_info"),
     ]
     return cythonize(exts, compiler_directives=directives)

@@ -12,7 +12,7 @@ alternated runs, median of ``--repeat``:
   replacement plus ``bin_chunk`` of every row, against scikit-learn's
   binning step (its private ``_BinMapper``, the same work inside ``fit``);
 * trees: ``--iterations`` squared-error boosting iterations on the binned
-  data (gradients, fixed point, ``grow_tree``, raw-prediction update, as
+  data (gradients, fixed point, ``TreeGrower.grow``, raw-prediction update, as
   the estimator runs them),
   31 leaves, learning rate 0.1, against ``HistGradientBoostingRegressor(
   max_iter=iterations, early_stopping=False)``'s whole ``fit`` minus its
@@ -45,7 +45,6 @@ def main(argv=None):
     from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
 
     from fastml import kernels
-    from fastml.ensemble._hist_gradient_boosting.grower import grow_tree
 
     X, y = make_regression(n_samples=args.n, n_features=28, n_informative=14, noise=10,
                            random_state=0)
@@ -65,18 +64,15 @@ def main(argv=None):
 
     thresholds, binned = fastml_binning()
 
-    binned_columns = np.asfortranarray(binned)  # the partitions' copy, made once per fit
-
     def fastml_trees():
+        grower = kernels.TreeGrower(binned, thresholds, missing_bin=255, n_threads=threads)
         raw = np.full(y.shape, y.mean())
         for _ in range(args.iterations):
             g = (raw - y).astype(np.float32)
             largest, abs_sum = kernels.abs_max_sum(g, n_threads=threads)
             scale = kernels.fixed_point_scale(largest, len(g), abs_sum=abs_sum)
-            tree, leaves = grow_tree(binned, kernels.to_fixed_point(g, scale, n_threads=threads),
-                                     None, gradient_scale=scale, hessian_scale=None,
-                                     thresholds=thresholds, missing_bin=255,
-                                     binned_columns=binned_columns, n_threads=threads)
+            tree, leaves = grower.grow(kernels.to_fixed_point(g, scale, n_threads=threads),
+                                       gradient_scale=scale)
             kernels.add_leaf_values(raw, [rows for _, rows in leaves],
                                     tree.value[[node for node, _ in leaves]], check_input=False)
         return raw

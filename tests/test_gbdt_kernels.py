@@ -62,7 +62,7 @@ def test_histograms_over_row_ranges_of_threads_equal_naive(rng, with_hessians, p
     g = rng.integers(-bound, bound, size=n)
     h = rng.integers(0, bound, size=n) if with_hessians else None
     histograms = GradientHistograms(binned, g, h, n_threads=3)
-    assert (histograms._values is not None) == packable
+    assert (histograms.packed is not None) == packable
     node = np.sort(rng.choice(n, SMALL_HISTOGRAM // 5 + 100, replace=False)).astype(np.uint32)
     for samples in (None, node, node[:50]):
         assert_array_equal(histograms(samples), naive_histograms(binned, g, h, samples))
@@ -393,7 +393,7 @@ def test_packed_and_unpacked_sums_on_either_side_of_the_bound(rng, with_hessians
         if not with_hessians:
             g = packed_quantity * np.where(np.arange(n) % 2, 1, -1)
         histograms = GradientHistograms(binned, g, h, n_threads=2)
-        assert (histograms._values is not None) == packable
+        assert (histograms.packed is not None) == packable
         rows = np.sort(rng.choice(n, 600, replace=False)).astype(np.uint32)
         for samples in (None, rows):
             assert_array_equal(histograms(samples), naive_histograms(binned, g, h, samples))
@@ -422,7 +422,7 @@ def test_histograms_summed_by_columns_equal_naive(rng, with_hessians, packable, 
     g = rng.integers(-bound, bound, size=n)
     h = rng.integers(0, bound, size=n) if with_hessians else None
     histograms = GradientHistograms(binned, g, h, by_column=mask, n_threads=3)
-    assert (histograms._values is not None) == packable
+    assert (histograms.packed is not None) == packable
     node = np.sort(rng.choice(n, n // 2, replace=False)).astype(np.uint32)
     recycled = np.full((d, N_BINS, 3), -5, dtype=np.int64)
     for samples in (None, node, node[:40]):
@@ -480,7 +480,7 @@ def test_histograms_of_the_bins_that_hold_codes_equal_naive(rng, packable, missi
     bound = 2**20 if packable else 2**50
     g, h = rng.integers(-bound, bound, size=n), rng.integers(0, bound, size=n)
     histograms = GradientHistograms(binned, g, h, bins=(n_values, missing_bin), n_threads=2)
-    assert (histograms._values is not None) == packable
+    assert (histograms.packed is not None) == packable
     previous = None
     for samples in (None, np.sort(rng.choice(n, 1000, replace=False)).astype(np.uint32),
                     np.arange(7, dtype=np.uint32)):

@@ -1,6 +1,7 @@
-"""One leaf-wise tree from fastml's kernels against scikit-learn's first
-tree of HistGradientBoostingRegressor (the same binning, gradients and
-split rule), and the tree predictor against a naive traversal."""
+"""Leaf-wise trees from ``kernels.TreeGrower`` against scikit-learn's first
+trees of HistGradientBoostingRegressor (the same binning, gradients and
+split rule), and the tree predictor against a naive traversal.
+(test_compiled_grower.py checks the grower against the same loop in Python.)"""
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -8,8 +9,15 @@ from sklearn.datasets import make_regression
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from fastml import kernels
-from fastml.ensemble._hist_gradient_boosting.grower import grow_tree
 from naive import naive_predict
+
+
+def grow_tree(binned, gradients, hessians, *, gradient_scale, hessian_scale, thresholds,
+              missing_bin, **params):
+    """One tree from a new grower."""
+    grower = kernels.TreeGrower(binned, thresholds, missing_bin=missing_bin, **params)
+    return grower.grow(gradients, hessians, gradient_scale=gradient_scale,
+                       hessian_scale=hessian_scale)
 
 
 def binned_data(X, max_bins=255):
@@ -158,22 +166,21 @@ def test_features_are_drawn_only_for_nodes_that_may_split(max_leaf_nodes, draws)
     assert rng.bit_generator.state == expected.bit_generator.state
 
 
-def test_recycled_histograms_give_the_same_trees():
-    """Trees grown through one histogram pool (as the estimator grows them)
-    equal trees grown with fresh arrays; the pool keeps the arrays."""
+def test_one_grower_for_many_trees_gives_the_same_trees():
+    """Trees grown by one grower, its histograms recycled from tree to tree
+    (as the estimator grows them), equal trees from a new grower each."""
     X, y = make_regression(n_samples=3000, n_features=5, random_state=5)
     X[:, 2] = np.round(X[:, 2])  # a feature of few values: summed by columns
     thresholds, binned = binned_data(X)
-    pool = []
+    grower = kernels.TreeGrower(binned, thresholds, missing_bin=255, n_threads=2)
     raw = np.full(y.shape, y.mean())
     for _ in range(3):
         g = (raw - y).astype(np.float32)
         scale = kernels.fixed_point_scale(float(np.abs(g).max()), len(g))
         fixed = kernels.to_fixed_point(g, scale)
-        trees = [grow_tree(binned, fixed, None, gradient_scale=scale, hessian_scale=None,
-                           thresholds=thresholds, missing_bin=255, histogram_pool=p,
-                           n_threads=2)[0] for p in (pool, None)]
+        trees = [grower.grow(fixed, gradient_scale=scale)[0],
+                 grow_tree(binned, fixed, None, gradient_scale=scale, hessian_scale=None,
+                           thresholds=thresholds, missing_bin=255, n_threads=2)[0]]
         for field in kernels.Tree._fields:
             assert_array_equal(getattr(trees[0], field), getattr(trees[1], field))
         raw += kernels.predict_binned_chunk(binned, trees[0])
-        assert len(pool) > 0

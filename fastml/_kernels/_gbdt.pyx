@@ -22,22 +22,14 @@ from scipy.special.cython_special cimport expit
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from fastml._kernels.common cimport FASTML_N_BINS, FASTML_SET_WORDS
+from fastml._kernels.gbdt_steps cimport (
+    FeatureSplit, HistogramSource, SplitRule, build_histograms, fastml_bin_sides,
+    fastml_pack_rows, no_split, partition_rows, scan_feature)
 
 
 cdef extern from "split_rules.h" nogil:
     bint fastml_bin_goes_left(int64_t code, int64_t threshold, int missing_left,
                               int64_t missing_bin, int categorical, const uint64_t *left_set)
-
-
-cdef extern from "partition.h" nogil:
-    void fastml_bin_sides(int64_t threshold, int missing_left, int64_t missing_bin,
-                          int categorical, const uint64_t *left_set, uint8_t *goes_left)
-    Py_ssize_t fastml_split_sides(const uint32_t *samples, Py_ssize_t k0, Py_ssize_t k1,
-                                  const uint8_t *codes, Py_ssize_t stride,
-                                  const uint8_t *goes_left, uint8_t *side)
-    void fastml_write_sides(const uint32_t *samples, Py_ssize_t k0, Py_ssize_t k1,
-                            const uint8_t *side, Py_ssize_t at_left, Py_ssize_t at_right,
-                            uint32_t *out)
 
 
 cdef extern from "forest.h" nogil:
@@ -51,25 +43,6 @@ cdef extern from "forest.h" nogil:
                                   Py_ssize_t row1, const fastml_node *nodes,
                                   const uint64_t *left_sets, const int64_t *roots,
                                   const int64_t *depths, Py_ssize_t n_trees, double *out)
-
-
-cdef extern from "histogram.h" nogil:
-    double fastml_pack_rows(const int64_t *gradients, const int64_t *hessians, Py_ssize_t r0,
-                            Py_ssize_t r1, int count_bits, uint64_t *values)
-    void fastml_packed_histograms(const uint8_t *codes, Py_ssize_t d, const uint32_t *samples,
-                                  Py_ssize_t k0, Py_ssize_t k1, const uint64_t *values,
-                                  int width, const int32_t *row_features,
-                                  Py_ssize_t n_row_features, const int32_t *column_features,
-                                  Py_ssize_t n_column_features, uint64_t *packed)
-    void fastml_unpack_histograms(uint64_t *packed, Py_ssize_t parts, Py_ssize_t stride,
-                                  Py_ssize_t f0, Py_ssize_t f1, int width, int count_bits,
-                                  const uint16_t *n_values, Py_ssize_t missing_bin,
-                                  int64_t *hist)
-    void fastml_wide_histograms(const uint8_t *codes, Py_ssize_t d, const uint32_t *samples,
-                                Py_ssize_t k0, Py_ssize_t k1, const int64_t *gradients,
-                                const int64_t *hessians, const int32_t *row_features,
-                                Py_ssize_t n_row_features, const int32_t *column_features,
-                                Py_ssize_t n_column_features, int64_t *hist)
 
 
 def pack_rows(
@@ -120,24 +93,16 @@ def build_packed_histograms(
     only bins 0 .. n_values[f] - 1 and missing_bin are written: the codes
     of feature f are among them, and the other bins of hist must be zero
     already."""
-    cdef Py_ssize_t n = binned.shape[0], d = binned.shape[1], t
-    cdef Py_ssize_t m = samples.shape[0] if samples.shape[0] > 0 else n
-    cdef const uint16_t *used = <const uint16_t *> &n_values[0] if n_values.shape[0] else NULL
-    cdef const unsigned int *rows = &samples[0] if samples.shape[0] > 0 else NULL
-    cdef int parts = <int> packed.shape[0]
-    cdef Py_ssize_t n_row = row_features.shape[0], n_column = column_features.shape[0]
-    cdef const int32_t *by_rows = <const int32_t *> &row_features[0] if n_row else NULL
-    cdef const int32_t *by_columns = <const int32_t *> &column_features[0] if n_column else NULL
+    cdef HistogramSource src = _source(binned, n_values, missing_bin, row_features,
+                                       column_features)
+    cdef Py_ssize_t m = samples.shape[0] if samples.shape[0] > 0 else binned.shape[0]
+    cdef const uint32_t *rows = <const uint32_t *> &samples[0] if samples.shape[0] else NULL
+    src.values = <const uint64_t *> &values[0]
+    src.width = width
+    src.count_bits = count_bits
     with nogil:
-        for t in prange(parts, schedule="static", num_threads=parts):
-            fastml_packed_histograms(&binned[0, 0], d, <const uint32_t *> rows, m * t // parts,
-                                     m * (t + 1) // parts, <const uint64_t *> &values[0],
-                                     width, by_rows, n_row, by_columns, n_column,
-                                     <uint64_t *> &packed[t, 0])
-        for t in prange(parts, schedule="static", num_threads=parts):
-            fastml_unpack_histograms(<uint64_t *> &packed[0, 0], parts, packed.shape[1],
-                                     d * t // parts, d * (t + 1) // parts, width, count_bits,
-                                     used, missing_bin, <int64_t *> &hist[0, 0, 0])
+        build_histograms(&src, rows, m, <int> packed.shape[0], <uint64_t *> &packed[0, 0],
+                         <int64_t *> &hist[0, 0, 0])
 
 
 def build_wide_histograms(
@@ -155,64 +120,37 @@ def build_wide_histograms(
     """Unpacked histograms (``histogram.c``), for fixed-point values too
     large to pack: each part (thread) sums a range of the node's rows, then
     the parts are added, and zeroed again on the way."""
-    cdef Py_ssize_t n = binned.shape[0], d = binned.shape[1], t, f, b, k
-    cdef Py_ssize_t m = samples.shape[0] if samples.shape[0] > 0 else n
-    cdef const unsigned int *rows = &samples[0] if samples.shape[0] > 0 else NULL
-    cdef const long long *h = &hessians[0] if hessians.shape[0] > 0 else NULL
-    cdef int parts = <int> part_hist.shape[0]
-    cdef long long total
-    cdef Py_ssize_t n_row = row_features.shape[0], n_column = column_features.shape[0]
-    cdef const int32_t *by_rows = <const int32_t *> &row_features[0] if n_row else NULL
-    cdef const int32_t *by_columns = <const int32_t *> &column_features[0] if n_column else NULL
+    cdef HistogramSource src = _source(binned, n_values, missing_bin, row_features,
+                                       column_features)
+    cdef Py_ssize_t m = samples.shape[0] if samples.shape[0] > 0 else binned.shape[0]
+    cdef const uint32_t *rows = <const uint32_t *> &samples[0] if samples.shape[0] else NULL
+    src.values = NULL
+    src.width = 2 if hessians.shape[0] else 1
+    src.gradients = <const int64_t *> &gradients[0]
+    src.hessians = <const int64_t *> &hessians[0] if hessians.shape[0] else NULL
     with nogil:
-        for t in prange(parts, schedule="static", num_threads=parts):
-            fastml_wide_histograms(&binned[0, 0], d, <const uint32_t *> rows, m * t // parts,
-                                   m * (t + 1) // parts, <const int64_t *> &gradients[0],
-                                   <const int64_t *> h, by_rows, n_row, by_columns, n_column,
-                                   <int64_t *> &part_hist[t, 0, 0, 0])
-        for f in prange(d, schedule="static", num_threads=parts):
-            for b in range(FASTML_N_BINS):
-                if n_values.shape[0] and b >= n_values[f] and b != missing_bin:
-                    continue   # a bin without codes: zero in hist already
-                for k in range(3):
-                    total = 0
-                    for t in range(parts):
-                        total = total + part_hist[t, f, b, k]
-                        part_hist[t, f, b, k] = 0
-                    hist[f, b, k] = total
+        build_histograms(&src, rows, m, <int> part_hist.shape[0],
+                         <uint64_t *> &part_hist[0, 0, 0, 0], <int64_t *> &hist[0, 0, 0])
 
 
-cdef inline double _node_loss(double g, double h, double l2) noexcept nogil:
-    """The loss term of a node with these sums at its optimal value
-    ``-g / (h + l2 + 1e-15)``: ``g * value``, computed in scikit-learn's
-    order so that gains tie where its gains tie."""
-    return g * (-g / (h + l2 + 1e-15))
-
-
-cdef inline double _gain(double g_left, double h_left, double g_right, double h_right,
-                         double parent_loss, double l2) noexcept nogil:
-    """Loss reduction of a split (twice that of the second-order step)."""
-    cdef double gain = parent_loss
-    gain -= _node_loss(g_left, h_left, l2)
-    gain -= _node_loss(g_right, h_right, l2)
-    return gain
-
-
-cdef inline double _candidate(long long g_left, long long h_left, long long n_left,
-                              long long g_total, long long h_total, long long n_total,
-                              double gradient_scale, double hessian_scale, double parent,
-                              double l2, long long min_samples_leaf,
-                              double min_hessian) noexcept nogil:
-    """The gain of sending the rows with these sums left and the rest right,
-    or -inf when a side has fewer than min_samples_leaf rows or a hessian
-    sum below min_hessian."""
-    cdef double hl = h_left * hessian_scale, hr = (h_total - h_left) * hessian_scale
-    if n_left < min_samples_leaf or n_total - n_left < min_samples_leaf:
-        return -1.0 / 0.0
-    if hl < min_hessian or hr < min_hessian:
-        return -1.0 / 0.0
-    return _gain(g_left * gradient_scale, hl, (g_total - g_left) * gradient_scale, hr,
-                 parent, l2)
+cdef HistogramSource _source(const unsigned char[:, ::1] binned,
+                             const unsigned short[::1] n_values, int missing_bin,
+                             const int[::1] row_features, const int[::1] column_features):
+    """The parts of a HistogramSource shared by the packed and unpacked sums."""
+    cdef HistogramSource src
+    src.codes = &binned[0, 0]
+    src.d = binned.shape[1]
+    src.row_features = <const int32_t *> &row_features[0] if row_features.shape[0] else NULL
+    src.n_row_features = row_features.shape[0]
+    src.column_features = (<const int32_t *> &column_features[0]
+                           if column_features.shape[0] else NULL)
+    src.n_column_features = column_features.shape[0]
+    src.n_values = <const uint16_t *> &n_values[0] if n_values.shape[0] else NULL
+    src.missing_bin = missing_bin
+    src.gradients = NULL
+    src.hessians = NULL
+    src.values = NULL
+    return src
 
 
 def find_splits(
@@ -251,105 +189,43 @@ def find_splits(
     that ranking goes left (``left_set``; ``threshold`` is the prefix
     length).  Features are split over threads; each is scanned in a fixed
     order, so the result does not depend on the thread count."""
-    cdef Py_ssize_t d = hist.shape[0], f, b, k, j, n_cats
-    cdef long long g_total, h_total, n_total, g_right, h_right, n_right
-    cdef long long g_left, h_left, n_left, code
-    cdef double parent, candidate, key, l2 = l2_regularization
+    cdef Py_ssize_t d = hist.shape[0], f
+    cdef SplitRule rule
+    rule.gradient_scale = gradient_scale
+    rule.hessian_scale = hessian_scale
+    rule.with_hessians = with_hessians
+    rule.l2_regularization = l2_regularization
+    rule.min_samples_leaf = min_samples_leaf
+    rule.min_hessian = min_hessian
+    rule.categorical_smoothing = categorical_smoothing
+    rule.missing_bin = missing_bin
     with nogil:
         for f in prange(d, schedule="static", num_threads=n_threads):
-            gain[f] = -1.0 / 0.0
-            threshold[f] = -1
-            missing_left[f] = 0
-            for k in range(4):
-                left_set[f, k] = 0
-            left[f, 0] = 0
-            left[f, 1] = 0
-            left[f, 2] = 0
-            if not allowed[f]:
-                continue
-            g_total = 0
-            h_total = 0
-            n_total = 0
-            for b in range(n_values[f] + 1):   # the bins that hold codes
-                code = b if b < n_values[f] else missing_bin
-                g_total = g_total + hist[f, code, 0]
-                h_total = h_total + (hist[f, code, 1] if with_hessians else hist[f, code, 2])
-                n_total = n_total + hist[f, code, 2]
-            parent = _node_loss(g_total * gradient_scale, h_total * hessian_scale, l2)
-            g_left = 0
-            h_left = 0
-            n_left = 0
-            if categorical[f]:
-                # rank the categories present: insertion sort on (key, bin)
-                n_cats = 0
-                for b in range(n_values[f] + 1):
-                    code = b if b < n_values[f] else missing_bin
-                    if hist[f, code, 2] == 0:
-                        continue
-                    key = hist[f, code, 0] * gradient_scale / (
-                        (hist[f, code, 1] if with_hessians else hist[f, code, 2])
-                        * hessian_scale + categorical_smoothing)
-                    j = n_cats
-                    while j > 0 and keys[f, j - 1] > key:
-                        keys[f, j] = keys[f, j - 1]
-                        order[f, j] = order[f, j - 1]
-                        j = j - 1
-                    keys[f, j] = key
-                    order[f, j] = code
-                    n_cats = n_cats + 1
-                for k in range(n_cats - 1):  # the first k + 1 ranked categories go left
-                    code = order[f, k]
-                    g_left = g_left + hist[f, code, 0]
-                    h_left = h_left + (hist[f, code, 1] if with_hessians else hist[f, code, 2])
-                    n_left = n_left + hist[f, code, 2]
-                    candidate = _candidate(g_left, h_left, n_left, g_total, h_total, n_total,
-                                           gradient_scale, hessian_scale, parent, l2,
-                                           min_samples_leaf, min_hessian)
-                    if candidate > gain[f]:
-                        gain[f] = candidate
-                        threshold[f] = k + 1
-                        left[f, 0] = g_left
-                        left[f, 1] = h_left if with_hessians else 0
-                        left[f, 2] = n_left
-                if threshold[f] > 0:
-                    for k in range(threshold[f]):
-                        code = order[f, k]
-                        left_set[f, code >> 6] |= (<unsigned long long> 1) << (code & 63)
-                        if code == missing_bin:
-                            missing_left[f] = 1
-                continue
-            for b in range(n_values[f] - 1 + has_missing[f]):  # missing values right
-                g_left = g_left + hist[f, b, 0]
-                h_left = h_left + (hist[f, b, 1] if with_hessians else hist[f, b, 2])
-                n_left = n_left + hist[f, b, 2]
-                candidate = _candidate(g_left, h_left, n_left, g_total, h_total, n_total,
-                                       gradient_scale, hessian_scale, parent, l2,
-                                       min_samples_leaf, min_hessian)
-                if candidate > gain[f]:
-                    gain[f] = candidate
-                    threshold[f] = b
-                    left[f, 0] = g_left
-                    left[f, 1] = h_left if with_hessians else 0
-                    left[f, 2] = n_left
-            if not has_missing[f]:
-                continue
-            g_right = 0  # then missing values left: bins above b go right
-            h_right = 0
-            n_right = 0
-            for b in range(n_values[f] - 2, -1, -1):
-                g_right = g_right + hist[f, b + 1, 0]
-                h_right = h_right + (hist[f, b + 1, 1] if with_hessians else hist[f, b + 1, 2])
-                n_right = n_right + hist[f, b + 1, 2]
-                candidate = _candidate(g_total - g_right, h_total - h_right, n_total - n_right,
-                                       g_total, h_total, n_total, gradient_scale, hessian_scale,
-                                       parent, l2, min_samples_leaf, min_hessian)
-                if candidate > gain[f]:
-                    gain[f] = candidate
-                    threshold[f] = b
-                    missing_left[f] = 1
-                    left[f, 0] = g_total - g_right
-                    left[f, 1] = (h_total - h_right) if with_hessians else 0
-                    left[f, 2] = n_total - n_right
+            _feature_split(&hist[f, 0, 0], n_values[f], allowed[f], categorical[f],
+                           has_missing[f], &rule, &keys[f, 0] if categorical[f] else NULL,
+                           &order[f, 0] if categorical[f] else NULL, &gain[f], &threshold[f],
+                           &missing_left[f], <uint64_t *> &left_set[f, 0], &left[f, 0])
+
+
+cdef void _feature_split(const long long *hist, Py_ssize_t n_values, bint allowed,
+                         bint categorical, bint has_missing, const SplitRule *rule,
+                         double *keys, long long *order, double *gain, long long *threshold,
+                         unsigned char *missing_left, uint64_t *left_set,
+                         long long *left) noexcept nogil:
+    """find_splits for one feature, written to its rows of the outputs."""
+    cdef FeatureSplit best
+    cdef Py_ssize_t k
+    no_split(&best)
+    if allowed:
+        scan_feature(<const int64_t *> hist, n_values, categorical, has_missing, rule, keys,
+                     order, &best)
+    gain[0] = best.gain
+    threshold[0] = best.threshold
+    missing_left[0] = best.missing_left
+    for k in range(FASTML_SET_WORDS):
+        left_set[k] = best.left_set[k]
+    for k in range(3):
+        left[k] = best.left[k]
 
 
 def partition(
@@ -360,35 +236,24 @@ def partition(
     Py_ssize_t missing_bin,               # IN
     bint categorical,                     # IN a categorical split: left_set decides
     const unsigned long long[::1] left_set,  # IN (4,) bins going left (categorical)
-    const long long[::1] starts,          # IN (parts + 1,) the parts of samples, one per thread
-    long long[::1] left_counts,           # TMP (parts,) rows of each part going left
+    long long[::1] left_counts,           # TMP (parts,) rows of each part going left: one
+                                          # part (thread) per entry
     unsigned char[::1] side,              # TMP (m,) 1 for the rows going left
     unsigned int[::1] out,                # OUT (m,) left rows then right rows, each in input order
 ):
     """Split a node's rows stably (``partition.c``): each part finds its
     rows' sides, then writes them at offsets from the counts' prefix sums.
     Returns the number of rows going left."""
-    cdef Py_ssize_t parts = starts.shape[0] - 1, p, k
-    cdef long long n_left = 0, before
     cdef uint8_t goes_left[FASTML_N_BINS]
+    cdef Py_ssize_t n_left
     if samples.shape[0] == 0:
         return 0
     with nogil:
         fastml_bin_sides(threshold, missing_left, missing_bin, categorical,
                          <const uint64_t *> &left_set[0], goes_left)
-        for p in prange(parts, schedule="static", num_threads=parts):
-            left_counts[p] = fastml_split_sides(
-                <const uint32_t *> &samples[0], starts[p], starts[p + 1], &codes[0],
-                codes.strides[0], goes_left, &side[0])
-        for p in range(parts):
-            n_left += left_counts[p]
-        for p in prange(parts, schedule="static", num_threads=parts):
-            before = 0
-            for k in range(p):
-                before = before + left_counts[k]
-            fastml_write_sides(<const uint32_t *> &samples[0], starts[p], starts[p + 1],
-                               &side[0], before, n_left + starts[p] - before,
-                               <uint32_t *> &out[0])
+        n_left = partition_rows(<const uint32_t *> &samples[0], samples.shape[0], &codes[0],
+                                codes.strides[0], goes_left, <int> left_counts.shape[0],
+                                &left_counts[0], &side[0], <uint32_t *> &out[0])
     return n_left
 
 

@@ -20,6 +20,7 @@ module                    kernels
 ``kernels.boosting``      fixed-point gradients, histograms, log-loss gradients
 ``kernels.splits``        the best split of each node from its histogram
 ``kernels.trees``         partitions, leaf values, trees and prediction
+``kernels.grower``        leaf-wise trees grown in one compiled call
 ========================  ===================================================
 
 Every public name of the family modules is importable from
@@ -30,6 +31,7 @@ from fastml.kernels import (
     boosting,
     distances,
     features,
+    grower,
     moments,
     neighbors,
     quantiles,
@@ -41,6 +43,7 @@ from fastml.kernels.binning import *  # noqa: F401,F403
 from fastml.kernels.boosting import *  # noqa: F401,F403
 from fastml.kernels.distances import *  # noqa: F401,F403
 from fastml.kernels.features import *  # noqa: F401,F403
+from fastml.kernels.grower import *  # noqa: F401,F403
 from fastml.kernels.moments import *  # noqa: F401,F403
 from fastml.kernels.neighbors import *  # noqa: F401,F403
 from fastml.kernels.quantiles import *  # noqa: F401,F403
@@ -49,6 +52,6 @@ from fastml.kernels.summaries import *  # noqa: F401,F403
 from fastml.kernels.trees import *  # noqa: F401,F403
 
 FAMILIES = (distances, neighbors, moments, quantiles, summaries, binning, features, boosting,
-            splits, trees)
+            splits, trees, grower)
 
 __all__ = [name for family in FAMILIES for name in family.__all__]

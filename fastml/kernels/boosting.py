@@ -324,6 +324,13 @@ class GradientHistograms:
         binned and contiguous int64 gradients (and hessians), checked once
         already.
 
+    Attributes
+    ----------
+    packed, width, count_bits : ndarray of shape (n * width,) or None, int, int
+        The rows packed for summing (histogram.c): width 2 words per row with
+        hessians, 1 without, rows counted in count_bits low bits; packed None
+        when a sum could overflow them (the rows are then summed unpacked).
+
     Examples
     --------
     >>> import numpy as np
@@ -376,13 +383,13 @@ class GradientHistograms:
         self._column_features = np.flatnonzero(by_column).astype(np.int32)
         self._gradients = gradients
         self._hessians = np.empty(0, dtype=np.int64) if hessians is None else hessians
-        self._width = 1 if hessians is None else 2
-        self._count_bits = max(1, n.bit_length())
-        self._values = np.empty(n * self._width, dtype=np.uint64)
-        total = _gbdt.pack_rows(gradients, self._hessians, self._count_bits, self._values,
+        self.width = 1 if hessians is None else 2
+        self.count_bits = max(1, n.bit_length())
+        self.packed = np.empty(n * self.width, dtype=np.uint64)
+        total = _gbdt.pack_rows(gradients, self._hessians, self.count_bits, self.packed,
                                 threads_for(HISTOGRAM_WORK * n, n_threads))
-        if total >= 2.0 ** (62 - self._count_bits) - n:  # margin for the rounding of the total
-            self._values = None  # a packed sum could overflow: sum unpacked
+        if total >= 2.0 ** (62 - self.count_bits) - n:  # margin for the rounding of the total
+            self.packed = None  # a packed sum could overflow: sum unpacked
         # per-thread histograms, zeroed, reused from call to call (by one call
         # at a time): the kernels clear them as they read them out
         self._scratch = np.zeros((0, 0), dtype=np.uint64)
@@ -436,7 +443,7 @@ class GradientHistograms:
         # it for enough rows per feature and bin, and enough work overall.
         parts = min(threads_for(HISTOGRAM_WORK * m * d, self.n_threads),
                     max(1, m // PART_ROWS))
-        words = d * N_BINS * (self._width if self._values is not None else 3)
+        words = d * N_BINS * (self.width if self.packed is not None else 3)
         owned = self._scratch_lock.acquire(blocking=False)  # else another thread has it
         try:
             if owned and self._scratch.shape[0] >= parts:
@@ -445,9 +452,9 @@ class GradientHistograms:
                 scratch = np.zeros((parts, words), dtype=np.uint64)
                 if owned:
                     self._scratch = scratch
-            if self._values is not None:
-                _gbdt.build_packed_histograms(self.binned, rows, self._values, self._width,
-                                              self._count_bits, self._row_features,
+            if self.packed is not None:
+                _gbdt.build_packed_histograms(self.binned, rows, self.packed, self.width,
+                                              self.count_bits, self._row_features,
                                               self._column_features, scratch, self._n_values,
                                               self._missing_bin, hist)
             else:

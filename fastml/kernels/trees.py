@@ -90,12 +90,11 @@ def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bi
                              f"{codes.shape}.")
         samples = _check_rows(samples, codes.shape[0])
     parts = threads_for(8 * samples.size, n_threads)
-    starts = (np.arange(parts + 1, dtype=np.int64) * samples.size) // parts
     out = np.empty_like(samples)
     categorical = left_set is not None
     left_set = np.zeros(SET_WORDS, np.uint64) if left_set is None else _check_left_set(left_set)
     n_left = _gbdt.partition(samples, codes, int(threshold), bool(missing_left), int(missing_bin),
-                             categorical, left_set, starts, np.empty(parts, dtype=np.int64),
+                             categorical, left_set, np.empty(parts, dtype=np.int64),
                              np.empty(samples.size, dtype=np.uint8), out)
     return out[:n_left], out[n_left:]
 
@@ -163,7 +162,7 @@ _FIELD_DTYPES = {"feature": np.int64, "threshold": np.float64, "threshold_bin": 
 
 
 class Tree(NamedTuple):
-    """Regression trees as arrays (``fastml.ensemble._hist_gradient_boosting.grower``): one tree with
+    """Regression trees as arrays (``TreeGrower`` grows them): one tree with
     node 0 its root, or several stacked by ``stack_trees``.
 
     A numerical node splits on ``feature``: values ``<= threshold`` (bins

@@ -1,6 +1,6 @@
 """The boosting loop of one ``fit``: per iteration, gradients and hessians
 from the loss, converted to fixed point, one tree per raw-prediction column
-from ``grower.grow_tree``, the training raw predictions updated from the
+from ``kernels.TreeGrower``, the training raw predictions updated from the
 leaves' rows, scores and the early-stopping test.
 
 The weighted gradients and hessians (rounded to float32 as scikit-learn
@@ -19,7 +19,6 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils import resample
 
 from fastml import kernels
-from fastml.ensemble._hist_gradient_boosting.grower import grow_tree
 from fastml.ensemble._hist_gradient_boosting.losses import weighted_quantile
 
 SCORING_SAMPLE = 10_000   # training rows a scorer sees for train_score_
@@ -151,27 +150,23 @@ class Booster:
         # continue the draws where the last one stopped (5 + 5 = 10 iterations)
         return copy.deepcopy(model._feature_rng)
 
-    def _tree_options(self, feature_rng):
-        """grow_tree's arguments shared by every tree of the fit."""
+    def _tree_grower(self, feature_rng):
+        """The grower of every tree of the fit."""
         model, binned = self.model, self.binned
-        return dict(
-            thresholds=model._thresholds, missing_bin=model.max_bins,
+        return kernels.TreeGrower(
+            binned, model._thresholds, missing_bin=model.max_bins,
             learning_rate=float(model.learning_rate), max_leaf_nodes=model.max_leaf_nodes,
             max_depth=model.max_depth, min_samples_leaf=model.min_samples_leaf,
             l2_regularization=model.l2_regularization,
             categorical=model._categorical_mask(binned.shape[1]),
             n_allowed_features=max(1, int(np.ceil(model.max_features * binned.shape[1]))),
-            rng=feature_rng,
-            binned_columns=np.asfortranarray(binned),  # for the partitions (see grow_tree)
-            by_column=kernels.repeating_features(binned),  # for the histograms
-            histogram_pool=[],  # arrays the trees' histograms are recycled through
-            n_threads=self.n_threads)
+            rng=feature_rng, n_threads=self.n_threads)
 
     def run(self, warm):
         """Add iterations until max_iter or early stopping."""
         model = self.model
         feature_rng = self._start(warm)
-        options = self._tree_options(feature_rng)
+        grower = self._tree_grower(feature_rng)
         started = time.perf_counter()
         if model.verbose and model.n_iter_ < model.max_iter:
             stopping = "early stopping on" if model.do_early_stopping_ else "no early stopping"
@@ -180,7 +175,7 @@ class Booster:
         while model.n_iter_ < model.max_iter:
             tic = time.perf_counter()
             gradients, hessians = self.loss.gradient_hessian(self.y, self.raw, self.w)
-            trees = [self._grow(k, gradients, hessians, options)
+            trees = [self._grow(k, gradients, hessians, grower)
                      for k in range(self.loss.n_outputs)]
             model._trees.append(trees)
             model._stacked = None
@@ -191,7 +186,7 @@ class Booster:
         if model.verbose:
             print(f"Fit {len(model._trees)} iterations in {time.perf_counter() - started:.3f}s")
 
-    def _grow(self, k, gradients, hessians, options):
+    def _grow(self, k, gradients, hessians, grower):
         """The tree of raw-prediction column k, its leaf values added to the
         training (and validation) raw predictions."""
         n_threads, w = self.n_threads, self.w
@@ -199,14 +194,13 @@ class Booster:
         h = None if hessians is None else np.ascontiguousarray(hessians[:, k])
         g_scale = _scale_of(g, n_threads, w, self.weighted_rows)
         h_scale = None if h is None else _scale_of(h, n_threads, w, self.weighted_rows)
-        tree, leaf_rows = grow_tree(  # the scales come from g and h: no second check
-            self.binned,
+        tree, leaf_rows = grower.grow(  # the scales come from g and h: no second check
             kernels.to_fixed_point(g, g_scale, sample_weight=w, n_threads=n_threads,
                                    check_input=False),
             None if h is None else kernels.to_fixed_point(h, h_scale, sample_weight=w,
                                                           n_threads=n_threads,
                                                           check_input=False),
-            gradient_scale=g_scale, hessian_scale=h_scale, **options)
+            gradient_scale=g_scale, hessian_scale=h_scale)
         column = self.raw.T[k]  # contiguous: raw is an (n, K) view of a (K, n) array
         if self.loss.leaf_quantile is not None:
             for node, rows in leaf_rows:

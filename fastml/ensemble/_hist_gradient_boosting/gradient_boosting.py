@@ -4,7 +4,7 @@ and ``HistGradientBoostingClassifier`` on fastml's compiled kernels.
 One way through ``fit``: validate, encode categorical columns, split off
 validation rows, bin (``kernels.bin_thresholds`` + ``bin_chunk``), then
 boost (``boosting.Booster``: one tree per raw-prediction column per
-iteration, from ``grower.grow_tree``).  Predictions sum the trees
+iteration, from ``kernels.TreeGrower``).  Predictions sum the trees
 (``prediction.PredictionMixin``).
 """
 import inspect

@@ -1,13 +1,14 @@
-"""Grow one gradient-boosting regression tree, leaf by leaf, from the
-kernels of ``fastml.kernels``: histograms, split scores and partitions.
+"""The leaf-wise tree grower as a loop in Python over the step kernels of
+``fastml.kernels`` (``GradientHistograms``, ``find_node_splits``,
+``partition_chunk``): the reference ``kernels.TreeGrower`` (the same loop,
+compiled) is tested against, bit for bit (test_compiled_grower.py).  It was
+fastml's grower until the loop moved into compiled code.
 
 The grower keeps the leaves that may still split in a heap ordered by gain
 (ties to the older node) and splits the best one until ``max_leaf_nodes``
-leaves exist or none can split, as scikit-learn's and LightGBM's leaf-wise
-growth does.  Only the smaller child's histogram is built; its sibling's is
-the parent's minus it, exactly, since histogram sums are fixed-point
-integers.  Histograms come from one source, ``histogram``: a later
-distributed source sums row-chunk histograms instead, with the same result.
+leaves exist or none can split.  Only the smaller child's histogram is
+built; its sibling's is the parent's minus it, exactly, since histogram
+sums are fixed-point integers.
 """
 import heapq
 
