@@ -134,3 +134,19 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(capsys):
     log = io.StringIO()
     assert list(steps("ab", lambda c: f"step {c}", file=log)) == ["a", "b"]
     assert log.getvalue().splitlines() == ["[1/2, 0 s] step a", "[2/2, 0 s] step b"]
+
+
+def test_rows_printed_under_a_bar_stay_whole_lines(capsys, monkeypatch):
+    """A table printed row by row while the bar shows (fastml demo): each
+    row reaches standard output whole, written through tqdm, which clears
+    the bar (on standard error) before the row and draws it again after."""
+    from fastml._bench.progress import steps
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    for i in steps(range(3), lambda i: f"case {i}", file=terminal):
+        print(f"row {i}:", "a", "b")
+    assert capsys.readouterr().out.splitlines() == ["row 0: a b", "row 1: a b", "row 2: a b"]
+    assert terminal.text.count("case 2") >= 2   # drawn, cleared for the row, drawn again
+    print("after the bar")
+    assert capsys.readouterr().out == "after the bar\n"   # standard output given back
