@@ -176,19 +176,9 @@ def find_splits(
     long long[:, ::1] left,               # OUT (d, 3) the left child's sums
     int n_threads,                        # IN
 ):
-    """The best split of each feature.
-
-    Numerical features, scanned as scikit-learn does so that ties go the
-    same way: thresholds in increasing order with missing values sent
-    right (up to the last value bin when the feature has missing values:
-    values left, missing right), then, for features with missing values,
-    in decreasing order with missing values sent left; a candidate must
-    beat the best so far strictly.  Categorical features: the categories
-    present (the missing bin counts as one) are ranked by gradient /
-    (hessian + categorical_smoothing), ties by bin, and the best prefix of
-    that ranking goes left (``left_set``; ``threshold`` is the prefix
-    length).  Features are split over threads; each is scanned in a fixed
-    order, so the result does not depend on the thread count."""
+    """The best split of each feature: ``scan_feature`` (gbdt_steps.pxd)
+    for each allowed one, features split over threads; each is scanned in a
+    fixed order, so the result does not depend on the thread count."""
     cdef Py_ssize_t d = hist.shape[0], f
     cdef SplitRule rule
     rule.gradient_scale = gradient_scale
