@@ -19,6 +19,7 @@ from fastml._validation.arrays import (
     check_same_n_features,
     float32_list_as_array,
     is_dask_collection,
+    is_float16,
     unchanged_on_error,
 )
 from fastml._validation.metrics import (
@@ -39,7 +40,7 @@ __all__ = [
     "FLOAT_DTYPES", "as_float_block", "check_2d", "check_float_array",
     "check_has_features", "check_input_dtype", "check_no_custom_metric_params",
     "check_positive_int", "check_same_n_features", "float32_list_as_array",
-    "is_dask_collection",
+    "is_dask_collection", "is_float16",
     "unchanged_on_error", "check_metric", "is_boolean_input", "is_boolean_metric",
     "names_boolean_metric", "warn_boolean_conversion", "Interval",
     "InvalidParameterError", "Options", "check_parameters",

@@ -76,6 +76,17 @@ def check_float_array(X, name, dtype, ensure_all_finite=True, allow_empty=True):
     )
 
 
+def is_float16(X):
+    """True for in-memory float16 input (a NumPy array, or a DataFrame of
+    float16 columns), which scikit-learn's transformers keep float16."""
+    if is_dask_collection(X):
+        return False
+    dtype = getattr(X, "dtype", None)
+    if dtype is None and hasattr(X, "dtypes"):
+        return len(X.dtypes) > 0 and all(str(d) == "float16" for d in X.dtypes)
+    return dtype == np.float16
+
+
 def float32_list_as_array(X):
     """A list or tuple whose numbers are all float32 as the float32 array
     ``np.asarray`` makes of it (scikit-learn's pairwise functions and
@@ -131,13 +142,17 @@ def check_no_custom_metric_params(params):
 
 
 @contextmanager
-def unchanged_on_error(estimator):
+def unchanged_on_error(estimator, keep=()):
     """Restore the estimator's attributes if the block raises: a failed
-    ``fit`` never leaves a half-fitted estimator."""
+    ``fit`` never leaves a half-fitted estimator.  The attributes named in
+    ``keep`` keep the value the block gave them (scikit-learn's callback
+    context, which its teardown reads after the error)."""
     state = dict(estimator.__dict__)
     try:
         yield
     except BaseException:
+        kept = {name: estimator.__dict__[name] for name in keep if name in estimator.__dict__}
         estimator.__dict__.clear()
         estimator.__dict__.update(state)
+        estimator.__dict__.update(kept)
         raise

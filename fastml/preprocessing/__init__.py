@@ -1,7 +1,8 @@
 """Drop-in replacements for scikit-learn's ``StandardScaler``,
 ``MinMaxScaler``, ``MaxAbsScaler``, ``RobustScaler``, ``KBinsDiscretizer``,
 ``QuantileTransformer`` and ``PolynomialFeatures``, from compiled
-chunk-level kernels.  float32 stays float32; NaN is skipped by ``fit`` and
+chunk-level kernels.  float32 stays float32, and float16 float16 (computed in
+float64, rounded once), as in scikit-learn; NaN is skipped by ``fit`` and
 kept by ``transform``, as in scikit-learn.  On Dask arrays ``fit`` runs one
 ``dask.compute`` of tree-merged block statistics (moments, or quantile
 summaries within a stated rank error) and ``transform`` is lazy.

@@ -15,8 +15,14 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastml._set_output import LazyOutputMixin
-from fastml._validation import (FLOAT_DTYPES, check_parameters, is_dask_collection,
-                                unchanged_on_error)
+from fastml._validation import FLOAT_DTYPES, check_parameters, is_dask_collection
+from fastml._validation import is_float16 as is_half
+from fastml._validation import unchanged_on_error
+
+try:   # scikit-learn >= 1.9: StandardScaler.set_callbacks
+    from sklearn.callback import CallbackSupportMixin, with_callbacks
+except ImportError:   # pragma: no cover - older scikit-learn has no callbacks
+    CallbackSupportMixin, with_callbacks = None, None
 
 
 def _kernels():
@@ -51,6 +57,12 @@ def _constant_features(var, mean, n_samples):
     return var <= n_samples * eps * var + (n_samples * mean * eps) ** 2
 
 
+def _as_half(result, half):
+    """float16 input gives float16 output, as in scikit-learn: computed in
+    float64 (fastml's kernels take float32 and float64) and rounded once."""
+    return result.astype(np.float16) if half else result
+
+
 def _refuse_infinity(*statistics):
     """ValueError naming the first feature whose statistic is infinite."""
     infinite = np.flatnonzero(np.any(np.isinf(statistics), axis=0))
@@ -81,10 +93,12 @@ class _Scaler(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstim
         """``_partial_fit`` of one batch; ``refit`` starts from nothing (every
         fitted attribute is rewritten by it).  On error the estimator is
         left as it was."""
-        with unchanged_on_error(self):
+        with unchanged_on_error(self, keep=self._kept_on_error):
             if refit:
                 self.__dict__.pop("n_samples_seen_", None)
             return self._partial_fit(X, **params)
+
+    _kept_on_error = ()
 
     def _moments(self, X, sample_weight=None, deviations=True):
         """Moments of X (one ``dask.compute`` for Dask input); refuses
@@ -121,8 +135,8 @@ class _Scaler(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstim
         when it is a writeable C-contiguous float array.
         """
         check_is_fitted(self)
-        return self._transform(self._check_X(X, reset=False),
-                               self.copy if copy is None else copy)
+        return _as_half(self._transform(self._check_X(X, reset=False),
+                                        self.copy if copy is None else copy), is_half(X))
 
     def fit_transform(self, X, y=None, **fit_params):
         """fit(X), then transform(X), checking X once."""
@@ -130,7 +144,8 @@ class _Scaler(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstim
         if is_dask_collection(X):
             return self.transform(X)
         # fit already refused infinity in this X
-        return self._transform(self._check_X(X, reset=False, fitting=True), self.copy)
+        return _as_half(self._transform(self._check_X(X, reset=False, fitting=True), self.copy),
+                        is_half(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -153,18 +168,29 @@ class _CenterScaler(_Scaler):
     def inverse_transform(self, X, copy=None):
         """Undo transform: ``X * scale + center``."""
         check_is_fitted(self)
-        X = self._check_X(X, reset=False)
+        half, X = is_half(X), self._check_X(X, reset=False)
         center, scale = self._center_and_scale(X.shape[1])
-        return self._apply(X, _kernels().affine_chunk, scale, center,
-                           self.copy if copy is None else copy)
+        return _as_half(self._apply(X, _kernels().affine_chunk, scale, center,
+                                    self.copy if copy is None else copy), half)
 
 
-class StandardScaler(_CenterScaler):
+def _managed_callbacks(method):
+    """scikit-learn's ``with_callbacks`` (callbacks torn down after the
+    method, whether it succeeds or fails) where it exists."""
+    return method if with_callbacks is None else with_callbacks(method)
+
+
+class StandardScaler(*([CallbackSupportMixin] if CallbackSupportMixin else []), _CenterScaler):
     """Standardise features: ``(X - mean_) / scale_``.
 
     Drop-in for :class:`sklearn.preprocessing.StandardScaler` (dense input):
     ``partial_fit``, ``sample_weight``, NaN skipped in ``fit`` and kept in
     ``transform``, constant features left unscaled (scale 1).
+
+    With scikit-learn >= 1.9, ``set_callbacks`` as in scikit-learn: each
+    ``fit`` or ``partial_fit`` is one task (``on_fit_task_begin`` /
+    ``on_fit_task_end`` once, then ``teardown``).  float16 input gives
+    float16 output (statistics float64), as in scikit-learn.
 
     Parameters
     ----------
@@ -175,7 +201,9 @@ class StandardScaler(_CenterScaler):
     Attributes
     ----------
     mean_ : ndarray of shape (n_features,) or None
+        A constant feature's mean is its value, exactly.
     var_ : ndarray of shape (n_features,) or None
+        Exactly 0 for a constant feature, as in scikit-learn.
     scale_ : ndarray of shape (n_features,) or None
     n_samples_seen_ : float or ndarray of shape (n_features,)
         Per feature when the counts differ (NaN); the sum of the weights
@@ -197,13 +225,19 @@ class StandardScaler(_CenterScaler):
         self.with_mean = with_mean
         self.with_std = with_std
 
+    @_managed_callbacks
     def fit(self, X, y=None, sample_weight=None):
         """Compute the mean and standard deviation of each feature.  Returns self."""
         return self._fit_batch(X, True, sample_weight=sample_weight)
 
+    @_managed_callbacks
     def partial_fit(self, X, y=None, sample_weight=None):
         """Update the statistics with a batch of rows.  Returns self."""
         return self._fit_batch(X, False, sample_weight=sample_weight)
+
+    # a failed fit restores the estimator but keeps the callback context,
+    # which scikit-learn's teardown (after the error) reads
+    _kept_on_error = ("_callback_fit_ctx", "_skl_callbacks_to_teardown")
 
     def _partial_fit(self, X, sample_weight):
         if sample_weight is not None:
@@ -213,7 +247,15 @@ class StandardScaler(_CenterScaler):
                              "all weights are zero.")
         first = not hasattr(self, "n_samples_seen_")
         X = self._check_X(X, reset=first, fitting=True)
+        # one task per fit or partial_fit, begun once X is valid, as in scikit-learn
+        context = self._init_callback_context() if CallbackSupportMixin else None
+        if context is not None:
+            context.call_on_fit_task_begin(estimator=self, X=X, y=None,
+                                           metadata={"sample_weight": sample_weight})
         batch = self._moments(X, sample_weight)
+        # features constant so far: min == max in this batch, and (after an
+        # earlier batch) no variance before and the same value
+        constant = batch.min == batch.max
         if first:
             total = batch
         else:
@@ -224,6 +266,19 @@ class StandardScaler(_CenterScaler):
             previous = _kernels().Moments(seen.copy(), np.where(seen > 0, mean, np.nan),
                                        var * seen, batch.min, batch.max)
             total = _kernels().combine_moments(previous, batch)
+            constant &= (seen == 0) | ((self.var_ == 0) & (mean == batch.min)
+                                       if self.var_ is not None else False)
+        self._store_moments(total, constant)
+        if context is not None:
+            context.call_on_fit_task_end(estimator=self, X=X, y=None,
+                                         metadata={"sample_weight": sample_weight},
+                                         reconstruction_attributes={})
+        return self
+
+    def _store_moments(self, total, constant):
+        """mean_, var_, scale_, n_samples_seen_ from the merged moments; a
+        constant feature gets its value as mean and a variance of exactly 0
+        (the one-pass formula leaves ~1e-30), as in scikit-learn."""
         counts = total.count
         # as scikit-learn: float counts, integers when nothing is estimated
         n_seen = counts if self.with_mean or self.with_std else counts.astype(np.int64)
@@ -232,15 +287,14 @@ class StandardScaler(_CenterScaler):
         if not self.with_mean and not self.with_std:
             self.mean_ = self.var_ = None
         else:
-            self.mean_ = total.mean
-            self.var_ = total.var() if self.with_std else None
+            self.mean_ = np.where(constant, total.min, total.mean)
+            self.var_ = np.where(constant, 0.0, total.var()) if self.with_std else None
         if self.with_std:
             constant = _constant_features(self.var_, self.mean_, counts)
             self.scale_ = _nonzero_scale(np.sqrt(self.var_), constant)
         else:
             self.scale_ = None
         self.n_samples_seen_ = n_seen
-        return self
 
     def _center_and_scale(self, d):
         return (self.mean_ if self.with_mean else np.zeros(d),
@@ -283,17 +337,18 @@ class MinMaxScaler(_Scaler):
     def _partial_fit(self, X):
         low, high = self._check_range()
         first = not hasattr(self, "n_samples_seen_")
-        X = self._check_X(X, reset=first, fitting=True)
+        half, X = is_half(X), self._check_X(X, reset=first, fitting=True)
         batch = self._moments(X, deviations=False)
         data_min = batch.min if first else np.fmin(self.data_min_, batch.min)
         data_max = batch.max if first else np.fmax(self.data_max_, batch.max)
         self.n_samples_seen_ = X.shape[0] + (0 if first else self.n_samples_seen_)
-        # fitted attributes in X's dtype, as scikit-learn keeps them
-        self.data_min_, self.data_max_ = data_min.astype(X.dtype), data_max.astype(X.dtype)
+        # fitted attributes in X's dtype (float16 included), as scikit-learn keeps them
+        dtype = np.float16 if half else X.dtype
+        self.data_min_, self.data_max_ = data_min.astype(dtype), data_max.astype(dtype)
         self.data_range_ = self.data_max_ - self.data_min_
         scale = (high - low) / _nonzero_scale(self.data_range_)
-        self.scale_ = scale.astype(X.dtype)
-        self.min_ = (low - self.data_min_ * scale).astype(X.dtype)
+        self.scale_ = scale.astype(dtype)
+        self.min_ = (low - self.data_min_ * scale).astype(dtype)
         return self
 
     _parameter_constraints = {"feature_range": [tuple, list]}
@@ -319,8 +374,9 @@ class MinMaxScaler(_Scaler):
     def inverse_transform(self, X):
         """Undo transform: ``(X - min_) / scale_``."""
         check_is_fitted(self)
-        X = self._check_X(X, reset=False)
-        return self._apply(X, _kernels().center_scale_chunk, self.min_, self.scale_, self.copy)
+        half, X = is_half(X), self._check_X(X, reset=False)
+        return _as_half(self._apply(X, _kernels().center_scale_chunk, self.min_, self.scale_,
+                                    self.copy), half)
 
 
 class MaxAbsScaler(_Scaler):
@@ -328,15 +384,27 @@ class MaxAbsScaler(_Scaler):
 
     Drop-in for :class:`sklearn.preprocessing.MaxAbsScaler` (dense input).
 
+    Parameters
+    ----------
+    copy : bool, default=True
+    clip : bool, default=False
+        Clip transformed values to [-1, 1] (only values of data unseen at
+        ``fit`` can fall outside), as scikit-learn >= 1.9 does; NaN stays
+        NaN.  ``inverse_transform`` cannot undo the clipping.
+
     Attributes
     ----------
     max_abs_, scale_ : ndarray of shape (n_features,)
+        X's dtype (float16 included), as in scikit-learn.
     n_samples_seen_ : int
     n_features_in_, feature_names_in_
     """
 
-    def __init__(self, *, copy=True):
+    _parameter_constraints = {"clip": ["boolean"]}
+
+    def __init__(self, *, copy=True, clip=False):
         self.copy = copy
+        self.clip = clip
 
     def fit(self, X, y=None):
         """Compute each feature's maximum absolute value.  Returns self."""
@@ -347,8 +415,9 @@ class MaxAbsScaler(_Scaler):
         return self._fit_batch(X, False)
 
     def _partial_fit(self, X):
+        check_parameters(self)
         first = not hasattr(self, "n_samples_seen_")
-        X = self._check_X(X, reset=first, fitting=True)
+        half, X = is_half(X), self._check_X(X, reset=first, fitting=True)
         if is_dask_collection(X):
             from fastml import _dask
 
@@ -356,22 +425,27 @@ class MaxAbsScaler(_Scaler):
         else:
             batch = _kernels().max_abs_chunk(X, n_threads=_n_threads())
         _refuse_infinity(batch)
-        batch = batch.astype(X.dtype)  # X's dtype, as scikit-learn
+        dtype = np.float16 if half else X.dtype
+        batch = batch.astype(dtype)  # X's dtype, as scikit-learn
         self.max_abs_ = batch if first else np.fmax(self.max_abs_, batch)
         self.n_samples_seen_ = X.shape[0] + (0 if first else self.n_samples_seen_)
-        self.scale_ = _nonzero_scale(self.max_abs_).astype(X.dtype)
+        self.scale_ = _nonzero_scale(self.max_abs_).astype(dtype)
         return self
 
     def _transform(self, X, copy):
-        return self._apply(X, _kernels().center_scale_chunk, np.zeros(X.shape[1]), self.scale_,
-                           copy)
+        Xt = self._apply(X, _kernels().center_scale_chunk, np.zeros(X.shape[1]), self.scale_,
+                         copy)
+        if self.clip:
+            # lazy on Dask; in place on the new (or the allowed) NumPy array
+            Xt = Xt.clip(-1, 1) if is_dask_collection(Xt) else np.clip(Xt, -1, 1, out=Xt)
+        return Xt
 
     def inverse_transform(self, X):
         """Undo transform: ``X * scale_``."""
         check_is_fitted(self)
-        X = self._check_X(X, reset=False)
-        return self._apply(X, _kernels().affine_chunk, self.scale_, np.zeros(X.shape[1]),
-                           self.copy)
+        half, X = is_half(X), self._check_X(X, reset=False)
+        return _as_half(self._apply(X, _kernels().affine_chunk, self.scale_,
+                                    np.zeros(X.shape[1]), self.copy), half)
 
 
 class RobustScaler(_CenterScaler):
@@ -431,7 +505,7 @@ class RobustScaler(_CenterScaler):
                 or not 0 <= q_range[0] <= q_range[1] <= 100):
             raise ValueError(f"Invalid quantile range: {q_range!r}; expected "
                              "(q_min, q_max) with 0 <= q_min <= q_max <= 100.")
-        X = self._check_X(X, reset=True)
+        half, X = is_half(X), self._check_X(X, reset=True)
         wanted = ([0.5] if self.with_centering else []) + (
             list(np.true_divide(q_range, 100)) if self.with_scaling else [])
         if is_dask_collection(X):
@@ -443,7 +517,8 @@ class RobustScaler(_CenterScaler):
             self._moments(X, deviations=False)  # refuses infinity, as scikit-learn
             q = _kernels().quantiles_chunk(X, wanted, n_threads=_n_threads())
             self.__dict__.pop("quantile_rank_error_", None)
-        self.center_ = q[0].astype(X.dtype) if self.with_centering else None
+        self.center_ = (q[0].astype(np.float16 if half else X.dtype) if self.with_centering
+                        else None)
         if self.with_scaling:
             low, high = q[-2], q[-1]
             self.scale_ = _nonzero_scale(high - low)

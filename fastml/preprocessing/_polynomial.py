@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastml._set_output import LazyOutputMixin
 from fastml._validation import (FLOAT_DTYPES, Options, check_parameters, is_dask_collection,
-                                unchanged_on_error)
+                                is_float16, unchanged_on_error)
 
 
 def _available_memory():
@@ -150,9 +150,12 @@ class PolynomialFeatures(LazyOutputMixin, TransformerMixin, BaseEstimator):
         from fastml.kernels import polynomial_features_chunk
         from fastml._threads import effective_n_threads
 
+        half = is_float16(X)   # float16 stays float16, as in scikit-learn
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
         check_output_fits(X.shape[0], self.n_output_features_, X.dtype, self)
         out = polynomial_features_chunk(X, degrees, interaction_only=self.interaction_only,
                                         include_bias=self.include_bias,
                                         n_threads=effective_n_threads(None))
+        if half:
+            out = out.astype(np.float16)
         return np.asfortranarray(out) if self.order == "F" else out

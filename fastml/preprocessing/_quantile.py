@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastml._set_output import LazyOutputMixin
 from fastml._validation import (FLOAT_DTYPES, Interval, Options, check_parameters,
-                                is_dask_collection, unchanged_on_error)
+                                is_dask_collection, is_float16, unchanged_on_error)
 
 class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin,
                           BaseEstimator):
@@ -148,16 +148,21 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
             n_threads=effective_n_threads(None))
 
     def transform(self, X):
-        """Map X onto the output distribution; same shape and dtype."""
+        """Map X onto the output distribution; same shape and dtype (float16
+        too, as in scikit-learn: computed in float64, rounded once)."""
         check_is_fitted(self)
+        half = is_float16(X)
         if not is_dask_collection(X):
             X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES, copy=False,
                               ensure_all_finite="allow-nan")
-        return self._map(X, inverse=False, copy=self.copy)
+        Xt = self._map(X, inverse=False, copy=self.copy)
+        return Xt.astype(np.float16) if half else Xt
 
     def inverse_transform(self, X):
         """Map values of the output distribution back to the feature scale."""
         check_is_fitted(self)
+        if is_float16(X):
+            return self.inverse_transform(np.asarray(X, dtype=np.float64)).astype(np.float16)
         if not is_dask_collection(X):
             X = check_array(X, dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan")
             if X.shape[1] != self.n_features_in_:
