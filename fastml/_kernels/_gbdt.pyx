@@ -283,6 +283,36 @@ def predict_forest_binned(
             out[i] = total
 
 
+def descend_binned(
+    const unsigned char[:, ::1] binned,   # IN (n, d) bin codes
+    Py_ssize_t missing_bin,               # IN
+    const long long[::1] start,           # IN (n,) each row's node to start from
+    const long long[::1] feature,         # IN (nodes,) as in predict_forest_binned
+    const long long[::1] threshold_bin,   # IN
+    const unsigned char[::1] missing_left,  # IN
+    const unsigned char[::1] categorical,  # IN
+    const unsigned long long[:, ::1] left_set,  # IN (nodes, 4)
+    const long long[::1] left,            # IN (nodes,) left child, -1 for a leaf
+    const long long[::1] right,           # IN (nodes,)
+    long long[::1] out,                   # OUT (n,) the leaf each row reaches
+    int n_threads,                        # IN
+):
+    """The leaf each binned row reaches from its start node, by the rule
+    of predict_forest_binned; rows over threads."""
+    cdef Py_ssize_t i, node
+    with nogil:
+        for i in prange(binned.shape[0], schedule="static", num_threads=n_threads):
+            node = start[i]
+            while left[node] >= 0:
+                if fastml_bin_goes_left(binned[i, feature[node]], threshold_bin[node],
+                                        missing_left[node], missing_bin, categorical[node],
+                                        <const uint64_t *> &left_set[node, 0]):
+                    node = left[node]
+                else:
+                    node = right[node]
+            out[i] = node
+
+
 cdef enum:
     PREDICT_BLOCK_ROWS = 64  # rows walked through each tree before the next tree
 

@@ -1,5 +1,7 @@
 """Leaf-wise regression trees grown on one chunk of binned rows, every step
-of a tree in compiled code.
+of a tree in compiled code (``TreeGrower``); and the histograms of several
+nodes of a chunk (``node_histograms_chunk``), for a tree grown node by node
+over many chunks.
 
 The grower is the loop of the other boosting kernels (``GradientHistograms``,
 ``find_node_splits``, ``partition_chunk``) run without returning to Python
@@ -26,7 +28,7 @@ from fastml.kernels.boosting import (
 from fastml.kernels.splits import CATEGORICAL_SMOOTHING
 from fastml.kernels.trees import Tree
 
-__all__ = ["TreeGrower"]
+__all__ = ["TreeGrower", "node_histograms_chunk"]
 
 
 class TreeGrower:
@@ -185,6 +187,74 @@ class TreeGrower:
             allowed[self.rng.choice(d, k, replace=False)] = 1
             return allowed
         return choose
+
+
+def node_histograms_chunk(histograms, positions, nodes):
+    """The histograms of several tree nodes over one chunk's rows: for each
+    of ``nodes``, the sums of the rows whose position is that node.
+
+    For a tree grown over row chunks (a Dask array on several workers):
+    each chunk keeps its rows' positions (``leaf_positions_chunk``) and its
+    ``GradientHistograms``, and the chunks' node histograms, added, are the
+    nodes' histograms over every row -- exactly (fixed-point sums), so the
+    splits are those of the same tree grown in memory.
+
+    Parameters
+    ----------
+    histograms : GradientHistograms
+        The chunk's rows and fixed-point gradients (and hessians).
+    positions : ndarray of shape (n,), int
+        The node each row of the chunk is at.
+    nodes : array-like of shape (k,), int
+        The nodes whose histograms are wanted.
+
+    Returns
+    -------
+    ndarray of shape (k, d, N_BINS, 3), int64
+        ``histograms(rows at nodes[j])`` for each j (zero for a node
+        without rows in the chunk).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import GradientHistograms, node_histograms_chunk
+    >>> binned = np.array([[0], [1], [1], [2]], dtype=np.uint8)
+    >>> hist = node_histograms_chunk(GradientHistograms(binned, np.array([5, 1, 2, 7])),
+    ...                              positions=[1, 2, 1, 2], nodes=[1, 2])
+    >>> hist[:, 0, :3, 0].tolist()   # gradient sums of bins 0-2 at node 1, at node 2
+    [[5, 2, 0], [0, 1, 7]]
+
+    On Dask, one call per row block, summed over the blocks:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> B = da.from_array(np.tile(binned, (3, 1)), chunks=(6, 1))   # 12 rows, 2 blocks
+    >>> G = da.from_array(np.tile([5, 1, 2, 7], 3), chunks=6)
+    >>> P = da.from_array(np.tile([1, 2, 1, 2], 3), chunks=6)
+    >>> part = dask.delayed(lambda b, g, p: node_histograms_chunk(GradientHistograms(b, g), p,
+    ...                                                            [1, 2]))
+    >>> total = dask.delayed(sum)([part(b, g, p) for b, g, p in zip(
+    ...     B.to_delayed().ravel(), G.to_delayed(), P.to_delayed())]).compute()
+    >>> np.array_equal(total, 3 * hist)
+    True
+    """
+    n, d = histograms.binned.shape
+    positions = np.asarray(positions)
+    nodes = np.asarray(nodes)
+    if positions.dtype.kind not in "iu" or positions.shape != (n,):
+        raise ValueError(f"positions must hold one integer node per row ({n}), got "
+                         f"{positions.dtype} {positions.shape}.")
+    if nodes.dtype.kind not in "iu" or nodes.ndim != 1:
+        raise ValueError(f"nodes must be a 1-D array of integer nodes, got {nodes.dtype} "
+                         f"{nodes.shape}.")
+    order = np.argsort(positions, kind="stable")   # each node's rows in increasing order
+    at = positions[order]
+    starts, stops = np.searchsorted(at, nodes, "left"), np.searchsorted(at, nodes, "right")
+    out = np.zeros((nodes.size, d, N_BINS, 3), np.int64)
+    for j, (start, stop) in enumerate(zip(starts, stops)):
+        if stop > start:
+            histograms(order[start:stop].astype(np.uint32), out=out[j], check_input=False)
+    return out
 
 
 def _check_missing_bin(missing_bin):

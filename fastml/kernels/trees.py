@@ -21,6 +21,7 @@ __all__ = [
     "check_tree",
     "predict_tree_chunk",
     "predict_binned_chunk",
+    "leaf_positions_chunk",
 ]
 
 
@@ -429,4 +430,75 @@ def predict_binned_chunk(binned, tree, *, missing_bin=N_BINS - 1, roots=None, ou
                                     tree.categorical.view(np.uint8),
                                     np.ascontiguousarray(tree.left_categories), tree.left,
                                     tree.right, tree.value, out, n_threads)
+    return out
+
+
+def leaf_positions_chunk(binned, tree, *, start=None, missing_bin=N_BINS - 1, n_threads=1):
+    """The leaf of ``tree`` each binned row reaches, walking down from its
+    ``start`` node: where a tree grown node by node over row chunks has
+    sent each row (rows kept at their leaf as the tree grows below it).
+
+    Parameters
+    ----------
+    binned : ndarray of shape (n, d), uint8
+        The codes the tree was grown on.
+    tree : Tree
+        One tree (root 0).
+    start : ndarray of shape (n,), int, default=None
+        Each row's node to walk down from: its leaf before the tree grew
+        further (a node of ``tree``); None for the root.
+    missing_bin : int, default=N_BINS - 1
+    n_threads : int, default=1
+
+    Returns
+    -------
+    ndarray of shape (n,), int64
+        Node indices of leaves.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastml.kernels import Tree, leaf_positions_chunk
+    >>> stump = Tree.from_nodes(left=[1, -1, -1], right=[2, -1, -1], threshold_bin=[3, 0, 0])
+    >>> binned = np.array([[2], [4], [255]], dtype=np.uint8)
+    >>> leaf_positions_chunk(binned, stump)
+    array([1, 2, 2])
+
+    The tree grows under node 1; rows walk on from where they were:
+
+    >>> grown = Tree.from_nodes(left=[1, 3, -1, -1, -1], right=[2, 4, -1, -1, -1],
+    ...                         threshold_bin=[3, 1, 0, 0, 0])
+    >>> leaf_positions_chunk(binned, grown, start=[1, 2, 2])
+    array([4, 2, 2])
+
+    Row-local, so ``map_blocks`` over the row blocks of Dask bin codes (and
+    their positions):
+
+    >>> import dask.array as da
+    >>> codes = np.random.default_rng(0).integers(0, 8, size=(40, 1), dtype=np.uint8)
+    >>> B = da.from_array(codes, chunks=(10, 1))
+    >>> L = B.map_blocks(leaf_positions_chunk, stump, drop_axis=1, dtype=np.int64)
+    >>> np.array_equal(L.compute(), np.where(codes[:, 0] <= 3, 1, 2))
+    True
+    """
+    from fastml._kernels import _gbdt
+
+    n_threads = check_positive_int(n_threads, "n_threads")
+    binned = np.ascontiguousarray(_check_binned(binned))
+    check_tree(tree, binned.shape[1])
+    n, n_nodes = binned.shape[0], tree.value.size
+    if start is None:
+        start = np.zeros(n, np.int64)
+    start = np.ascontiguousarray(start)
+    if start.dtype.kind not in "iu" or start.shape != (n,) or (
+            n and (int(start.min()) < 0 or int(start.max()) >= n_nodes)):
+        raise ValueError(f"start must hold one node index in [0, {n_nodes}) per row "
+                         f"({n}), got {start.dtype} {start.shape}.")
+    out = np.empty(n, np.int64)
+    if n:
+        _gbdt.descend_binned(binned, int(missing_bin), start.astype(np.int64, copy=False),
+                             tree.feature, tree.threshold_bin, tree.missing_left.view(np.uint8),
+                             tree.categorical.view(np.uint8),
+                             np.ascontiguousarray(tree.left_categories), tree.left, tree.right,
+                             out, threads_for(4 * n, n_threads))
     return out
