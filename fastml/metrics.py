@@ -137,7 +137,8 @@ def _precomputed(X, Y, ensure_all_finite):
             + (" With Y=None X must be square." if Y is None else "")
         )
     if np.any(X < 0):
-        raise ValueError("Precomputed distance matrix contains negative values.")
+        raise ValueError("Precomputed distance matrix contains negative values; distances "
+                         "must be non-negative values.")
     return X
 
 

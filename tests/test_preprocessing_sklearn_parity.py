@@ -77,6 +77,17 @@ def test_float16_dtypes_as_sklearn(name, params):
                                    rtol=4e-3, atol=4e-3)
 
 
+@pytest.mark.parametrize("name, params", TRANSFORMERS[:6])
+def test_float16_on_dask_as_numpy(name, params):
+    da = pytest.importorskip("dask.array")
+    lazy = getattr(fm, name)(**params).fit(da.from_array(HALF, chunks=(10, 3)))
+    got = lazy.transform(da.from_array(HALF, chunks=(10, 3)))
+    assert got.dtype == np.float16
+    want = getattr(sk, name)(**params).fit(HALF).transform(HALF)
+    np.testing.assert_allclose(got.compute().astype(np.float64), want.astype(np.float64),
+                               rtol=4e-3, atol=4e-3)
+
+
 def test_float16_dataframe_stays_float16():
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame(HALF, columns=["a", "b", "c"])

@@ -77,10 +77,8 @@ def check_float_array(X, name, dtype, ensure_all_finite=True, allow_empty=True):
 
 
 def is_float16(X):
-    """True for in-memory float16 input (a NumPy array, or a DataFrame of
+    """True for float16 input (a NumPy or Dask array, or a DataFrame of
     float16 columns), which scikit-learn's transformers keep float16."""
-    if is_dask_collection(X):
-        return False
     dtype = getattr(X, "dtype", None)
     if dtype is None and hasattr(X, "dtypes"):
         return len(X.dtypes) > 0 and all(str(d) == "float16" for d in X.dtypes)
