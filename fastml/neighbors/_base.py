@@ -210,7 +210,7 @@ class _NeighborsBase(BaseEstimator):
         boolean; not for algorithm='ball_tree', whose tree takes any data
         as it is."""
         if self.algorithm != "ball_tree":
-            warn_boolean_conversion(self.metric, X, self._fit_X_boolean,
+            warn_boolean_conversion(self.metric, X, getattr(self, "_fit_X_boolean", False),
                                     stacklevel=stacklevel + 1)
 
     def _check_metric(self, metric, params, n_features):
@@ -350,7 +350,8 @@ class _NeighborsBase(BaseEstimator):
         if n_neighbors is None:
             n_neighbors = self.n_neighbors
         query_is_train = X is None
-        self._warn_boolean(self._fit_X_boolean if query_is_train else X, stacklevel=2)
+        self._warn_boolean(getattr(self, "_fit_X_boolean", False) if query_is_train else X,
+                           stacklevel=2)
         if query_is_train:
             X = self._fit_X
         else:
@@ -402,7 +403,8 @@ class _NeighborsBase(BaseEstimator):
         check_is_fitted(self)
         radius = _check_radius(self.radius if radius is None else radius)
         query_is_train = X is None
-        self._warn_boolean(self._fit_X_boolean if query_is_train else X, stacklevel=3)
+        self._warn_boolean(getattr(self, "_fit_X_boolean", False) if query_is_train else X,
+                           stacklevel=3)
         X = self._fit_X if query_is_train else self._validate_query(X)
         if self.effective_metric_ == "precomputed":
             rows, cols = np.nonzero(X <= radius)
