@@ -34,9 +34,8 @@ N_BINS = 256  # uint8 bin codes: up to 255 value bins and a missing-value bin;
 SET_WORDS = N_BINS // 64  # 64-bit words of a bitset of bin codes (FASTML_SET_WORDS)
 
 
-# Steps below the largest value the packed fast path must leave, at least.
-# 2**20 keeps it up to about 2M rows of equal-sized gradients (a sum then
-# errs by ~2**-23 relative, like float32 sums); more rows sum unpacked.
+# Steps below the largest value the packed fast path must leave, at least: up
+# to ~2M rows of equal-sized gradients (sums err by ~2**-23, as float32 ones).
 FIXED_POINT_LEVELS = 2**20
 
 
@@ -253,9 +252,8 @@ def check_fixed_point(values, n, name):
     return np.ascontiguousarray(values)
 
 
-# A histogram update is about HISTOGRAM_WORK element operations; from
-# SMALL_HISTOGRAM (rows x features) on, a node's rows are split over two
-# threads or more (`fastml._threads.threads_for`), below it one thread sums them.
+# A histogram update is ~HISTOGRAM_WORK element operations: from SMALL_HISTOGRAM
+# (rows x features) on, a node's rows are summed by two threads or more.
 HISTOGRAM_WORK = 4
 SMALL_HISTOGRAM = 2 * WORK_PER_THREAD // HISTOGRAM_WORK
 PART_ROWS = 512  # rows per thread, at least, for a thread's own histograms to pay off
@@ -395,6 +393,12 @@ class GradientHistograms:
         self._scratch = np.zeros((0, 0), dtype=np.uint64)
         self._scratch_lock = threading.Lock()
 
+    def __getstate__(self):   # Dask may move it between workers: no lock, no scratch
+        return {**self.__dict__, "_scratch": np.zeros((0, 0), np.uint64), "_scratch_lock": None}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _scratch_lock=threading.Lock())
+
     def __call__(self, samples=None, *, out=None, check_input=True):
         """The histograms of rows ``samples`` (all rows if None).
 
@@ -473,12 +477,10 @@ def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None,
                               check_input=True):
     """Per (feature, bin) sums of gradients, hessians and rows.
 
-    The histograms gradient boosting scores splits on.  Sums are exact
-    integers (fixed point, see ``fixed_point_scale``), so histograms of
-    row chunks added together (``+``) equal the histogram of all the rows,
-    and a sibling's histogram is its parent's minus its own.  For many
-    nodes of the same gradients, ``GradientHistograms`` prepares the rows
-    once.
+    Sums are exact integers (fixed point, see ``fixed_point_scale``), so
+    chunks' histograms added (``+``) equal the histogram of all the rows, and
+    a sibling's is its parent's minus its own.  For many nodes of the same
+    gradients, ``GradientHistograms`` prepares the rows once.
 
     Parameters
     ----------
@@ -495,15 +497,13 @@ def gradient_histograms_chunk(binned, gradients, hessians=None, *, samples=None,
     n_threads : int, default=1
         Rows are split over threads.
     check_input : bool, default=True
-        False skips the checks, for callers that pass C-contiguous uint8
-        binned, contiguous int64 gradients (and hessians) and contiguous
-        uint32 samples, checked once already.
+        False skips the checks (C-contiguous uint8 binned, contiguous int64
+        gradients and hessians, contiguous uint32 samples).
 
     Returns
     -------
     ndarray of shape (d, N_BINS, 3), int64
-        ``[..., 0]`` gradient sums, ``[..., 1]`` hessian sums (0 without
-        hessians), ``[..., 2]`` row counts.
+        Gradient sums, hessian sums (0 without hessians), row counts.
 
     Examples
     --------

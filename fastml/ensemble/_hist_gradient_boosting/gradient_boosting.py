@@ -26,7 +26,7 @@ from fastml._threads import effective_n_threads
 from fastml._validation import (FLOAT_DTYPES, Interval, InvalidParameterError, Options,
                                 check_parameters, is_dask_collection, unchanged_on_error)
 from fastml.ensemble._hist_gradient_boosting import categories as _categories
-from fastml.ensemble._hist_gradient_boosting.boosting import Booster
+from fastml.ensemble._hist_gradient_boosting.boosting import Booster, _weighted_rows
 from fastml.ensemble._hist_gradient_boosting.losses import Loss, builtin_loss
 from fastml.ensemble._hist_gradient_boosting.prediction import PredictionMixin
 
@@ -93,8 +93,8 @@ class BaseHistGradientBoosting(PredictionMixin, BaseEstimator):
         category codes; float32 kept when there are no categorical ones."""
         if is_dask_collection(X):
             raise NotImplementedError(
-                f"{type(self).__name__} does not take Dask collections yet; call "
-                ".compute() first (training on a Dask cluster is planned).")
+                f"{type(self).__name__}: fit, predict, predict_proba and decision_function "
+                "take Dask input; this method does not yet: call .compute() first.")
         if not (hasattr(X, "columns") or isinstance(X, np.ndarray) or sparse.issparse(X)):
             X = np.asarray(X)  # lists and other array-likes
         if sparse.issparse(X):
@@ -179,6 +179,8 @@ class BaseHistGradientBoosting(PredictionMixin, BaseEstimator):
 
     def _fit(self, X, y, sample_weight, X_val, y_val, sample_weight_val):
         self._check_params()
+        if is_dask_collection(X):
+            return self._fit_dask(X, y, sample_weight, X_val)
         warm = self.warm_start and hasattr(self, "_trees")
         if warm and self.max_iter < self.n_iter_:
             raise ValueError(f"max_iter={self.max_iter} must be larger than or equal to "
@@ -212,16 +214,17 @@ class BaseHistGradientBoosting(PredictionMixin, BaseEstimator):
         if not warm:
             rng = check_random_state(self.random_state)
             self._random_seed = int(rng.randint(np.iinfo(np.uint32).max, dtype="u8"))
-            self.do_early_stopping_ = (self.early_stopping is True
-                                       or (self.early_stopping == "auto"
-                                           and (X.shape[0] > AUTO_EARLY_STOPPING
-                                                or X_val is not None)))
+            self.do_early_stopping_ = self._early_stopping(X.shape[0], X_val is not None)
         self._loss = self._make_loss()
         self._loss.check_target(y)
         split = self._train_validation(X, y, sample_weight, X_val, y_val, sample_weight_val)
         (X_train, y_train, w_train), validation = split
         if not warm:
-            self._fit_bins(X_train, w_train, n_threads)
+            rows = self._binning_rows(X_train.shape[0], w_train)
+            if rows is None:
+                self._fit_bins(X_train, w_train, n_threads)
+            else:
+                self._fit_bins(X_train[rows], None, n_threads)
             self._baseline = self._loss.baseline(y_train, w_train)
         binned = self._bin(X_train, n_threads)
         self.n_trees_per_iteration_ = self._loss.n_outputs
@@ -229,6 +232,60 @@ class BaseHistGradientBoosting(PredictionMixin, BaseEstimator):
         booster.run(warm)
         self._stacked = None
         self._forest()  # stacked once here: predict changes nothing in the estimator
+        return self
+
+    def _early_stopping(self, n_rows, validation_given):
+        return self.early_stopping is True or (
+            self.early_stopping == "auto" and (n_rows > AUTO_EARLY_STOPPING or validation_given))
+
+    def _fit_dask(self, X, y, sample_weight, X_val):
+        """fit on a Dask array or DataFrame X (``fastml._dask.boosting``):
+        the same trees as the in-memory fit on the same rows.  y and the
+        weights are gathered once (to encode labels and place the
+        baseline); X's blocks are binned and boosted where they are."""
+        from fastml._dask import boosting as dask_boosting
+        from fastml._dask.arrays import as_dask_labels, check_features
+
+        unsupported = [what for what, used in (
+            ("warm_start", self.warm_start), ("X_val / y_val", X_val is not None),
+            (f"loss={self.loss!r}", isinstance(self.loss, Loss)
+             or self.loss in ("absolute_error", "quantile")),
+            ("categorical features", self.categorical_features not in (None, "from_dtype")
+             or any(str(t) == "category" for t in getattr(X, "dtypes", ()))),
+        ) if used]
+        if unsupported:
+            raise NotImplementedError(
+                f"{type(self).__name__}.fit on Dask input does not support "
+                f"{', '.join(unsupported)} yet; call .compute() and fit in memory.")
+        self._forget_fit()
+        X = check_features(self, X, reset=True)
+        n = X.shape[0]
+        if self._early_stopping(n, False):
+            raise NotImplementedError(
+                f"early stopping on Dask input is not implemented yet (early_stopping="
+                f"{self.early_stopping!r} with {n} rows); pass early_stopping=False.")
+        self.is_categorical_ = None
+        y = self._encode_y(as_dask_labels(y, X).compute(), fitting=True)
+        if is_dask_collection(sample_weight):
+            sample_weight = sample_weight.compute()
+        w = self._apply_class_weight(self._validate_sample_weight(sample_weight, n), y)
+        self._random_seed = int(check_random_state(self.random_state).randint(
+            np.iinfo(np.uint32).max, dtype="u8"))
+        self.do_early_stopping_ = False
+        self._loss = self._make_loss()
+        self._loss.check_target(y)
+        rows = self._binning_rows(n, w)
+        sample, has_inf = dask_boosting.gather_rows(X, rows)
+        if has_inf:
+            raise ValueError("Input X contains infinity. NaN is taken as a missing value; "
+                             "replace infinite values.")
+        self._fit_bins(sample, w if rows is None else None, effective_n_threads(None))
+        self._baseline = self._loss.baseline(y, w)
+        self.n_trees_per_iteration_ = self._loss.n_outputs
+        self.train_score_, self.validation_score_ = np.array([]), np.array([])
+        dask_boosting.boost(self, X, y, w, None if w is None else _weighted_rows(w))
+        self._stacked = None
+        self._forest()
         return self
 
     def _forget_fit(self):
@@ -253,17 +310,22 @@ class BaseHistGradientBoosting(PredictionMixin, BaseEstimator):
         X_tr, X_va, y_tr, y_va, w_tr, w_va = parts
         return (X_tr, y_tr, w_tr), (X_va, y_va, w_va)
 
-    def _fit_bins(self, X, sample_weight, n_threads):
-        """Bin thresholds per feature: (weighted) quantiles for numerical
-        features, one bin per category for categorical ones.  Above
-        BINNING_SAMPLE rows, that many are drawn with replacement (with
-        probabilities from the weights), as scikit-learn does."""
-        rows = X
-        if X.shape[0] > BINNING_SAMPLE:
-            rng = np.random.RandomState(self._random_seed)
-            p = None if sample_weight is None else sample_weight / sample_weight.sum()
-            rows = X[rng.choice(X.shape[0], BINNING_SAMPLE, p=p, replace=True)]
-            sample_weight = None
+    def _binning_rows(self, n, sample_weight):
+        """The rows the bin thresholds are placed on: None for all n, else
+        BINNING_SAMPLE of them drawn with replacement (with probabilities
+        from the weights, which the drawn rows then lose), as scikit-learn
+        does."""
+        if n <= BINNING_SAMPLE:
+            return None
+        rng = np.random.RandomState(self._random_seed)
+        p = None if sample_weight is None else sample_weight / sample_weight.sum()
+        return rng.choice(n, BINNING_SAMPLE, p=p, replace=True)
+
+    def _fit_bins(self, rows, sample_weight, n_threads):
+        """Bin thresholds per feature from these rows (``_binning_rows``):
+        (weighted) quantiles for numerical features, one bin per category
+        for categorical ones."""
+        X = rows
         categorical = self._categorical_mask(X.shape[1])
         numerical = np.flatnonzero(~categorical)
         thresholds = [None] * X.shape[1]
@@ -400,8 +462,11 @@ class HistGradientBoostingRegressor(RegressorMixin, BaseHistGradientBoosting):
         return sample_weight
 
     def predict(self, X):
-        """Predicted values, ndarray of shape (n_samples,) float64."""
+        """Predicted values, ndarray of shape (n_samples,) float64 (a lazy
+        Dask array for Dask input)."""
         check_is_fitted(self, "_trees")
+        if is_dask_collection(X):
+            return self._on_dask("predict", X, None, np.float64)
         return self._loss.predict(self._raw_predict(X))
 
     def staged_predict(self, X):
@@ -490,17 +555,24 @@ class HistGradientBoostingClassifier(ClassifierMixin, BaseHistGradientBoosting):
         """Raw scores: (n_samples,) log-odds for two classes, else
         (n_samples, n_classes)."""
         check_is_fitted(self, "_trees")
+        if is_dask_collection(X):
+            K = self.n_trees_per_iteration_
+            return self._on_dask("decision_function", X, None if K == 1 else K, np.float64)
         raw = self._raw_predict(X)
         return raw[:, 0] if raw.shape[1] == 1 else raw
 
     def predict_proba(self, X):
         """Class probabilities, ndarray of shape (n_samples, n_classes)."""
         check_is_fitted(self, "_trees")
+        if is_dask_collection(X):
+            return self._on_dask("predict_proba", X, self.classes_.size, np.float64)
         return self._loss.predict(self._raw_predict(X))
 
     def predict(self, X):
         """Predicted classes, ndarray of shape (n_samples,)."""
         check_is_fitted(self, "_trees")
+        if is_dask_collection(X):
+            return self._on_dask("predict", X, None, self.classes_.dtype)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def staged_decision_function(self, X):

@@ -31,6 +31,12 @@ class PredictionMixin:
             return X
         return self._validate_X(X, reset=False)
 
+    def _on_dask(self, method, X, n_columns, dtype):
+        """``method`` over the row blocks of a Dask X, lazily."""
+        from fastml._dask.boosting import map_prediction
+
+        return map_prediction(self, method, X, n_columns, dtype)
+
     def _raw_predict(self, X):
         """Raw predictions (n, K) float64."""
         X = self._prediction_X(X)

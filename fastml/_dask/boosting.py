@@ -1,0 +1,314 @@
+"""Gradient boosting on Dask arrays: each row block's bin codes, targets,
+raw predictions, fixed-point gradients and row positions stay where Dask
+keeps the block (a worker's memory on a cluster); only node histograms
+(summed over the blocks as Dask reduces them) and the small trees travel.
+
+One tree grows leaf by leaf as ``kernels.TreeGrower`` grows it in memory --
+the same heap order, split rule and leaf values -- but a node's histogram is
+the sum of the blocks' ``node_histograms_chunk``, and rows move to their
+children with ``leaf_positions_chunk``.  Fixed-point sums are exact, so the
+trees are those of the in-memory fit on the same rows, bit for bit, however
+the rows are split into blocks and workers.
+"""
+import heapq
+import time
+
+import dask
+import dask.array as da
+import numpy as np
+
+from fastml import kernels
+
+
+def _gradients(loss, y, raw, w):
+    """(g, h) of a block, float32 (n, K); h None for unit hessians."""
+    return loss.gradient_hessian(y, raw, w)
+
+
+def _column(pair, k, which):
+    values = pair[which]
+    return None if values is None else np.ascontiguousarray(values[:, k])
+
+
+def _histograms_of(binned, g, h, w, g_scale, h_scale, bins):
+    """A block's GradientHistograms for one tree."""
+    g = kernels.to_fixed_point(g, g_scale, sample_weight=w, check_input=False)
+    if h is not None:
+        h = kernels.to_fixed_point(h, h_scale, sample_weight=w, check_input=False)
+    return kernels.GradientHistograms(binned, g, h, bins=bins, check_input=False)
+
+
+def _add_leaves(raw, k, tree, positions):
+    """The block's raw predictions with column k plus its rows' leaf values."""
+    raw = raw.copy()
+    raw[:, k] += tree.value[positions]
+    return raw
+
+
+def _abs_max_sum(values, w):
+    return kernels.abs_max_sum(values, sample_weight=w)
+
+
+class BlockTreeSource:
+    """The row blocks of one tree: where each row is, and the histograms of
+    the nodes asked for, summed over the blocks.
+
+    Parameters
+    ----------
+    binned : list of Delayed
+        Each block's bin codes (persisted).
+    histograms : list of Delayed
+        Each block's ``GradientHistograms`` for this tree (persisted).
+    missing_bin : int
+    """
+
+    def __init__(self, binned, histograms, missing_bin):
+        self.binned, self.histograms, self.missing_bin = binned, histograms, missing_bin
+        self.positions = [dask.delayed(np.zeros)(dask.delayed(len)(b), np.int64)
+                          for b in binned]
+        self.positions = list(dask.persist(*self.positions))
+
+    def node_histograms(self, nodes):
+        """(len(nodes), d, N_BINS, 3) int64, summed over the blocks."""
+        nodes = np.asarray(nodes, np.int64)
+        parts = [dask.delayed(kernels.node_histograms_chunk)(h, p, nodes)
+                 for h, p in zip(self.histograms, self.positions)]
+        return dask.compute(_tree_sum(parts))[0]
+
+    def move_rows(self, tree):
+        """Every row walks down the grown tree to its leaf."""
+        self.positions = list(dask.persist(*[
+            dask.delayed(kernels.leaf_positions_chunk)(b, tree, start=p,
+                                                        missing_bin=self.missing_bin)
+            for b, p in zip(self.binned, self.positions)]))
+
+
+def _tree_sum(parts, fan_in=4):
+    """The sum of delayed arrays, added in a tree on the workers."""
+    while len(parts) > 1:
+        parts = [dask.delayed(sum)(parts[i:i + fan_in]) for i in range(0, len(parts), fan_in)]
+    return parts[0]
+
+
+class BlockTreeGrower:
+    """Grows one tree from a ``BlockTreeSource`` by ``kernels.TreeGrower``'s
+    rules (numerical features): see that class for the parameters."""
+
+    def __init__(self, source, thresholds, *, gradient_scale, hessian_scale, missing_bin,
+                 learning_rate, max_leaf_nodes, max_depth, min_samples_leaf,
+                 l2_regularization, n_allowed_features, rng, min_hessian=1e-3):
+        self.source, self.thresholds = source, thresholds
+        self.n_values = np.array([len(t) + 1 for t in thresholds], np.uint16)
+        self.gradient_scale, self.hessian_scale = gradient_scale, hessian_scale
+        self.missing_bin, self.learning_rate = missing_bin, float(learning_rate)
+        self.max_leaf_nodes, self.max_depth = max_leaf_nodes, max_depth
+        self.min_samples_leaf, self.l2 = min_samples_leaf, l2_regularization
+        self.n_allowed_features, self.rng, self.min_hessian = n_allowed_features, rng, min_hessian
+        self.fields = {k: [] for k in kernels.Tree._fields if k != "left_categories"}
+        self.sums, self.heap, self.n_leaves = [], [], 0
+
+    def grow(self):
+        """The tree (kernels.Tree); the source's positions end at its leaves."""
+        root = self.source.node_histograms([0])[0]
+        self.has_missing = (root[:, self.missing_bin, 2] > 0).astype(np.uint8)
+        self._add_node(root[0].sum(axis=0), 0)
+        self.n_leaves = 1
+        self._consider(0, root)
+        while self.heap and self._may_add_leaf():
+            _, node, feature, split, hist = heapq.heappop(self.heap)
+            self._split(node, feature, split, hist)
+        if self.n_leaves == 1:   # a tree that did not split predicts 0, as scikit-learn's
+            self.fields["value"][0] = 0.0
+        return self._tree()
+
+    def _tree(self):
+        return kernels.Tree.from_nodes(**self.fields)
+
+    def _may_add_leaf(self):
+        return self.max_leaf_nodes is None or self.n_leaves < self.max_leaf_nodes
+
+    def _may_split(self, count, depth):
+        return ((self.max_depth is None or depth < self.max_depth)
+                and count >= 2 * self.min_samples_leaf)
+
+    def _add_node(self, sums, depth):
+        g, h, count = (int(v) for v in sums)
+        hess = h * self.hessian_scale if self.hessian_scale is not None else float(count)
+        value = self.learning_rate * (-(g * self.gradient_scale) / (hess + self.l2 + 1e-15))
+        for key, val in (("feature", -1), ("threshold", np.nan), ("threshold_bin", -1),
+                         ("missing_left", False), ("categorical", False), ("left", -1),
+                         ("right", -1), ("value", value), ("count", count), ("gain", 0.0),
+                         ("depth", depth)):
+            self.fields[key].append(val)
+        self.sums.append(np.asarray(sums, np.int64))
+        return len(self.sums) - 1
+
+    def _allowed(self):
+        d, k = self.n_values.size, self.n_allowed_features
+        if k is None or k >= d:
+            return None
+        allowed = np.zeros(d, np.uint8)
+        allowed[self.rng.choice(d, k, replace=False)] = 1
+        return allowed
+
+    def _consider(self, node, hist):
+        if not self._may_split(self.fields["count"][node], self.fields["depth"][node]):
+            return
+        split = kernels.find_node_splits(
+            hist, self.n_values, gradient_scale=self.gradient_scale,
+            hessian_scale=self.hessian_scale, missing_bin=self.missing_bin,
+            l2_regularization=self.l2, min_samples_leaf=self.min_samples_leaf,
+            min_hessian=self.min_hessian, allowed=self._allowed(), has_missing=self.has_missing)
+        feature = int(np.argmax(split.gain))   # ties to the first feature
+        if split.gain[feature] > 0.0:
+            heapq.heappush(self.heap, (-float(split.gain[feature]), node, feature, split, hist))
+
+    def _split(self, node, f, split, hist):
+        fields, count = self.fields, self.fields["count"][node]
+        left_sums = split.left[f]
+        missing_left = (bool(split.missing_left[f]) if self.has_missing[f]
+                        else bool(left_sums[2] > count - left_sums[2]))
+        depth = fields["depth"][node] + 1
+        left = self._add_node(left_sums, depth)
+        right = self._add_node(self.sums[node] - left_sums, depth)
+        tb, thresholds = int(split.threshold[f]), self.thresholds[f]
+        for key, val in (("feature", f), ("threshold_bin", tb), ("missing_left", missing_left),
+                         ("left", left), ("right", right), ("gain", float(split.gain[f])),
+                         ("value", 0.0),
+                         ("threshold", thresholds[tb] if tb < len(thresholds) else np.inf)):
+            fields[key][node] = val
+        self.n_leaves += 1
+        self.source.move_rows(self._tree())
+        counts = (int(left_sums[2]), fields["count"][right])
+        if not (self._may_add_leaf() and self._may_split(max(counts), depth)):
+            return
+        smaller = left if counts[0] <= counts[1] else right
+        small_hist = self.source.node_histograms([smaller])[0]
+        hists = {smaller: small_hist, left + right - smaller: hist - small_hist}
+        for child in (left, right):
+            self._consider(child, hists[child])
+
+
+class DaskBooster:
+    """The boosting loop of a fit on Dask blocks; the counterpart of
+    ``boosting.Booster`` (no early stopping, validation or warm start).
+
+    Parameters
+    ----------
+    model : BaseHistGradientBoosting
+        With its loss, bins and baseline set.
+    binned, y, w : lists of Delayed
+        Each block's bin codes, encoded targets and weights (or None).
+    n_rows : int
+    weighted_rows : int or None
+        ``boosting._weighted_rows`` of the weights.
+    """
+
+    def __init__(self, model, binned, y, w, n_rows, weighted_rows):
+        self.model, self.loss = model, model._loss
+        self.binned, self.y, self.w = binned, y, w
+        self.n_rows, self.weighted_rows = n_rows, weighted_rows
+        baseline = model._baseline
+        self.raw = list(dask.persist(*[
+            dask.delayed(np.tile)(baseline, (dask.delayed(len)(b), 1)) for b in binned]))
+
+    def run(self):
+        model = self.model
+        model._trees, model.n_iter_ = [], 0
+        feature_rng = np.random.default_rng(model._random_seed)
+        started = time.perf_counter()
+        while model.n_iter_ < model.max_iter:
+            tic = time.perf_counter()
+            pairs = list(dask.persist(*[dask.delayed(_gradients)(self.loss, y, raw, w)
+                                        for y, raw, w in zip(self.y, self.raw, self.w)]))
+            trees = [self._grow(k, pairs, feature_rng) for k in range(self.loss.n_outputs)]
+            model._trees.append(trees)
+            model.n_iter_ += 1
+            if model.verbose:
+                leaves = sum(int((t.left < 0).sum()) for t in trees)
+                print(f"[{model.n_iter_}/{model.max_iter}] {len(trees)} tree"
+                      f"{'s' * (len(trees) > 1)}, {leaves} leaves, in "
+                      f"{time.perf_counter() - tic:.3f}s")
+        model._feature_rng = feature_rng
+        if model.verbose:
+            print(f"Fit {model.n_iter_} iterations in {time.perf_counter() - started:.3f}s")
+
+    def _scale(self, pairs, k, which):
+        """The fixed-point scale of column k of the gradients (0) or hessians (1)."""
+        parts = dask.compute(*[dask.delayed(_abs_max_sum)(dask.delayed(_column)(p, k, which), w)
+                               for p, w in zip(pairs, self.w)])
+        largest, total = max(p[0] for p in parts), sum(p[1] for p in parts)
+        rows = self.n_rows if self.weighted_rows is None else self.weighted_rows
+        return kernels.fixed_point_scale(largest, rows, abs_sum=total)
+
+    def _grow(self, k, pairs, feature_rng):
+        model = self.model
+        with_hessians = dask.compute(dask.delayed(lambda p: p[1] is not None)(pairs[0]))[0]
+        g_scale = self._scale(pairs, k, 0)
+        h_scale = self._scale(pairs, k, 1) if with_hessians else None
+        n_values = np.array([len(t) + 1 for t in model._thresholds], np.uint16)
+        histograms = list(dask.persist(*[
+            dask.delayed(_histograms_of)(b, dask.delayed(_column)(p, k, 0),
+                                         dask.delayed(_column)(p, k, 1), w, g_scale, h_scale,
+                                         (n_values, model.max_bins))
+            for b, p, w in zip(self.binned, pairs, self.w)]))
+        source = BlockTreeSource(self.binned, histograms, model.max_bins)
+        d = len(model._thresholds)
+        tree = BlockTreeGrower(
+            source, model._thresholds, gradient_scale=g_scale, hessian_scale=h_scale,
+            missing_bin=model.max_bins, learning_rate=model.learning_rate,
+            max_leaf_nodes=model.max_leaf_nodes, max_depth=model.max_depth,
+            min_samples_leaf=model.min_samples_leaf,
+            l2_regularization=model.l2_regularization,
+            n_allowed_features=max(1, int(np.ceil(model.max_features * d))),
+            rng=feature_rng).grow()
+        self.raw = list(dask.persist(*[dask.delayed(_add_leaves)(raw, k, tree, p)
+                                       for raw, p in zip(self.raw, source.positions)]))
+        return tree
+
+
+def gather_rows(X, rows):
+    """(X's rows as NumPy -- all of them when rows is None --, whether X
+    holds an infinite value), in one pass over X."""
+    has_inf = da.isinf(X).any()
+    if rows is None:
+        return dask.compute(X, has_inf)
+    unique, inverse = np.unique(rows, return_inverse=True)
+    sample, has_inf = dask.compute(X[unique], has_inf)
+    return sample[inverse], has_inf
+
+
+def boost(model, X, y, w, weighted_rows):
+    """Bin X's blocks where they are and boost ``model`` on them (its loss,
+    thresholds and baseline set); y and w (NumPy, or w None) go to the
+    blocks of X's rows."""
+    edges = [np.nextafter(t, np.inf) for t in model._thresholds]
+    binned = X.map_blocks(kernels.bin_chunk, edges, missing_bin=model.max_bins,
+                          dtype=np.uint8).persist()
+    offsets = np.cumsum((0,) + X.chunks[0])
+    y_blocks = [dask.delayed(y[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
+    w_blocks = [None if w is None else dask.delayed(w[a:b])
+                for a, b in zip(offsets[:-1], offsets[1:])]
+    y_blocks = list(dask.persist(*y_blocks))   # sent once, kept beside the blocks
+    w_blocks = w_blocks if w is None else list(dask.persist(*w_blocks))
+    DaskBooster(model, list(binned.to_delayed().ravel()), y_blocks, w_blocks, X.shape[0],
+                weighted_rows).run()
+
+
+def _predict_block(block, model, method):
+    return getattr(model, method)(block)
+
+
+def map_prediction(model, method, X, n_columns, dtype):
+    """``model.<method>`` over the row blocks of a Dask array, lazily: the
+    model is one key of the graph, sent once to each worker that needs it.
+    The result has n_columns columns, or is 1-D for None."""
+    from fastml._dask.arrays import check_features
+
+    X = check_features(model, X, reset=False)
+    shipped = dask.delayed(model, traverse=False)
+    if n_columns is None:
+        return X.map_blocks(_predict_block, shipped, method, drop_axis=1, dtype=dtype,
+                            meta=np.empty(0, dtype))
+    return X.map_blocks(_predict_block, shipped, method, chunks=(X.chunks[0], (n_columns,)),
+                        dtype=dtype, meta=np.empty((0, 0), dtype))

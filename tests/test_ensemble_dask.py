@@ -1,0 +1,182 @@
+"""Gradient boosting fitted on Dask blocks (``fastml._dask.boosting``): the
+trees of the in-memory fit on the same rows, bit for bit, whatever the
+blocks and workers; predictions on Dask input lazy; unsupported options
+and bad input refused before any work is sent."""
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.datasets import make_classification, make_regression
+
+from fastml import kernels
+from fastml.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+distributed = pytest.importorskip("distributed")
+
+
+def assert_same_model(got, expected):
+    assert got.n_iter_ == expected.n_iter_
+    assert_array_equal(got._baseline, expected._baseline)
+    for a, b in zip(got._thresholds, expected._thresholds):
+        assert_array_equal(a, b)
+    for trees, expected_trees in zip(got._trees, expected._trees):
+        for tree, expected_tree in zip(trees, expected_trees):
+            for field in kernels.Tree._fields:
+                assert_array_equal(getattr(tree, field), getattr(expected_tree, field),
+                                   err_msg=field)
+
+
+def regression_data(n=3000, seed=0):
+    X, y = make_regression(n_samples=n, n_features=6, noise=5, random_state=seed)
+    X[::7, 1] = np.nan
+    X[:, 3] = np.round(X[:, 3])
+    return X, y
+
+
+@pytest.mark.parametrize("chunks", [3000, 1000, (1200, 1, 799, 1000)])
+def test_regression_on_blocks_is_the_in_memory_model(chunks):
+    X, y = regression_data()
+    params = dict(max_iter=8, early_stopping=False, random_state=0)
+    Xd = da.from_array(X, chunks=(chunks, 6))
+    model = HistGradientBoostingRegressor(**params).fit(Xd, da.from_array(y, chunks=500))
+    expected = HistGradientBoostingRegressor(**params).fit(X, y)
+    assert_same_model(model, expected)
+    prediction = model.predict(Xd)
+    assert isinstance(prediction, da.Array)
+    assert_array_equal(prediction.compute(), expected.predict(X))
+
+
+def test_fit_on_a_process_cluster(client):
+    """Two worker processes: blocks, histograms and trees are pickled and
+    sent; the model is still the in-memory one."""
+    X, y = make_classification(n_samples=2400, n_features=8, n_informative=5, n_classes=3,
+                               random_state=1)
+    w = np.random.default_rng(1).integers(1, 4, 2400).astype(np.float64)
+    params = dict(max_iter=4, early_stopping=False, random_state=0, max_features=0.5,
+                  max_leaf_nodes=15)
+    Xd = da.from_array(X, chunks=(500, 8))
+    model = HistGradientBoostingClassifier(**params).fit(
+        Xd, da.from_array(y, chunks=600), sample_weight=da.from_array(w, chunks=600))
+    expected = HistGradientBoostingClassifier(**params).fit(X, y, sample_weight=w)
+    assert_same_model(model, expected)
+    assert_array_equal(model.predict_proba(Xd).compute(), expected.predict_proba(X))
+    assert_array_equal(model.predict(Xd).compute(), expected.predict(X))
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "poisson", "gamma"])
+def test_regression_losses(loss):
+    X, y = regression_data(1500, seed=2)
+    y = np.abs(y) + 1.0
+    params = dict(loss=loss, max_iter=5, early_stopping=False, random_state=0)
+    model = HistGradientBoostingRegressor(**params).fit(
+        da.from_array(X, chunks=(400, 6)), da.from_array(y, chunks=400))
+    assert_same_model(model, HistGradientBoostingRegressor(**params).fit(X, y))
+
+
+def test_binary_classification_with_class_weight_and_labels():
+    X, y = make_classification(n_samples=2000, n_features=5, random_state=3)
+    labels = np.array(["no", "yes"])[y]
+    params = dict(max_iter=5, early_stopping=False, random_state=0, class_weight="balanced",
+                  max_depth=3)
+    Xd = da.from_array(X, chunks=(700, 5))
+    model = HistGradientBoostingClassifier(**params).fit(Xd, da.from_array(labels, chunks=700))
+    expected = HistGradientBoostingClassifier(**params).fit(X, labels)
+    assert_same_model(model, expected)
+    assert_array_equal(model.predict(Xd).compute(), expected.predict(X))
+    assert_array_equal(model.decision_function(Xd).compute(), expected.decision_function(X))
+
+
+def test_binning_sample_above_binning_sample_rows(monkeypatch):
+    """Above BINNING_SAMPLE rows, the thresholds come from the same drawn
+    rows as in memory (gathered from the blocks)."""
+    from fastml.ensemble._hist_gradient_boosting import gradient_boosting
+
+    monkeypatch.setattr(gradient_boosting, "BINNING_SAMPLE", 500)
+    X, y = regression_data(2000, seed=4)
+    params = dict(max_iter=3, early_stopping=False, random_state=0)
+    model = HistGradientBoostingRegressor(**params).fit(
+        da.from_array(X, chunks=(300, 6)), da.from_array(y, chunks=300))
+    assert_same_model(model, HistGradientBoostingRegressor(**params).fit(X, y))
+
+
+def test_dask_dataframe_input():
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X, y = regression_data(1000, seed=5)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    ddf = dd.from_pandas(frame, npartitions=3)
+    params = dict(max_iter=3, early_stopping=False, random_state=0)
+    model = HistGradientBoostingRegressor(**params).fit(ddf, dd.from_pandas(pd.Series(y), 3))
+    expected = HistGradientBoostingRegressor(**params).fit(frame, y)
+    assert_same_model(model, expected)
+    assert list(model.feature_names_in_) == list(frame.columns)
+
+
+@pytest.mark.parametrize("params, fit_kwargs, message", [
+    ({"early_stopping": True}, {}, "early stopping"),
+    ({}, {}, "early stopping"),   # 'auto' with more than 10 000 rows
+    ({"early_stopping": False, "loss": "absolute_error"}, {}, "absolute_error"),
+    ({"early_stopping": False, "warm_start": True}, {}, "warm_start"),
+    ({"early_stopping": False, "categorical_features": [0]}, {}, "categorical"),
+])
+def test_unsupported_options_are_refused_before_any_work(params, fit_kwargs, message):
+    X = da.zeros((12_000, 3), chunks=(4000, 3))
+    y = da.zeros(12_000, chunks=4000)
+    with dask.config.set(scheduler=_no_work_scheduler):
+        with pytest.raises(NotImplementedError, match=message):
+            HistGradientBoostingRegressor(**params).fit(X, y, **fit_kwargs)
+
+
+def _no_work_scheduler(*args, **kwargs):
+    raise AssertionError("work was sent before the input was refused")
+
+
+def test_bad_dask_input_is_refused():
+    X = da.from_array(np.random.default_rng(0).normal(size=(100, 3)), chunks=(30, 3))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        HistGradientBoostingRegressor(early_stopping=False).fit(X, da.zeros(90, chunks=30))
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        HistGradientBoostingRegressor(early_stopping=False).fit(
+            X[X[:, 0] > 0], da.zeros(100, chunks=30))
+    with pytest.raises(ValueError, match="NaN"):
+        HistGradientBoostingClassifier(early_stopping=False).fit(
+            X, da.from_array(np.r_[np.nan, np.zeros(99)], chunks=30))
+    with pytest.raises(ValueError, match="1 class"):
+        HistGradientBoostingClassifier(early_stopping=False).fit(X, da.zeros(100, chunks=30))
+    X_inf = da.from_array(np.r_[[[np.inf, 0, 0]], np.zeros((99, 3))], chunks=(30, 3))
+    with pytest.raises(ValueError, match="infinity"):
+        HistGradientBoostingRegressor(early_stopping=False).fit(X_inf, da.zeros(100, chunks=30))
+
+
+def test_a_worker_killed_mid_fit_does_not_change_the_model():
+    """SIGKILL one of two worker processes while the trees grow: Dask
+    recomputes the blocks it held from the graph (bin codes, raw
+    predictions, positions) and the fit ends with the in-memory model."""
+    import os
+    import signal
+    import threading
+    import time
+
+    X, y = regression_data(4000, seed=6)
+    params = dict(max_iter=8, early_stopping=False, random_state=0, max_leaf_nodes=15)
+    expected = HistGradientBoostingRegressor(**params).fit(X, y)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        pids = client.run(os.getpid)
+        model = HistGradientBoostingRegressor(**params)
+
+        def kill_when_trees_grow():
+            while getattr(model, "_trees", None) is None or len(model._trees) < 2:
+                time.sleep(0.01)
+            os.kill(sorted(pids.values())[0], signal.SIGKILL)
+            killed.set()
+
+        killed = threading.Event()
+        killer = threading.Thread(target=kill_when_trees_grow, daemon=True)
+        killer.start()
+        model.fit(da.from_array(X, chunks=(500, 6)), da.from_array(y, chunks=500))
+        killer.join(timeout=1)
+        assert killed.is_set() and model.n_iter_ == 8
+    assert_same_model(model, expected)
