@@ -162,7 +162,7 @@ def test_a_worker_killed_mid_fit_does_not_change_the_model():
     params = dict(max_iter=8, early_stopping=False, random_state=0, max_leaf_nodes=15)
     expected = HistGradientBoostingRegressor(**params).fit(X, y)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         pids = client.run(os.getpid)
         model = HistGradientBoostingRegressor(**params)

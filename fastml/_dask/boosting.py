@@ -38,10 +38,11 @@ def _histograms_of(binned, g, h, w, g_scale, h_scale, bins):
     return kernels.GradientHistograms(binned, g, h, bins=bins, check_input=False)
 
 
-def _add_leaves(raw, k, tree, positions):
-    """The block's raw predictions with column k plus its rows' leaf values."""
+def _add_leaves(raw, k, tree, final, positions):
+    """The block's raw predictions with column k plus its rows' leaf values
+    (final: the tree's node for each of the positions' nodes)."""
     raw = raw.copy()
-    raw[:, k] += tree.value[positions]
+    raw[:, k] += tree.value[final[positions]]
     return raw
 
 
@@ -92,7 +93,21 @@ def _tree_sum(parts, fan_in=4):
 
 class BlockTreeGrower:
     """Grows one tree from a ``BlockTreeSource`` by ``kernels.TreeGrower``'s
-    rules (numerical features): see that class for the parameters."""
+    rules (numerical features; see that class for the parameters), a tree
+    level or so per round trip to the blocks.
+
+    Best-first growth splits, one at a time, the leaf of largest gain; with
+    room for B more leaves, only the B best leaves of the heap can still be
+    split (each split pops the best leaf, and a leaf below B others would
+    need fewer than B pops before it).  So each round expands the best B
+    leaves not yet expanded -- their rows move to the children and the
+    smaller children's histograms come back, all in one round trip -- and
+    the splits are then taken in best-first order, as in memory, until a
+    leaf not yet expanded comes up.  Expansions the budget never reaches
+    are dropped at the end (their rows go back to the leaf).  Nodes are
+    numbered as they are taken, and features drawn (``max_features``) as
+    leaves are scored, in the in-memory order: the same tree, bit for bit.
+    """
 
     def __init__(self, source, thresholds, *, gradient_scale, hessian_scale, missing_bin,
                  learning_rate, max_leaf_nodes, max_depth, min_samples_leaf,
@@ -104,25 +119,37 @@ class BlockTreeGrower:
         self.max_leaf_nodes, self.max_depth = max_leaf_nodes, max_depth
         self.min_samples_leaf, self.l2 = min_samples_leaf, l2_regularization
         self.n_allowed_features, self.rng, self.min_hessian = n_allowed_features, rng, min_hessian
-        self.fields = {k: [] for k in kernels.Tree._fields if k != "left_categories"}
-        self.sums, self.heap, self.n_leaves = [], [], 0
+        # nodes as the blocks know them (expansions included), and the tree's
+        self.nodes, self.final, self.fields = [], {}, {
+            k: [] for k in kernels.Tree._fields if k != "left_categories"}
+        self.heap, self.n_leaves, self.round_trips = [], 0, 0
 
     def grow(self):
-        """The tree (kernels.Tree); the source's positions end at its leaves."""
+        """(tree, final): the tree (kernels.Tree), and the node of the tree
+        each node the blocks' positions hold stands for (an int64 array)."""
         root = self.source.node_histograms([0])[0]
+        self.round_trips = 1
         self.has_missing = (root[:, self.missing_bin, 2] > 0).astype(np.uint8)
-        self._add_node(root[0].sum(axis=0), 0)
+        self._new_node(root[0].sum(axis=0), 0, parent=None)
+        self.nodes[0]["hist"] = root
+        self._take(0)
         self.n_leaves = 1
-        self._consider(0, root)
+        self._consider(0)
         while self.heap and self._may_add_leaf():
-            _, node, feature, split, hist = heapq.heappop(self.heap)
-            self._split(node, feature, split, hist)
+            if "children" not in self.nodes[self.heap[0][2]]:
+                self._expand()
+            _, _, node = heapq.heappop(self.heap)
+            self._split(node)
         if self.n_leaves == 1:   # a tree that did not split predicts 0, as scikit-learn's
             self.fields["value"][0] = 0.0
-        return self._tree()
+        final = np.array([self._final_of(node) for node in range(len(self.nodes))], np.int64)
+        return kernels.Tree.from_nodes(**self.fields), final
 
-    def _tree(self):
-        return kernels.Tree.from_nodes(**self.fields)
+    def _final_of(self, node):
+        """A node of the tree, or for a dropped expansion's child, its leaf."""
+        while node not in self.final:
+            node = self.nodes[node]["parent"]
+        return self.final[node]
 
     def _may_add_leaf(self):
         return self.max_leaf_nodes is None or self.n_leaves < self.max_leaf_nodes
@@ -131,17 +158,24 @@ class BlockTreeGrower:
         return ((self.max_depth is None or depth < self.max_depth)
                 and count >= 2 * self.min_samples_leaf)
 
-    def _add_node(self, sums, depth):
+    def _new_node(self, sums, depth, parent):
+        sums = np.asarray(sums, np.int64)
         g, h, count = (int(v) for v in sums)
         hess = h * self.hessian_scale if self.hessian_scale is not None else float(count)
         value = self.learning_rate * (-(g * self.gradient_scale) / (hess + self.l2 + 1e-15))
+        self.nodes.append({"sums": sums, "depth": depth, "count": count, "value": value,
+                           "parent": parent, "hist": None})
+        return len(self.nodes) - 1
+
+    def _take(self, node):
+        """Give a node its number in the tree (the in-memory order)."""
+        x = self.nodes[node]
+        self.final[node] = len(self.fields["value"])
         for key, val in (("feature", -1), ("threshold", np.nan), ("threshold_bin", -1),
                          ("missing_left", False), ("categorical", False), ("left", -1),
-                         ("right", -1), ("value", value), ("count", count), ("gain", 0.0),
-                         ("depth", depth)):
+                         ("right", -1), ("value", x["value"]), ("count", x["count"]),
+                         ("gain", 0.0), ("depth", x["depth"])):
             self.fields[key].append(val)
-        self.sums.append(np.asarray(sums, np.int64))
-        return len(self.sums) - 1
 
     def _allowed(self):
         d, k = self.n_values.size, self.n_allowed_features
@@ -151,42 +185,85 @@ class BlockTreeGrower:
         allowed[self.rng.choice(d, k, replace=False)] = 1
         return allowed
 
-    def _consider(self, node, hist):
-        if not self._may_split(self.fields["count"][node], self.fields["depth"][node]):
+    def _consider(self, node):
+        """Score a taken leaf's splits; queue it if it may split."""
+        x = self.nodes[node]
+        if not self._may_split(x["count"], x["depth"]):
             return
         split = kernels.find_node_splits(
-            hist, self.n_values, gradient_scale=self.gradient_scale,
+            x["hist"], self.n_values, gradient_scale=self.gradient_scale,
             hessian_scale=self.hessian_scale, missing_bin=self.missing_bin,
             l2_regularization=self.l2, min_samples_leaf=self.min_samples_leaf,
             min_hessian=self.min_hessian, allowed=self._allowed(), has_missing=self.has_missing)
-        feature = int(np.argmax(split.gain))   # ties to the first feature
-        if split.gain[feature] > 0.0:
-            heapq.heappush(self.heap, (-float(split.gain[feature]), node, feature, split, hist))
+        f = int(np.argmax(split.gain))   # ties to the first feature
+        if split.gain[f] > 0.0:
+            left_sums = split.left[f]
+            missing_left = (bool(split.missing_left[f]) if self.has_missing[f]
+                            else bool(left_sums[2] > x["count"] - left_sums[2]))
+            x["split"] = (f, int(split.threshold[f]), missing_left, float(split.gain[f]),
+                          left_sums)
+            heapq.heappush(self.heap, (-x["split"][3], self.final[node], node))
 
-    def _split(self, node, f, split, hist):
-        fields, count = self.fields, self.fields["count"][node]
-        left_sums = split.left[f]
-        missing_left = (bool(split.missing_left[f]) if self.has_missing[f]
-                        else bool(left_sums[2] > count - left_sums[2]))
-        depth = fields["depth"][node] + 1
-        left = self._add_node(left_sums, depth)
-        right = self._add_node(self.sums[node] - left_sums, depth)
-        tb, thresholds = int(split.threshold[f]), self.thresholds[f]
+    def _expand(self):
+        """One round trip: the best leaves the budget can reach, not yet
+        expanded, split on the blocks, and their smaller children's
+        histograms back."""
+        budget = len(self.heap) if self.max_leaf_nodes is None else \
+            self.max_leaf_nodes - self.n_leaves
+        smaller = []
+        for _, _, node in heapq.nsmallest(budget, self.heap):
+            x = self.nodes[node]
+            if "children" in x:
+                continue
+            f, tb, missing_left, gain, left_sums = x["split"]
+            children = (self._new_node(left_sums, x["depth"] + 1, node),
+                        self._new_node(x["sums"] - left_sums, x["depth"] + 1, node))
+            x["children"] = children
+            counts = [self.nodes[c]["count"] for c in children]
+            if self._may_split(max(counts), x["depth"] + 1):
+                smaller.append(children[0] if counts[0] <= counts[1] else children[1])
+        self.source.move_rows(self._expanded_tree())
+        if smaller:
+            for child, hist in zip(smaller, self.source.node_histograms(smaller)):
+                parent = self.nodes[self.nodes[child]["parent"]]
+                sibling = sum(parent["children"]) - child
+                self.nodes[child]["hist"] = hist
+                self.nodes[sibling]["hist"] = parent["hist"] - hist
+        self.round_trips += 1
+
+    def _expanded_tree(self):
+        """Every expansion so far as a tree, in the blocks' node numbers."""
+        n = len(self.nodes)
+        left, right = np.full(n, -1), np.full(n, -1)
+        feature, threshold_bin = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        missing_left = np.zeros(n, bool)
+        for node, x in enumerate(self.nodes):
+            if "children" in x:
+                left[node], right[node] = x["children"]
+                feature[node], threshold_bin[node], missing_left[node] = x["split"][:3]
+        return kernels.Tree.from_nodes(left=left, right=right, feature=feature,
+                                       threshold_bin=threshold_bin, missing_left=missing_left)
+
+    def _split(self, node):
+        """Take an expanded leaf's split into the tree; score its children."""
+        x, fields = self.nodes[node], self.fields
+        f, tb, missing_left, gain, _ = x["split"]
+        parent = self.final[node]
+        left, right = x["children"]
+        self._take(left)
+        self._take(right)
+        thresholds = self.thresholds[f]
         for key, val in (("feature", f), ("threshold_bin", tb), ("missing_left", missing_left),
-                         ("left", left), ("right", right), ("gain", float(split.gain[f])),
-                         ("value", 0.0),
+                         ("left", self.final[left]), ("right", self.final[right]),
+                         ("gain", gain), ("value", 0.0),
                          ("threshold", thresholds[tb] if tb < len(thresholds) else np.inf)):
-            fields[key][node] = val
+            fields[key][parent] = val
         self.n_leaves += 1
-        self.source.move_rows(self._tree())
-        counts = (int(left_sums[2]), fields["count"][right])
-        if not (self._may_add_leaf() and self._may_split(max(counts), depth)):
-            return
-        smaller = left if counts[0] <= counts[1] else right
-        small_hist = self.source.node_histograms([smaller])[0]
-        hists = {smaller: small_hist, left + right - smaller: hist - small_hist}
-        for child in (left, right):
-            self._consider(child, hists[child])
+        counts = (self.nodes[left]["count"], self.nodes[right]["count"])
+        if self._may_add_leaf() and self._may_split(max(counts), x["depth"] + 1):
+            for child in (left, right):
+                self._consider(child)
+        x["hist"] = None
 
 
 class DaskBooster:
@@ -208,6 +285,7 @@ class DaskBooster:
         self.model, self.loss = model, model._loss
         self.binned, self.y, self.w = binned, y, w
         self.n_rows, self.weighted_rows = n_rows, weighted_rows
+        self.round_trips = 0   # histogram requests to the blocks, for verbose
         baseline = model._baseline
         self.raw = list(dask.persist(*[
             dask.delayed(np.tile)(baseline, (dask.delayed(len)(b), 1)) for b in binned]))
@@ -227,8 +305,8 @@ class DaskBooster:
             if model.verbose:
                 leaves = sum(int((t.left < 0).sum()) for t in trees)
                 print(f"[{model.n_iter_}/{model.max_iter}] {len(trees)} tree"
-                      f"{'s' * (len(trees) > 1)}, {leaves} leaves, in "
-                      f"{time.perf_counter() - tic:.3f}s")
+                      f"{'s' * (len(trees) > 1)}, {leaves} leaves, {self.round_trips} "
+                      f"histogram round trips so far, in {time.perf_counter() - tic:.3f}s")
         model._feature_rng = feature_rng
         if model.verbose:
             print(f"Fit {model.n_iter_} iterations in {time.perf_counter() - started:.3f}s")
@@ -254,15 +332,17 @@ class DaskBooster:
             for b, p, w in zip(self.binned, pairs, self.w)]))
         source = BlockTreeSource(self.binned, histograms, model.max_bins)
         d = len(model._thresholds)
-        tree = BlockTreeGrower(
+        grower = BlockTreeGrower(
             source, model._thresholds, gradient_scale=g_scale, hessian_scale=h_scale,
             missing_bin=model.max_bins, learning_rate=model.learning_rate,
             max_leaf_nodes=model.max_leaf_nodes, max_depth=model.max_depth,
             min_samples_leaf=model.min_samples_leaf,
             l2_regularization=model.l2_regularization,
             n_allowed_features=max(1, int(np.ceil(model.max_features * d))),
-            rng=feature_rng).grow()
-        self.raw = list(dask.persist(*[dask.delayed(_add_leaves)(raw, k, tree, p)
+            rng=feature_rng)
+        tree, final = grower.grow()
+        self.round_trips += grower.round_trips
+        self.raw = list(dask.persist(*[dask.delayed(_add_leaves)(raw, k, tree, final, p)
                                        for raw, p in zip(self.raw, source.positions)]))
         return tree
 
