@@ -180,3 +180,34 @@ def test_a_worker_killed_mid_fit_does_not_change_the_model():
         killer.join(timeout=1)
         assert killed.is_set() and model.n_iter_ == 8
     assert_same_model(model, expected)
+
+
+@pytest.mark.parametrize("n_workers", [1, 3])
+def test_same_model_on_one_and_three_workers(n_workers):
+    X, y = regression_data(2500, seed=7)
+    params = dict(max_iter=4, early_stopping=False, random_state=0, max_leaf_nodes=12)
+    expected = HistGradientBoostingRegressor(**params).fit(X, y)
+    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster):
+        model = HistGradientBoostingRegressor(**params).fit(
+            da.from_array(X, chunks=(400, 6)), da.from_array(y, chunks=(900, 900, 700)))
+    assert_same_model(model, expected)
+
+
+def test_fit_on_separate_scheduler_and_worker_processes(separate_processes_cluster):
+    """``dask scheduler`` and two ``dask worker`` processes on loopback."""
+    import sys
+
+    X, y = make_classification(n_samples=1500, n_features=6, random_state=8)
+    params = dict(max_iter=3, early_stopping=False, random_state=0)
+    with distributed.Client(separate_processes_cluster, timeout=60) as client:
+        client.wait_for_workers(2, timeout=60)
+        Xd = da.from_array(X, chunks=(400, 6))
+        model = HistGradientBoostingClassifier(**params).fit(Xd, da.from_array(y, chunks=400))
+        proba = model.predict_proba(Xd).compute()
+        workers_used = client.run(lambda: "fastml" in sys.modules)
+    expected = HistGradientBoostingClassifier(**params).fit(X, y)
+    assert_same_model(model, expected)
+    assert_array_equal(proba, expected.predict_proba(X))
+    assert len(workers_used) == 2 and all(workers_used.values())

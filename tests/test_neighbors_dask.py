@@ -9,8 +9,6 @@ for predictions, with scikit-learn.
 """
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 
@@ -214,53 +212,22 @@ def test_a_killed_worker_does_not_change_the_answer():
     assert_allclose(got_d, expected[0], rtol=1e-12)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_cluster_of_separate_scheduler_and_worker_processes(rng, tmp_path):
+def test_cluster_of_separate_scheduler_and_worker_processes(rng, separate_processes_cluster):
     """``dask scheduler`` and ``dask worker`` started as their own processes
     on loopback, as on a real cluster; fastml is imported by the workers."""
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    cli = [sys.executable, "-m", "dask"]
-    logs = [open(tmp_path / name, "w") for name in ("scheduler.log", "worker.log")]
-    # Run outside the source tree: ``python -m`` puts the working directory
-    # first on sys.path, and an unbuilt checkout would shadow the installed
-    # fastml there.
-    scheduler = subprocess.Popen(
-        cli + ["scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-        stdout=logs[0], stderr=logs[0], cwd=tmp_path)
-    worker = subprocess.Popen(
-        cli + ["worker", address, "--nworkers", "2", "--nthreads", "1", "--host", "127.0.0.1",
-               "--no-dashboard", "--death-timeout", "60"],
-        stdout=logs[1], stderr=logs[1], cwd=tmp_path)
-    try:
-        with distributed.Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=60)
-            X, Q = rng.normal(size=(2_000, 8)), rng.normal(size=(300, 8))
-            y = rng.integers(0, 4, 2_000)
-            clf = fm.KNeighborsClassifier(n_neighbors=6).fit(
-                da.from_array(X, chunks=(500, 8)), da.from_array(y, chunks=500))
-            d, i = clf.kneighbors(da.from_array(Q, chunks=(100, 8)))
-            pred = clf.predict(da.from_array(Q, chunks=(100, 8)))
-            got_d, got_i, got_pred = client.gather(client.compute([d, i, pred]))
-            workers_used = client.run(lambda: "fastml" in sys.modules)
-        expected = fm.NearestNeighbors(n_neighbors=6).fit(X).kneighbors(Q)
-        assert_array_equal(got_i, expected[1])
-        assert_allclose(got_d, expected[0], rtol=1e-12)
-        ref = sk.KNeighborsClassifier(n_neighbors=6, algorithm="brute").fit(X, y)
-        assert_array_equal(got_pred, ref.predict(Q))
-        assert len(workers_used) == 2 and all(workers_used.values())
-    finally:
-        for process in (worker, scheduler):
-            process.terminate()
-        for process in (worker, scheduler):
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        for log in logs:
-            log.close()
+    with distributed.Client(separate_processes_cluster, timeout=60) as client:
+        client.wait_for_workers(2, timeout=60)
+        X, Q = rng.normal(size=(2_000, 8)), rng.normal(size=(300, 8))
+        y = rng.integers(0, 4, 2_000)
+        clf = fm.KNeighborsClassifier(n_neighbors=6).fit(
+            da.from_array(X, chunks=(500, 8)), da.from_array(y, chunks=500))
+        d, i = clf.kneighbors(da.from_array(Q, chunks=(100, 8)))
+        pred = clf.predict(da.from_array(Q, chunks=(100, 8)))
+        got_d, got_i, got_pred = client.gather(client.compute([d, i, pred]))
+        workers_used = client.run(lambda: "fastml" in sys.modules)
+    expected = fm.NearestNeighbors(n_neighbors=6).fit(X).kneighbors(Q)
+    assert_array_equal(got_i, expected[1])
+    assert_allclose(got_d, expected[0], rtol=1e-12)
+    ref = sk.KNeighborsClassifier(n_neighbors=6, algorithm="brute").fit(X, y)
+    assert_array_equal(got_pred, ref.predict(Q))
+    assert len(workers_used) == 2 and all(workers_used.values())
