@@ -46,8 +46,12 @@ def _add_leaves(raw, k, tree, final, positions):
     return raw
 
 
-def _abs_max_sum(values, w):
-    return kernels.abs_max_sum(values, sample_weight=w)
+def _abs_max_sums(pair, k, w):
+    """abs_max_sum of column k of a block's gradients and of its hessians
+    (None for unit hessians)."""
+    return tuple(None if values is None else
+                 kernels.abs_max_sum(np.ascontiguousarray(values[:, k]), sample_weight=w)
+                 for values in pair)
 
 
 class BlockTreeSource:
@@ -311,19 +315,26 @@ class DaskBooster:
         if model.verbose:
             print(f"Fit {model.n_iter_} iterations in {time.perf_counter() - started:.3f}s")
 
-    def _scale(self, pairs, k, which):
-        """The fixed-point scale of column k of the gradients (0) or hessians (1)."""
-        parts = dask.compute(*[dask.delayed(_abs_max_sum)(dask.delayed(_column)(p, k, which), w)
+    def _scales(self, pairs, k):
+        """The fixed-point scales of column k of the gradients and of the
+        hessians (None without), from the blocks' largest and summed
+        magnitudes, in one round trip."""
+        parts = dask.compute(*[dask.delayed(_abs_max_sums)(p, k, w)
                                for p, w in zip(pairs, self.w)])
-        largest, total = max(p[0] for p in parts), sum(p[1] for p in parts)
         rows = self.n_rows if self.weighted_rows is None else self.weighted_rows
-        return kernels.fixed_point_scale(largest, rows, abs_sum=total)
+        scales = []
+        for which in (0, 1):
+            if parts[0][which] is None:
+                scales.append(None)
+                continue
+            largest = max(p[which][0] for p in parts)
+            total = sum(p[which][1] for p in parts)
+            scales.append(kernels.fixed_point_scale(largest, rows, abs_sum=total))
+        return scales
 
     def _grow(self, k, pairs, feature_rng):
         model = self.model
-        with_hessians = dask.compute(dask.delayed(lambda p: p[1] is not None)(pairs[0]))[0]
-        g_scale = self._scale(pairs, k, 0)
-        h_scale = self._scale(pairs, k, 1) if with_hessians else None
+        g_scale, h_scale = self._scales(pairs, k)
         n_values = np.array([len(t) + 1 for t in model._thresholds], np.uint16)
         histograms = list(dask.persist(*[
             dask.delayed(_histograms_of)(b, dask.delayed(_column)(p, k, 0),
