@@ -153,12 +153,13 @@ def near_bitwise(got, ref):
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-@pytest.mark.parametrize("shape", [(1, 1, 1), (4, 9, 2), (7, 13, 3), (64, 40, 64),
-                                   (130, 70, 65)], ids=str)
+@pytest.mark.parametrize("shape", [(1, 1, 1), (4, 9, 2), (7, 13, 3), (8, 5, 5), (5, 8, 6),
+                                   (64, 40, 64), (130, 70, 65)], ids=str)
 def test_canberra_float64_equals_scipy_over_magnitudes(rng, isa, weighted, shape):
     """Row counts that are and are not multiples of the 4-row block (the
-    rest take the per-term path), d of 1, 2, 3 (the software pipeline's
-    ends) and beyond, magnitudes from 1e-40 to 1e40 with zeros."""
+    rest take the per-term path), d from 1 to 6 (the software pipeline's
+    prologue and ends) and beyond, magnitudes from 1e-40 to 1e40 with
+    zeros."""
     m, n, d = shape
     X = canberra_magnitudes(rng, m, d)
     Y = canberra_magnitudes(rng, n, d)
