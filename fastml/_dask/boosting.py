@@ -38,9 +38,10 @@ def _histograms_of(binned, g, h, w, g_scale, h_scale, bins):
     return kernels.GradientHistograms(binned, g, h, bins=bins, check_input=False)
 
 
-def _add_leaves(raw, k, tree, final, positions):
+def _add_leaves(raw, k, leaves, positions):
     """The block's raw predictions with column k plus its rows' leaf values
-    (final: the tree's node for each of the positions' nodes)."""
+    (leaves: the tree, and its node for each of the positions' nodes)."""
+    tree, final = leaves
     raw = raw.copy()
     raw[:, k] += tree.value[final[positions]]
     return raw
@@ -82,6 +83,7 @@ class BlockTreeSource:
 
     def move_rows(self, tree):
         """Every row walks down the grown tree to its leaf."""
+        tree = dask.delayed(tree, traverse=False)   # one key: sent once per worker
         self.positions = list(dask.persist(*[
             dask.delayed(kernels.leaf_positions_chunk)(b, tree, start=p,
                                                         missing_bin=self.missing_bin)
@@ -353,7 +355,8 @@ class DaskBooster:
             rng=feature_rng)
         tree, final = grower.grow()
         self.round_trips += grower.round_trips
-        self.raw = list(dask.persist(*[dask.delayed(_add_leaves)(raw, k, tree, final, p)
+        leaves = dask.delayed((tree, final), traverse=False)
+        self.raw = list(dask.persist(*[dask.delayed(_add_leaves)(raw, k, leaves, p)
                                        for raw, p in zip(self.raw, source.positions)]))
         return tree
 
