@@ -74,20 +74,21 @@ class BlockTreeSource:
                           for b in binned]
         self.positions = list(dask.persist(*self.positions))
 
-    def node_histograms(self, nodes):
-        """(len(nodes), d, N_BINS, 3) int64, summed over the blocks."""
+    def node_histograms(self, nodes, tree=None):
+        """(len(nodes), d, N_BINS, 3) int64, summed over the blocks; with
+        tree, every row first walks down it to its leaf (one call to the
+        scheduler for both)."""
+        if tree is not None:
+            tree = dask.delayed(tree, traverse=False)   # one key: sent once per worker
+            self.positions = [
+                dask.delayed(kernels.leaf_positions_chunk)(b, tree, start=p,
+                                                            missing_bin=self.missing_bin)
+                for b, p in zip(self.binned, self.positions)]
         nodes = np.asarray(nodes, np.int64)
         parts = [dask.delayed(kernels.node_histograms_chunk)(h, p, nodes)
                  for h, p in zip(self.histograms, self.positions)]
-        return dask.compute(_tree_sum(parts))[0]
-
-    def move_rows(self, tree):
-        """Every row walks down the grown tree to its leaf."""
-        tree = dask.delayed(tree, traverse=False)   # one key: sent once per worker
-        self.positions = list(dask.persist(*[
-            dask.delayed(kernels.leaf_positions_chunk)(b, tree, start=p,
-                                                        missing_bin=self.missing_bin)
-            for b, p in zip(self.binned, self.positions)]))
+        *self.positions, total = dask.persist(*self.positions, _tree_sum(parts))
+        return total.compute()
 
 
 def _tree_sum(parts, fan_in=4):
@@ -228,9 +229,9 @@ class BlockTreeGrower:
             counts = [self.nodes[c]["count"] for c in children]
             if self._may_split(max(counts), x["depth"] + 1):
                 smaller.append(children[0] if counts[0] <= counts[1] else children[1])
-        self.source.move_rows(self._expanded_tree())
+        hists = self.source.node_histograms(smaller, self._expanded_tree())
         if smaller:
-            for child, hist in zip(smaller, self.source.node_histograms(smaller)):
+            for child, hist in zip(smaller, hists):
                 parent = self.nodes[self.nodes[child]["parent"]]
                 sibling = sum(parent["children"]) - child
                 self.nodes[child]["hist"] = hist
