@@ -78,7 +78,8 @@ class BlockTreeSource:
         """(len(nodes), d, N_BINS, 3) int64, summed over the blocks; with
         tree, every row first walks down it to its leaf (one call to the
         scheduler for both)."""
-        if tree is not None:
+        previous = self.positions   # held until the new ones exist: on a cluster,
+        if tree is not None:         # releasing them first would cancel their users
             tree = dask.delayed(tree, traverse=False)   # one key: sent once per worker
             self.positions = [
                 dask.delayed(kernels.leaf_positions_chunk)(b, tree, start=p,
@@ -88,7 +89,9 @@ class BlockTreeSource:
         parts = [dask.delayed(kernels.node_histograms_chunk)(h, p, nodes)
                  for h, p in zip(self.histograms, self.positions)]
         *self.positions, total = dask.persist(*self.positions, _tree_sum(parts))
-        return total.compute()
+        total = total.compute()
+        del previous
+        return total
 
 
 def _tree_sum(parts, fan_in=4):
