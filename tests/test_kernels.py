@@ -199,6 +199,27 @@ def test_result_does_not_depend_on_n_threads(rng, metric):
             kernels.pairwise_distances_chunk(X, Y, metric, n_threads=n_threads), one)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("metric", ["cityblock", "canberra"])
+def test_threads_switching_between_y_blocks(rng, metric, dtype):
+    """Several blocks of Y rows (512 float64 / 1024 float32 rows at d = 64)
+    and of X rows (128): each thread packs a Y block once and reuses it for
+    its following jobs on the same block, then repacks on the next one."""
+    X, Y = make_data(rng, metric, 300, 2100, 64, dtype)
+    ref = cdist(X.astype(np.float64), Y.astype(np.float64), metric)
+    one = kernels.pairwise_distances_chunk(X, Y, metric, n_threads=1)
+    np.testing.assert_allclose(one, ref, rtol=1e-5 if dtype == np.float32 else 1e-13)
+    for n_threads in (2, 3):
+        np.testing.assert_array_equal(
+            kernels.pairwise_distances_chunk(X, Y, metric, n_threads=n_threads), one)
+    # the symmetric problem: blocks below the diagonal are skipped
+    Z = Y[:1100]
+    sym = kernels.pairwise_distances_chunk(Z, Z, metric, n_threads=2)
+    np.testing.assert_array_equal(sym, sym.T)
+    ref = cdist(Z.astype(np.float64), Z.astype(np.float64), metric)
+    np.testing.assert_allclose(sym, ref, rtol=1e-5 if dtype == np.float32 else 1e-13)
+
 # ---------------------------------------------------------------- accuracy
 def near_duplicates(rng, n, d, dtype, offset, spread):
     """Rows far from the origin (|x| ~ offset) and copies of them moved by a
