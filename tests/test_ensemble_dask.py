@@ -100,6 +100,32 @@ def test_binning_sample_above_binning_sample_rows(monkeypatch):
     assert_same_model(model, HistGradientBoostingRegressor(**params).fit(X, y))
 
 
+@pytest.mark.parametrize("Model, make, params", [
+    (HistGradientBoostingRegressor, regression_data, {}),   # 'auto': over 10 000 rows
+    (HistGradientBoostingClassifier, None, {"early_stopping": True}),
+    (HistGradientBoostingClassifier, None, {"early_stopping": True, "max_iter": 6,
+                                            "validation_fraction": None}),
+])
+def test_early_stopping_on_the_loss_stops_where_in_memory_stops(Model, make, params):
+    """The validation rows are the in-memory split's, the scores the same
+    bit for bit, so the fit stops at the same iteration."""
+    if make is None:
+        X, y = make_classification(n_samples=3000, n_features=8, n_classes=3, n_informative=5,
+                                   random_state=9)
+    else:
+        X, y = make(12_000, seed=9)
+    params = {"max_iter": 80, "random_state": 0, "n_iter_no_change": 2, "learning_rate": 0.3,
+              **params}
+    with dask.config.set(scheduler="threads"):   # not the session's process cluster
+        model = Model(**params).fit(da.from_array(X, chunks=(2500, X.shape[1])),
+                                    da.from_array(y, chunks=2500))
+    expected = Model(**params).fit(X, y)
+    assert_same_model(model, expected)
+    assert model.n_iter_ < params["max_iter"] or params.get("validation_fraction", 0.1) is None
+    assert_array_equal(model.train_score_, expected.train_score_)
+    assert_array_equal(model.validation_score_, expected.validation_score_)
+
+
 def test_dask_dataframe_input():
     dd = pytest.importorskip("dask.dataframe")
     pd = pytest.importorskip("pandas")
@@ -114,8 +140,8 @@ def test_dask_dataframe_input():
 
 
 @pytest.mark.parametrize("params, fit_kwargs, message", [
-    ({"early_stopping": True}, {}, "early stopping"),
-    ({}, {}, "early stopping"),   # 'auto' with more than 10 000 rows
+    ({"early_stopping": True, "scoring": "r2"}, {}, "scoring='r2'"),
+    ({"scoring": "r2"}, {}, "scoring='r2'"),   # 'auto' with more than 10 000 rows
     ({"early_stopping": False, "loss": "absolute_error"}, {}, "absolute_error"),
     ({"early_stopping": False, "warm_start": True}, {}, "warm_start"),
     ({"early_stopping": False, "categorical_features": [0]}, {}, "categorical"),

@@ -47,6 +47,13 @@ def _add_leaves(raw, k, leaves, positions):
     return raw
 
 
+def _add_predictions(raw, k, tree, X):
+    """Validation raw predictions with column k plus the tree's predictions."""
+    raw = raw.copy()
+    raw[:, k] = kernels.predict_tree_chunk(X, tree, out=np.ascontiguousarray(raw[:, k]))
+    return raw
+
+
 def _abs_max_sums(pair, k, w):
     """abs_max_sum of column k of a block's gradients and of its hessians
     (None for unit hessians)."""
@@ -278,7 +285,7 @@ class BlockTreeGrower:
 
 class DaskBooster:
     """The boosting loop of a fit on Dask blocks; the counterpart of
-    ``boosting.Booster`` (no early stopping, validation or warm start).
+    ``boosting.Booster`` (no warm start; early stopping on the loss).
 
     Parameters
     ----------
@@ -289,22 +296,61 @@ class DaskBooster:
     n_rows : int
     weighted_rows : int or None
         ``boosting._weighted_rows`` of the weights.
+    y_all, w_all : ndarray
+        The targets and weights of every training row (the train score).
+    validation : (Dask array, ndarray, ndarray or None) or None
+        The validation rows, their targets and weights.
+    stop : callable or None
+        Early stopping: ``stop(scores)`` after each iteration, on the
+        validation scores (train scores without validation); None for no
+        early stopping (no scores recorded, as scikit-learn).
     """
 
-    def __init__(self, model, binned, y, w, n_rows, weighted_rows):
+    def __init__(self, model, binned, y, w, n_rows, weighted_rows, y_all, w_all,
+                 validation=None, stop=None):
         self.model, self.loss = model, model._loss
         self.binned, self.y, self.w = binned, y, w
         self.n_rows, self.weighted_rows = n_rows, weighted_rows
+        self.y_all, self.w_all, self.stop = y_all, w_all, stop
         self.round_trips = 0   # histogram requests to the blocks, for verbose
         baseline = model._baseline
         self.raw = list(dask.persist(*[
             dask.delayed(np.tile)(baseline, (dask.delayed(len)(b), 1)) for b in binned]))
+        self.validation = validation
+        if validation is not None:
+            self.X_val = list(validation[0].to_delayed().ravel())
+            self.raw_val = list(dask.persist(*[
+                dask.delayed(np.tile)(baseline, (dask.delayed(len)(b), 1))
+                for b in self.X_val]))
+
+    def scores(self):
+        """(train score, validation score or None): minus the loss of every
+        row, from the raw predictions gathered in row order, laid out as
+        the in-memory fit lays them out (reductions round the same way)."""
+        raw, *raw_val = dask.compute(self.raw, *([] if self.validation is None
+                                                 else [self.raw_val]))
+        train = -self.loss.loss(self.y_all, np.asfortranarray(np.concatenate(raw)), self.w_all)
+        if self.validation is None:
+            return train, None
+        _, y_val, w_val = self.validation
+        return train, -self.loss.loss(y_val, np.concatenate(raw_val[0]), w_val)
+
+    def _record(self):
+        """Append the scores; whether early stopping ends the fit."""
+        model = self.model
+        train, val = self.scores()
+        model.train_score_ = np.append(model.train_score_, train)
+        if val is not None:
+            model.validation_score_ = np.append(model.validation_score_, val)
+        return self.stop(model.validation_score_ if val is not None else model.train_score_)
 
     def run(self):
         model = self.model
         model._trees, model.n_iter_ = [], 0
         feature_rng = np.random.default_rng(model._random_seed)
         started = time.perf_counter()
+        if self.stop is not None:
+            self._record()
         while model.n_iter_ < model.max_iter:
             tic = time.perf_counter()
             pairs = list(dask.persist(*[dask.delayed(_gradients)(self.loss, y, raw, w)
@@ -312,11 +358,15 @@ class DaskBooster:
             trees = [self._grow(k, pairs, feature_rng) for k in range(self.loss.n_outputs)]
             model._trees.append(trees)
             model.n_iter_ += 1
+            stopping = self.stop is not None and self._record()
             if model.verbose:
                 leaves = sum(int((t.left < 0).sum()) for t in trees)
+                scores = "" if self.stop is None else f", train loss {-model.train_score_[-1]:.5f}"
                 print(f"[{model.n_iter_}/{model.max_iter}] {len(trees)} tree"
-                      f"{'s' * (len(trees) > 1)}, {leaves} leaves, {self.round_trips} "
+                      f"{'s' * (len(trees) > 1)}, {leaves} leaves{scores}, {self.round_trips} "
                       f"histogram round trips so far, in {time.perf_counter() - tic:.3f}s")
+            if stopping:
+                break
         model._feature_rng = feature_rng
         if model.verbose:
             print(f"Fit {model.n_iter_} iterations in {time.perf_counter() - started:.3f}s")
@@ -362,6 +412,11 @@ class DaskBooster:
         leaves = dask.delayed((tree, final), traverse=False)
         self.raw = list(dask.persist(*[dask.delayed(_add_leaves)(raw, k, leaves, p)
                                        for raw, p in zip(self.raw, source.positions)]))
+        if self.validation is not None:
+            tree_key = dask.delayed(tree, traverse=False)
+            self.raw_val = list(dask.persist(*[
+                dask.delayed(_add_predictions)(raw, k, tree_key, x)
+                for raw, x in zip(self.raw_val, self.X_val)]))
         return tree
 
 
@@ -376,10 +431,10 @@ def gather_rows(X, rows):
     return sample[inverse], has_inf
 
 
-def boost(model, X, y, w, weighted_rows):
+def boost(model, X, y, w, weighted_rows, *, validation=None, stop=None):
     """Bin X's blocks where they are and boost ``model`` on them (its loss,
     thresholds and baseline set); y and w (NumPy, or w None) go to the
-    blocks of X's rows."""
+    blocks of X's rows.  validation, stop: as ``DaskBooster`` takes them."""
     edges = [np.nextafter(t, np.inf) for t in model._thresholds]
     binned = X.map_blocks(kernels.bin_chunk, edges, missing_bin=model.max_bins,
                           dtype=np.uint8).persist()
@@ -390,7 +445,7 @@ def boost(model, X, y, w, weighted_rows):
     y_blocks = list(dask.persist(*y_blocks))   # sent once, kept beside the blocks
     w_blocks = w_blocks if w is None else list(dask.persist(*w_blocks))
     DaskBooster(model, list(binned.to_delayed().ravel()), y_blocks, w_blocks, X.shape[0],
-                weighted_rows).run()
+                weighted_rows, y, w, validation=validation, stop=stop).run()
 
 
 def _predict_block(block, model, method):

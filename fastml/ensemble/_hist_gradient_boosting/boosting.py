@@ -43,6 +43,15 @@ def _weighted_rows(sample_weight):
     return max(int(np.count_nonzero(sample_weight)), int(np.ceil(sample_weight.sum())))
 
 
+def should_stop(model, scores):
+    """Early stopping: no score among the last n_iter_no_change beats the
+    one before them by more than tol."""
+    reference = model.n_iter_no_change + 1
+    if len(scores) < reference:
+        return False
+    return not np.any(scores[-reference + 1:] > scores[-reference] + model.tol)
+
+
 class Booster:
     """Boosts ``model`` (a fitted-so-far estimator: its loss, bins and,
     on a warm start, trees) on binned training rows.
@@ -121,13 +130,6 @@ class Booster:
             return float(self.scorer(self.model, X, y))
         return float(self.scorer(self.model, X, y, sample_weight=w))
 
-    def _should_stop(self, scores):
-        """No score among the last n_iter_no_change beats the one before
-        them by more than tol."""
-        reference = self.model.n_iter_no_change + 1
-        if len(scores) < reference:
-            return False
-        return not np.any(scores[-reference + 1:] > scores[-reference] + self.model.tol)
 
     def _start(self, warm):
         """Reset (or, warm, copy) the model's trees and scores; the feature
@@ -237,5 +239,5 @@ class Booster:
                 shown = f"train loss {self.loss.loss(self.y, self.raw, self.w):.5f}"
             print(f"[{model.n_iter_}/{model.max_iter}] {K} tree{'s' * (K > 1)}, {leaves} "
                   f"leaves, {shown}, in {time.perf_counter() - tic:.3f}s")
-        return model.do_early_stopping_ and self._should_stop(
-            model.validation_score_ if self.validation is not None else model.train_score_)
+        return model.do_early_stopping_ and should_stop(
+            model, model.validation_score_ if self.validation is not None else model.train_score_)

@@ -26,7 +26,7 @@ from fastml._threads import effective_n_threads
 from fastml._validation import (FLOAT_DTYPES, Interval, InvalidParameterError, Options,
                                 check_parameters, is_dask_collection, unchanged_on_error)
 from fastml.ensemble._hist_gradient_boosting import categories as _categories
-from fastml.ensemble._hist_gradient_boosting.boosting import Booster, _weighted_rows
+from fastml.ensemble._hist_gradient_boosting.boosting import Booster
 from fastml.ensemble._hist_gradient_boosting.losses import Loss, builtin_loss
 from fastml.ensemble._hist_gradient_boosting.prediction import PredictionMixin
 
@@ -239,54 +239,9 @@ class BaseHistGradientBoosting(PredictionMixin, BaseEstimator):
             self.early_stopping == "auto" and (n_rows > AUTO_EARLY_STOPPING or validation_given))
 
     def _fit_dask(self, X, y, sample_weight, X_val):
-        """fit on a Dask array or DataFrame X (``fastml._dask.boosting``):
-        the same trees as the in-memory fit on the same rows.  y and the
-        weights are gathered once (to encode labels and place the
-        baseline); X's blocks are binned and boosted where they are."""
-        from fastml._dask import boosting as dask_boosting
-        from fastml._dask.arrays import as_dask_labels, check_features
+        from fastml.ensemble._hist_gradient_boosting.dask_fit import fit_dask
 
-        unsupported = [what for what, used in (
-            ("warm_start", self.warm_start), ("X_val / y_val", X_val is not None),
-            (f"loss={self.loss!r}", isinstance(self.loss, Loss)
-             or self.loss in ("absolute_error", "quantile")),
-            ("categorical features", self.categorical_features not in (None, "from_dtype")
-             or any(str(t) == "category" for t in getattr(X, "dtypes", ()))),
-        ) if used]
-        if unsupported:
-            raise NotImplementedError(
-                f"{type(self).__name__}.fit on Dask input does not support "
-                f"{', '.join(unsupported)} yet; call .compute() and fit in memory.")
-        self._forget_fit()
-        X = check_features(self, X, reset=True)
-        n = X.shape[0]
-        if self._early_stopping(n, False):
-            raise NotImplementedError(
-                f"early stopping on Dask input is not implemented yet (early_stopping="
-                f"{self.early_stopping!r} with {n} rows); pass early_stopping=False.")
-        self.is_categorical_ = None
-        y = self._encode_y(as_dask_labels(y, X).compute(), fitting=True)
-        if is_dask_collection(sample_weight):
-            sample_weight = sample_weight.compute()
-        w = self._apply_class_weight(self._validate_sample_weight(sample_weight, n), y)
-        self._random_seed = int(check_random_state(self.random_state).randint(
-            np.iinfo(np.uint32).max, dtype="u8"))
-        self.do_early_stopping_ = False
-        self._loss = self._make_loss()
-        self._loss.check_target(y)
-        rows = self._binning_rows(n, w)
-        sample, has_inf = dask_boosting.gather_rows(X, rows)
-        if has_inf:
-            raise ValueError("Input X contains infinity. NaN is taken as a missing value; "
-                             "replace infinite values.")
-        self._fit_bins(sample, w if rows is None else None, effective_n_threads(None))
-        self._baseline = self._loss.baseline(y, w)
-        self.n_trees_per_iteration_ = self._loss.n_outputs
-        self.train_score_, self.validation_score_ = np.array([]), np.array([])
-        dask_boosting.boost(self, X, y, w, None if w is None else _weighted_rows(w))
-        self._stacked = None
-        self._forest()
-        return self
+        return fit_dask(self, X, y, sample_weight, X_val)
 
     def _forget_fit(self):
         for name in ("_trees", "_stacked", "n_iter_", "train_score_", "validation_score_",

@@ -1,0 +1,87 @@
+"""``fit`` on a Dask array or DataFrame X: the estimator's side of
+``fastml._dask.boosting`` (which keeps the blocks where they are).
+
+The same steps as the in-memory fit, on the same rows, so the model is the
+same bit for bit: the labels and weights are gathered once (n values: to
+encode labels, draw the validation split and place the baseline), the bin
+thresholds come from the same rows (all of X up to BINNING_SAMPLE rows,
+gathered, else the same drawn rows), the validation rows are the same
+split of X's rows (taken by Dask, in the same order), and early stopping
+compares the same scores: the loss of every training and validation row,
+from raw predictions gathered in row order after each iteration.
+"""
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+
+from fastml._threads import effective_n_threads
+from fastml._validation import is_dask_collection
+from fastml.ensemble._hist_gradient_boosting.boosting import _weighted_rows, should_stop
+from fastml.ensemble._hist_gradient_boosting.losses import Loss
+
+
+def _refuse_unsupported(model, X, X_val):
+    """NotImplementedError, before any work, for what the Dask fit lacks."""
+    unsupported = [what for what, used in (
+        ("warm_start", model.warm_start), ("X_val / y_val", X_val is not None),
+        (f"loss={model.loss!r}", isinstance(model.loss, Loss)
+         or model.loss in ("absolute_error", "quantile")),
+        ("categorical features", model.categorical_features not in (None, "from_dtype")
+         or any(str(t) == "category" for t in getattr(X, "dtypes", ()))),
+        (f"scoring={model.scoring!r} (early stopping on the loss only)",
+         model.early_stopping is not False and model.scoring != "loss"),
+    ) if used]
+    if unsupported:
+        raise NotImplementedError(
+            f"{type(model).__name__}.fit on Dask input does not support "
+            f"{', '.join(unsupported)} yet; call .compute() and fit in memory.")
+
+
+def fit_dask(model, X, y, sample_weight, X_val):
+    """Fit ``model`` on Dask input; returns it."""
+    from fastml._dask import boosting as dask_boosting
+    from fastml._dask.arrays import as_dask_labels, check_features
+
+    _refuse_unsupported(model, X, X_val)
+    model._forget_fit()
+    X = check_features(model, X, reset=True)
+    n = X.shape[0]
+    model.is_categorical_ = None
+    y = model._encode_y(as_dask_labels(y, X).compute(), fitting=True)
+    if is_dask_collection(sample_weight):
+        sample_weight = sample_weight.compute()
+    w = model._apply_class_weight(model._validate_sample_weight(sample_weight, n), y)
+    model._random_seed = int(check_random_state(model.random_state).randint(
+        np.iinfo(np.uint32).max, dtype="u8"))
+    model.do_early_stopping_ = model._early_stopping(n, False)
+    model._loss = model._make_loss()
+    model._loss.check_target(y)
+    (X, y, w), validation = _split(model, X, y, w)
+    rows = model._binning_rows(X.shape[0], w)
+    sample, has_inf = dask_boosting.gather_rows(X, rows)
+    if has_inf:
+        raise ValueError("Input X contains infinity. NaN is taken as a missing value; "
+                         "replace infinite values.")
+    model._fit_bins(sample, w if rows is None else None, effective_n_threads(None))
+    model._baseline = model._loss.baseline(y, w)
+    model.n_trees_per_iteration_ = model._loss.n_outputs
+    model.train_score_, model.validation_score_ = np.array([]), np.array([])
+    stop = (lambda scores: should_stop(model, scores)) if model.do_early_stopping_ else None
+    dask_boosting.boost(model, X, y, w, None if w is None else _weighted_rows(w),
+                        validation=validation, stop=stop)
+    model._stacked = None
+    model._forest()
+    return model
+
+
+def _split(model, X, y, w):
+    """((X, y, w) to train on, (X, y, w) to validate on or None): the rows
+    of the in-memory fit's train_test_split, in its order (X by Dask)."""
+    if not model.do_early_stopping_ or model.validation_fraction is None:
+        return (X, y, w), None
+    stratify = y if isinstance(model, ClassifierMixin) else None
+    train, val = train_test_split(np.arange(X.shape[0]), test_size=model.validation_fraction,
+                                  stratify=stratify, random_state=model._random_seed)
+    parts = [(X[rows], y[rows], None if w is None else w[rows]) for rows in (train, val)]
+    return parts[0], parts[1]
