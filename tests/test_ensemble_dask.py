@@ -10,7 +10,8 @@ from numpy.testing import assert_array_equal
 from sklearn.datasets import make_classification, make_regression
 
 from fastml import kernels
-from fastml.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from fastml.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
+                             NumbaLoss)
 
 distributed = pytest.importorskip("distributed")
 
@@ -64,14 +65,21 @@ def test_fit_on_a_process_cluster(client):
     assert_array_equal(model.predict(Xd).compute(), expected.predict(X))
 
 
-@pytest.mark.parametrize("loss", ["squared_error", "poisson", "gamma"])
-def test_regression_losses(loss):
+@pytest.mark.parametrize("loss", ["squared_error", "poisson", "gamma", "absolute_error",
+                                  "quantile"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_regression_losses(loss, weighted):
+    """Every loss; absolute_error and quantile set their leaves from the
+    residuals of the leaf's rows, gathered in row order."""
     X, y = regression_data(1500, seed=2)
     y = np.abs(y) + 1.0
-    params = dict(loss=loss, max_iter=5, early_stopping=False, random_state=0)
-    model = HistGradientBoostingRegressor(**params).fit(
-        da.from_array(X, chunks=(400, 6)), da.from_array(y, chunks=400))
-    assert_same_model(model, HistGradientBoostingRegressor(**params).fit(X, y))
+    w = np.random.default_rng(2).integers(1, 4, 1500).astype(np.float64) if weighted else None
+    params = dict(loss=loss, max_iter=5, early_stopping=False, random_state=0,
+                  quantile=0.8 if loss == "quantile" else None)
+    with dask.config.set(scheduler="threads"):   # not the session's process cluster
+        model = HistGradientBoostingRegressor(**params).fit(
+            da.from_array(X, chunks=(400, 6)), da.from_array(y, chunks=400), sample_weight=w)
+    assert_same_model(model, HistGradientBoostingRegressor(**params).fit(X, y, sample_weight=w))
 
 
 def test_binary_classification_with_class_weight_and_labels():
@@ -139,10 +147,14 @@ def test_dask_dataframe_input():
     assert list(model.feature_names_in_) == list(frame.columns)
 
 
+def _squared_error(y, raw):
+    return raw - y, 1.0
+
+
 @pytest.mark.parametrize("params, fit_kwargs, message", [
     ({"early_stopping": True, "scoring": "r2"}, {}, "scoring='r2'"),
     ({"scoring": "r2"}, {}, "scoring='r2'"),   # 'auto' with more than 10 000 rows
-    ({"early_stopping": False, "loss": "absolute_error"}, {}, "absolute_error"),
+    ({"early_stopping": False, "loss": NumbaLoss(_squared_error)}, {}, "NumbaLoss"),
     ({"early_stopping": False, "warm_start": True}, {}, "warm_start"),
     ({"early_stopping": False, "categorical_features": [0]}, {}, "categorical"),
 ])

@@ -47,6 +47,11 @@ def _add_leaves(raw, k, leaves, positions):
     return raw
 
 
+def _residuals(y, raw, k, final, positions):
+    """(the tree node of each row, y - raw[:, k]) of a block."""
+    return final[positions], y - raw[:, k]
+
+
 def _add_predictions(raw, k, tree, X):
     """Validation raw predictions with column k plus the tree's predictions."""
     raw = raw.copy()
@@ -304,14 +309,19 @@ class DaskBooster:
         Early stopping: ``stop(scores)`` after each iteration, on the
         validation scores (train scores without validation); None for no
         early stopping (no scores recorded, as scikit-learn).
+    refit_leaves : callable or None
+        ``refit_leaves(tree, leaf_of_row, residuals)`` sets the leaf values
+        from every training row's leaf and residual, in row order (the
+        absolute-error and quantile losses); None keeps the Newton steps.
     """
 
     def __init__(self, model, binned, y, w, n_rows, weighted_rows, y_all, w_all,
-                 validation=None, stop=None):
+                 validation=None, stop=None, refit_leaves=None):
         self.model, self.loss = model, model._loss
         self.binned, self.y, self.w = binned, y, w
         self.n_rows, self.weighted_rows = n_rows, weighted_rows
         self.y_all, self.w_all, self.stop = y_all, w_all, stop
+        self.refit_leaves = refit_leaves
         self.round_trips = 0   # histogram requests to the blocks, for verbose
         baseline = model._baseline
         self.raw = list(dask.persist(*[
@@ -409,6 +419,11 @@ class DaskBooster:
             rng=feature_rng)
         tree, final = grower.grow()
         self.round_trips += grower.round_trips
+        if self.refit_leaves is not None:   # leaf values from the rows' residuals
+            parts = dask.compute(*[dask.delayed(_residuals)(y, raw, k, final, p)
+                                   for y, raw, p in zip(self.y, self.raw, source.positions)])
+            self.refit_leaves(tree, np.concatenate([leaf for leaf, _ in parts]),
+                              np.concatenate([r for _, r in parts]))
         leaves = dask.delayed((tree, final), traverse=False)
         self.raw = list(dask.persist(*[dask.delayed(_add_leaves)(raw, k, leaves, p)
                                        for raw, p in zip(self.raw, source.positions)]))
@@ -431,10 +446,11 @@ def gather_rows(X, rows):
     return sample[inverse], has_inf
 
 
-def boost(model, X, y, w, weighted_rows, *, validation=None, stop=None):
+def boost(model, X, y, w, weighted_rows, *, validation=None, stop=None, refit_leaves=None):
     """Bin X's blocks where they are and boost ``model`` on them (its loss,
     thresholds and baseline set); y and w (NumPy, or w None) go to the
-    blocks of X's rows.  validation, stop: as ``DaskBooster`` takes them."""
+    blocks of X's rows.  validation, stop, refit_leaves: as ``DaskBooster``
+    takes them."""
     edges = [np.nextafter(t, np.inf) for t in model._thresholds]
     binned = X.map_blocks(kernels.bin_chunk, edges, missing_bin=model.max_bins,
                           dtype=np.uint8).persist()
@@ -445,7 +461,8 @@ def boost(model, X, y, w, weighted_rows, *, validation=None, stop=None):
     y_blocks = list(dask.persist(*y_blocks))   # sent once, kept beside the blocks
     w_blocks = w_blocks if w is None else list(dask.persist(*w_blocks))
     DaskBooster(model, list(binned.to_delayed().ravel()), y_blocks, w_blocks, X.shape[0],
-                weighted_rows, y, w, validation=validation, stop=stop).run()
+                weighted_rows, y, w, validation=validation, stop=stop,
+                refit_leaves=refit_leaves).run()
 
 
 def _predict_block(block, model, method):

@@ -18,15 +18,14 @@ from sklearn.utils import check_random_state
 from fastml._threads import effective_n_threads
 from fastml._validation import is_dask_collection
 from fastml.ensemble._hist_gradient_boosting.boosting import _weighted_rows, should_stop
-from fastml.ensemble._hist_gradient_boosting.losses import Loss
+from fastml.ensemble._hist_gradient_boosting.losses import Loss, weighted_quantile
 
 
 def _refuse_unsupported(model, X, X_val):
     """NotImplementedError, before any work, for what the Dask fit lacks."""
     unsupported = [what for what, used in (
         ("warm_start", model.warm_start), ("X_val / y_val", X_val is not None),
-        (f"loss={model.loss!r}", isinstance(model.loss, Loss)
-         or model.loss in ("absolute_error", "quantile")),
+        ("a NumbaLoss", isinstance(model.loss, Loss)),
         ("categorical features", model.categorical_features not in (None, "from_dtype")
          or any(str(t) == "category" for t in getattr(X, "dtypes", ()))),
         (f"scoring={model.scoring!r} (early stopping on the loss only)",
@@ -68,8 +67,9 @@ def fit_dask(model, X, y, sample_weight, X_val):
     model.n_trees_per_iteration_ = model._loss.n_outputs
     model.train_score_, model.validation_score_ = np.array([]), np.array([])
     stop = (lambda scores: should_stop(model, scores)) if model.do_early_stopping_ else None
+    refit = None if model._loss.leaf_quantile is None else _leaf_quantiles(model, w)
     dask_boosting.boost(model, X, y, w, None if w is None else _weighted_rows(w),
-                        validation=validation, stop=stop)
+                        validation=validation, stop=stop, refit_leaves=refit)
     model._stacked = None
     model._forest()
     return model
@@ -85,3 +85,20 @@ def _split(model, X, y, w):
                                   stratify=stratify, random_state=model._random_seed)
     parts = [(X[rows], y[rows], None if w is None else w[rows]) for rows in (train, val)]
     return parts[0], parts[1]
+
+
+def _leaf_quantiles(model, w):
+    """The leaf values of the absolute-error and quantile losses, as the
+    in-memory fit sets them: learning_rate times the (weighted) quantile of
+    each leaf's residuals, its rows in row order."""
+    q, rate = model._loss.leaf_quantile, float(model.learning_rate)
+
+    def refit(tree, leaf_of_row, residuals):
+        order = np.argsort(leaf_of_row, kind="stable")
+        leaf_of_row = leaf_of_row[order]
+        for node in np.flatnonzero(tree.left < 0):
+            a, b = np.searchsorted(leaf_of_row, [node, node + 1])
+            rows = order[a:b]
+            tree.value[node] = rate * weighted_quantile(residuals[rows],
+                                                        None if w is None else w[rows], q)
+    return refit
