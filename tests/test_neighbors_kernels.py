@@ -78,6 +78,20 @@ def test_argkmin_matches_brute_force(rng, metric, dtype):
         assert_knn(kernels.argkmin_chunk(X, Y, k, metric, n_threads=2), X, Y, k, metric, dtype)
 
 
+@pytest.mark.parametrize("n_threads", [1, 3])
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "canberra"])
+def test_argkmin_on_a_small_packed_y_any_thread_count(rng, metric, n_threads):
+    """A Y packed whole (several Y blocks, under SMALL_Y_BYTES: the digits
+    case) is searched in one parallel loop; the neighbours do not depend on
+    the thread count."""
+    X, Y = data_for(rng, metric, 450, 1347, 64, np.float64)
+    got = kernels.argkmin_chunk(X, Y, 5, metric, n_threads=n_threads)
+    assert_knn(got, X, Y, 5, metric, np.float64)
+    one = kernels.argkmin_chunk(X, Y, 5, metric, n_threads=1)
+    np.testing.assert_array_equal(got[1], one[1])
+    np.testing.assert_array_equal(got[0], one[0])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_argkmin_custom_metric(rng, dtype):
     X, Y = make_data(rng, "cityblock", 40, 300, 6, dtype)

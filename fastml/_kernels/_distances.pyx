@@ -98,6 +98,7 @@ cdef enum:
     GEMM_NB = 256
     KNN_GEMM_MB = 512
     KNN_GEMM_NB = 1024
+    SMALL_Y_BYTES = 2097152   # a Y this small is packed whole for a top-k search
 
 
 def select_isa(int max_level):
@@ -659,10 +660,14 @@ def argkmin_tiles(
         mb = KNN_GEMM_MB
         nb = KNN_GEMM_NB
     dtype = np.float64 if floating is double else np.float32
+    n_yb = _cdiv(m, nb)
+    if direct and n_yb > 1 and m * max(d, 1) * sizeof(floating) <= SMALL_Y_BYTES:
+        _argkmin_small_y(X, Y, code, wp, prm, x_stat, y_stat, tau, zero_value, cosine,
+                         nb, heap_d, heap_i, offset, n_threads)
+        return
     bufs = np.empty((n_threads, mb * nb), dtype=dtype)
     packed = np.empty(nb * max(d, 1) if direct else 1, dtype=dtype)
     n_xb = _cdiv(n, mb)
-    n_yb = _cdiv(m, nb)
 
     with nogil:
         for yb in range(n_yb):
@@ -702,6 +707,59 @@ def argkmin_tiles(
                 for i in range(x0, x1):
                     _offer_row(buf + (i - x0) * nby, nby, offset + y0, k,
                                &heap_d[i, 0], &heap_i[i, 0])
+
+
+cdef void _argkmin_small_y(
+    const floating[:, ::1] X, const floating[:, ::1] Y, int code, const floating *wp,
+    const double *prm, const double[::1] x_stat, const double[::1] y_stat, double tau,
+    double zero_value, bint cosine, int nb, double[:, ::1] heap_d,
+    Py_ssize_t[:, ::1] heap_i, Py_ssize_t offset, int n_threads):
+    """argkmin_tiles' direct path for a Y small enough to pack whole (a
+    user's first try, a Dask block): every Y block packed once, then one
+    parallel loop in which each job takes a few rows of X past all of Y
+    (blocks of rows small enough that every thread gets several), instead
+    of one parallel loop per Y block.  Each row's heap is offered every
+    distance by one job, so the result is the same."""
+    import numpy as np
+    cdef:
+        Py_ssize_t n = X.shape[0], m = Y.shape[0], xb, yb, x0, x1, y0, i
+        int d = <int> X.shape[1], k = <int> heap_d.shape[1], mbx, nby, tid
+        Py_ssize_t n_yb = _cdiv(m, nb), block = nb * max(d, 1)
+        int mb = <int> min(DIRECT_MB, max(4, _cdiv(_cdiv(n, 4 * n_threads), 4) * 4))
+        Py_ssize_t n_xb = _cdiv(n, mb)
+        floating[:, ::1] bufs = np.empty((n_threads, mb * nb),
+                                         dtype=np.float64 if floating is double else np.float32)
+        floating[::1] packed = np.empty(n_yb * block,
+                                        dtype=np.float64 if floating is double else np.float32)
+        floating *buf
+    with nogil:
+        for yb in prange(n_yb, schedule="static", num_threads=n_threads):
+            y0 = yb * nb
+            if floating is double:
+                fastml_pack_f64(&Y[y0, 0], d, <int> min(nb, m - y0), d, &packed[yb * block])
+            else:
+                fastml_pack_f32(&Y[y0, 0], d, <int> min(nb, m - y0), d, &packed[yb * block])
+        for xb in prange(n_xb, schedule="dynamic", num_threads=n_threads):
+            tid = threadid()
+            buf = &bufs[tid, 0]
+            x0 = xb * mb
+            x1 = min(x0 + mb, n)
+            mbx = <int> (x1 - x0)
+            for yb in range(n_yb):
+                y0 = yb * nb
+                nby = <int> min(nb, m - y0)
+                if floating is double:
+                    fastml_tile_f64(code, &X[x0, 0], d, mbx, &packed[yb * block], nby, d, wp,
+                                    prm, buf, nby, FASTML_NO_DIAG)
+                else:
+                    fastml_tile_f32(code, &X[x0, 0], d, mbx, &packed[yb * block], nby, d, wp,
+                                    prm, buf, nby, FASTML_NO_DIAG)
+                for i in range(x0, x1):
+                    if cosine:
+                        _finish_cosine(&X[i, 0], &Y[y0, 0], d, nby, x_stat[i], &y_stat[y0],
+                                       tau, zero_value, buf + (i - x0) * nby)
+                    _offer_row(buf + (i - x0) * nby, nby, offset + y0, k, &heap_d[i, 0],
+                               &heap_i[i, 0])
 
 
 def argkmin_offer(
