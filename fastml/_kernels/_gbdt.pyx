@@ -247,6 +247,22 @@ def partition(
     return n_left
 
 
+cdef inline Py_ssize_t _leaf_of(
+        const unsigned char *codes, Py_ssize_t node, Py_ssize_t missing_bin,
+        const long long *feature, const long long *threshold_bin,
+        const unsigned char *missing_left, const unsigned char *categorical,
+        const uint64_t *left_set, const long long *left, const long long *right) noexcept nogil:
+    """The leaf a row of bin codes reaches from node (fastml_bin_goes_left)."""
+    while left[node] >= 0:
+        if fastml_bin_goes_left(codes[feature[node]], threshold_bin[node], missing_left[node],
+                                missing_bin, categorical[node],
+                                left_set + node * FASTML_SET_WORDS):
+            node = left[node]
+        else:
+            node = right[node]
+    return node
+
+
 def predict_forest_binned(
     const unsigned char[:, ::1] binned,   # IN (n, d) bin codes
     Py_ssize_t missing_bin,               # IN
@@ -271,14 +287,9 @@ def predict_forest_binned(
         for i in prange(binned.shape[0], schedule="static", num_threads=n_threads):
             total = out[i]
             for t in range(roots.shape[0]):
-                node = roots[t]
-                while left[node] >= 0:
-                    if fastml_bin_goes_left(binned[i, feature[node]], threshold_bin[node],
-                                            missing_left[node], missing_bin, categorical[node],
-                                            <const uint64_t *> &left_set[node, 0]):
-                        node = left[node]
-                    else:
-                        node = right[node]
+                node = _leaf_of(&binned[i, 0], roots[t], missing_bin, &feature[0],
+                                &threshold_bin[0], &missing_left[0], &categorical[0],
+                                <const uint64_t *> &left_set[0, 0], &left[0], &right[0])
                 total = total + value[node]
             out[i] = total
 
@@ -302,15 +313,9 @@ def descend_binned(
     cdef Py_ssize_t i, node
     with nogil:
         for i in prange(binned.shape[0], schedule="static", num_threads=n_threads):
-            node = start[i]
-            while left[node] >= 0:
-                if fastml_bin_goes_left(binned[i, feature[node]], threshold_bin[node],
-                                        missing_left[node], missing_bin, categorical[node],
-                                        <const uint64_t *> &left_set[node, 0]):
-                    node = left[node]
-                else:
-                    node = right[node]
-            out[i] = node
+            out[i] = _leaf_of(&binned[i, 0], start[i], missing_bin, &feature[0],
+                              &threshold_bin[0], &missing_left[0], &categorical[0],
+                              <const uint64_t *> &left_set[0, 0], &left[0], &right[0])
 
 
 cdef enum:
