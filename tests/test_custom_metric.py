@@ -599,3 +599,32 @@ def test_fractional_powers_run_in_the_vector_power(func, dtype, rng):
     assert kernel.uses_lanes(dtype), kernel.lanes_failures
     ir = "\n".join(kernel.lanes.inspect_llvm().values())
     assert "llvm.pow.v16" not in ir and "inttoptr" in ir
+
+
+def _l1(a, b):
+    return np.abs(a - b).sum()
+
+
+def _child_distances(X, queue):
+    from fastml.kernels import pairwise_distances_chunk
+
+    queue.put(pairwise_distances_chunk(X, X, _l1, n_threads=2))
+
+
+def test_the_kept_thread_pool_works_in_a_forked_child(rng):
+    """The threads of a custom metric are kept from call to call; a child
+    forked after they started has none of them, and must not hang."""
+    import multiprocessing
+
+    from fastml.kernels import pairwise_distances_chunk
+
+    X = rng.normal(size=(300, 8))
+    expected = pairwise_distances_chunk(X, X, _l1, n_threads=2)   # the pool exists now
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_child_distances, args=(X, queue))
+    child.start()
+    got = queue.get(timeout=120)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(got, expected)
