@@ -157,6 +157,8 @@ def _squared_error(y, raw):
     ({"early_stopping": False, "loss": NumbaLoss(_squared_error)}, {}, "NumbaLoss"),
     ({"early_stopping": False, "warm_start": True}, {}, "warm_start"),
     ({"early_stopping": False, "categorical_features": [0]}, {}, "categorical"),
+    ({"early_stopping": False, "categorical_features": np.array([True, False, False])}, {},
+     "categorical"),
 ])
 def test_unsupported_options_are_refused_before_any_work(params, fit_kwargs, message):
     X = da.zeros((12_000, 3), chunks=(4000, 3))

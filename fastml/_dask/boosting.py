@@ -62,9 +62,9 @@ def _add_predictions(raw, k, tree, X):
 def _abs_max_sums(pair, k, w):
     """abs_max_sum of column k of a block's gradients and of its hessians
     (None for unit hessians)."""
-    return tuple(None if values is None else
-                 kernels.abs_max_sum(np.ascontiguousarray(values[:, k]), sample_weight=w)
-                 for values in pair)
+    return tuple(None if pair[which] is None else
+                 kernels.abs_max_sum(_column(pair, k, which), sample_weight=w)
+                 for which in (0, 1))
 
 
 class BlockTreeSource:

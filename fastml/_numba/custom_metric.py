@@ -238,7 +238,7 @@ def _explain(func, err):
     )
 
 
-_POOL = None            # (process id, ThreadPoolExecutor) of the pairwise threads
+_POOL = None            # (process id, threads, ThreadPoolExecutor) of the pairwise threads
 _POOL_LOCK = threading.Lock()
 
 
@@ -248,10 +248,10 @@ def _thread_pool(n_workers):
     in a forked child, whose copy of the pool has no threads."""
     global _POOL
     with _POOL_LOCK:
-        if _POOL is None or _POOL[0] != os.getpid() or _POOL[1]._max_workers < n_workers:
-            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=n_workers,
-                                                     thread_name_prefix="fastml-metric"))
-        return _POOL[1]
+        if _POOL is None or _POOL[0] != os.getpid() or _POOL[1] < n_workers:
+            _POOL = (os.getpid(), n_workers,
+                     ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="fastml-metric"))
+        return _POOL[2]
 
 
 def pairwise(X, Y, func, out, n_threads=1, symmetric=False):

@@ -26,7 +26,7 @@ def _refuse_unsupported(model, X, X_val):
     unsupported = [what for what, used in (
         ("warm_start", model.warm_start), ("X_val / y_val", X_val is not None),
         ("a NumbaLoss", isinstance(model.loss, Loss)),
-        ("categorical features", model.categorical_features not in (None, "from_dtype")
+        ("categorical features", _names_categorical(model.categorical_features)
          or any(str(t) == "category" for t in getattr(X, "dtypes", ()))),
         (f"scoring={model.scoring!r} (early stopping on the loss only)",
          model.early_stopping is not False and model.scoring != "loss"),
@@ -35,6 +35,12 @@ def _refuse_unsupported(model, X, X_val):
         raise NotImplementedError(
             f"{type(model).__name__}.fit on Dask input does not support "
             f"{', '.join(unsupported)} yet; call .compute() and fit in memory.")
+
+
+def _names_categorical(spec):
+    """Whether categorical_features marks columns itself (a mask, indices or
+    names), rather than None or "from_dtype"."""
+    return not (spec is None or (isinstance(spec, str) and spec == "from_dtype"))
 
 
 def fit_dask(model, X, y, sample_weight, X_val):
