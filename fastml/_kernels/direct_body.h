@@ -121,6 +121,21 @@ typedef long long FN(divec) __attribute__((vector_size(VW / sizeof(T) * sizeof(d
         }                                                                     \
     } while (0)
 
+/* Rows RB .. RB + ROWS - 1 of a float64 tile: their totals t0 finished and
+ * stored (every lane computed, so FINISH vectorises; one 64-byte store for
+ * a full panel). */
+#define STORE_D(ROWS, RB, FINISH)                                             \
+    for (int r = 0; r < (ROWS); ++r) {                                        \
+        T *o = out + (ptrdiff_t)((RB) + r) * ldo + (ptrdiff_t)q * NR;         \
+        T res[NR];                                                            \
+        for (int c = 0; c < NR; ++c)                                          \
+            res[c] = (T)(FINISH(t0[r][c / NDL][c % NDL], 0.0));               \
+        if (ncols == NR)                                                      \
+            memcpy(o, res, sizeof res);                                       \
+        else                                                                  \
+            for (int c = 0; c < ncols; ++c) o[c] = res[c];                    \
+    }
+
 /* The same in float64 throughout, for metrics whose terms are computed in
  * float64 whatever T is (the conversions from T are exact): a panel row is
  * NP native float64 vectors NDVEC of NDL lanes (defined below), and
@@ -150,16 +165,7 @@ typedef long long FN(divec) __attribute__((vector_size(VW / sizeof(T) * sizeof(d
                     UPDATE(t0[r][v], x[r], xa[r], y, wk);                     \
             }                                                                 \
         }                                                                     \
-        for (int r = 0; r < ROWS; ++r) {                                      \
-            T *o = out + (ptrdiff_t)(RB + r) * ldo + (ptrdiff_t)q * NR;       \
-            T res[NR];                                                        \
-            for (int c = 0; c < NR; ++c)                                      \
-                res[c] = (T)(FINISH(t0[r][c / NDL][c % NDL], 0.0));           \
-            if (ncols == NR)                                                  \
-                memcpy(o, res, sizeof res);                                   \
-            else                                                              \
-                for (int c = 0; c < ncols; ++c) o[c] = res[c];                \
-        }                                                                     \
+        STORE_D(ROWS, RB, FINISH);                                            \
     } while (0)
 
 /*
@@ -438,16 +444,7 @@ DEFINE_TILE_MK(canberra_rcp_w, MICROKERNEL_D, U_CAN_RCP_W, CAN_XA, F_ID)
             CAN4_DENS(RB, k, dC, rC)                                          \
             CAN4_TERMS(RB, k, NUM, dC, rC)                                    \
         }                                                                     \
-        for (int r = 0; r < 4; ++r) {                                         \
-            T *o = out + (ptrdiff_t)(RB + r) * ldo + (ptrdiff_t)q * NR;       \
-            T res[NR];                                                        \
-            for (int c = 0; c < NR; ++c)                                      \
-                res[c] = (T)(FINISH(t0[r][c / NDL][c % NDL], 0.0));           \
-            if (ncols == NR)                                                  \
-                memcpy(o, res, sizeof res);                                   \
-            else                                                              \
-                for (int c = 0; c < ncols; ++c) o[c] = res[c];                \
-        }                                                                     \
+        STORE_D(4, RB, FINISH);                                               \
     } while (0)
 #if MR != 4
 #error "MICROKERNEL_CAN4 blocks four rows"
