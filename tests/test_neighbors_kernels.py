@@ -137,6 +137,23 @@ def test_exact_ties_go_to_the_smaller_index(rng, metric):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("metric", ["sqeuclidean", "cityblock"])
+@pytest.mark.parametrize("k", [1, 5, 40])
+def test_candidates_tied_with_the_kth_keep_the_smaller_index(rng, metric, dtype, k):
+    """Small integer points: many distances equal the k-th exactly, spread
+    over the vector scan's blocks and its scalar tail (m = 1347, not a
+    multiple of any vector width).  The result is the reference's
+    (distance, index) order, exactly."""
+    X = rng.integers(0, 3, size=(60, 8)).astype(dtype)
+    Y = rng.integers(0, 3, size=(1347, 8)).astype(dtype)
+    ref_d, ref_i, _ = brute_force(X, Y, k, metric)
+    for n_threads in (1, 2):
+        d, i = kernels.argkmin_chunk(X, Y, k, metric, n_threads=n_threads)
+        np.testing.assert_array_equal(i, ref_i)
+        np.testing.assert_array_equal(d, ref_d.astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_float32_euclidean_distances_are_recomputed_exactly(rng, dtype):
     X = (100 + rng.normal(size=(30, 20))).astype(dtype)
     Y = (X.astype(np.float64) * (1 + 1e-4 * rng.normal(size=X.shape))).astype(dtype)

@@ -53,6 +53,10 @@ cdef extern from "direct.h" nogil:
                               const double *y_norm, double tau)
     int fastml_finish_cos_f32(float *row, int nb, double x_norm,
                               const double *y_norm, double tau)
+    int fastml_first_at_most_f64(const double *row, int start, int stop,
+                                 double bound)
+    int fastml_first_at_most_f32(const float *row, int start, int stop,
+                                 float bound)
 
 cdef extern from "vpow.h" nogil:
     void fastml_pow_array(const double *x, double p, double *out, Py_ssize_t n)
@@ -574,44 +578,33 @@ cdef inline void _sift_down(double *hd, Py_ssize_t *hi, int size, double v,
     hi[pos] = idx
 
 
-# candidates scanned at once by _offer_row before any is offered
-cdef enum:
-    OFFER_BLOCK = 64
-
-
 cdef inline void _offer_row(const floating *row, int nb, Py_ssize_t j0, int k,
                             double *hd, Py_ssize_t *hi) noexcept nogil:
     """Offer row[j], the distance to global index j0 + j, to the heap of the
     k best pairs.  Indices arrive in increasing order, so a candidate equal
     to the worst kept pair never displaces it: ties go to the smaller index.
     NaN counts as +inf."""
-    cdef int j, start, stop, hit
+    cdef int j = 0
     cdef double v, top = hd[0]
-    cdef floating bound
-    start = 0
-    while start < nb:
-        stop = start + OFFER_BLOCK if start + OFFER_BLOCK < nb else nb
+    while j < nb:
         if top < INFINITY:
-            # Most candidates lose: a branch-free (vectorisable) scan skips
-            # blocks with none <= the worst kept distance.  Casting top to
-            # the row's dtype cannot lose a candidate: no value of that
-            # dtype lies between top and its rounding.  NaN never passes.
-            bound = <floating> top
-            hit = 0
-            for j in range(start, stop):
-                hit = hit | (row[j] <= bound)
-            if not hit:
-                start = stop
-                continue
-        for j in range(start, stop):
-            v = row[j]
-            if v != v:
-                v = INFINITY
-            if v > top or (v == top and hi[0] < j0 + j):
-                continue
+            # Most candidates lose: a vector scan skips to the next one <=
+            # the worst kept distance.  Casting top to the row's dtype
+            # cannot lose a candidate: no value of that dtype lies between
+            # top and its rounding.  NaN never passes.
+            if floating is double:
+                j = fastml_first_at_most_f64(row, j, nb, top)
+            else:
+                j = fastml_first_at_most_f32(row, j, nb, <float> top)
+            if j == nb:
+                break
+        v = row[j]
+        if v != v:
+            v = INFINITY
+        if v < top or (v == top and hi[0] >= j0 + j):
             _sift_down(hd, hi, k, v, j0 + j)
             top = hd[0]
-        start = stop
+        j += 1
 
 
 def argkmin_tiles(

@@ -113,6 +113,8 @@ typedef int (*finish_cos_f64_fn)(double *, int, double, const double *, double);
 typedef int (*finish_cos_f32_fn)(float *, int, double, const double *, double);
 typedef void (*pow_f64_fn)(const double *, double, double *, ptrdiff_t);
 typedef void (*pow_f32_fn)(const float *, double, float *, ptrdiff_t);
+typedef int (*first_at_most_f64_fn)(const double *, int, int, double);
+typedef int (*first_at_most_f32_fn)(const float *, int, int, float);
 
 static const tile_fn_f64 *table_f64 = fastml_table_f64_base;
 static const tile_fn_f32 *table_f32 = fastml_table_f32_base;
@@ -122,6 +124,8 @@ static finish_cos_f64_fn finish_cos_f64 = fastml_finish_cos_f64_base;
 static finish_cos_f32_fn finish_cos_f32 = fastml_finish_cos_f32_base;
 static pow_f64_fn pow_f64 = fastml_pow_array_f64_base;
 static pow_f32_fn pow_f32 = fastml_pow_array_f32_base;
+static first_at_most_f64_fn first_at_most_f64 = fastml_first_at_most_f64_base;
+static first_at_most_f32_fn first_at_most_f32 = fastml_first_at_most_f32_base;
 static int isa_in_use = FASTML_ISA_BASELINE;
 
 #define USE_ISA(SUFFIX)                                                       \
@@ -134,6 +138,8 @@ static int isa_in_use = FASTML_ISA_BASELINE;
         finish_cos_f32 = fastml_finish_cos_f32_##SUFFIX;                      \
         pow_f64 = fastml_pow_array_f64_##SUFFIX;                              \
         pow_f32 = fastml_pow_array_f32_##SUFFIX;                              \
+        first_at_most_f64 = fastml_first_at_most_f64_##SUFFIX;                \
+        first_at_most_f32 = fastml_first_at_most_f32_##SUFFIX;                \
     } while (0)
 
 int fastml_direct_best_isa(void)
@@ -222,6 +228,16 @@ int fastml_finish_cos_f32(float *row, int nb, double x_norm,
                           const double *y_norm, double tau)
 {
     return finish_cos_f32(row, nb, x_norm, y_norm, tau);
+}
+
+int fastml_first_at_most_f64(const double *row, int start, int stop, double bound)
+{
+    return first_at_most_f64(row, start, stop, bound);
+}
+
+int fastml_first_at_most_f32(const float *row, int start, int stop, float bound)
+{
+    return first_at_most_f32(row, start, stop, bound);
 }
 
 /* vpow.h: p = 0, 1, 2 exactly, NaN, infinite and huge p by libm, the rest

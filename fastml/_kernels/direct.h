@@ -48,4 +48,9 @@ int fastml_finish_cos_f64(double *row, int nb, double x_norm,
 int fastml_finish_cos_f32(float *row, int nb, double x_norm,
                           const double *y_norm, double tau);
 
+/* The first j in [start, stop) with row[j] <= bound, or stop (NaN never
+ * is). */
+int fastml_first_at_most_f64(const double *row, int start, int stop, double bound);
+int fastml_first_at_most_f32(const float *row, int start, int stop, float bound);
+
 #endif

@@ -699,6 +699,31 @@ static int FN(finish_cos)(T *row, int nb, double x_norm, const double *y_norm,
     return risky;
 }
 
+/* The first j in [start, stop) with row[j] <= bound, or stop (NaN never
+ * is): the scan of a top-k search, where most candidates lose, four
+ * vectors at a time. */
+static int FN(first_at_most)(const T *row, int start, int stop, T bound)
+{
+    const VEC zero = {0};
+    const VEC b = bound - zero;
+    int j = start;
+    for (; j + 4 * VL <= stop; j += 4 * VL) {
+        const IVEC hit = (*(const VEC *)(row + j) <= b)
+                         | (*(const VEC *)(row + j + VL) <= b)
+                         | (*(const VEC *)(row + j + 2 * VL) <= b)
+                         | (*(const VEC *)(row + j + 3 * VL) <= b);
+        ITYPE any = 0;
+        for (int l = 0; l < VL; ++l)
+            any |= hit[l];
+        if (any)
+            break;
+    }
+    for (; j < stop; ++j)
+        if (row[j] <= bound)
+            return j;
+    return stop;
+}
+
 /* The table direct.c dispatches through, in FASTML_METRIC_* order. */
 static const TILE_FN_T FN(table)[FASTML_N_DIRECT] = {
     FN(l1), FN(sqeuclidean), FN(euclidean), FN(chebyshev), FN(minkowski3),
