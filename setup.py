@@ -146,6 +146,7 @@ def extensions():
                        "mahalanobis.h"]),
         kernel_module("_moments", ["moments.c"], ["moments.h"]),
         kernel_module("_binning"),
+        kernel_module("_sparse"),
         kernel_module("_features", ["fourier.c"], ["fourier.h"]),
         kernel_module("_gbdt", ["histogram.c", "partition.c", "forest.c"],
                       ["histogram.h", "partition.h", "forest.h", "split_rules.h", "common.h",

@@ -21,6 +21,7 @@ module                    kernels
 ``kernels.splits``        the best split of each node from its histogram
 ``kernels.trees``         partitions, leaf values, trees and prediction
 ``kernels.grower``        leaf-wise trees grown in one compiled call
+``kernels.sparse``        CSR / CSC blocks: column moments, scaling, quantiles
 ========================  ===================================================
 
 Every public name of the family modules is importable from
@@ -35,6 +36,7 @@ from fastml.kernels import (
     moments,
     neighbors,
     quantiles,
+    sparse,
     splits,
     summaries,
     trees,
@@ -47,11 +49,12 @@ from fastml.kernels.grower import *  # noqa: F401,F403
 from fastml.kernels.moments import *  # noqa: F401,F403
 from fastml.kernels.neighbors import *  # noqa: F401,F403
 from fastml.kernels.quantiles import *  # noqa: F401,F403
+from fastml.kernels.sparse import *  # noqa: F401,F403
 from fastml.kernels.splits import *  # noqa: F401,F403
 from fastml.kernels.summaries import *  # noqa: F401,F403
 from fastml.kernels.trees import *  # noqa: F401,F403
 
 FAMILIES = (distances, neighbors, moments, quantiles, summaries, binning, features, boosting,
-            splits, trees, grower)
+            splits, trees, grower, sparse)
 
 __all__ = [name for family in FAMILIES for name in family.__all__]

@@ -18,6 +18,8 @@ from fastml._set_output import LazyOutputMixin
 from fastml._validation import FLOAT_DTYPES, check_parameters, is_dask_collection
 from fastml._validation import is_float16 as is_half
 from fastml._validation import unchanged_on_error
+from fastml.preprocessing import _sparse
+from fastml.preprocessing._sparse import is_sparse
 
 try:   # scikit-learn >= 1.9: StandardScaler.set_callbacks
     from sklearn.callback import CallbackSupportMixin, with_callbacks
@@ -75,13 +77,20 @@ def _refuse_infinity(*statistics):
 
 class _Scaler(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Input handling shared by the three scalers: NumPy / pandas / polars
-    through ``validate_data``, Dask through ``fastml._dask``."""
+    through ``validate_data``, Dask through ``fastml._dask``, SciPy sparse
+    CSR / CSC through ``_sparse`` (in the formats scikit-learn converts
+    them to: ``_sparse_fit`` for fit, ``_sparse_transform`` otherwise)."""
 
-    def _check_X(self, X, reset, fitting=False):
+    _sparse_fit = _sparse_transform = ("csr", "csc")
+
+    def _check_X(self, X, reset, fitting=False, fit=False):
         if is_dask_collection(X):
             from fastml import _dask
 
             return _dask.check_features(self, X, reset)
+        formats = self._sparse_fit if fit else self._sparse_transform
+        if formats is not None and is_sparse(X):
+            return _sparse.check_sparse(self, X, reset, formats)
         # never copied here: the kernels write a new array unless told
         # otherwise.  fit finds infinity in its statistics (_moments), so
         # only transform scans for it.
@@ -112,6 +121,8 @@ class _Scaler(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstim
                     "weights' effect in NumPy or fit without weights."
                 )
             moments = _dask.column_moments(X, deviations=deviations)
+        elif is_sparse(X):
+            moments = _sparse.moments(X, sample_weight, deviations, _n_threads())
         else:
             moments = _kernels().moments_chunk(X, sample_weight=sample_weight,
                                             deviations=deviations,
@@ -125,6 +136,9 @@ class _Scaler(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstim
             from fastml import _dask
 
             return _dask.apply_columns(X, kernel, a, b, **kw)
+        if is_sparse(X):   # no centering on sparse input: only the factor
+            factor = 1 / np.asarray(b) if kernel is _kernels().center_scale_chunk else a
+            return _sparse.scale(X, factor, copy, _n_threads())
         out = None if copy else (X if X.flags.c_contiguous and X.flags.writeable else None)
         return kernel(X, a, b, out=out, n_threads=_n_threads(), **kw)
 
@@ -150,6 +164,9 @@ class _Scaler(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstim
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        # sparse input where scikit-learn takes it: never with centering
+        tags.input_tags.sparse = self._sparse_fit is not None and not (
+            getattr(self, "with_mean", False) or getattr(self, "with_centering", False))
         return tags
 
 
@@ -162,13 +179,20 @@ class _CenterScaler(_Scaler):
         raise NotImplementedError
 
     def _transform(self, X, copy):
+        if is_sparse(X):
+            self._refuse_sparse_centering(inverse=False)
         center, scale = self._center_and_scale(X.shape[1])
         return self._apply(X, _kernels().center_scale_chunk, center, scale, copy)
 
+    def _refuse_sparse_centering(self, inverse):
+        """ValueError where scikit-learn refuses to (un)center sparse input."""
+
     def inverse_transform(self, X, copy=None):
-        """Undo transform: ``X * scale + center``."""
+        """Undo transform: ``X * scale + center`` (sparse: ``X * scale``)."""
         check_is_fitted(self)
         half, X = is_half(X), self._check_X(X, reset=False)
+        if is_sparse(X):
+            self._refuse_sparse_centering(inverse=True)
         center, scale = self._center_and_scale(X.shape[1])
         return _as_half(self._apply(X, _kernels().affine_chunk, scale, center,
                                     self.copy if copy is None else copy), half)
@@ -246,7 +270,9 @@ class StandardScaler(*([CallbackSupportMixin] if CallbackSupportMixin else []), 
             raise ValueError("Sample weights must contain at least one non-zero number; "
                              "all weights are zero.")
         first = not hasattr(self, "n_samples_seen_")
-        X = self._check_X(X, reset=first, fitting=True)
+        X = self._check_X(X, reset=first, fitting=True, fit=True)
+        if is_sparse(X):
+            self._refuse_sparse_centering(inverse=False)
         # one task per fit or partial_fit, begun once X is valid, as in scikit-learn
         context = self._init_callback_context() if CallbackSupportMixin else None
         if context is not None:
@@ -268,20 +294,22 @@ class StandardScaler(*([CallbackSupportMixin] if CallbackSupportMixin else []), 
             total = _kernels().combine_moments(previous, batch)
             constant &= (seen == 0) | ((self.var_ == 0) & (mean == batch.min)
                                        if self.var_ is not None else False)
-        self._store_moments(total, constant)
+        # weighted sparse counts stay X's float dtype, as in scikit-learn
+        self._store_moments(total, constant, X.dtype if is_sparse(X) and sample_weight
+                            is not None else np.int64)
         if context is not None:
             context.call_on_fit_task_end(estimator=self, X=X, y=None,
                                          metadata={"sample_weight": sample_weight},
                                          reconstruction_attributes={})
         return self
 
-    def _store_moments(self, total, constant):
+    def _store_moments(self, total, constant, count_dtype=np.int64):
         """mean_, var_, scale_, n_samples_seen_ from the merged moments; a
         constant feature gets its value as mean and a variance of exactly 0
         (the one-pass formula leaves ~1e-30), as in scikit-learn."""
         counts = total.count
         # as scikit-learn: float counts, integers when nothing is estimated
-        n_seen = counts if self.with_mean or self.with_std else counts.astype(np.int64)
+        n_seen = counts if self.with_mean or self.with_std else counts.astype(count_dtype)
         if np.ptp(n_seen) == 0:
             n_seen = n_seen[0]
         if not self.with_mean and not self.with_std:
@@ -295,6 +323,12 @@ class StandardScaler(*([CallbackSupportMixin] if CallbackSupportMixin else []), 
         else:
             self.scale_ = None
         self.n_samples_seen_ = n_seen
+
+    _sparse_transform = ("csr",)   # CSC becomes CSR, as in scikit-learn
+
+    def _refuse_sparse_centering(self, inverse):
+        if self.with_mean:
+            raise ValueError(_sparse.UNCENTER_MESSAGE if inverse else _sparse.CENTER_MESSAGE)
 
     def _center_and_scale(self, d):
         return (self.mean_ if self.with_mean else np.zeros(d),
@@ -336,6 +370,9 @@ class MinMaxScaler(_Scaler):
 
     def _partial_fit(self, X):
         low, high = self._check_range()
+        if is_sparse(X):
+            raise TypeError("MinMaxScaler does not support sparse input. Consider using "
+                            "MaxAbsScaler instead.")
         first = not hasattr(self, "n_samples_seen_")
         half, X = is_half(X), self._check_X(X, reset=first, fitting=True)
         batch = self._moments(X, deviations=False)
@@ -352,6 +389,7 @@ class MinMaxScaler(_Scaler):
         return self
 
     _parameter_constraints = {"feature_range": [tuple, list]}
+    _sparse_fit = _sparse_transform = None   # dense only, as in scikit-learn
 
     def _check_range(self):
         check_parameters(self)
@@ -417,11 +455,13 @@ class MaxAbsScaler(_Scaler):
     def _partial_fit(self, X):
         check_parameters(self)
         first = not hasattr(self, "n_samples_seen_")
-        half, X = is_half(X), self._check_X(X, reset=first, fitting=True)
+        half, X = is_half(X), self._check_X(X, reset=first, fitting=True, fit=True)
         if is_dask_collection(X):
             from fastml import _dask
 
             batch = _dask.column_max_abs(X)
+        elif is_sparse(X):   # implicit zeros included
+            batch = _sparse.moments(X, None, False, _n_threads()).max_abs
         else:
             batch = _kernels().max_abs_chunk(X, n_threads=_n_threads())
         _refuse_infinity(batch)
@@ -433,6 +473,8 @@ class MaxAbsScaler(_Scaler):
         return self
 
     def _transform(self, X, copy):
+        if is_sparse(X):   # 1 / scale_ in scale_'s dtype, as in scikit-learn
+            return _sparse.scale(X, 1 / self.scale_, copy, _n_threads(), clip=self.clip)
         Xt = self._apply(X, _kernels().center_scale_chunk, np.zeros(X.shape[1]), self.scale_,
                          copy)
         if self.clip:
@@ -505,7 +547,9 @@ class RobustScaler(_CenterScaler):
                 or not 0 <= q_range[0] <= q_range[1] <= 100):
             raise ValueError(f"Invalid quantile range: {q_range!r}; expected "
                              "(q_min, q_max) with 0 <= q_min <= q_max <= 100.")
-        half, X = is_half(X), self._check_X(X, reset=True)
+        half, X = is_half(X), self._check_X(X, reset=True, fit=True)
+        if is_sparse(X) and self.with_centering:
+            raise ValueError(_sparse.ROBUST_CENTER_MESSAGE)
         wanted = ([0.5] if self.with_centering else []) + (
             list(np.true_divide(q_range, 100)) if self.with_scaling else [])
         if is_dask_collection(X):
@@ -513,6 +557,9 @@ class RobustScaler(_CenterScaler):
 
             q, _, _, self.quantile_rank_error_ = _dask.column_quantiles(X, wanted, "linear",
                                                                         allow_nan=True)
+        elif is_sparse(X):   # implicit zeros included, as scikit-learn
+            q = _sparse.quantiles(X, wanted, _n_threads())
+            self.__dict__.pop("quantile_rank_error_", None)
         else:
             self._moments(X, deviations=False)  # refuses infinity, as scikit-learn
             q = _kernels().quantiles_chunk(X, wanted, n_threads=_n_threads())
@@ -530,6 +577,8 @@ class RobustScaler(_CenterScaler):
         else:
             self.scale_ = None
         return self
+
+    _sparse_fit = ("csc",)
 
     def _center_and_scale(self, d):
         return (self.center_ if self.with_centering else np.zeros(d),
