@@ -476,7 +476,9 @@ class HistGradientBoostingClassifier(ClassifierMixin, BaseHistGradientBoosting):
     }
 
     def _make_loss(self):
-        return builtin_loss("log_loss", n_classes=self.classes_.size)
+        # a single class is fitted as two, as scikit-learn does: its
+        # probability is then 1 - 1e-14 and predict_proba has two columns
+        return builtin_loss("log_loss", n_classes=max(2, self.classes_.size))
 
     def _encode_y(self, y, fitting):
         y = _target_column(y)
@@ -486,9 +488,6 @@ class HistGradientBoostingClassifier(ClassifierMixin, BaseHistGradientBoosting):
         if fitting:
             encoder = LabelEncoder().fit(y)
             self.classes_ = encoder.classes_
-            if self.classes_.size < 2:
-                raise ValueError(f"y has 1 class ({self.classes_.tolist()[0]!r}); a classifier "
-                                 "needs at least 2 classes.")
         codes = np.searchsorted(self.classes_, y)
         codes = np.clip(codes, 0, self.classes_.size - 1)
         if not np.all(self.classes_[codes] == y):
@@ -520,7 +519,7 @@ class HistGradientBoostingClassifier(ClassifierMixin, BaseHistGradientBoosting):
         """Class probabilities, ndarray of shape (n_samples, n_classes)."""
         check_is_fitted(self, "_trees")
         if is_dask_collection(X):
-            return self._on_dask("predict_proba", X, self.classes_.size, np.float64)
+            return self._on_dask("predict_proba", X, max(2, self.classes_.size), np.float64)
         return self._loss.predict(self._raw_predict(X))
 
     def predict(self, X):

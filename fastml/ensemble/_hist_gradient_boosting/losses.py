@@ -192,7 +192,8 @@ class BinaryLogLoss(Loss):
     """y in {0, 1}; raw is the log-odds of class 1."""
 
     def baseline(self, y, sample_weight):
-        p = np.clip(_mean(y, sample_weight), 1e-15, 1 - 1e-15)
+        eps = 10 * np.finfo(np.float64).eps     # scikit-learn's clip (one class in y)
+        p = np.clip(_mean(y, sample_weight), eps, 1 - eps)
         return np.array([np.log(p / (1 - p))])
 
     def gradient_hessian(self, y, raw, sample_weight):
