@@ -101,19 +101,59 @@ def uses_a_dict(a, b):
     return table[object()] * (a - b).sum()
 
 
-def test_uncompilable_metric_gets_a_clear_error(rng):
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_uncompilable_metric_runs_in_python_as_in_sklearn(rng, symmetric):
+    from scipy.spatial.distance import euclidean
+    from sklearn.metrics import pairwise_distances as sk_pairwise_distances
+
+    from fastml.kernels.distances import SlowMetricWarning
+
+    X = rng.normal(size=(9, 3))
+    Y = None if symmetric else rng.normal(size=(5, 3))
+    for func in (uses_a_dict_key, euclidean):
+        with pytest.warns(SlowMetricWarning) as record:
+            got = pairwise_distances(X, Y, metric=func)
+        assert len(record) == 1                      # one warning per call
+        message = str(record[0].message)
+        assert f"'{func.__name__}' runs in plain Python" in message
+        assert "Numba cannot compile it: Untyped global name" in message  # Numba's reason
+        np.testing.assert_array_equal(got, sk_pairwise_distances(X, Y, metric=func))
+
+
+def uses_a_dict_key(a, b):
+    return {"o": 1.0}[object.__name__[:1]] * np.abs(a - b).sum()
+
+
+def test_uncompilable_metric_error_in_python_is_raised(rng):
+    with pytest.warns(UserWarning, match="plain Python"), pytest.raises(KeyError):
+        pairwise_distances(rng.normal(size=(4, 3)), metric=uses_a_dict)
+
+
+def test_the_compile_failure_is_remembered(rng):
+    """Once per dtype: a second call does not try Numba again."""
     X = rng.normal(size=(4, 3))
-    with pytest.raises(TypeError) as info:
-        pairwise_distances(X, metric=uses_a_dict)
-    message = str(info.value)
-    assert "'uses_a_dict' could not be compiled by Numba" in message
-    assert "object" in message            # Numba's own reason is shown
-    assert "Rewrite it" in message        # and what to change
+    with pytest.warns(UserWarning, match="plain Python"):
+        pairwise_distances(X, metric=uses_a_dict_key)
+    kernel = custom_metric.get_kernel(uses_a_dict_key)
+    assert kernel.failure[np.dtype(np.float64)] is not None
+    with pytest.raises(custom_metric.NotCompilable, match="could not be compiled by Numba"):
+        kernels.custom_distances(X, X, uses_a_dict_key)   # the kernel itself refuses
 
 
-def test_custom_metric_takes_no_parameters(rng):
-    with pytest.raises(TypeError, match="closure or functools.partial"):
-        pairwise_distances(rng.normal(size=(3, 2)), metric=manhattan, p=3)
+def scaled_manhattan(a, b, scale=1.0, offset=0.0):
+    return scale * np.abs(a - b).sum() + offset
+
+
+def test_keyword_parameters_of_a_callable_are_passed_as_in_sklearn(rng):
+    from sklearn.metrics import pairwise_distances as sk_pairwise_distances
+
+    X, Y = rng.normal(size=(6, 3)), rng.normal(size=(4, 3))
+    for Y_ in (None, Y):
+        with pytest.warns(UserWarning, match=r"keyword parameters \['offset', 'scale'\]"):
+            got = pairwise_distances(X, Y_, metric=scaled_manhattan, scale=3.0, offset=1.0)
+        ref = sk_pairwise_distances(X, Y_, metric=scaled_manhattan, scale=3.0, offset=1.0)
+        np.testing.assert_allclose(got, ref, rtol=1e-15)
+        assert got[0, 0] == (1.0 if Y_ is None else ref[0, 0])   # evaluated on the diagonal
 
 
 # ---------------------------------------------------------------- lanes

@@ -59,6 +59,7 @@ class MetricKernels:
         self.lanes = lanes_kernel
         self._catches_exceptions = catches_exceptions
         self._lanes_failure = {}   # dtype -> None (lanes used) or why not
+        self.failure = {}          # dtype -> NotCompilable: neither kernel compiles
 
     @property
     def lanes_failures(self):
@@ -224,17 +225,38 @@ def get_kernel(func):
     return kernel
 
 
+class NotCompilable(TypeError):
+    """Numba cannot compile a custom metric (or Numba is not installed);
+    ``reason`` is Numba's message, shortened."""
+
+    def __init__(self, message, reason):
+        super().__init__(message)
+        self.reason = reason
+
+
+def compile_failure(func, dtype):
+    """None if `func` compiles into the pair-by-pair kernel for C-contiguous
+    rows of `dtype`, else the NotCompilable error (remembered per dtype)."""
+    kernels = get_kernel(func)
+    dtype = np.dtype(dtype)
+    if dtype not in kernels.failure:
+        X = np.zeros((1, 1), dtype)
+        why = _compile_elsewhere(kernels.pairs, X, X, X, False)
+        kernels.failure[dtype] = None if why is None else _explain(func, why)
+    return kernels.failure[dtype]
+
+
 def _explain(func, err):
     name = getattr(func, "__name__", repr(func))
     reason = str(err).strip().splitlines()
     reason = "\n    ".join(reason[:12])
-    return TypeError(
+    return NotCompilable(
         f"the custom metric {name!r} could not be compiled by Numba:\n    {reason}\n"
         "A custom metric must be a plain function f(a, b) -> float of two 1-D float "
         "arrays that uses only NumPy and math operations Numba supports (no Python "
         "objects, dicts, SciPy or scikit-learn calls, and no keyword arguments). "
         "Rewrite it with loops or NumPy array expressions, or pass "
-        "metric='precomputed' with a matrix you computed yourself."
+        "metric='precomputed' with a matrix you computed yourself.", reason
     )
 
 
@@ -274,6 +296,9 @@ def pairwise(X, Y, func, out, n_threads=1, symmetric=False):
     if n == 0 or Y.shape[0] == 0:
         return out
     starts = np.arange(0, n, TILE, dtype=np.int64)
+    failure = get_kernel(func).failure.get(X.dtype)
+    if failure is not None:     # a fresh error: a raised one would keep X, Y alive
+        raise NotCompilable(str(failure), failure.reason)
     try:
         kernel = get_kernel(func).for_arrays(X, Y, out, symmetric)  # compiles here
         if n_threads <= 1 or len(starts) == 1:
@@ -288,5 +313,5 @@ def pairwise(X, Y, func, out, n_threads=1, symmetric=False):
             for f in futures:
                 f.result()
     except NumbaError as err:   # TypingError, LoweringError, ... derive from it
-        raise _explain(func, err) from None
+        raise _explain(func, f"{type(err).__name__}: {err}") from None
     return out

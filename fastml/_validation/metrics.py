@@ -10,7 +10,6 @@ import warnings
 
 import numpy as np
 
-from fastml._validation.arrays import check_no_custom_metric_params
 from fastml._validation.parameters import did_you_mean
 
 # alias -> canonical name (SciPy's names and aliases, plus scikit-learn's).
@@ -63,6 +62,25 @@ PARAMETERS["seuclidean"] = {"V"}
 PARAMETERS["mahalanobis"] = {"VI"}
 PARAMETERS["jensenshannon"] = {"base"}
 
+# Metrics with no compiled kernel, computed by scikit-learn's public
+# functions (with a SlowMetricWarning).  Not aliases: SciPy has none of them.
+FALLBACK_METRICS = frozenset({"nan_euclidean"})
+PARAMETERS["nan_euclidean"] = {"missing_values"}
+
+
+class SlowMetricWarning(UserWarning):
+    """A metric runs outside fastml's compiled kernels (plain Python calls,
+    or scikit-learn's own code), at scikit-learn's speed; the message says
+    why.  Silence it with ``warnings.filterwarnings("ignore",
+    category=SlowMetricWarning)``."""
+
+
+def is_distance_metric(metric):
+    """True for a ``sklearn.metrics.DistanceMetric`` object."""
+    from sklearn.metrics import DistanceMetric
+
+    return isinstance(metric, DistanceMetric)
+
 def resolve_metric(metric):
     """Canonical name of a metric string, or a clear error.
 
@@ -75,6 +93,8 @@ def resolve_metric(metric):
         raise TypeError(
             f"metric must be a string or a callable, got {type(metric).__name__} {metric!r}."
         )
+    if metric in FALLBACK_METRICS:
+        return metric
     name = ALIASES.get(metric.lower() if metric.lower() in ALIASES else metric)
     if name is not None:
         return name
@@ -153,6 +173,8 @@ def check_params(metric, params, n_features):
         if base is not None and (not isinstance(base, numbers.Real) or base <= 0 or base == 1):
             raise ValueError(f"jensenshannon requires base > 0 and base != 1, got base={base!r}.")
         out["base"] = base
+    if metric == "nan_euclidean" and "missing_values" in params:
+        out["missing_values"] = params["missing_values"]
     if metric == "haversine" and n_features != 2:
         raise ValueError(
             f"haversine needs exactly 2 features (latitude, longitude in radians), "
@@ -200,13 +222,20 @@ def check_metric(metric, params, n_features):
     Returns
     -------
     name : str or None
-        The canonical name; None for a callable (custom) metric.
+        The canonical name; None for a callable (custom) metric or a
+        ``sklearn.metrics.DistanceMetric`` object.
     params : dict
-        Checked parameters (float64 arrays and floats); empty for a
-        callable, which takes its parameters through a closure.
+        Checked parameters (float64 arrays and floats); for a callable, its
+        keyword arguments as given (scikit-learn passes them to it).
     """
     if callable(metric):
-        check_no_custom_metric_params(params)
+        return None, dict(params)
+    if is_distance_metric(metric):
+        if params:
+            raise TypeError(
+                f"a DistanceMetric object carries its own parameters; got extra "
+                f"parameter(s) {sorted(params)}. Pass them to DistanceMetric.get_metric."
+            )
         return None, {}
     name = resolve_metric(metric)
     return name, check_params(name, params, n_features)
@@ -214,7 +243,7 @@ def check_metric(metric, params, n_features):
 
 def is_boolean_metric(metric):
     """True for the metrics computed on 0/1 indicators (nonzero is True)."""
-    return not callable(metric) and resolve_metric(metric) in BOOLEAN_METRICS
+    return isinstance(metric, str) and resolve_metric(metric) in BOOLEAN_METRICS
 
 
 def names_boolean_metric(metric):

@@ -5,6 +5,9 @@ blocks; ``DistanceRequest`` is a checked metric with its parameters, shared
 by the kernels, the Dask graphs and the public functions, so a metric is
 validated once wherever it comes from.
 """
+import functools
+import warnings
+
 import numpy as np
 
 from fastml._validation import (
@@ -14,7 +17,13 @@ from fastml._validation import (
     check_positive_int,
     check_same_n_features,
 )
-from fastml._validation.metrics import BOOLEAN_METRICS, default_params
+from fastml._validation.metrics import (
+    BOOLEAN_METRICS,
+    FALLBACK_METRICS,
+    SlowMetricWarning,
+    default_params,
+    is_distance_metric,
+)
 from fastml.kernels._plan import (
     Plan,
     finish_heaps,
@@ -23,7 +32,8 @@ from fastml.kernels._plan import (
     offer_in_blocks,
 )
 
-__all__ = ["pairwise_distances_chunk", "custom_distances", "DistanceRequest"]
+__all__ = ["pairwise_distances_chunk", "custom_distances", "DistanceRequest",
+           "SlowMetricWarning"]
 
 
 class DistanceRequest:
@@ -33,9 +43,10 @@ class DistanceRequest:
 
     Parameters
     ----------
-    metric : str or callable
+    metric : str, callable or sklearn.metrics.DistanceMetric
     params : dict
-        The metric's keyword parameters, checked here.
+        The metric's keyword parameters, checked here (a callable's are
+        passed to it, as scikit-learn does).
     n_features : int
     dtype : float32 or float64
         The dtype the distances are computed in.
@@ -44,6 +55,20 @@ class DistanceRequest:
         row, NaN as in SciPy's ``cdist``, 1 as in scikit-learn (and in
         neighbour searches, where NaN would rank nowhere).  Correlation
         keeps NaN for a constant row, as both do.
+
+    Warns
+    -----
+    SlowMetricWarning
+        Once, when the metric runs outside fastml's compiled kernels, at
+        scikit-learn's speed: a callable Numba cannot compile, or given
+        keyword parameters (both called in plain Python, one call per pair
+        of rows), a ``sklearn.metrics.DistanceMetric`` object (its own
+        ``pairwise``), ``"nan_euclidean"`` (scikit-learn's function).
+
+    Attributes
+    ----------
+    slow : str or None
+        Why the metric runs outside fastml's kernels; None when it does not.
     """
 
     def __init__(self, metric, params, n_features, dtype, *, cosine_zero=np.nan):
@@ -52,10 +77,37 @@ class DistanceRequest:
         self.dtype = np.dtype(dtype)
         self.n_features = n_features
         self.cosine_zero = float(cosine_zero) if self.name == "cosine" else np.nan
+        self._blocks = None
+        self.slow = self._why_slow(metric)
+        if self.slow is not None:
+            warnings.warn(self.slow, SlowMetricWarning, stacklevel=3)
+
+    def _why_slow(self, metric):
+        """None, or why the metric runs outside the compiled kernels (then
+        ``self.func`` is what ``compute`` calls)."""
+        if self.name in FALLBACK_METRICS:
+            return (f"metric={self.name!r} has no compiled kernel in fastml: it is computed "
+                    f"by scikit-learn's {self.name}_distances, at scikit-learn's speed.")
+        if is_distance_metric(metric):
+            self._blocks = metric.pairwise
+            return (f"a DistanceMetric object ({type(metric).__name__}) is computed by its "
+                    "own pairwise method (scikit-learn's code), not by fastml's kernels; "
+                    "pass the metric's name (and metric_params) to use fastml's.")
+        if self.name is not None:
+            return None
+        label = getattr(metric, "__name__", repr(metric))
+        if self.params:
+            self.func = functools.partial(metric, **self.params)
+            return (f"the callable metric {label!r} gets keyword parameters "
+                    f"{sorted(self.params)}: it is called in plain Python, one call per "
+                    "pair of rows (scikit-learn's speed), as fastml compiles only f(a, b); "
+                    "bind the parameters in a closure to get the compiled kernel.")
+        failure = _compile_failure(metric, self.dtype)
+        return None if failure is None else _not_compiled(metric, failure)
 
     @property
     def custom(self):
-        """True for a user-written metric."""
+        """True for a user-written metric (a callable or a DistanceMetric)."""
         return self.name is None
 
     @property
@@ -70,6 +122,18 @@ class DistanceRequest:
             for key, value in default_params(self.name, self.params, X, Y).items():
                 self.params.setdefault(key, value)
 
+    def _slow_compute(self, X, Y, symmetric):
+        """Distances outside the compiled kernels (``self.slow`` says why)."""
+        if self.name == "nan_euclidean":
+            from sklearn.metrics.pairwise import nan_euclidean_distances
+
+            D = nan_euclidean_distances(X, None if symmetric else Y, **self.params)
+        elif self._blocks is not None:      # a DistanceMetric's pairwise
+            D = self._blocks(X, Y)
+        else:
+            D = _python_distances(self.func, X, Y, symmetric)
+        return np.asarray(D).astype(self.dtype, copy=False)
+
     def plan(self, params=None):
         """The kernel plan for these (or the given, completed) parameters."""
         return Plan(self.name, self.params if params is None else params, self.dtype,
@@ -83,8 +147,18 @@ class DistanceRequest:
         call per row, so the values (and NumPy's warnings) are those of
         scikit-learn's own loop.
         """
+        if self.slow is not None:
+            return self._slow_compute(X, Y, symmetric)
         if self.custom:
-            D = custom_distances(X, Y, self.func, n_threads=n_threads, symmetric=symmetric)
+            from fastml._numba.custom_metric import NotCompilable
+
+            try:
+                D = custom_distances(X, Y, self.func, n_threads=n_threads,
+                                     symmetric=symmetric)
+            except NotCompilable as err:   # a layout the first compile did not see
+                self.slow = _not_compiled(self.func, err.reason)
+                warnings.warn(self.slow, SlowMetricWarning, stacklevel=2)
+                return self._slow_compute(X, Y, symmetric)
             if symmetric:
                 for i in range(X.shape[0]):
                     D[i, i] = self.func(X[i], X[i])
@@ -95,15 +169,63 @@ class DistanceRequest:
         """The k nearest rows of Y for each row of X (checked arrays of
         ``self.dtype``): distances (n, k) of ``self.dtype`` and indices
         (n, k) int64, sorted by distance, ties by index, (inf, -1) where Y
-        has fewer than k rows."""
-        if not self.custom:
+        has fewer than k rows.  A NaN distance (nan_euclidean between rows
+        with no coordinate both have) ranks after every number."""
+        if not self.custom and self.slow is None:
             return self.plan().argkmin(X, Y, k, n_threads)
         heap_d, heap_i = new_heaps(X.shape[0], k)
         X, Y = np.ascontiguousarray(X), np.ascontiguousarray(Y)
-        offer_in_blocks(lambda A, B: self.compute(A, B, n_threads), X, Y,
-                        heap_d, heap_i, n_threads)
+        nan_rank = np.finfo(np.float64).max
+
+        def distances(A, B):
+            D = self.compute(A, B, n_threads)
+            return np.where(np.isnan(D), nan_rank, D) if self.slow is not None else D
+
+        offer_in_blocks(distances, X, Y, heap_d, heap_i, n_threads)
         distances, indices = finish_heaps(heap_d, heap_i, n_threads)
+        distances[distances == nan_rank] = np.nan
         return distances.astype(X.dtype, copy=False), indices
+
+
+def _compile_failure(func, dtype):
+    """None if Numba compiles ``func`` for rows of ``dtype``, else why not."""
+    try:
+        from fastml._numba import custom_metric
+    except ImportError as err:
+        return f"Numba is not installed ({err})"
+    failure = custom_metric.compile_failure(func, dtype)
+    return None if failure is None else failure.reason
+
+
+def _not_compiled(func, reason):
+    label = getattr(func, "__name__", repr(func))
+    # Numba's first informative line ("Untyped global name 'minkowski': ...")
+    lines = [line.strip() for line in reason.splitlines()]
+    useful = [line for line in lines if line and "Failed in nopython mode" not in line]
+    reason = useful[0] if useful else lines[0]
+    return (f"the callable metric {label!r} runs in plain Python, one call per pair of "
+            f"rows (scikit-learn's speed, single-threaded), because Numba cannot compile "
+            f"it: {reason}")
+
+
+def _python_distances(func, X, Y, symmetric):
+    """``func(X[i], Y[j])`` for every pair, in plain Python, float64 as
+    scikit-learn's loop; with ``symmetric`` (Y is X) each pair once and the
+    diagonal ``func(x, x)``."""
+    n, m = X.shape[0], Y.shape[0]
+    D = np.empty((n, m), dtype=np.float64)
+    if symmetric:
+        for i in range(n):
+            for j in range(i + 1, n):
+                D[i, j] = D[j, i] = func(X[i], X[j])
+        for i in range(n):
+            D[i, i] = func(X[i], X[i])
+        return D
+    for i in range(n):
+        x = X[i]
+        for j in range(m):
+            D[i, j] = func(x, Y[j])
+    return D
 
 
 def check_blocks(X, Y, metric, params, *, finite):
@@ -120,15 +242,18 @@ def check_blocks(X, Y, metric, params, *, finite):
     if X.dtype != Y.dtype:
         X, Y = X.astype(np.float64), Y.astype(np.float64)
     check_has_features(X, "X and Y")
-    if finite:
-        for A, name in ((X, "X"), (Y, "Y")):
-            if not np.isfinite(A).all():
-                raise ValueError(
-                    f"{name} contains NaN or infinity; nearest neighbours need finite "
-                    f"values. Impute them first (e.g. sklearn.impute.SimpleImputer)."
-                )
     request = DistanceRequest(metric, params, X.shape[1], X.dtype,
                               cosine_zero=1.0 if finite else np.nan)
+    if finite:
+        # nan_euclidean takes NaN as missing, as in scikit-learn; never inf
+        allowed = np.isnan if request.name == "nan_euclidean" else (lambda A: False)
+        for A, name in ((X, "X"), (Y, "Y")):
+            if not (np.isfinite(A) | allowed(A)).all():
+                raise ValueError(
+                    f"{name} contains NaN or infinity; nearest neighbours need finite "
+                    f"values (NaN is allowed with metric='nan_euclidean'). Impute them "
+                    f"first (e.g. sklearn.impute.SimpleImputer)."
+                )
     request.add_default_params(X, Y)
     if finite and request.name == "jensenshannon":
         for A, label in ((X, "X"), (Y, "Y")):

@@ -15,6 +15,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from fastml._validation.metrics import is_distance_metric
 from fastml._validation import (
     FLOAT_DTYPES,
     Interval,
@@ -139,7 +140,7 @@ class _NeighborsBase(BaseEstimator):
 
         params = dict(self.metric_params or {})
         metric = self.metric
-        if callable(metric) or metric == "precomputed":
+        if callable(metric) or is_distance_metric(metric) or metric == "precomputed":
             return None, metric, params
         name = resolve_metric(metric)
         if name == "minkowski":
@@ -165,8 +166,9 @@ class _NeighborsBase(BaseEstimator):
         """
         if self.metric_params is not None and "p" in self.metric_params and self.p is not None:
             warnings.warn(
-                f"metric_params holds p={self.metric_params['p']!r}, which is used; the "
-                f"p={self.p!r} parameter is ignored. Set p=None to silence this warning.",
+                f"Parameter p is found in metric_params (p={self.metric_params['p']!r}). "
+                f"The corresponding parameter from __init__ (p={self.p!r}) is ignored. "
+                "Set p=None to silence this warning.",
                 SyntaxWarning, stacklevel=5,
             )
         algorithm, fractional = self.algorithm, name == "minkowski" and params["p"] < 1
@@ -178,8 +180,8 @@ class _NeighborsBase(BaseEstimator):
             )
         if algorithm not in _TREE_METRICS:
             return
-        if callable(self.metric):
-            if algorithm == "kd_tree":
+        if callable(self.metric) or is_distance_metric(self.metric):   # any tree
+            if callable(self.metric) and algorithm == "kd_tree":
                 raise InvalidParameterError(
                     "algorithm='kd_tree' does not take a callable metric (scikit-learn's "
                     "KDTree refuses it)." + _BRUTE_FORCE_HINT)
@@ -218,14 +220,29 @@ class _NeighborsBase(BaseEstimator):
         defaults computed from the training data included)."""
         from fastml._validation import check_metric
 
-        if metric == "precomputed":
+        if isinstance(metric, str) and metric == "precomputed":
             return
-        if callable(metric) and params:
+        if self.algorithm in _TREE_METRICS and metric in ("euclidean", "sqeuclidean") \
+                and "p" in params:
             raise TypeError(
-                "a custom metric takes no metric_params with fastml; bind them with a "
-                "closure before passing the function."
-            )
-        check_metric(metric, params, n_features)
+                f"metric {metric!r} takes no parameter p with algorithm="
+                f"{self.algorithm!r} (scikit-learn's tree refuses it); use algorithm='brute', "
+                "where p is ignored with a warning as in scikit-learn, or drop p.")
+        check_metric(metric, self._without_ignored_p(metric, params, warn=False), n_features)
+
+    def _without_ignored_p(self, metric, params, warn=True):
+        """params without a ``p`` that scikit-learn's brute force ignores:
+        metric_params={'p': ...} with euclidean or sqeuclidean, where its
+        ArgKmin warns that the parameter is ignored (any other metric but
+        minkowski refuses p, as there)."""
+        if not (isinstance(metric, str) and metric in ("euclidean", "sqeuclidean")
+                and "p" in params):
+            return params
+        if warn:
+            warnings.warn(
+                f"Some metric_kwargs have been passed ({params}) but aren't usable for "
+                f"metric={metric!r} and will be ignored.", UserWarning, stacklevel=4)
+        return {key: value for key, value in params.items() if key != "p"}
 
     def _fit(self, X, y=None, supervised=False):
         """Validate the parameters and X (and y, which a supervised estimator
@@ -241,11 +258,13 @@ class _NeighborsBase(BaseEstimator):
         from fastml._validation.metrics import default_params
 
         self._fit_X_boolean = names_boolean_metric(self.metric) and is_boolean_input(X)
+        finite = self._ensure_all_finite()
         if supervised:
             X, y = validate_data(self, X, y, dtype=FLOAT_DTYPES, ensure_min_samples=1,
-                                 multi_output=True)
+                                 multi_output=True, ensure_all_finite=finite)
         else:
-            X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=1)
+            X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=1,
+                              ensure_all_finite=finite)
         if self.metric == "precomputed":
             if X.shape[0] != X.shape[1]:
                 raise ValueError(
@@ -273,6 +292,11 @@ class _NeighborsBase(BaseEstimator):
             raise NotImplementedError(
                 "metric='precomputed' takes an in-memory distance matrix; compute it "
                 "first (X.compute())."
+            )
+        if self.metric == "nan_euclidean":
+            raise NotImplementedError(
+                "metric='nan_euclidean' is not available on Dask arrays yet; compute X "
+                "first (X.compute()) or impute the missing values."
             )
         name, metric, params = self._effective_metric()
         self._check_algorithm(name, params)
@@ -304,7 +328,12 @@ class _NeighborsBase(BaseEstimator):
                     f"{self.n_features_in_} features as input."
                 )
             return X
-        return validate_data(self, X, dtype=FLOAT_DTYPES, reset=False, ensure_min_samples=0)
+        return validate_data(self, X, dtype=FLOAT_DTYPES, reset=False, ensure_min_samples=0,
+                             ensure_all_finite=self._ensure_all_finite())
+
+    def _ensure_all_finite(self):
+        """NaN marks missing values with metric='nan_euclidean', as in scikit-learn."""
+        return "allow-nan" if self.metric == "nan_euclidean" else True
 
     def _validate_precomputed_query(self, X):
         if is_dask_collection(X):
@@ -324,7 +353,8 @@ class _NeighborsBase(BaseEstimator):
         return X
 
     def _kernel_params(self):
-        return self.effective_metric_, self.effective_metric_params_
+        metric = self.effective_metric_
+        return metric, self._without_ignored_p(metric, self.effective_metric_params_)
 
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
         """Find the k nearest neighbours of each query point.
@@ -488,7 +518,7 @@ class _NeighborsBase(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.pairwise = self.metric == "precomputed"
-        tags.input_tags.allow_nan = False
+        tags.input_tags.allow_nan = self.metric == "nan_euclidean"
         return tags
 
 
