@@ -325,7 +325,7 @@ cdef inline double _cosine_exact(const floating *a, const floating *b,
     arithmetic.  Identical or power-of-two-scaled rows give exactly 0.
     Only called for pairs with ``a.b > 0``, so the denominator is safe."""
     cdef double aa = 0, aa_lo = 0, bb = 0, bb_lo = 0, ab = 0, ab_lo = 0
-    cdef double x, y, num, norms
+    cdef double x, y
     cdef int k
     for k in range(d):
         x = a[k]
@@ -333,6 +333,14 @@ cdef inline double _cosine_exact(const floating *a, const floating *b,
         _dd_add_product(x, x, &aa, &aa_lo)
         _dd_add_product(y, y, &bb, &bb_lo)
         _dd_add_product(x, y, &ab, &ab_lo)
+    return _cosine_from_sums(aa, aa_lo, bb, bb_lo, ab, ab_lo)
+
+
+cdef inline double _cosine_from_sums(double aa, double aa_lo, double bb, double bb_lo,
+                                     double ab, double ab_lo) noexcept nogil:
+    """1 - cos from the double-double sums a.a, b.b and a.b (a.b > 0), by
+    _cosine_exact's formula."""
+    cdef double num, norms
     _dd_square_diff(aa, aa_lo, bb, bb_lo, ab, ab_lo, &num)
     norms = sqrt(aa) * sqrt(bb)
     return max(num, 0.0) / (norms * (norms + ab))
@@ -914,3 +922,174 @@ def maha_refine(
                         rx, t_x[i], &Zy_hi[j, 0], &Zy_lo[j, 0], r_y[j], t_y[j],
                         &R_hi[0, 0], &R_lo[0, 0], tol, work)
             free(work)
+
+
+# ---------------------------------------------------------------- sparse rows: top-k
+# X and Y in CSR form (data, indices, indptr); each row's indices sorted and
+# unique.  Y also as its transpose in CSR form (Yt: for each feature, the
+# rows of Y that hold it), so that the dot products of one row of X with
+# every row of Y are accumulated feature by feature into a dense row of m
+# sums: the work is the number of (feature of x, row of Y holding it) pairs,
+# not m times the row lengths.
+
+ctypedef fused sparse_index:
+    int
+    long long
+
+
+cdef inline double _sparse_sqdist_exact(
+        const floating *xv, const sparse_index *xi, Py_ssize_t nx,
+        const floating *yv, const sparse_index *yi, Py_ssize_t ny) noexcept nogil:
+    """|x - y|^2 from differences, in float64, for two sorted sparse rows."""
+    cdef Py_ssize_t a = 0, b = 0
+    cdef double s = 0, t
+    while a < nx or b < ny:
+        if b == ny or (a < nx and xi[a] < yi[b]):
+            t = xv[a]
+            a += 1
+        elif a == nx or yi[b] < xi[a]:
+            t = yv[b]
+            b += 1
+        else:
+            t = <double> xv[a] - <double> yv[b]
+            a += 1
+            b += 1
+        s += t * t
+    return s
+
+
+cdef inline double _sparse_cosine_exact(
+        const floating *xv, const sparse_index *xi, Py_ssize_t nx,
+        const floating *yv, const sparse_index *yi, Py_ssize_t ny) noexcept nogil:
+    """1 - cos(x, y) for two sorted sparse rows, as _cosine_exact (a.b > 0)."""
+    cdef Py_ssize_t a, b = 0
+    cdef double aa = 0, aa_lo = 0, bb = 0, bb_lo = 0, ab = 0, ab_lo = 0
+    for a in range(nx):
+        _dd_add_product(xv[a], xv[a], &aa, &aa_lo)
+    for b in range(ny):
+        _dd_add_product(yv[b], yv[b], &bb, &bb_lo)
+    a = 0
+    b = 0
+    while a < nx and b < ny:
+        if xi[a] < yi[b]:
+            a += 1
+        elif yi[b] < xi[a]:
+            b += 1
+        else:
+            _dd_add_product(xv[a], yv[b], &ab, &ab_lo)
+            a += 1
+            b += 1
+    return _cosine_from_sums(aa, aa_lo, bb, bb_lo, ab, ab_lo)
+
+
+cdef enum:
+    SPARSE_ROW_BLOCK = 2048   # distances made and offered at a time
+
+
+def argkmin_sparse(
+    const floating[::1] x_data, const sparse_index[::1] x_indices,
+    const sparse_index[::1] x_indptr,          # IN X (n rows), CSR, sorted
+    const floating[::1] y_data, const sparse_index[::1] y_indices,
+    const sparse_index[::1] y_indptr,          # IN Y (m rows), CSR, sorted
+    const floating[::1] yt_data, const sparse_index[::1] yt_indices,
+    const sparse_index[::1] yt_indptr,         # IN Y transposed, CSR
+    bint cosine,                               # IN cosine, else squared euclidean
+    const double[::1] x_stat,                  # IN (n,) |X[i]|^2; cosine: 1 / |X[i]|, 0 for 0
+    const double[::1] y_stat,                  # IN (m,) the same for Y
+    double tau_per_term,                       # IN recompute threshold per sqrt(term)
+    double[:, ::1] heap_d,                     # IN/OUT (n, k) max-heaps: distances
+    Py_ssize_t[:, ::1] heap_i,                 # IN/OUT (n, k) max-heaps: indices
+    int n_threads,                             # IN
+):
+    """Offer every (squared euclidean or cosine) distance between the rows
+    of sparse X and Y to the heaps.
+
+    A row's dot products come from the identity ``|x|^2 + |y|^2 - 2 x.y``
+    (or ``1 - x.y (1 / |x|) (1 / |y|)``, which is 1 for a zero row); a pair whose value is below ``tau`` times
+    the scale of the identity's rounding, where ``tau = tau_per_term *
+    sqrt(terms of x)``, is recomputed from differences (as
+    ``gemm_distances`` does for its tiles).  Extra memory: two rows of m doubles per thread."""
+    import numpy as np
+    cdef:
+        Py_ssize_t n = x_indptr.shape[0] - 1, m = y_indptr.shape[0] - 1
+        Py_ssize_t i, j, j0, jb, p, q, f, x0, x1
+        Py_ssize_t n_blocks = _cdiv(m, SPARSE_ROW_BLOCK)
+        int k = <int> heap_d.shape[1], tid, nb
+        double xv, xs, tau
+        double[:, ::1] sums = np.zeros((n_threads, max(m, 1)))
+        double[:, ::1] rows = np.empty((n_threads, SPARSE_ROW_BLOCK))
+        double *acc
+        double *row
+    if n == 0 or m == 0 or k == 0:
+        return
+    with nogil:
+        for i in prange(n, schedule="dynamic", num_threads=n_threads):
+            tid = threadid()
+            acc = &sums[tid, 0]
+            row = &rows[tid, 0]
+            x0 = x_indptr[i]
+            x1 = x_indptr[i + 1]
+            for p in range(x0, x1):
+                f = x_indices[p]
+                xv = x_data[p]
+                for q in range(yt_indptr[f], yt_indptr[f + 1]):
+                    acc[yt_indices[q]] += xv * yt_data[q]
+            xs = x_stat[i]
+            tau = min(1.0, tau_per_term * sqrt(<double> max(x1 - x0, 1)))
+            for jb in range(n_blocks):
+                j0 = jb * SPARSE_ROW_BLOCK
+                nb = <int> min(SPARSE_ROW_BLOCK, m - j0)
+                # the identity, branch-free so that it vectorises; then the
+                # few pairs it cannot resolve, from differences
+                if cosine:
+                    for j in range(nb):
+                        row[j] = min(1.0 - acc[j0 + j] * xs * y_stat[j0 + j], 2.0)
+                        acc[j0 + j] = 0
+                    for j in range(nb):
+                        if row[j] < tau and xs != 0 and y_stat[j0 + j] != 0:
+                            row[j] = _sparse_cosine_exact(
+                                &x_data[x0], &x_indices[x0], x1 - x0,
+                                &y_data[y_indptr[j0 + j]], &y_indices[y_indptr[j0 + j]],
+                                y_indptr[j0 + j + 1] - y_indptr[j0 + j])
+                else:
+                    for j in range(nb):
+                        row[j] = xs + y_stat[j0 + j] - 2 * acc[j0 + j]
+                        acc[j0 + j] = 0
+                    for j in range(nb):
+                        if row[j] < tau * (xs + y_stat[j0 + j]):
+                            row[j] = _sparse_sqdist_exact(
+                                &x_data[x0], &x_indices[x0], x1 - x0,
+                                &y_data[y_indptr[j0 + j]], &y_indices[y_indptr[j0 + j]],
+                                y_indptr[j0 + j + 1] - y_indptr[j0 + j])
+                _offer_row(row, nb, j0, k, &heap_d[i, 0], &heap_i[i, 0])
+
+
+def sparse_pair_distances(
+    const floating[::1] x_data, const sparse_index[::1] x_indices,
+    const sparse_index[::1] x_indptr,
+    const floating[::1] y_data, const sparse_index[::1] y_indices,
+    const sparse_index[::1] y_indptr,
+    bint cosine,
+    const Py_ssize_t[:, ::1] idx,              # IN (n, k) rows of Y; EMPTY_INDEX skipped
+    double[:, ::1] out,                        # OUT (n, k)
+    int n_threads,
+):
+    """The squared euclidean (or cosine) distances of the selected pairs,
+    from differences: the winners of ``argkmin_sparse`` to full accuracy."""
+    cdef Py_ssize_t n = idx.shape[0], k = idx.shape[1], i, c, j, x0, x1
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            x0 = x_indptr[i]
+            x1 = x_indptr[i + 1]
+            for c in range(k):
+                j = idx[i, c]
+                if j == PTRDIFF_MAX:
+                    continue
+                if not cosine:
+                    out[i, c] = _sparse_sqdist_exact(
+                        &x_data[x0], &x_indices[x0], x1 - x0, &y_data[y_indptr[j]],
+                        &y_indices[y_indptr[j]], y_indptr[j + 1] - y_indptr[j])
+                elif out[i, c] < 1.0:   # zero rows (1) and a.b <= 0 keep their value
+                    out[i, c] = _sparse_cosine_exact(
+                        &x_data[x0], &x_indices[x0], x1 - x0, &y_data[y_indptr[j]],
+                        &y_indices[y_indptr[j]], y_indptr[j + 1] - y_indptr[j])

@@ -7,22 +7,23 @@ to one thread because under Dask the scheduler supplies the parallelism.
 Every kernel's docstring shows how to map it over a Dask array
 (``map_blocks`` / ``blockwise`` / a tree reduction with its ``combine``).
 
-========================  ===================================================
-module                    kernels
-========================  ===================================================
-``kernels.distances``     distance matrices (built-in and custom metrics)
-``kernels.neighbors``     k nearest and radius neighbours, merges
-``kernels.moments``       per-column moments, max-abs, affine maps
-``kernels.quantiles``     exact and weighted quantiles of columns
-``kernels.summaries``     mergeable quantile summaries with a rank error
-``kernels.binning``       bin codes, quantile maps, boosting thresholds
-``kernels.features``      polynomial and random Fourier features
-``kernels.boosting``      fixed-point gradients, histograms, log-loss gradients
-``kernels.splits``        the best split of each node from its histogram
-``kernels.trees``         partitions, leaf values, trees and prediction
-``kernels.grower``        leaf-wise trees grown in one compiled call
-``kernels.sparse``        CSR / CSC blocks: column moments, scaling, quantiles
-========================  ===================================================
+============================  ===================================================
+module                        kernels
+============================  ===================================================
+``kernels.distances``         distance matrices (built-in and custom metrics)
+``kernels.neighbors``         k nearest and radius neighbours, merges
+``kernels.sparse_neighbors``  k nearest neighbours among sparse rows
+``kernels.moments``           per-column moments, max-abs, affine maps
+``kernels.quantiles``         exact and weighted quantiles of columns
+``kernels.summaries``         mergeable quantile summaries with a rank error
+``kernels.binning``           bin codes, quantile maps, boosting thresholds
+``kernels.features``          polynomial and random Fourier features
+``kernels.boosting``          fixed-point gradients, histograms, log-loss gradients
+``kernels.splits``            the best split of each node from its histogram
+``kernels.trees``             partitions, leaf values, trees and prediction
+``kernels.grower``            leaf-wise trees grown in one compiled call
+``kernels.sparse``            CSR / CSC blocks: column moments, scaling, quantiles
+============================  ===================================================
 
 Every public name of the family modules is importable from
 ``fastml.kernels`` itself.
@@ -37,6 +38,7 @@ from fastml.kernels import (
     neighbors,
     quantiles,
     sparse,
+    sparse_neighbors,
     splits,
     summaries,
     trees,
@@ -50,11 +52,12 @@ from fastml.kernels.moments import *  # noqa: F401,F403
 from fastml.kernels.neighbors import *  # noqa: F401,F403
 from fastml.kernels.quantiles import *  # noqa: F401,F403
 from fastml.kernels.sparse import *  # noqa: F401,F403
+from fastml.kernels.sparse_neighbors import *  # noqa: F401,F403
 from fastml.kernels.splits import *  # noqa: F401,F403
 from fastml.kernels.summaries import *  # noqa: F401,F403
 from fastml.kernels.trees import *  # noqa: F401,F403
 
-FAMILIES = (distances, neighbors, moments, quantiles, summaries, binning, features, boosting,
-            splits, trees, grower, sparse)
+FAMILIES = (distances, neighbors, sparse_neighbors, moments, quantiles, summaries, binning,
+            features, boosting, splits, trees, grower, sparse)
 
 __all__ = [name for family in FAMILIES for name in family.__all__]

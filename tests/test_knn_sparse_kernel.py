@@ -1,0 +1,142 @@
+"""fastml.kernels.argkmin_sparse_chunk against a brute-force reference on
+the densified rows: SciPy's cdist in float64, then a stable sort by
+(distance, index)."""
+import numpy as np
+import pytest
+from scipy import sparse
+from scipy.spatial.distance import cdist
+
+from fastml.kernels import argkmin_sparse_chunk
+
+METRICS = ["euclidean", "sqeuclidean", "cosine"]
+
+
+def brute_force(X, Y, k, metric):
+    Xd, Yd = X.toarray().astype(np.float64), Y.toarray().astype(np.float64)
+    D = cdist(Xd, Yd, metric)
+    if metric == "cosine":   # a zero row is at distance 1, as in scikit-learn
+        D[np.nan_to_num(D, nan=-1) < 0] = 1.0
+        D[(Xd == 0).all(axis=1), :] = 1.0
+        D[:, (Yd == 0).all(axis=1)] = 1.0
+    order = np.lexsort((np.broadcast_to(np.arange(Y.shape[0]), D.shape), D), axis=-1)[:, :k]
+    return np.take_along_axis(D, order, axis=1), order
+
+
+def text_like(rng, n, d, density, dtype=np.float64, fmt="csr"):
+    """Sparse rows with some empty rows, and a few rows repeated (exact ties)."""
+    A = sparse.random(n, d, density=density, format="csr", dtype=np.float64, random_state=rng)
+    A = A.tolil()
+    A[3] = 0                    # an empty row
+    if n > 10:
+        A[7] = A[5]             # a repeated row: ties, and a pair at distance 0
+    return A.asformat(fmt).astype(dtype)
+
+
+def with_row(A, r, row):
+    """A copy of A with row r replaced."""
+    A = A.tolil()
+    A[r] = row
+    return A.tocsr()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("metric", METRICS)
+def test_matches_brute_force(rng, metric, dtype):
+    X = text_like(rng, 40, 500, 0.05, dtype)
+    Y = text_like(rng, 900, 500, 0.05, dtype)
+    Y = with_row(Y, 20, X[0])   # an exact neighbour, recomputed from differences
+    for n_threads in (1, 2):
+        d, i = argkmin_sparse_chunk(X, Y, 6, metric, n_threads=n_threads)
+        ref_d, ref_i = brute_force(X, Y, 6, metric)
+        assert d.dtype == dtype and i.dtype == np.int64 and d.shape == (40, 6)
+        np.testing.assert_array_equal(i, ref_i)
+        if metric == "cosine":
+            np.testing.assert_allclose(d, ref_d, rtol=1e-6 if dtype == np.float32 else 1e-13,
+                                       atol=1e-7 if dtype == np.float32 else 1e-15)
+        else:   # the winners from differences, summed in feature order: as cdist
+            np.testing.assert_array_equal(d, ref_d.astype(dtype))
+    assert d[0, 0] == 0 and i[0, 0] == 20
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("array_class", [False, True])
+def test_any_sparse_format_and_class(rng, fmt, array_class):
+    X = text_like(rng, 15, 60, 0.2, fmt=fmt)
+    Y = text_like(rng, 70, 60, 0.2, fmt=fmt)
+    if array_class:
+        X, Y = sparse.csr_array(X).asformat(fmt), sparse.csr_array(Y).asformat(fmt)
+    d, i = argkmin_sparse_chunk(X, Y, 4, "euclidean")
+    ref_d, ref_i = brute_force(X, Y, 4, "euclidean")
+    np.testing.assert_array_equal(i, ref_i)
+    np.testing.assert_allclose(d, ref_d, rtol=1e-13)
+
+
+def test_unsorted_duplicate_and_explicit_zero_entries(rng):
+    """A non-canonical CSR (unsorted indices, duplicates summed, stored
+    zeros) gives the neighbours of its canonical form; the input is not
+    changed."""
+    Y = text_like(rng, 50, 30, 0.3)
+    data, indices, indptr = Y.data.copy(), Y.indices.copy(), Y.indptr.copy()
+    for r in range(Y.shape[0]):          # reverse each row's entries
+        a, b = indptr[r], indptr[r + 1]
+        data[a:b], indices[a:b] = data[a:b][::-1], indices[a:b][::-1]
+    messy = sparse.csr_matrix((np.append(data, [0.0, 0.5, 0.25]),
+                               np.append(indices, [0, 4, 4]),
+                               np.append(indptr[:-1], [indptr[-1] + 3])), shape=Y.shape)
+    before = messy.data.copy()
+    X = text_like(rng, 10, 30, 0.3)
+    got = argkmin_sparse_chunk(X, messy, 5, "cosine")
+    clean = messy.copy()
+    clean.sum_duplicates()
+    ref_d, ref_i = brute_force(X, clean, 5, "cosine")
+    np.testing.assert_array_equal(got[1], ref_i)
+    np.testing.assert_allclose(got[0], ref_d, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(messy.data, before)
+
+
+def test_int64_indices_and_mixed_dtypes(rng):
+    X = text_like(rng, 12, 40, 0.2, np.float32)
+    Y = text_like(rng, 80, 40, 0.2)
+    Y64 = sparse.csr_matrix((Y.data, Y.indices.astype(np.int64), Y.indptr.astype(np.int64)),
+                            shape=Y.shape)
+    d, i = argkmin_sparse_chunk(X, Y64, 3, "sqeuclidean")
+    ref_d, ref_i = brute_force(X, Y, 3, "sqeuclidean")
+    assert d.dtype == np.float64          # float32 with float64: float64
+    np.testing.assert_array_equal(i, ref_i)
+
+
+def test_k_larger_than_y_and_empty_inputs(rng):
+    X, Y = text_like(rng, 5, 20, 0.3), text_like(rng, 4, 20, 0.5)
+    d, i = argkmin_sparse_chunk(X, Y, 6)
+    assert np.all(i[:, 4:] == -1) and np.all(np.isinf(d[:, 4:]))
+    np.testing.assert_array_equal(i[:, :4], brute_force(X, Y, 4, "euclidean")[1])
+    d, i = argkmin_sparse_chunk(X[:0], Y, 2)
+    assert d.shape == i.shape == (0, 2)
+
+
+def test_nearly_parallel_rows_keep_their_digits():
+    """1 - cos of nearly parallel rows, and |x - y|^2 of nearly equal rows,
+    lose every digit in the identity; they are recomputed."""
+    base = np.zeros((1, 1000))
+    base[0, ::7] = np.linspace(1, 2, base[0, ::7].size)
+    near = base.copy()
+    near[0, 14] += 1e-7
+    Y = sparse.csr_matrix(np.vstack([near, 2 * base]))
+    X = sparse.csr_matrix(base)
+    d, i = argkmin_sparse_chunk(X, Y, 2, "sqeuclidean")
+    assert i[0, 0] == 0 and d[0, 0] == pytest.approx(1e-14, rel=1e-6)
+    d, i = argkmin_sparse_chunk(X, Y, 2, "cosine")
+    assert i[0, 0] == 1 and d[0, 0] == 0.0   # 2 * base is parallel: exactly 0
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda X, Y: argkmin_sparse_chunk(X.toarray(), Y, 2), "scipy.sparse"),
+    (lambda X, Y: argkmin_sparse_chunk(X, Y[:, :5], 2), "features"),
+    (lambda X, Y: argkmin_sparse_chunk(X, Y, 2, "cityblock"), "not available for sparse"),
+    (lambda X, Y: argkmin_sparse_chunk(X, Y, 0), "k"),
+    (lambda X, Y: argkmin_sparse_chunk(X * np.nan, Y, 2), "NaN or infinity"),
+])
+def test_bad_input_gets_a_clear_error(rng, call, match):
+    X, Y = text_like(rng, 5, 20, 0.3), text_like(rng, 30, 20, 0.3)
+    with pytest.raises((ValueError, TypeError), match=match):
+        call(X, Y)
