@@ -174,8 +174,9 @@ class _NeighborsBase(BaseEstimator):
         algorithm, fractional = self.algorithm, name == "minkowski" and params["p"] < 1
         if fractional and algorithm in ("auto", "brute"):
             warnings.warn(
-                f"minkowski with 0 < p < 1 (p={params['p']}) is not a distance metric (no "
-                "triangle inequality); the neighbours are still exact, by brute force.",
+                "Mind that for 0 < p < 1, Minkowski metrics are not distance metrics. "
+                "Continuing the execution with `algorithm='brute'`. (fastml: p="
+                f"{params['p']}; the neighbours are exact, by brute force.)",
                 UserWarning, stacklevel=5,
             )
         if algorithm not in _TREE_METRICS:
@@ -193,8 +194,9 @@ class _NeighborsBase(BaseEstimator):
                 "or a callable (ball_tree)." + _BRUTE_FORCE_HINT)
         if fractional:
             raise InvalidParameterError(
-                f"algorithm={algorithm!r} needs minkowski's p >= 1 (p={params['p']} is not "
-                "a distance metric), as in scikit-learn." + _BRUTE_FORCE_HINT)
+                f'algorithm="{algorithm}" does not support 0 < p < 1 for the Minkowski '
+                "metric. To resolve this problem either set p >= 1 or algorithm=\"brute\" "
+                f"(got p={params['p']}, not a distance metric)." + _BRUTE_FORCE_HINT)
         if name == "minkowski" and algorithm == "kd_tree" and params.get("w") is not None:
             raise InvalidParameterError(
                 "algorithm='kd_tree' does not take minkowski weights w, as in "
