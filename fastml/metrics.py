@@ -106,6 +106,8 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_jobs=None,
     """
     if Y is X:
         Y = None  # as scikit-learn does: the symmetric path, zero diagonal
+    if _any_sparse(X, Y):
+        return _sparse_pairwise(X, Y, metric, n_jobs, ensure_all_finite, kwds)
     if isinstance(metric, str) and metric == "precomputed":
         return _precomputed(X, Y, ensure_all_finite)
     if isinstance(metric, str) and metric == "nan_euclidean":
@@ -119,6 +121,46 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_jobs=None,
     symmetric = Y is None
     # a callable is evaluated on the diagonal too, as in scikit-learn
     return request.compute(X, X if symmetric else Y, n_threads, symmetric)
+
+
+# metrics scikit-learn computes on sparse input itself (its others refuse it)
+SPARSE_METRICS = ("euclidean", "l2", "cosine", "manhattan", "cityblock", "l1")
+
+
+def _any_sparse(X, Y):
+    from fastml.preprocessing._sparse import is_sparse
+
+    return is_sparse(X) or (Y is not None and is_sparse(Y))
+
+
+def _sparse_supported(metric, kwds):
+    return not kwds and isinstance(metric, str) and metric in SPARSE_METRICS
+
+
+def _check_sparse_pair(X, Y, ensure_all_finite):
+    """X and Y (None: X) checked as scikit-learn checks them: sparse as CSR."""
+    from sklearn.metrics.pairwise import check_pairwise_arrays
+
+    X, Yc = check_pairwise_arrays(X, Y, accept_sparse="csr",
+                                  ensure_all_finite=ensure_all_finite)
+    check_has_features(X)
+    return X, (None if Y is None else Yc)
+
+
+def _sparse_pairwise(X, Y, metric, n_jobs, ensure_all_finite, kwds):
+    """Sparse X or Y: euclidean, cosine and manhattan from the compiled
+    sparse kernel (never densified); anything else is scikit-learn's own
+    handling -- its error for the SciPy metrics it refuses on sparse input,
+    its Python loop for a callable metric, its checks for "precomputed"."""
+    if not _sparse_supported(metric, kwds):
+        from sklearn.metrics import pairwise_distances as sk_pairwise_distances
+
+        return sk_pairwise_distances(X, Y, metric=metric, n_jobs=n_jobs,
+                                     ensure_all_finite=ensure_all_finite, **kwds)
+    from fastml.kernels import sparse_pairwise_distances_chunk
+
+    X, Y = _check_sparse_pair(X, Y, ensure_all_finite)
+    return sparse_pairwise_distances_chunk(X, Y, metric, n_threads=effective_n_threads(n_jobs))
 
 
 def _precomputed(X, Y, ensure_all_finite):
@@ -180,8 +222,6 @@ def pairwise_distances_chunked(X, Y=None, *, reduce_func=None, metric="euclidean
     ------
     D_chunk : ndarray of shape (n_rows, n_samples_Y), or what reduce_func returns
     """
-    from sklearn import get_config
-
     if is_dask_collection(X) or is_dask_collection(Y):
         raise TypeError(
             "pairwise_distances_chunked works on in-memory arrays; for Dask input "
@@ -189,6 +229,10 @@ def pairwise_distances_chunked(X, Y=None, *, reduce_func=None, metric="euclidean
             "chunked, and reduce its blocks with Dask."
         )
     ensure_all_finite = kwds.pop("ensure_all_finite", True)
+    if _any_sparse(X, Y):
+        yield from _sparse_chunked(X, None if Y is X else Y, reduce_func, metric, n_jobs, working_memory,
+                                   ensure_all_finite, kwds)
+        return
     if isinstance(metric, str) and metric == "precomputed":
         # one block, the whole matrix, as scikit-learn yields it
         D = _precomputed(X, Y, ensure_all_finite)
@@ -197,20 +241,7 @@ def pairwise_distances_chunked(X, Y=None, *, reduce_func=None, metric="euclidean
     X, Yc, request = _check_inputs(X, Y, metric, ensure_all_finite, kwds)
     n_cols = X.shape[0] if Yc is None else Yc.shape[0]
     n_threads = effective_n_threads(n_jobs)
-    if working_memory is None:
-        working_memory = get_config()["working_memory"]
-    row_bytes = max(1, n_cols) * X.dtype.itemsize
-    chunk_rows = int(working_memory * 2**20 // row_bytes)
-    if chunk_rows < 1:
-        import warnings
-
-        warnings.warn(
-            f"Could not adhere to working_memory config. Currently {working_memory:.0f}MiB, "
-            f"{row_bytes / 2**20:.0f}MiB required.",
-            stacklevel=2,
-        )
-        chunk_rows = 1
-    chunk_rows = min(chunk_rows, max(X.shape[0], 1))
+    chunk_rows = _chunk_rows(working_memory, n_cols, X.dtype.itemsize, X.shape[0])
     for start in range(0, max(X.shape[0], 1), chunk_rows):
         stop = min(start + chunk_rows, X.shape[0])
         if Yc is None and stop - start == X.shape[0]:
@@ -224,6 +255,56 @@ def pairwise_distances_chunked(X, Y=None, *, reduce_func=None, metric="euclidean
                 # a callable is evaluated on the diagonal, as in scikit-learn
                 idx = np.arange(stop - start)
                 D_chunk[idx, start + idx] = 0
+        yield D_chunk if reduce_func is None else _reduced(reduce_func, D_chunk, start)
+
+
+def _chunk_rows(working_memory, n_cols, itemsize, n_rows):
+    """Rows per block: as many as fit in ``working_memory`` MiB (default:
+    scikit-learn's setting), at least 1 (with scikit-learn's warning)."""
+    from sklearn import get_config
+
+    if working_memory is None:
+        working_memory = get_config()["working_memory"]
+    row_bytes = max(1, n_cols) * itemsize
+    chunk_rows = int(working_memory * 2**20 // row_bytes)
+    if chunk_rows < 1:
+        import warnings
+
+        warnings.warn(
+            f"Could not adhere to working_memory config. Currently {working_memory:.0f}MiB, "
+            f"{row_bytes / 2**20:.0f}MiB required.",
+            stacklevel=3,
+        )
+        chunk_rows = 1
+    return min(chunk_rows, max(n_rows, 1))
+
+
+def _sparse_chunked(X, Y, reduce_func, metric, n_jobs, working_memory, ensure_all_finite,
+                    kwds):
+    """pairwise_distances_chunked on sparse X or Y: blocks of rows of X
+    from the sparse kernel, or scikit-learn's generator where
+    :func:`_sparse_pairwise` defers to scikit-learn."""
+    if not _sparse_supported(metric, kwds):
+        from sklearn.metrics import pairwise_distances_chunked as sk_chunked
+
+        yield from sk_chunked(X, Y, reduce_func=reduce_func, metric=metric, n_jobs=n_jobs,
+                              working_memory=working_memory,
+                              ensure_all_finite=ensure_all_finite, **kwds)
+        return
+    from fastml.kernels import sparse_pairwise_distances_chunk
+
+    X, Yc = _check_sparse_pair(X, Y, ensure_all_finite)
+    n_threads = effective_n_threads(n_jobs)
+    itemsize = 8 if metric in ("manhattan", "cityblock", "l1") else X.dtype.itemsize
+    chunk_rows = _chunk_rows(working_memory, X.shape[0] if Yc is None else Yc.shape[0],
+                             itemsize, X.shape[0])
+    for start in range(0, max(X.shape[0], 1), chunk_rows):
+        stop = min(start + chunk_rows, X.shape[0])
+        D_chunk = sparse_pairwise_distances_chunk(X[start:stop], X if Yc is None else Yc,
+                                                  metric, n_threads=n_threads)
+        if Yc is None:   # the zero diagonal of pairwise_distances(X)
+            idx = np.arange(stop - start)
+            D_chunk[idx, start + idx] = 0
         yield D_chunk if reduce_func is None else _reduced(reduce_func, D_chunk, start)
 
 

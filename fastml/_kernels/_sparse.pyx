@@ -12,7 +12,7 @@ serial pass over the rows; CSC: one column per iteration, columns spread
 over threads), so the results do not depend on ``n_threads``.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.math cimport fabs, sqrt, INFINITY
 from libc.stdlib cimport qsort
 
@@ -224,3 +224,120 @@ def sorted_segments(
                 qsort(&out[indptr[j]], m, sizeof(double), _cmp_f64)
             count[j] = m
             negative[j] = neg
+
+
+# ------------------------------------------------------------------ distances
+# Metric codes of csr_distances.
+DEF EUCLIDEAN = 0
+DEF SQEUCLIDEAN = 1
+DEF COSINE = 2
+DEF MANHATTAN = 3
+
+
+cdef double _merged(
+    int metric,
+    const floating *xd, const Py_ssize_t *xi, Py_ssize_t xa, Py_ssize_t xb, double sx,
+    const floating *yd, const Py_ssize_t *yi, Py_ssize_t ya, Py_ssize_t yb, double sy,
+) noexcept nogil:
+    """The exact distance of two sparse rows (sorted indices) from their
+    differences, merging the two index lists: sum of squares (euclidean,
+    cosine: values scaled by sx, sy) or of absolute values (manhattan)."""
+    cdef Py_ssize_t p = xa, q = ya
+    cdef double diff, s = 0.0
+    while p < xb or q < yb:
+        if q >= yb or (p < xb and xi[p] < yi[q]):
+            diff = <double> xd[p] * sx
+            p += 1
+        elif p >= xb or yi[q] < xi[p]:
+            diff = -(<double> yd[q]) * sy
+            q += 1
+        else:
+            diff = <double> xd[p] * sx - <double> yd[q] * sy
+            p += 1
+            q += 1
+        s += fabs(diff) if metric == MANHATTAN else diff * diff
+    return s
+
+
+cdef void _distance_row(
+    int metric, Py_ssize_t i, Py_ssize_t m,
+    const floating *xd, const Py_ssize_t *xi, const Py_ssize_t *xp, const double *x_norm,
+    const floating *yd, const Py_ssize_t *yi, const Py_ssize_t *yp, const double *y_norm,
+    const floating *td, const Py_ssize_t *ti, const Py_ssize_t *tp,
+    double tau, double cosine_zero, double *acc, floating *out,
+) noexcept nogil:
+    """Row i of the distance matrix: the products (or, for manhattan, the
+    overlaps |x| + |y| - |x - y|) over the shared features, accumulated per
+    row of Y through Y's columns (t*), then the distances; pairs whose
+    result is within rounding of the norms are recomputed exactly."""
+    cdef Py_ssize_t k, t, j
+    cdef double xv, yv, a, r, xn = x_norm[i], sx, sy
+    for k in range(xp[i], xp[i + 1]):
+        xv = xd[k]
+        for t in range(tp[xi[k]], tp[xi[k] + 1]):
+            yv = td[t]
+            if metric == MANHATTAN:
+                acc[ti[t]] += fabs(xv) + fabs(yv) - fabs(xv - yv)
+            else:
+                acc[ti[t]] += xv * yv
+    for j in range(m):
+        a = acc[j]
+        acc[j] = 0.0
+        if metric == COSINE:
+            if xn == 0 or y_norm[j] == 0:
+                out[j] = <floating> cosine_zero
+                continue
+            sx = 1.0 / sqrt(xn)
+            sy = 1.0 / sqrt(y_norm[j])
+            r = 1.0 - a * (sx * sy)   # (sx * sy): the same bits for (i, j) and (j, i)
+            if r < tau:
+                r = 0.5 * _merged(metric, xd, xi, xp[i], xp[i + 1], sx,
+                                  yd, yi, yp[j], yp[j + 1], sy)
+            r = 0.0 if r < 0 else (2.0 if r > 2.0 else r)
+        elif metric == MANHATTAN:
+            r = xn + y_norm[j] - a
+            if r < tau * (xn + y_norm[j]):
+                r = _merged(metric, xd, xi, xp[i], xp[i + 1], 1.0,
+                            yd, yi, yp[j], yp[j + 1], 1.0)
+            r = 0.0 if r < 0 else r
+        else:
+            r = xn + y_norm[j] - 2.0 * a
+            if r < tau * (xn + y_norm[j]):
+                r = _merged(metric, xd, xi, xp[i], xp[i + 1], 1.0,
+                            yd, yi, yp[j], yp[j + 1], 1.0)
+            r = 0.0 if r < 0 else r
+            if metric == EUCLIDEAN:
+                r = sqrt(r)
+        out[j] = <floating> r
+
+
+def csr_distances(
+    int metric,                    # IN 0 euclidean, 1 sqeuclidean, 2 cosine, 3 manhattan
+    const floating[::1] xd, const Py_ssize_t[::1] xi, const Py_ssize_t[::1] xp,  # IN X, CSR
+    const double[::1] x_norm,      # IN (n,) |x|^2 (|x|_1 for manhattan)
+    const floating[::1] yd, const Py_ssize_t[::1] yi, const Py_ssize_t[::1] yp,  # IN Y, CSR
+    const double[::1] y_norm,      # IN (m,)
+    const floating[::1] td, const Py_ssize_t[::1] ti, const Py_ssize_t[::1] tp,  # IN Y, CSC
+    double tau,                    # IN recompute threshold (relative to the norms)
+    double cosine_zero,            # IN cosine distance of a zero row
+    floating[:, ::1] out,          # OUT (n, m)
+    double[:, ::1] scratch,        # IN/OUT (n_threads, m) zeros, left zeros
+    int n_threads,
+):
+    """Distances between the rows of CSR X and CSR Y (sorted indices, no
+    duplicates), rows of X spread over threads (dynamic schedule: rows
+    differ in work)."""
+    cdef Py_ssize_t n = xp.shape[0] - 1, m = yp.shape[0] - 1, i
+    cdef const floating *xdp = &xd[0] if xd.shape[0] > 0 else NULL
+    cdef const floating *ydp = &yd[0] if yd.shape[0] > 0 else NULL
+    cdef const floating *tdp = &td[0] if td.shape[0] > 0 else NULL
+    cdef const Py_ssize_t *xip = &xi[0] if xi.shape[0] > 0 else NULL
+    cdef const Py_ssize_t *yip = &yi[0] if yi.shape[0] > 0 else NULL
+    cdef const Py_ssize_t *tip = &ti[0] if ti.shape[0] > 0 else NULL
+    if n == 0 or m == 0:
+        return
+    with nogil:
+        for i in prange(n, schedule="dynamic", chunksize=16, num_threads=n_threads):
+            _distance_row(metric, i, m, xdp, xip, &xp[0], &x_norm[0], ydp, yip, &yp[0],
+                          &y_norm[0], tdp, tip, &tp[0], tau, cosine_zero,
+                          &scratch[threadid(), 0], &out[i, 0])
