@@ -8,12 +8,13 @@ from scipy.spatial.distance import cdist
 
 from fastml.kernels import argkmin_sparse_chunk
 
-METRICS = ["euclidean", "sqeuclidean", "cosine"]
+METRICS = ["euclidean", "sqeuclidean", "cosine", "cityblock", "manhattan", "l1"]
+CDIST_NAMES = {"manhattan": "cityblock", "l1": "cityblock"}
 
 
 def brute_force(X, Y, k, metric):
     Xd, Yd = X.toarray().astype(np.float64), Y.toarray().astype(np.float64)
-    D = cdist(Xd, Yd, metric)
+    D = cdist(Xd, Yd, CDIST_NAMES.get(metric, metric))
     if metric == "cosine":   # a zero row is at distance 1, as in scikit-learn
         D[np.nan_to_num(D, nan=-1) < 0] = 1.0
         D[(Xd == 0).all(axis=1), :] = 1.0
@@ -94,6 +95,18 @@ def test_unsorted_duplicate_and_explicit_zero_entries(rng):
     np.testing.assert_array_equal(messy.data, before)
 
 
+def test_all_zero_x_and_empty_y_rows(rng):
+    """No stored value at all in X (and empty rows of Y): every distance
+    comes from the row statistics alone."""
+    X = sparse.csr_matrix((4, 30))
+    Y = text_like(rng, 40, 30, 0.2)
+    for metric in METRICS:
+        d, i = argkmin_sparse_chunk(X, Y, 3, metric)
+        ref_d, ref_i = brute_force(X, Y, 3, metric)
+        np.testing.assert_array_equal(i, ref_i)
+        np.testing.assert_allclose(d, ref_d, rtol=1e-14)
+
+
 def test_int64_indices_and_mixed_dtypes(rng):
     X = text_like(rng, 12, 40, 0.2, np.float32)
     Y = text_like(rng, 80, 40, 0.2)
@@ -127,12 +140,14 @@ def test_nearly_parallel_rows_keep_their_digits():
     assert i[0, 0] == 0 and d[0, 0] == pytest.approx(1e-14, rel=1e-6)
     d, i = argkmin_sparse_chunk(X, Y, 2, "cosine")
     assert i[0, 0] == 1 and d[0, 0] == 0.0   # 2 * base is parallel: exactly 0
+    d, i = argkmin_sparse_chunk(X, Y, 2, "cityblock")
+    assert i[0, 0] == 0 and d[0, 0] == pytest.approx(1e-7, rel=1e-8)
 
 
 @pytest.mark.parametrize("call, match", [
     (lambda X, Y: argkmin_sparse_chunk(X.toarray(), Y, 2), "scipy.sparse"),
     (lambda X, Y: argkmin_sparse_chunk(X, Y[:, :5], 2), "features"),
-    (lambda X, Y: argkmin_sparse_chunk(X, Y, 2, "cityblock"), "not available for sparse"),
+    (lambda X, Y: argkmin_sparse_chunk(X, Y, 2, "chebyshev"), "not available for sparse"),
     (lambda X, Y: argkmin_sparse_chunk(X, Y, 0), "k"),
     (lambda X, Y: argkmin_sparse_chunk(X * np.nan, Y, 2), "NaN or infinity"),
 ])

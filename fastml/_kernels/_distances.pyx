@@ -22,7 +22,7 @@ triangle and then mirror it, so the result is exactly symmetric.
 from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
 from libc.stdlib cimport malloc, free
-from libc.math cimport sqrt, sin, cos, asin, fma, INFINITY
+from libc.math cimport sqrt, sin, cos, asin, fabs, fma, INFINITY
 
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -982,6 +982,53 @@ cdef inline double _sparse_cosine_exact(
     return _cosine_from_sums(aa, aa_lo, bb, bb_lo, ab, ab_lo)
 
 
+cdef inline double _sparse_l1_exact(
+        const floating *xv, const sparse_index *xi, Py_ssize_t nx,
+        const floating *yv, const sparse_index *yi, Py_ssize_t ny) noexcept nogil:
+    """|x - y|_1 from differences, in float64, for two sorted sparse rows."""
+    cdef Py_ssize_t a = 0, b = 0
+    cdef double s = 0
+    while a < nx or b < ny:
+        if b == ny or (a < nx and xi[a] < yi[b]):
+            s += fabs(xv[a])
+            a += 1
+        elif a == nx or yi[b] < xi[a]:
+            s += fabs(yv[b])
+            b += 1
+        else:
+            s += fabs(<double> xv[a] - <double> yv[b])
+            a += 1
+            b += 1
+    return s
+
+
+# what argkmin_sparse ranks on
+cdef enum:
+    SPARSE_SQEUCLIDEAN = 0
+    SPARSE_COSINE = 1
+    SPARSE_L1 = 2
+SPARSE_KINDS = {"sqeuclidean": SPARSE_SQEUCLIDEAN, "cosine": SPARSE_COSINE,
+                "l1": SPARSE_L1}
+
+
+cdef inline double _sparse_exact(
+        int kind, const floating *x_data, const sparse_index *x_indices,
+        Py_ssize_t x0, Py_ssize_t x1, const floating *y_data,
+        const sparse_index *y_indices, const sparse_index *y_indptr,
+        Py_ssize_t j) noexcept nogil:
+    """The distance of kind between x (entries x0:x1) and row j of Y, from
+    differences."""
+    cdef Py_ssize_t y0 = y_indptr[j], y1 = y_indptr[j + 1]
+    if kind == SPARSE_COSINE:
+        return _sparse_cosine_exact(&x_data[x0], &x_indices[x0], x1 - x0, &y_data[y0],
+                                    &y_indices[y0], y1 - y0)
+    if kind == SPARSE_L1:
+        return _sparse_l1_exact(&x_data[x0], &x_indices[x0], x1 - x0, &y_data[y0],
+                                &y_indices[y0], y1 - y0)
+    return _sparse_sqdist_exact(&x_data[x0], &x_indices[x0], x1 - x0, &y_data[y0],
+                                &y_indices[y0], y1 - y0)
+
+
 cdef enum:
     SPARSE_ROW_BLOCK = 2048   # distances made and offered at a time
 
@@ -993,29 +1040,33 @@ def argkmin_sparse(
     const sparse_index[::1] y_indptr,          # IN Y (m rows), CSR, sorted
     const floating[::1] yt_data, const sparse_index[::1] yt_indices,
     const sparse_index[::1] yt_indptr,         # IN Y transposed, CSR
-    bint cosine,                               # IN cosine, else squared euclidean
-    const double[::1] x_stat,                  # IN (n,) |X[i]|^2; cosine: 1 / |X[i]|, 0 for 0
+    int kind,                                  # IN SPARSE_KINDS entry
+    const double[::1] x_stat,                  # IN (n,) see below
     const double[::1] y_stat,                  # IN (m,) the same for Y
     double tau_per_term,                       # IN recompute threshold per sqrt(term)
     double[:, ::1] heap_d,                     # IN/OUT (n, k) max-heaps: distances
     Py_ssize_t[:, ::1] heap_i,                 # IN/OUT (n, k) max-heaps: indices
     int n_threads,                             # IN
 ):
-    """Offer every (squared euclidean or cosine) distance between the rows
-    of sparse X and Y to the heaps.
+    """Offer every distance of ``kind`` between the rows of sparse X and Y
+    to the heaps.
 
-    A row's dot products come from the identity ``|x|^2 + |y|^2 - 2 x.y``
-    (or ``1 - x.y (1 / |x|) (1 / |y|)``, which is 1 for a zero row); a pair whose value is below ``tau`` times
-    the scale of the identity's rounding, where ``tau = tau_per_term *
-    sqrt(terms of x)``, is recomputed from differences (as
-    ``gemm_distances`` does for its tiles).  Extra memory: two rows of m doubles per thread."""
+    The sums over the features a pair shares give the distance through an
+    identity: ``|x|^2 + |y|^2 - 2 x.y`` (row statistic ``|x|^2``), ``1 -
+    x.y (1 / |x|) (1 / |y|)`` (statistic ``1 / |x|``, 0 for a zero row,
+    whose distances are then 1), or ``|x|_1 + |y|_1 - sum (|x_f| + |y_f| -
+    |x_f - y_f|)`` (statistic ``|x|_1``).  A pair whose value is below
+    ``tau`` times the scale of the identity's rounding, where ``tau =
+    tau_per_term * sqrt(terms of x)``, is recomputed from differences (as
+    ``gemm_distances`` does for its tiles).  Extra memory: a row of m
+    doubles per thread."""
     import numpy as np
     cdef:
         Py_ssize_t n = x_indptr.shape[0] - 1, m = y_indptr.shape[0] - 1
         Py_ssize_t i, j, j0, jb, p, q, f, x0, x1
         Py_ssize_t n_blocks = _cdiv(m, SPARSE_ROW_BLOCK)
         int k = <int> heap_d.shape[1], tid, nb
-        double xv, xs, tau
+        double xv, yv, xs, tau
         double[:, ::1] sums = np.zeros((n_threads, max(m, 1)))
         double[:, ::1] rows = np.empty((n_threads, SPARSE_ROW_BLOCK))
         double *acc
@@ -1032,8 +1083,13 @@ def argkmin_sparse(
             for p in range(x0, x1):
                 f = x_indices[p]
                 xv = x_data[p]
-                for q in range(yt_indptr[f], yt_indptr[f + 1]):
-                    acc[yt_indices[q]] += xv * yt_data[q]
+                if kind == SPARSE_L1:
+                    for q in range(yt_indptr[f], yt_indptr[f + 1]):
+                        yv = yt_data[q]
+                        acc[yt_indices[q]] += fabs(xv) + fabs(yv) - fabs(xv - yv)
+                else:
+                    for q in range(yt_indptr[f], yt_indptr[f + 1]):
+                        acc[yt_indices[q]] += xv * yt_data[q]
             xs = x_stat[i]
             tau = min(1.0, tau_per_term * sqrt(<double> max(x1 - x0, 1)))
             for jb in range(n_blocks):
@@ -1041,26 +1097,29 @@ def argkmin_sparse(
                 nb = <int> min(SPARSE_ROW_BLOCK, m - j0)
                 # the identity, branch-free so that it vectorises; then the
                 # few pairs it cannot resolve, from differences
-                if cosine:
+                if kind == SPARSE_COSINE:
                     for j in range(nb):
                         row[j] = min(1.0 - acc[j0 + j] * xs * y_stat[j0 + j], 2.0)
                         acc[j0 + j] = 0
                     for j in range(nb):
                         if row[j] < tau and xs != 0 and y_stat[j0 + j] != 0:
-                            row[j] = _sparse_cosine_exact(
-                                &x_data[x0], &x_indices[x0], x1 - x0,
-                                &y_data[y_indptr[j0 + j]], &y_indices[y_indptr[j0 + j]],
-                                y_indptr[j0 + j + 1] - y_indptr[j0 + j])
+                            row[j] = _sparse_exact(kind, &x_data[0], &x_indices[0], x0, x1,
+                                                   &y_data[0], &y_indices[0], &y_indptr[0],
+                                                   j0 + j)
                 else:
-                    for j in range(nb):
-                        row[j] = xs + y_stat[j0 + j] - 2 * acc[j0 + j]
-                        acc[j0 + j] = 0
+                    if kind == SPARSE_L1:
+                        for j in range(nb):
+                            row[j] = xs + y_stat[j0 + j] - acc[j0 + j]
+                            acc[j0 + j] = 0
+                    else:
+                        for j in range(nb):
+                            row[j] = xs + y_stat[j0 + j] - 2 * acc[j0 + j]
+                            acc[j0 + j] = 0
                     for j in range(nb):
                         if row[j] < tau * (xs + y_stat[j0 + j]):
-                            row[j] = _sparse_sqdist_exact(
-                                &x_data[x0], &x_indices[x0], x1 - x0,
-                                &y_data[y_indptr[j0 + j]], &y_indices[y_indptr[j0 + j]],
-                                y_indptr[j0 + j + 1] - y_indptr[j0 + j])
+                            row[j] = _sparse_exact(kind, &x_data[0], &x_indices[0], x0, x1,
+                                                   &y_data[0], &y_indices[0], &y_indptr[0],
+                                                   j0 + j)
                 _offer_row(row, nb, j0, k, &heap_d[i, 0], &heap_i[i, 0])
 
 
@@ -1069,27 +1128,20 @@ def sparse_pair_distances(
     const sparse_index[::1] x_indptr,
     const floating[::1] y_data, const sparse_index[::1] y_indices,
     const sparse_index[::1] y_indptr,
-    bint cosine,
+    int kind,                                  # IN SPARSE_KINDS entry
     const Py_ssize_t[:, ::1] idx,              # IN (n, k) rows of Y; EMPTY_INDEX skipped
-    double[:, ::1] out,                        # OUT (n, k)
+    double[:, ::1] out,                        # IN/OUT (n, k)
     int n_threads,
 ):
-    """The squared euclidean (or cosine) distances of the selected pairs,
-    from differences: the winners of ``argkmin_sparse`` to full accuracy."""
-    cdef Py_ssize_t n = idx.shape[0], k = idx.shape[1], i, c, j, x0, x1
+    """The distances of the selected pairs, from differences: the winners
+    of ``argkmin_sparse`` to full accuracy (a cosine distance of 1 or more
+    -- a zero row, or x.y <= 0 -- is kept)."""
+    cdef Py_ssize_t n = idx.shape[0], k = idx.shape[1], i, c, j
     with nogil:
         for i in prange(n, schedule="static", num_threads=n_threads):
-            x0 = x_indptr[i]
-            x1 = x_indptr[i + 1]
             for c in range(k):
                 j = idx[i, c]
-                if j == PTRDIFF_MAX:
-                    continue
-                if not cosine:
-                    out[i, c] = _sparse_sqdist_exact(
-                        &x_data[x0], &x_indices[x0], x1 - x0, &y_data[y_indptr[j]],
-                        &y_indices[y_indptr[j]], y_indptr[j + 1] - y_indptr[j])
-                elif out[i, c] < 1.0:   # zero rows (1) and a.b <= 0 keep their value
-                    out[i, c] = _sparse_cosine_exact(
-                        &x_data[x0], &x_indices[x0], x1 - x0, &y_data[y_indptr[j]],
-                        &y_indices[y_indptr[j]], y_indptr[j + 1] - y_indptr[j])
+                if j != PTRDIFF_MAX and (kind != SPARSE_COSINE or out[i, c] < 1.0):
+                    out[i, c] = _sparse_exact(kind, &x_data[0], &x_indices[0], x_indptr[i],
+                                              x_indptr[i + 1], &y_data[0], &y_indices[0],
+                                              &y_indptr[0], j)

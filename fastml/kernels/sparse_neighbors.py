@@ -18,7 +18,9 @@ from fastml.kernels._plan import _GEMM_TARGET_ERROR, finish_heaps, new_heaps
 
 __all__ = ["argkmin_sparse_chunk"]
 
-SPARSE_METRICS = ("euclidean", "sqeuclidean", "cosine")
+# metric -> what the compiled search ranks on
+SPARSE_METRICS = {"euclidean": "sqeuclidean", "sqeuclidean": "sqeuclidean", "cosine": "cosine",
+                  "cityblock": "l1", "manhattan": "l1", "l1": "l1"}
 
 
 def argkmin_sparse_chunk(X, Y, k, metric="euclidean", *, n_threads=1):
@@ -34,7 +36,8 @@ def argkmin_sparse_chunk(X, Y, k, metric="euclidean", *, n_threads=1):
     k : int
         Neighbours per query, >= 1.  If Y has fewer than k rows, the
         missing neighbours are reported as distance ``inf``, index -1.
-    metric : {"euclidean", "sqeuclidean", "cosine"}, default="euclidean"
+    metric : {"euclidean", "sqeuclidean", "cosine", "cityblock", "manhattan", "l1"}, \
+default="euclidean"
         The cosine distance of an all-zero row is 1, as in scikit-learn.
     n_threads : int, default=1
         Threads for this call (over rows of X).
@@ -89,23 +92,20 @@ def argkmin_sparse_chunk(X, Y, k, metric="euclidean", *, n_threads=1):
     k = check_positive_int(k, "k")
     if metric not in SPARSE_METRICS:
         raise ValueError(f"metric={metric!r} is not available for sparse rows; use one of "
-                         f"{SPARSE_METRICS}, or densify X and Y (X.toarray()).")
+                         f"{sorted(SPARSE_METRICS)}, or densify X and Y (X.toarray()).")
     X, Y, index_dtype = _canonical_pair(X, Y)
-    cosine = metric == "cosine"
-    x_stat, y_stat = _row_squares(X), _row_squares(Y)
-    if cosine:   # 1 / |row|, and 0 for a zero row (its distances are then 1)
-        x_stat, y_stat = (np.divide(1.0, np.sqrt(s), out=np.zeros_like(s), where=s > 0)
-                          for s in (x_stat, y_stat))
+    kind = _distances.SPARSE_KINDS[SPARSE_METRICS[metric]]
+    x_stat, y_stat = (_row_stat(A, SPARSE_METRICS[metric]) for A in (X, Y))
     Yt = Y.T.tocsr()      # for each feature, the rows of Y holding it
     eps = np.finfo(np.float64).eps
     heap_d, heap_i = new_heaps(X.shape[0], k)
     x, y = _arrays(X, index_dtype), _arrays(Y, index_dtype)
-    _distances.argkmin_sparse(*x, *y, *_arrays(Yt, index_dtype), cosine, x_stat, y_stat,
+    _distances.argkmin_sparse(*x, *y, *_arrays(Yt, index_dtype), kind, x_stat, y_stat,
                               eps / _GEMM_TARGET_ERROR[np.dtype(np.float64)], heap_d, heap_i,
                               n_threads)
     distances, indices = finish_heaps(heap_d, heap_i, n_threads)
     # the winners from differences; a recomputed value can reorder near-ties
-    _distances.sparse_pair_distances(*x, *y, cosine, heap_i, distances, n_threads)
+    _distances.sparse_pair_distances(*x, *y, kind, heap_i, distances, n_threads)
     if metric == "euclidean":
         np.sqrt(distances, out=distances)
     order = np.lexsort((heap_i, distances), axis=-1)
@@ -147,16 +147,24 @@ def _canonical_pair(X, Y):
 
 
 def _arrays(A, index_dtype):
-    """(data, indices, indptr) of a CSR matrix, the indices as index_dtype."""
-    return A.data, A.indices.astype(index_dtype, copy=False), A.indptr.astype(index_dtype,
-                                                                             copy=False)
+    """(data, indices, indptr) of a CSR matrix, the indices as index_dtype
+    (data and indices never empty: the kernel takes their first address)."""
+    data, indices = A.data, A.indices.astype(index_dtype, copy=False)
+    if data.size == 0:
+        data, indices = np.zeros(1, data.dtype), np.zeros(1, index_dtype)
+    return data, indices, A.indptr.astype(index_dtype, copy=False)
 
 
-def _row_squares(A):
-    """|A[i]|^2 of each row of a CSR matrix, accumulated in float64, (n,)."""
+def _row_stat(A, kind):
+    """The row statistic of a CSR matrix the search's identity needs, (n,)
+    float64: |row|^2 (sqeuclidean), 1 / |row| with 0 for a zero row
+    (cosine), |row|_1 (l1); sums in float64."""
     values = A.data.astype(np.float64)
+    values = np.abs(values) if kind == "l1" else values * values
     out = np.zeros(A.shape[0])
     filled = np.diff(A.indptr) > 0   # reduceat would give an empty row its next value
     if filled.any():
-        out[filled] = np.add.reduceat(values * values, A.indptr[:-1][filled])
+        out[filled] = np.add.reduceat(values, A.indptr[:-1][filled])
+    if kind == "cosine":
+        out = np.divide(1.0, np.sqrt(out), out=np.zeros_like(out), where=out > 0)
     return out
