@@ -32,8 +32,8 @@ from fastml.kernels._plan import (
     offer_in_blocks,
 )
 
-__all__ = ["pairwise_distances_chunk", "custom_distances", "DistanceRequest",
-           "SlowMetricWarning"]
+# SlowMetricWarning is importable from here too (it is no kernel: not listed)
+__all__ = ["pairwise_distances_chunk", "custom_distances", "DistanceRequest"]
 
 
 class DistanceRequest:
