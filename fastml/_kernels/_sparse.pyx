@@ -15,6 +15,7 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport fabs, sqrt, INFINITY
 from libc.stdlib cimport qsort
+from libc.string cimport memset
 
 
 cdef inline double _weight(const double *w, Py_ssize_t i) noexcept nogil:
@@ -259,6 +260,37 @@ cdef double _merged(
     return s
 
 
+cdef void _accumulate(
+    int metric, Py_ssize_t i, const floating *xd, const Py_ssize_t *xi, const Py_ssize_t *xp,
+    const floating *td, const Py_ssize_t *ti, const Py_ssize_t *tp, double *acc,
+) noexcept nogil:
+    """acc[j] += x_f * y_jf (manhattan: the overlap |x_f| + |y_f| - |x_f - y_f|)
+    over the features f of row i, reaching the rows j of Y that hold f
+    through Y's columns (t*)."""
+    cdef Py_ssize_t k, t
+    cdef double xv, yv
+    for k in range(xp[i], xp[i + 1]):
+        xv = xd[k]
+        if metric == MANHATTAN:
+            for t in range(tp[xi[k]], tp[xi[k] + 1]):
+                yv = td[t]
+                acc[ti[t]] += fabs(xv) + fabs(yv) - fabs(xv - yv)
+        else:
+            for t in range(tp[xi[k]], tp[xi[k] + 1]):
+                acc[ti[t]] += xv * td[t]
+
+
+cdef inline double _from_sums(int metric, double a, double xn, double yn,
+                              double cosine_zero) noexcept nogil:
+    """The distance from the accumulated a and the two norms (cosine: the
+    inverse norms, 0 for a zero row), before any recomputation."""
+    if metric == COSINE:
+        return cosine_zero if xn == 0 or yn == 0 else 1.0 - a * (xn * yn)
+    if metric == MANHATTAN:
+        return (xn + yn) - a
+    return (xn + yn) - 2.0 * a
+
+
 cdef void _distance_row(
     int metric, Py_ssize_t i, Py_ssize_t m,
     const floating *xd, const Py_ssize_t *xi, const Py_ssize_t *xp, const double *x_norm,
@@ -266,55 +298,59 @@ cdef void _distance_row(
     const floating *td, const Py_ssize_t *ti, const Py_ssize_t *tp,
     double tau, double cosine_zero, double *acc, floating *out,
 ) noexcept nogil:
-    """Row i of the distance matrix: the products (or, for manhattan, the
-    overlaps |x| + |y| - |x - y|) over the shared features, accumulated per
-    row of Y through Y's columns (t*), then the distances; pairs whose
-    result is within rounding of the norms are recomputed exactly."""
-    cdef Py_ssize_t k, t, j
-    cdef double xv, yv, a, r, xn = x_norm[i], sx, sy
-    for k in range(xp[i], xp[i + 1]):
-        xv = xd[k]
-        for t in range(tp[xi[k]], tp[xi[k] + 1]):
-            yv = td[t]
-            if metric == MANHATTAN:
-                acc[ti[t]] += fabs(xv) + fabs(yv) - fabs(xv - yv)
-            else:
-                acc[ti[t]] += xv * yv
-    for j in range(m):
-        a = acc[j]
-        acc[j] = 0.0
-        if metric == COSINE:
-            if xn == 0 or y_norm[j] == 0:
-                out[j] = <floating> cosine_zero
-                continue
-            sx = 1.0 / sqrt(xn)
-            sy = 1.0 / sqrt(y_norm[j])
-            r = 1.0 - a * (sx * sy)   # (sx * sy): the same bits for (i, j) and (j, i)
-            if r < tau:
-                r = 0.5 * _merged(metric, xd, xi, xp[i], xp[i + 1], sx,
-                                  yd, yi, yp[j], yp[j + 1], sy)
-            r = 0.0 if r < 0 else (2.0 if r > 2.0 else r)
-        elif metric == MANHATTAN:
-            r = xn + y_norm[j] - a
-            if r < tau * (xn + y_norm[j]):
-                r = _merged(metric, xd, xi, xp[i], xp[i + 1], 1.0,
-                            yd, yi, yp[j], yp[j + 1], 1.0)
-            r = 0.0 if r < 0 else r
-        else:
-            r = xn + y_norm[j] - 2.0 * a
-            if r < tau * (xn + y_norm[j]):
-                r = _merged(metric, xd, xi, xp[i], xp[i + 1], 1.0,
-                            yd, yi, yp[j], yp[j + 1], 1.0)
-            r = 0.0 if r < 0 else r
-            if metric == EUCLIDEAN:
-                r = sqrt(r)
-        out[j] = <floating> r
+    """Row i of the distance matrix: the sums over the shared features
+    (_accumulate), then the distances in one branch-free pass per metric;
+    only if a pair's result is within rounding of its norms (a second,
+    rare pass finds it) is it recomputed exactly from the rows'
+    differences.  acc is left zero."""
+    cdef Py_ssize_t j
+    cdef double r, s, xn = x_norm[i]
+    cdef int risky = 0
+    _accumulate(metric, i, xd, xi, xp, td, ti, tp, acc)
+    if metric == COSINE:
+        for j in range(m):
+            r = 1.0 - acc[j] * (xn * y_norm[j])   # (xn * yn): the same bits for (j, i)
+            risky = risky | (r < tau)
+            r = cosine_zero if xn == 0 or y_norm[j] == 0 else r
+            out[j] = <floating> (0.0 if r < 0 else (2.0 if r > 2.0 else r))
+    elif metric == MANHATTAN:
+        for j in range(m):
+            s = xn + y_norm[j]
+            r = s - acc[j]
+            risky = risky | (r < tau * s)
+            out[j] = <floating> (r if r > 0 else 0.0)
+    elif metric == EUCLIDEAN:
+        for j in range(m):
+            s = xn + y_norm[j]
+            r = s - 2.0 * acc[j]
+            risky = risky | (r < tau * s)
+            out[j] = <floating> sqrt(r if r > 0 else 0.0)
+    else:
+        for j in range(m):
+            s = xn + y_norm[j]
+            r = s - 2.0 * acc[j]
+            risky = risky | (r < tau * s)
+            out[j] = <floating> (r if r > 0 else 0.0)
+    if risky:
+        for j in range(m):
+            r = _from_sums(metric, acc[j], xn, y_norm[j], cosine_zero)
+            s = tau if metric == COSINE else tau * (xn + y_norm[j])
+            if r < s and not (metric == COSINE and (xn == 0 or y_norm[j] == 0)):
+                r = _merged(metric, xd, xi, xp[i], xp[i + 1],
+                            xn if metric == COSINE else 1.0,
+                            yd, yi, yp[j], yp[j + 1], y_norm[j] if metric == COSINE else 1.0)
+                if metric == COSINE:
+                    r = 0.5 * r
+                elif metric == EUCLIDEAN:
+                    r = sqrt(r)
+                out[j] = <floating> r
+    memset(acc, 0, m * sizeof(double))
 
 
 def csr_distances(
     int metric,                    # IN 0 euclidean, 1 sqeuclidean, 2 cosine, 3 manhattan
     const floating[::1] xd, const Py_ssize_t[::1] xi, const Py_ssize_t[::1] xp,  # IN X, CSR
-    const double[::1] x_norm,      # IN (n,) |x|^2 (|x|_1 for manhattan)
+    const double[::1] x_norm,      # IN (n,) |x|^2 (|x|_1 for manhattan, 1/|x| or 0 for cosine)
     const floating[::1] yd, const Py_ssize_t[::1] yi, const Py_ssize_t[::1] yp,  # IN Y, CSR
     const double[::1] y_norm,      # IN (m,)
     const floating[::1] td, const Py_ssize_t[::1] ti, const Py_ssize_t[::1] tp,  # IN Y, CSC

@@ -333,12 +333,17 @@ def _as_csr_pair(X, Y, manhattan):
     return X.astype(dtype, copy=False), Y.astype(dtype, copy=False)
 
 
-def _row_norms(A, manhattan):
-    """|a|^2 of every row (|a|_1 for manhattan), summed in float64 in order."""
+def _row_norms(A, code):
+    """What the kernel takes of every row: |a|^2 (|a|_1 for manhattan,
+    1 / |a| or 0 for a zero row for cosine), summed in float64 in order."""
     rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
     v = A.data.astype(np.float64)
-    return np.bincount(rows, weights=np.abs(v) if manhattan else v * v,
-                       minlength=A.shape[0]).astype(np.float64)
+    norms = np.bincount(rows, weights=np.abs(v) if code == 3 else v * v,
+                        minlength=A.shape[0]).astype(np.float64)
+    if code == 2:
+        with np.errstate(divide="ignore"):
+            norms = np.where(norms > 0, 1.0 / np.sqrt(norms), 0.0)
+    return norms
 
 
 def sparse_pairwise_distances_chunk(X, Y=None, metric="euclidean", *, n_threads=1):
@@ -406,8 +411,8 @@ def sparse_pairwise_distances_chunk(X, Y=None, metric="euclidean", *, n_threads=
     symmetric = Y is None
     X, Y = _as_csr_pair(X, X if symmetric else Y, manhattan)
     n, m = X.shape[0], Y.shape[0]
-    x_norm = _row_norms(X, manhattan)
-    y_norm = x_norm if symmetric else _row_norms(Y, manhattan)
+    x_norm = _row_norms(X, code)
+    y_norm = x_norm if symmetric else _row_norms(Y, code)
     shared = max(1, int(min(np.diff(X.indptr).max(initial=0), np.diff(Y.indptr).max(initial=0))))
     tau = min(1.0, np.finfo(np.float64).eps * np.sqrt(shared) * 4 / TARGET_ERROR[X.dtype])
     out = np.empty((n, m), dtype=X.dtype)
