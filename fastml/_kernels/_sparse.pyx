@@ -377,3 +377,88 @@ def csr_distances(
             _distance_row(metric, i, m, xdp, xip, &xp[0], &x_norm[0], ydp, yip, &yp[0],
                           &y_norm[0], tdp, tip, &tp[0], tau, cosine_zero,
                           &scratch[threadid(), 0], &out[i, 0])
+
+
+# ------------------------------------------------------------------ polynomial features
+DEF MAX_POLY_DEGREE = 32
+
+
+cdef void _poly_row(
+    const floating *v, const Py_ssize_t *f, Py_ssize_t s,   # the row's values and features
+    const Py_ssize_t *degrees, Py_ssize_t n_degrees, const long long *offsets,
+    const long long *table, Py_ssize_t stride, bint interaction_only, bint include_bias,
+    floating *out_v, long long *out_c,
+) noexcept nogil:
+    """Every monomial of the row's stored values, column by column: the
+    bias, then for each degree k the combinations of k stored features
+    (with repetition unless interaction_only) in lexicographic order, which
+    is the order of their output columns.  A monomial's column is its
+    degree's offset plus its rank among all combinations of the features,
+    summed position by position from ``table`` (table[r, v]: how many
+    combinations of the remaining r positions precede value v)."""
+    cdef Py_ssize_t pos[MAX_POLY_DEGREE]
+    cdef floating prod[MAX_POLY_DEGREE]
+    cdef long long rank[MAX_POLY_DEGREE]
+    cdef Py_ssize_t w = 0, di, k, p, q, gap = 1 if interaction_only else 0
+    cdef long long lo
+    if include_bias:
+        out_v[0] = 1
+        out_c[0] = 0
+        w = 1
+    for di in range(n_degrees):
+        k = degrees[di]
+        if s < (k if interaction_only else 1):
+            continue
+        for p in range(k):
+            pos[p] = 0 if p == 0 else pos[p - 1] + gap
+        p = 0                     # prefix products and ranks from position p on
+        while True:
+            for q in range(p, k):
+                lo = 0 if q == 0 else f[pos[q - 1]] + gap
+                prod[q] = v[pos[q]] if q == 0 else prod[q - 1] * v[pos[q]]
+                rank[q] = ((0 if q == 0 else rank[q - 1])
+                           + table[(k - q - 1) * stride + f[pos[q]]]
+                           - table[(k - q - 1) * stride + lo])
+            out_v[w] = prod[k - 1]
+            out_c[w] = offsets[di] + rank[k - 1]
+            w += 1
+            # the next combination: the last position that can move moves
+            p = k - 1
+            while p >= 0:
+                pos[p] += 1
+                if pos[p] <= s - 1 - gap * (k - 1 - p):
+                    break
+                p -= 1
+            if p < 0:
+                break
+            for q in range(p + 1, k):
+                pos[q] = pos[q - 1] + gap
+
+
+def csr_polynomial(
+    const floating[::1] data,      # IN (nnz,) X, CSR with sorted indices, no duplicates
+    const Py_ssize_t[::1] indices,
+    const Py_ssize_t[::1] indptr,
+    const Py_ssize_t[::1] degrees, # IN ascending degrees >= 1 to emit (<= MAX_POLY_DEGREE)
+    const long long[::1] offsets,  # IN first output column of each degree
+    const long long[:, ::1] table, # IN (max_degree, n_features + 1) rank table
+    bint interaction_only, bint include_bias,
+    const Py_ssize_t[::1] out_ptr, # IN (n + 1,) where each output row starts
+    floating[::1] out_data,        # OUT (out_ptr[n],)
+    long long[::1] out_indices,    # OUT (out_ptr[n],) sorted within each row
+    int n_threads,
+):
+    """Polynomial features of a CSR matrix, rows over threads."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i
+    cdef const floating *dp = &data[0] if data.shape[0] > 0 else NULL
+    cdef const Py_ssize_t *ip = &indices[0] if indices.shape[0] > 0 else NULL
+    if out_data.shape[0] == 0:
+        return
+    with nogil:
+        for i in prange(n, schedule="dynamic", chunksize=64, num_threads=n_threads):
+            if out_ptr[i + 1] > out_ptr[i]:
+                _poly_row(dp + indptr[i] if dp != NULL else NULL,
+                          ip + indptr[i] if ip != NULL else NULL,
+                          indptr[i + 1] - indptr[i], &degrees[0], degrees.shape[0],
+                          &offsets[0], &table[0, 0], table.shape[1], interaction_only,
+                          include_bias, &out_data[out_ptr[i]], &out_indices[out_ptr[i]])

@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastml._set_output import LazyOutputMixin
+from fastml.preprocessing._sparse import is_sparse
 from fastml._validation import (FLOAT_DTYPES, Options, check_parameters, is_dask_collection,
                                 is_float16, unchanged_on_error)
 
@@ -69,7 +70,12 @@ class PolynomialFeatures(LazyOutputMixin, TransformerMixin, BaseEstimator):
     -----
     ``transform`` refuses, with its size, an output larger than the free
     memory.  Dask input: ``transform`` is lazy, one output block per row
-    block.  Sparse input is not supported.
+    block.  SciPy sparse input (CSR / CSC, matrix or array classes) gives
+    sparse output in X's format, as in scikit-learn, computed without
+    densifying (``fastml.kernels.sparse_polynomial_features_chunk``): only
+    the monomials of stored values are stored, the same bits as
+    scikit-learn's; the output class follows scikit-learn's
+    ``sparse_interface`` setting.
     """
 
     def __init__(self, degree=2, *, interaction_only=False, include_bias=True, order="C"):
@@ -103,7 +109,7 @@ class PolynomialFeatures(LazyOutputMixin, TransformerMixin, BaseEstimator):
 
                 X = _dask.check_features(self, X, reset=True)
             else:
-                X = validate_data(self, X)
+                X = validate_data(self, X, accept_sparse=True)
             n_features = X.shape[1]
             n_out = n_polynomial_terms(n_features, max(1, low), high, self.interaction_only)
             self.n_output_features_ = n_out + int(self.include_bias)
@@ -150,6 +156,8 @@ class PolynomialFeatures(LazyOutputMixin, TransformerMixin, BaseEstimator):
         from fastml.kernels import polynomial_features_chunk
         from fastml._threads import effective_n_threads
 
+        if is_sparse(X):
+            return self._sparse_transform(X)
         half = is_float16(X)   # float16 stays float16, as in scikit-learn
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
         check_output_fits(X.shape[0], self.n_output_features_, X.dtype, self)
@@ -159,3 +167,25 @@ class PolynomialFeatures(LazyOutputMixin, TransformerMixin, BaseEstimator):
         if half:
             out = out.astype(np.float16)
         return np.asfortranarray(out) if self.order == "F" else out
+
+    def _sparse_transform(self, X):
+        from sklearn import get_config
+
+        from fastml._threads import effective_n_threads
+        from fastml.kernels import sparse_polynomial_features_chunk
+
+        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES,
+                          accept_sparse=("csr", "csc"))
+        out = sparse_polynomial_features_chunk(
+            X, (self._min_degree, self._max_degree), interaction_only=self.interaction_only,
+            include_bias=self.include_bias, n_threads=effective_n_threads(None))
+        # the class scikit-learn's sparse_interface setting asks for
+        kind = "_array" if get_config().get("sparse_interface") == "sparray" else "_matrix"
+        from scipy import sparse
+
+        return getattr(sparse, out.format + kind)(out)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
