@@ -137,6 +137,20 @@ def _sparse_supported(metric, kwds):
     return not kwds and isinstance(metric, str) and metric in SPARSE_METRICS
 
 
+def _warn_slow_sparse(metric, stacklevel):
+    """SlowMetricWarning for a callable metric on sparse input, which runs
+    scikit-learn's Python loop."""
+    if callable(metric):
+        import warnings
+
+        from fastml._validation.metrics import SlowMetricWarning
+
+        warnings.warn(
+            "A callable metric on sparse input runs as in scikit-learn, one Python call per "
+            "pair of sparse rows (scikit-learn's speed); fastml's compiled sparse kernel "
+            f"covers {', '.join(SPARSE_METRICS)}.", SlowMetricWarning, stacklevel=stacklevel)
+
+
 def _check_sparse_pair(X, Y, ensure_all_finite):
     """X and Y (None: X) checked as scikit-learn checks them: sparse as CSR."""
     from sklearn.metrics.pairwise import check_pairwise_arrays
@@ -154,6 +168,8 @@ def _sparse_pairwise(X, Y, metric, n_jobs, ensure_all_finite, kwds):
     its Python loop for a callable metric, its checks for "precomputed"."""
     if not _sparse_supported(metric, kwds):
         from sklearn.metrics import pairwise_distances as sk_pairwise_distances
+
+        _warn_slow_sparse(metric, 4)
 
         return sk_pairwise_distances(X, Y, metric=metric, n_jobs=n_jobs,
                                      ensure_all_finite=ensure_all_finite, **kwds)
@@ -286,6 +302,8 @@ def _sparse_chunked(X, Y, reduce_func, metric, n_jobs, working_memory, ensure_al
     :func:`_sparse_pairwise` defers to scikit-learn."""
     if not _sparse_supported(metric, kwds):
         from sklearn.metrics import pairwise_distances_chunked as sk_chunked
+
+        _warn_slow_sparse(metric, 4)
 
         yield from sk_chunked(X, Y, reduce_func=reduce_func, metric=metric, n_jobs=n_jobs,
                               working_memory=working_memory,

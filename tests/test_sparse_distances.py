@@ -174,8 +174,14 @@ def test_pairwise_distances_sparse_deferred_cases():
     def first(a, b):
         return abs(a[0, 0] - b[0, 0])
 
-    assert_allclose(pairwise_distances(X, Y, metric=first),
-                    skm.pairwise_distances(X, Y, metric=first))
+    from fastml._validation.metrics import SlowMetricWarning
+
+    with pytest.warns(SlowMetricWarning, match="callable metric on sparse input"):
+        ours = pairwise_distances(X, Y, metric=first)
+    assert_allclose(ours, skm.pairwise_distances(X, Y, metric=first))
+    with pytest.warns(SlowMetricWarning, match="callable metric on sparse input"):
+        blocks = list(pairwise_distances_chunked(X, Y, metric=first))
+    assert_allclose(np.vstack(blocks), ours)
     with pytest.raises(ValueError):
         pairwise_distances(X, Y, metric="no-such-metric")
     bad = X.copy()

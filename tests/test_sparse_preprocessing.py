@@ -283,6 +283,15 @@ def test_min_max_scaler_refuses_sparse_as_scikit_learn():
         fp.MinMaxScaler().fit(X)
 
 
+def test_kbins_discretizer_refuses_sparse_as_scikit_learn():
+    X, _ = make_sparse("csr", "array", nan=False)
+    with pytest.raises(TypeError, match="Sparse data was passed for X, but dense data is "
+                                        "required"):
+        fp.KBinsDiscretizer(n_bins=3, quantile_method="averaged_inverted_cdf").fit(X)
+    with pytest.raises(TypeError, match="Sparse data was passed"):
+        skp.KBinsDiscretizer(n_bins=3, quantile_method="averaged_inverted_cdf").fit(X)
+
+
 def test_scalers_sparse_tags():
     assert fp.StandardScaler(with_mean=False).__sklearn_tags__().input_tags.sparse
     assert not fp.StandardScaler().__sklearn_tags__().input_tags.sparse
