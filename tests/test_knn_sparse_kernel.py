@@ -6,7 +6,7 @@ import pytest
 from scipy import sparse
 from scipy.spatial.distance import cdist
 
-from fastml.kernels import argkmin_sparse_chunk
+from fastml.kernels import argkmin_sparse_chunk, radius_neighbors_sparse_chunk
 
 METRICS = ["euclidean", "sqeuclidean", "cosine", "cityblock", "manhattan", "l1"]
 CDIST_NAMES = {"manhattan": "cityblock", "l1": "cityblock"}
@@ -118,6 +118,15 @@ def test_int64_indices_and_mixed_dtypes(rng):
     np.testing.assert_array_equal(i, ref_i)
 
 
+def test_a_dense_side_is_taken_as_csr(rng):
+    X, Y = text_like(rng, 8, 25, 0.3), text_like(rng, 60, 25, 0.3)
+    expected = argkmin_sparse_chunk(X, Y, 3, "cosine")
+    for got in (argkmin_sparse_chunk(X.toarray(), Y, 3, "cosine"),
+                argkmin_sparse_chunk(X, Y.toarray(), 3, "cosine")):
+        np.testing.assert_array_equal(got[1], expected[1])
+        np.testing.assert_array_equal(got[0], expected[0])
+
+
 def test_k_larger_than_y_and_empty_inputs(rng):
     X, Y = text_like(rng, 5, 20, 0.3), text_like(rng, 4, 20, 0.5)
     d, i = argkmin_sparse_chunk(X, Y, 6)
@@ -145,7 +154,7 @@ def test_nearly_parallel_rows_keep_their_digits():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda X, Y: argkmin_sparse_chunk(X.toarray(), Y, 2), "scipy.sparse"),
+    (lambda X, Y: argkmin_sparse_chunk(X.toarray()[0], Y, 2), "2-D|2D|dimension"),
     (lambda X, Y: argkmin_sparse_chunk(X, Y[:, :5], 2), "features"),
     (lambda X, Y: argkmin_sparse_chunk(X, Y, 2, "chebyshev"), "not available for sparse"),
     (lambda X, Y: argkmin_sparse_chunk(X, Y, 0), "k"),
@@ -155,3 +164,45 @@ def test_bad_input_gets_a_clear_error(rng, call, match):
     X, Y = text_like(rng, 5, 20, 0.3), text_like(rng, 30, 20, 0.3)
     with pytest.raises((ValueError, TypeError), match=match):
         call(X, Y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("sort_results", [False, True])
+def test_radius_matches_brute_force(rng, metric, dtype, sort_results):
+    X = text_like(rng, 30, 200, 0.05, dtype)
+    Y = text_like(rng, 500, 200, 0.05, dtype)
+    Y = with_row(Y, 9, X[2])
+    full = cdist(X.toarray().astype(np.float64), Y.toarray().astype(np.float64),
+                 CDIST_NAMES.get(metric, metric))
+    if metric == "cosine":
+        full = np.nan_to_num(full, nan=1.0)
+    near = np.sort(full[0])
+    if dtype == np.float64 and metric != "cosine":
+        radius = float(near[5])   # equal to a distance: the same sums as cdist's decide
+    else:   # other roundings than cdist's: a radius between two distances
+        radius = float((near[5] + near[6]) / 2)
+    for n_threads in (1, 2):
+        offsets, indices, distances = radius_neighbors_sparse_chunk(
+            X, Y, radius, metric, n_threads=n_threads, sort_results=sort_results)
+        assert distances.dtype == dtype and indices.dtype == offsets.dtype == np.int64
+        for r in range(X.shape[0]):
+            got_i = indices[offsets[r]:offsets[r + 1]]
+            got_d = distances[offsets[r]:offsets[r + 1]]
+            expected = np.flatnonzero(full[r] <= radius)
+            if sort_results:
+                expected = expected[np.lexsort((expected, full[r, expected]))]
+            np.testing.assert_array_equal(got_i, expected)
+            np.testing.assert_allclose(got_d, full[r, expected], atol=1e-15,
+                                       rtol=1e-6 if dtype == np.float32 else 1e-13)
+    assert offsets[1] - offsets[0] == 6
+
+
+def test_radius_zero_keeps_exact_duplicates_only(rng):
+    Y = text_like(rng, 40, 30, 0.3)
+    offsets, indices, distances = radius_neighbors_sparse_chunk(Y, Y, 0.0)
+    dense = Y.toarray()
+    for r in range(Y.shape[0]):
+        same = np.flatnonzero((dense == dense[r]).all(axis=1))
+        np.testing.assert_array_equal(indices[offsets[r]:offsets[r + 1]], same)
+    assert np.all(distances == 0)

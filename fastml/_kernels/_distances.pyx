@@ -21,7 +21,7 @@ triangle and then mirror it, so the result is exactly symmetric.
 """
 from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, malloc, realloc, free
 from libc.math cimport sqrt, sin, cos, asin, fabs, fma, INFINITY
 
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -1033,6 +1033,62 @@ cdef enum:
     SPARSE_ROW_BLOCK = 2048   # distances made and offered at a time
 
 
+cdef inline void _sparse_accumulate(
+        int kind, const floating *x_data, const sparse_index *x_indices, Py_ssize_t x0,
+        Py_ssize_t x1, const floating *yt_data, const sparse_index *yt_indices,
+        const sparse_index *yt_indptr, double *acc) noexcept nogil:
+    """acc[j] += the sums over the features x (entries x0:x1) shares with
+    row j of Y, through Y's transpose: x_f y_f, or for L1 the overlap
+    |x_f| + |y_f| - |x_f - y_f|."""
+    cdef Py_ssize_t p, q, f
+    cdef double xv, yv
+    for p in range(x0, x1):
+        f = x_indices[p]
+        xv = x_data[p]
+        if kind == SPARSE_L1:
+            for q in range(yt_indptr[f], yt_indptr[f + 1]):
+                yv = yt_data[q]
+                acc[yt_indices[q]] += fabs(xv) + fabs(yv) - fabs(xv - yv)
+        else:
+            for q in range(yt_indptr[f], yt_indptr[f + 1]):
+                acc[yt_indices[q]] += xv * yt_data[q]
+
+
+cdef inline void _sparse_distances(
+        int kind, const floating *x_data, const sparse_index *x_indices, Py_ssize_t x0,
+        Py_ssize_t x1, double xs, const floating *y_data, const sparse_index *y_indices,
+        const sparse_index *y_indptr, const double *y_stat, double tau, Py_ssize_t j0,
+        int nb, double *acc, double *row) noexcept nogil:
+    """row[:nb] = the distances from x to rows j0 .. j0 + nb - 1 of Y, from
+    their sums acc[j0:j0 + nb] (then zeroed for the next row of X): the
+    identity, branch-free so that it vectorises, then the few pairs it
+    cannot resolve from differences (see argkmin_sparse)."""
+    cdef int j
+    cdef const double *ys = y_stat + j0
+    cdef double *a = acc + j0
+    if kind == SPARSE_COSINE:
+        for j in range(nb):
+            row[j] = min(1.0 - a[j] * xs * ys[j], 2.0)
+            a[j] = 0
+        for j in range(nb):
+            if row[j] < tau and xs != 0 and ys[j] != 0:
+                row[j] = _sparse_exact(kind, x_data, x_indices, x0, x1, y_data, y_indices,
+                                       y_indptr, j0 + j)
+        return
+    if kind == SPARSE_L1:
+        for j in range(nb):
+            row[j] = xs + ys[j] - a[j]
+            a[j] = 0
+    else:
+        for j in range(nb):
+            row[j] = xs + ys[j] - 2 * a[j]
+            a[j] = 0
+    for j in range(nb):
+        if row[j] < tau * (xs + ys[j]):
+            row[j] = _sparse_exact(kind, x_data, x_indices, x0, x1, y_data, y_indices,
+                                   y_indptr, j0 + j)
+
+
 def argkmin_sparse(
     const floating[::1] x_data, const sparse_index[::1] x_indices,
     const sparse_index[::1] x_indptr,          # IN X (n rows), CSR, sorted
@@ -1063,64 +1119,132 @@ def argkmin_sparse(
     import numpy as np
     cdef:
         Py_ssize_t n = x_indptr.shape[0] - 1, m = y_indptr.shape[0] - 1
-        Py_ssize_t i, j, j0, jb, p, q, f, x0, x1
+        Py_ssize_t i, j0, jb, x0, x1
         Py_ssize_t n_blocks = _cdiv(m, SPARSE_ROW_BLOCK)
         int k = <int> heap_d.shape[1], tid, nb
-        double xv, yv, xs, tau
+        double tau
         double[:, ::1] sums = np.zeros((n_threads, max(m, 1)))
         double[:, ::1] rows = np.empty((n_threads, SPARSE_ROW_BLOCK))
-        double *acc
-        double *row
     if n == 0 or m == 0 or k == 0:
         return
     with nogil:
         for i in prange(n, schedule="dynamic", num_threads=n_threads):
             tid = threadid()
-            acc = &sums[tid, 0]
-            row = &rows[tid, 0]
             x0 = x_indptr[i]
             x1 = x_indptr[i + 1]
-            for p in range(x0, x1):
-                f = x_indices[p]
-                xv = x_data[p]
-                if kind == SPARSE_L1:
-                    for q in range(yt_indptr[f], yt_indptr[f + 1]):
-                        yv = yt_data[q]
-                        acc[yt_indices[q]] += fabs(xv) + fabs(yv) - fabs(xv - yv)
-                else:
-                    for q in range(yt_indptr[f], yt_indptr[f + 1]):
-                        acc[yt_indices[q]] += xv * yt_data[q]
-            xs = x_stat[i]
+            _sparse_accumulate(kind, &x_data[0], &x_indices[0], x0, x1, &yt_data[0],
+                               &yt_indices[0], &yt_indptr[0], &sums[tid, 0])
             tau = min(1.0, tau_per_term * sqrt(<double> max(x1 - x0, 1)))
             for jb in range(n_blocks):
                 j0 = jb * SPARSE_ROW_BLOCK
                 nb = <int> min(SPARSE_ROW_BLOCK, m - j0)
-                # the identity, branch-free so that it vectorises; then the
-                # few pairs it cannot resolve, from differences
-                if kind == SPARSE_COSINE:
-                    for j in range(nb):
-                        row[j] = min(1.0 - acc[j0 + j] * xs * y_stat[j0 + j], 2.0)
-                        acc[j0 + j] = 0
-                    for j in range(nb):
-                        if row[j] < tau and xs != 0 and y_stat[j0 + j] != 0:
-                            row[j] = _sparse_exact(kind, &x_data[0], &x_indices[0], x0, x1,
-                                                   &y_data[0], &y_indices[0], &y_indptr[0],
-                                                   j0 + j)
-                else:
-                    if kind == SPARSE_L1:
-                        for j in range(nb):
-                            row[j] = xs + y_stat[j0 + j] - acc[j0 + j]
-                            acc[j0 + j] = 0
-                    else:
-                        for j in range(nb):
-                            row[j] = xs + y_stat[j0 + j] - 2 * acc[j0 + j]
-                            acc[j0 + j] = 0
-                    for j in range(nb):
-                        if row[j] < tau * (xs + y_stat[j0 + j]):
-                            row[j] = _sparse_exact(kind, &x_data[0], &x_indices[0], x0, x1,
-                                                   &y_data[0], &y_indices[0], &y_indptr[0],
-                                                   j0 + j)
-                _offer_row(row, nb, j0, k, &heap_d[i, 0], &heap_i[i, 0])
+                _sparse_distances(kind, &x_data[0], &x_indices[0], x0, x1, x_stat[i],
+                                  &y_data[0], &y_indices[0], &y_indptr[0], &y_stat[0], tau,
+                                  j0, nb, &sums[tid, 0], &rows[tid, 0])
+                _offer_row(&rows[tid, 0], nb, j0, k, &heap_d[i, 0], &heap_i[i, 0])
+
+
+def radius_sparse(
+    const floating[::1] x_data, const sparse_index[::1] x_indices,
+    const sparse_index[::1] x_indptr,          # IN X (n rows), CSR, sorted
+    const floating[::1] y_data, const sparse_index[::1] y_indices,
+    const sparse_index[::1] y_indptr,          # IN Y (m rows), CSR, sorted
+    const floating[::1] yt_data, const sparse_index[::1] yt_indices,
+    const sparse_index[::1] yt_indptr,         # IN Y transposed, CSR
+    int kind,                                  # IN SPARSE_KINDS entry
+    const double[::1] x_stat,                  # IN (n,) as argkmin_sparse's
+    const double[::1] y_stat,                  # IN (m,)
+    double tau_per_term,                       # IN as argkmin_sparse's
+    double bound,                              # IN keep distances <= bound (ranked kind)
+    int n_threads,                             # IN
+):
+    """The rows of Y within ``bound`` of each row of X, by the distances
+    ``argkmin_sparse`` ranks on.
+
+    Returns (counts (n,) int64, indices int64, distances float64): row i's
+    are the next counts[i] entries, in increasing index order."""
+    import numpy as np
+    cdef:
+        Py_ssize_t n = x_indptr.shape[0] - 1, m = y_indptr.shape[0] - 1
+        Py_ssize_t i, j, j0, jb, x0, x1, c, total = 0
+        Py_ssize_t n_blocks = _cdiv(m, SPARSE_ROW_BLOCK)
+        int tid, nb
+        double tau
+        double[:, ::1] sums = np.zeros((n_threads, max(m, 1)))
+        double[:, ::1] rows = np.empty((n_threads, SPARSE_ROW_BLOCK))
+        Py_ssize_t[::1] counts = np.zeros(n, np.intp)
+        Py_ssize_t[::1] starts = np.zeros(n + 1, np.intp)
+        Py_ssize_t **found_i = <Py_ssize_t **> calloc(max(n, 1), sizeof(Py_ssize_t *))
+        double **found_d = <double **> calloc(max(n, 1), sizeof(double *))
+        Py_ssize_t[::1] out_i
+        double[::1] out_d
+        int n_failed = 0
+    if found_i == NULL or found_d == NULL:
+        free(found_i)
+        free(found_d)
+        raise MemoryError()
+    try:
+        with nogil:
+            for i in prange(n, schedule="dynamic", num_threads=n_threads):
+                tid = threadid()
+                x0 = x_indptr[i]
+                x1 = x_indptr[i + 1]
+                _sparse_accumulate(kind, &x_data[0], &x_indices[0], x0, x1, &yt_data[0],
+                                   &yt_indices[0], &yt_indptr[0], &sums[tid, 0])
+                tau = min(1.0, tau_per_term * sqrt(<double> max(x1 - x0, 1)))
+                for jb in range(n_blocks):
+                    j0 = jb * SPARSE_ROW_BLOCK
+                    nb = <int> min(SPARSE_ROW_BLOCK, m - j0)
+                    _sparse_distances(kind, &x_data[0], &x_indices[0], x0, x1, x_stat[i],
+                                      &y_data[0], &y_indices[0], &y_indptr[0], &y_stat[0],
+                                      tau, j0, nb, &sums[tid, 0], &rows[tid, 0])
+                    n_failed += not _keep_within(&rows[tid, 0], nb, j0, bound,
+                                                 &found_i[i], &found_d[i], &counts[i])
+        if n_failed:
+            raise MemoryError()
+        for i in range(n):
+            starts[i + 1] = starts[i] + counts[i]
+        total = starts[n]
+        out_i = np.empty(total, np.intp)
+        out_d = np.empty(total, np.float64)
+        with nogil:
+            for i in prange(n, schedule="static", num_threads=n_threads):
+                for c in range(counts[i]):
+                    out_i[starts[i] + c] = found_i[i][c]
+                    out_d[starts[i] + c] = found_d[i][c]
+    finally:
+        for i in range(n):
+            free(found_i[i])
+            free(found_d[i])
+        free(found_i)
+        free(found_d)
+    return np.asarray(counts, np.int64), np.asarray(out_i, np.int64), np.asarray(out_d)
+
+
+cdef inline bint _keep_within(const double *row, int nb, Py_ssize_t j0, double bound,
+                              Py_ssize_t **found_i, double **found_d,
+                              Py_ssize_t *count) noexcept nogil:
+    """Append (j0 + j, row[j]) for every row[j] <= bound to one row's
+    growing arrays; False if memory ran out."""
+    cdef int j
+    cdef Py_ssize_t size
+    cdef void *grown
+    for j in range(nb):
+        if row[j] <= bound:
+            size = count[0]
+            if size & (size - 1) == 0:          # 0, 1, 2, 4, ...: double the room
+                grown = realloc(found_i[0], max(2 * size, 8) * sizeof(Py_ssize_t))
+                if grown == NULL:
+                    return False
+                found_i[0] = <Py_ssize_t *> grown
+                grown = realloc(found_d[0], max(2 * size, 8) * sizeof(double))
+                if grown == NULL:
+                    return False
+                found_d[0] = <double *> grown
+            found_i[0][size] = j0 + j
+            found_d[0][size] = row[j]
+            count[0] = size + 1
+    return True
 
 
 def sparse_pair_distances(
@@ -1129,19 +1253,20 @@ def sparse_pair_distances(
     const floating[::1] y_data, const sparse_index[::1] y_indices,
     const sparse_index[::1] y_indptr,
     int kind,                                  # IN SPARSE_KINDS entry
-    const Py_ssize_t[:, ::1] idx,              # IN (n, k) rows of Y; EMPTY_INDEX skipped
-    double[:, ::1] out,                        # IN/OUT (n, k)
+    const Py_ssize_t[::1] x_rows,              # IN (P,) a row of X per pair
+    const Py_ssize_t[::1] y_rows,              # IN (P,) a row of Y per pair
+    double[::1] out,                           # IN/OUT (P,)
     int n_threads,
 ):
-    """The distances of the selected pairs, from differences: the winners
-    of ``argkmin_sparse`` to full accuracy (a cosine distance of 1 or more
-    -- a zero row, or x.y <= 0 -- is kept)."""
-    cdef Py_ssize_t n = idx.shape[0], k = idx.shape[1], i, c, j
+    """The distances of the pairs (x_rows[p], y_rows[p]) from differences:
+    the candidates of ``argkmin_sparse`` and ``radius_sparse`` to full
+    accuracy (a cosine distance of 1 or more -- a zero row, or x.y <= 0 --
+    is kept as it is)."""
+    cdef Py_ssize_t n_pairs = x_rows.shape[0], p, i
     with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads):
-            for c in range(k):
-                j = idx[i, c]
-                if j != PTRDIFF_MAX and (kind != SPARSE_COSINE or out[i, c] < 1.0):
-                    out[i, c] = _sparse_exact(kind, &x_data[0], &x_indices[0], x_indptr[i],
-                                              x_indptr[i + 1], &y_data[0], &y_indices[0],
-                                              &y_indptr[0], j)
+        for p in prange(n_pairs, schedule="static", num_threads=n_threads):
+            i = x_rows[p]
+            if kind != SPARSE_COSINE or out[p] < 1.0:
+                out[p] = _sparse_exact(kind, &x_data[0], &x_indices[0], x_indptr[i],
+                                       x_indptr[i + 1], &y_data[0], &y_indices[0],
+                                       &y_indptr[0], y_rows[p])

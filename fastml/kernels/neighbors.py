@@ -12,6 +12,7 @@ means.
 import numbers
 
 import numpy as np
+from scipy import sparse
 
 from fastml._validation import check_positive_int
 from fastml.kernels.distances import check_blocks
@@ -40,7 +41,9 @@ def argkmin_chunk(X, Y, k, metric="euclidean", *, n_threads=1, **params):
     ----------
     X : ndarray of shape (n, d)
         Queries: float32 or float64 (other numeric dtypes become float64),
-        any layout, finite.
+        any layout, finite.  With X or Y a ``scipy.sparse`` matrix, the
+        search is :func:`argkmin_sparse_chunk`'s (a few metrics, no
+        parameters).
     Y : ndarray of shape (m, d)
         The rows searched (an index, or one shard of it).
     k : int
@@ -91,10 +94,21 @@ def argkmin_chunk(X, Y, k, metric="euclidean", *, n_threads=1, **params):
     >>> np.array_equal(i, argkmin_chunk(Q, index.compute(), 3)[1])
     True
     """
+    if sparse.issparse(X) or sparse.issparse(Y):
+        from fastml.kernels.sparse_neighbors import argkmin_sparse_chunk
+
+        _no_params_for_sparse(params)
+        return argkmin_sparse_chunk(X, Y, k, metric, n_threads=n_threads)
     n_threads = check_positive_int(n_threads, "n_threads")
     k = check_positive_int(k, "k")
     X, Y, request = check_blocks(X, Y, metric, params, finite=True)
     return request.argkmin(X, Y, k, n_threads)
+
+
+def _no_params_for_sparse(params):
+    if params:
+        raise ValueError(f"metric parameters {sorted(params)} are not taken with sparse "
+                         "input: its metrics (euclidean, cosine, manhattan) have none.")
 
 
 def merge_argkmin(a, b):
@@ -170,7 +184,8 @@ def radius_neighbors_chunk(X, Y, radius, metric="euclidean", *, n_threads=1,
     radius : float
         >= 0.
     metric, n_threads, **params
-        As in :func:`argkmin_chunk` (a zero row is at cosine distance 1).
+        As in :func:`argkmin_chunk` (a zero row is at cosine distance 1;
+        sparse X or Y: :func:`radius_neighbors_sparse_chunk`).
     sort_results : bool, default=False
         Sort each row's neighbours by distance (ties by index); otherwise
         they come in increasing index order.
@@ -205,6 +220,12 @@ def radius_neighbors_chunk(X, Y, radius, metric="euclidean", *, n_threads=1,
     >>> np.array_equal(counts, np.diff(radius_neighbors_chunk(Q.compute(), Y, 0.5)[0]))
     True
     """
+    if sparse.issparse(X) or sparse.issparse(Y):
+        from fastml.kernels.sparse_neighbors import radius_neighbors_sparse_chunk
+
+        _no_params_for_sparse(params)
+        return radius_neighbors_sparse_chunk(X, Y, radius, metric, n_threads=n_threads,
+                                             sort_results=sort_results)
     n_threads = check_positive_int(n_threads, "n_threads")
     if not isinstance(radius, numbers.Real) or not radius >= 0:
         raise ValueError(f"radius must be a non-negative number, got {radius!r}.")

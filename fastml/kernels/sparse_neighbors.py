@@ -9,18 +9,21 @@ not ``m * d``.  The dot products become distances (the identity
 for the identity's rounding are recomputed from differences, and each row's
 k best are kept in a heap, as for dense rows.
 """
+import numbers
+
 import numpy as np
 from scipy import sparse
 
 from fastml._kernels import _distances
-from fastml._validation import check_positive_int
+from fastml._validation import as_float_block, check_positive_int
 from fastml.kernels._plan import _GEMM_TARGET_ERROR, finish_heaps, new_heaps
+from fastml.kernels.sparse import as_sparse_block
 
-__all__ = ["argkmin_sparse_chunk"]
+__all__ = ["argkmin_sparse_chunk", "radius_neighbors_sparse_chunk"]
 
 # metric -> what the compiled search ranks on
-SPARSE_METRICS = {"euclidean": "sqeuclidean", "sqeuclidean": "sqeuclidean", "cosine": "cosine",
-                  "cityblock": "l1", "manhattan": "l1", "l1": "l1"}
+SPARSE_METRICS = {"euclidean": "sqeuclidean", "l2": "sqeuclidean", "sqeuclidean": "sqeuclidean",
+                  "cosine": "cosine", "cityblock": "l1", "manhattan": "l1", "l1": "l1"}
 
 
 def argkmin_sparse_chunk(X, Y, k, metric="euclidean", *, n_threads=1):
@@ -30,14 +33,15 @@ def argkmin_sparse_chunk(X, Y, k, metric="euclidean", *, n_threads=1):
     ----------
     X : scipy.sparse matrix or array of shape (n, d)
         Queries, any sparse format (CSR is used as it is); float32 or
-        float64 values (other numeric dtypes become float64), finite.
+        float64 values (other numeric dtypes become float64), finite.  A
+        dense array is taken too (made CSR).
     Y : scipy.sparse matrix or array of shape (m, d)
-        The rows searched.
+        The rows searched (or a dense array).
     k : int
         Neighbours per query, >= 1.  If Y has fewer than k rows, the
         missing neighbours are reported as distance ``inf``, index -1.
-    metric : {"euclidean", "sqeuclidean", "cosine", "cityblock", "manhattan", "l1"}, \
-default="euclidean"
+    metric : {"euclidean", "l2", "sqeuclidean", "cosine", "cityblock", "manhattan", \
+"l1"}, default="euclidean"
         The cosine distance of an all-zero row is 1, as in scikit-learn.
     n_threads : int, default=1
         Threads for this call (over rows of X).
@@ -90,40 +94,133 @@ default="euclidean"
     """
     n_threads = check_positive_int(n_threads, "n_threads")
     k = check_positive_int(k, "k")
-    if metric not in SPARSE_METRICS:
-        raise ValueError(f"metric={metric!r} is not available for sparse rows; use one of "
-                         f"{sorted(SPARSE_METRICS)}, or densify X and Y (X.toarray()).")
-    X, Y, index_dtype = _canonical_pair(X, Y)
-    kind = _distances.SPARSE_KINDS[SPARSE_METRICS[metric]]
-    x_stat, y_stat = (_row_stat(A, SPARSE_METRICS[metric]) for A in (X, Y))
-    Yt = Y.T.tocsr()      # for each feature, the rows of Y holding it
-    eps = np.finfo(np.float64).eps
-    heap_d, heap_i = new_heaps(X.shape[0], k)
-    x, y = _arrays(X, index_dtype), _arrays(Y, index_dtype)
-    _distances.argkmin_sparse(*x, *y, *_arrays(Yt, index_dtype), kind, x_stat, y_stat,
-                              eps / _GEMM_TARGET_ERROR[np.dtype(np.float64)], heap_d, heap_i,
-                              n_threads)
+    search = _Search(X, Y, metric)
+    heap_d, heap_i = new_heaps(search.X.shape[0], k)
+    _distances.argkmin_sparse(*search.operands(), heap_d, heap_i, n_threads)
     distances, indices = finish_heaps(heap_d, heap_i, n_threads)
     # the winners from differences; a recomputed value can reorder near-ties
-    _distances.sparse_pair_distances(*x, *y, kind, heap_i, distances, n_threads)
-    if metric == "euclidean":
-        np.sqrt(distances, out=distances)
+    found = indices >= 0
+    rows = np.broadcast_to(np.arange(indices.shape[0])[:, None], indices.shape)
+    distances[found] = search.exact(rows[found], indices[found], distances[found], n_threads)
     order = np.lexsort((heap_i, distances), axis=-1)
     distances = np.take_along_axis(distances, order, axis=1)
     indices = np.take_along_axis(indices, order, axis=1)
-    return distances.astype(X.dtype, copy=False), indices
+    return distances.astype(search.X.dtype, copy=False), indices
+
+
+def radius_neighbors_sparse_chunk(X, Y, radius, metric="euclidean", *, n_threads=1,
+                                  sort_results=False):
+    """For each row of sparse X, the rows of sparse Y within ``radius``
+    (distance <= radius).
+
+    Parameters
+    ----------
+    X, Y, metric, n_threads
+        As in :func:`argkmin_sparse_chunk`.
+    radius : float
+        >= 0.
+    sort_results : bool, default=False
+        Sort each row's neighbours by distance (ties by index); otherwise
+        they come in increasing index order.
+
+    Returns
+    -------
+    offsets : ndarray of shape (n + 1,), int64
+        Row i's neighbours are ``indices[offsets[i]:offsets[i + 1]]``.
+    indices : ndarray, int64
+    distances : ndarray
+        float32 when X and Y both are, else float64; each from
+        differences in float64, and the test ``<= radius`` made on it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import sparse
+    >>> from fastml.kernels import radius_neighbors_sparse_chunk
+    >>> Y = sparse.csr_array(np.array([[0.0, 1.0], [2.0, 0.0], [0.0, 3.0]]))
+    >>> radius_neighbors_sparse_chunk(sparse.csr_array(np.array([[0.0, 2.5]])), Y, 1.5)
+    (array([0, 2]), array([0, 2]), array([1.5, 0.5]))
+
+    Row blocks of Dask queries of ``scipy.sparse`` blocks, each against the
+    whole Y; each block's neighbour counts are ``np.diff(offsets)``:
+
+    >>> import dask
+    >>> import dask.array as da
+    >>> Y = sparse.random(300, 40, density=0.2, format="csr", random_state=0)
+    >>> Q = da.from_array(Y[:90], chunks=(30, 40), asarray=False)
+    >>> parts = [dask.delayed(radius_neighbors_sparse_chunk)(block, Y, 1.0)
+    ...          for block in Q.to_delayed().ravel()]
+    >>> counts = np.concatenate([np.diff(p[0]) for p in dask.compute(*parts)])
+    >>> np.array_equal(counts, np.diff(radius_neighbors_sparse_chunk(Y[:90], Y, 1.0)[0]))
+    True
+    """
+    n_threads = check_positive_int(n_threads, "n_threads")
+    if not isinstance(radius, numbers.Real) or not radius >= 0:
+        raise ValueError(f"radius must be a non-negative number, got {radius!r}.")
+    search = _Search(X, Y, metric)
+    # candidates by the identity with room for its rounding, then the test
+    # made again on the distances from differences
+    bound = radius * radius if search.squared else radius
+    bound = bound * (1 + 1e-9) + 1e-300
+    counts, indices, distances = _distances.radius_sparse(*search.operands(), bound, n_threads)
+    rows = np.repeat(np.arange(search.X.shape[0]), counts)
+    distances = search.exact(rows, indices, distances, n_threads)
+    keep = distances <= radius
+    rows, indices, distances = rows[keep], indices[keep], distances[keep]
+    if sort_results:
+        order = np.lexsort((indices, distances, rows))
+        indices, distances = indices[order], distances[order]
+    offsets = np.zeros(search.X.shape[0] + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=search.X.shape[0]), out=offsets[1:])
+    return offsets, indices, distances.astype(search.X.dtype, copy=False)
+
+
+class _Search:
+    """X and Y made ready for the compiled sparse searches: canonical CSR
+    of one dtype, one index dtype, Y's transpose, the rows' statistics."""
+
+    def __init__(self, X, Y, metric):
+        if metric not in SPARSE_METRICS:
+            raise ValueError(f"metric={metric!r} is not available for sparse rows; use one of "
+                             f"{sorted(SPARSE_METRICS)}, or densify X and Y (X.toarray()).")
+        self.X, self.Y, self.index_dtype = _canonical_pair(X, Y)
+        ranked = SPARSE_METRICS[metric]
+        self.kind = _distances.SPARSE_KINDS[ranked]
+        self.squared = metric in ("euclidean", "l2")   # ranked on squares
+        self.x_stat, self.y_stat = (_row_stat(A, ranked) for A in (self.X, self.Y))
+
+    def operands(self):
+        """The arguments argkmin_sparse and radius_sparse share."""
+        Yt = self.Y.T.tocsr()      # for each feature, the rows of Y holding it
+        eps = np.finfo(np.float64).eps
+        return (*self._arrays(self.X), *self._arrays(self.Y), *self._arrays(Yt), self.kind,
+                self.x_stat, self.y_stat, eps / _GEMM_TARGET_ERROR[np.dtype(np.float64)])
+
+    def exact(self, x_rows, y_rows, values, n_threads):
+        """The distances of the pairs (x_rows, y_rows) from differences
+        (values: the identity's), float64, square roots taken."""
+        out = np.array(values, dtype=np.float64)
+        _distances.sparse_pair_distances(
+            *self._arrays(self.X), *self._arrays(self.Y), self.kind,
+            np.ascontiguousarray(x_rows, np.intp), np.ascontiguousarray(y_rows, np.intp), out,
+            n_threads)
+        return np.sqrt(out, out=out) if self.squared else out
+
+    def _arrays(self, A):
+        """(data, indices, indptr) of a CSR matrix in the index dtype (data
+        and indices never empty: the kernel takes their first address)."""
+        data, indices = A.data, A.indices.astype(self.index_dtype, copy=False)
+        if data.size == 0:
+            data, indices = np.zeros(1, data.dtype), np.zeros(1, self.index_dtype)
+        return data, indices, A.indptr.astype(self.index_dtype, copy=False)
 
 
 def _canonical_pair(X, Y):
     """X and Y as CSR with sorted, unique indices and one value dtype, and
     the index dtype their arrays are passed in (the compiled kernel's
     contract); clear errors otherwise."""
-    for A, name in ((X, "X"), (Y, "Y")):
-        if not sparse.issparse(A):
-            raise TypeError(f"{name} must be a scipy.sparse matrix or array, got "
-                            f"{type(A).__name__}.")
-        if A.ndim != 2:
-            raise ValueError(f"{name} must be 2-D, got shape {A.shape}.")
+    X, Y = (A if sparse.issparse(A) else sparse.csr_matrix(as_float_block(A, name))
+            for A, name in ((X, "X"), (Y, "Y")))
     if X.shape[1] != Y.shape[1]:
         raise ValueError(f"X has {X.shape[1]} features but Y has {Y.shape[1]}; they must "
                          f"match.")
@@ -133,26 +230,13 @@ def _canonical_pair(X, Y):
     index_dtype = np.int64 if big else np.int32
     out = []
     for A, name in ((X, "X"), (Y, "Y")):
-        if A.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must hold numbers, got dtype {A.dtype}.")
-        A = sparse.csr_matrix(A, dtype=dtype)   # no copy when it already is one
-        if not A.has_canonical_format:
-            A = A.copy()
-            A.sum_duplicates()      # also sorts the indices
+        A = as_sparse_block(A, name, formats=("csr",), canonical=True).astype(dtype,
+                                                                             copy=False)
         if not np.isfinite(A.data).all():
             raise ValueError(f"{name} contains NaN or infinity; nearest neighbours need "
                              f"finite values.")
         out.append(A)
     return out + [index_dtype]
-
-
-def _arrays(A, index_dtype):
-    """(data, indices, indptr) of a CSR matrix, the indices as index_dtype
-    (data and indices never empty: the kernel takes their first address)."""
-    data, indices = A.data, A.indices.astype(index_dtype, copy=False)
-    if data.size == 0:
-        data, indices = np.zeros(1, data.dtype), np.zeros(1, index_dtype)
-    return data, indices, A.indptr.astype(index_dtype, copy=False)
 
 
 def _row_stat(A, kind):
