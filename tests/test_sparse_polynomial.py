@@ -123,3 +123,39 @@ def test_polynomial_sparse_thread_independent_and_errors():
     with pytest.raises(ValueError, match="features"):
         fp.PolynomialFeatures().fit(X).transform(X[:, :5])
     assert fp.PolynomialFeatures().__sklearn_tags__().input_tags.sparse
+
+
+@pytest.mark.parametrize("n_features", [65535, 3_037_000_499])
+@pytest.mark.parametrize("interaction_only", [False, True])
+def test_polynomial_sparse_huge_feature_counts(n_features, interaction_only):
+    # one stored value in the last of billions of columns: the rank tables
+    # cover the features present only, and the columns are exact integers
+    X = sparse.csr_matrix(([2.0, 3.0], ([0, 0], [n_features - 2, n_features - 1])),
+                          shape=(1, n_features))
+    est = fp.PolynomialFeatures(2, interaction_only=interaction_only).fit(X)
+    out = est.transform(X)
+    n = n_features
+    a, b = n - 2, n - 1
+    if interaction_only:
+        pair = 1 + n + (a * (2 * n - a - 1)) // 2 + (b - a - 1)
+        expected = {0: 1.0, 1 + a: 2.0, 1 + b: 3.0, pair: 6.0}
+    else:
+        def rank(i, j):   # (i, j), i <= j, among combinations with repetition
+            return i * n - i * (i - 1) // 2 + (j - i)
+        expected = {0: 1.0, 1 + a: 2.0, 1 + b: 3.0, 1 + n + rank(a, a): 4.0,
+                    1 + n + rank(a, b): 6.0, 1 + n + rank(b, b): 9.0}
+    assert dict(zip(out.indices.tolist(), out.data.tolist())) == expected
+    assert out.shape == (1, est.n_output_features_)
+    assert out.indices.dtype == (np.int32 if est.n_output_features_ < 2**31 else np.int64)
+
+
+def test_polynomial_scikit_learn_messages():
+    X = sparse.csr_matrix(([1.0], ([0], [2**62])), shape=(1, 2**62 + 1))
+    with pytest.raises(ValueError, match="too large to be indexed"):
+        fp.PolynomialFeatures((2, 2)).fit(X)
+    with pytest.raises(ValueError, match=r"degree=\(min_degree, max_degree\) must"):
+        fp.PolynomialFeatures((0, 1.5)).fit(np.ones((2, 2)))
+    with pytest.raises(ValueError, match="Setting both min_degree and max_degree to zero"):
+        fp.PolynomialFeatures((0, 0), include_bias=False).fit(np.ones((2, 2)))
+    with pytest.raises(ValueError, match="Setting degree to zero"):
+        fp.PolynomialFeatures(0, include_bias=False).fit(np.ones((2, 2)))

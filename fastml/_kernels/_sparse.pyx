@@ -386,7 +386,8 @@ DEF MAX_POLY_DEGREE = 32
 cdef void _poly_row(
     const floating *v, const Py_ssize_t *f, Py_ssize_t s,   # the row's values and features
     const Py_ssize_t *degrees, Py_ssize_t n_degrees, const long long *offsets,
-    const long long *table, Py_ssize_t stride, bint interaction_only, bint include_bias,
+    const long long *ta, const long long *tb, Py_ssize_t stride, bint interaction_only,
+    bint include_bias,
     floating *out_v, long long *out_c,
 ) noexcept nogil:
     """Every monomial of the row's stored values, column by column: the
@@ -394,13 +395,15 @@ cdef void _poly_row(
     (with repetition unless interaction_only) in lexicographic order, which
     is the order of their output columns.  A monomial's column is its
     degree's offset plus its rank among all combinations of the features,
-    summed position by position from ``table`` (table[r, v]: how many
-    combinations of the remaining r positions precede value v)."""
+    summed position by position: with T[r, v] the number of combinations
+    whose value at a position with r more after it is below v, position q
+    adds T[r, f_q] - T[r, f_{q-1} + gap].  ``f`` are the compact feature
+    codes c (ascending with the features), ta[r, c] = T[r, feature c] and
+    tb[r, c] = T[r, feature c + gap]."""
     cdef Py_ssize_t pos[MAX_POLY_DEGREE]
     cdef floating prod[MAX_POLY_DEGREE]
     cdef long long rank[MAX_POLY_DEGREE]
     cdef Py_ssize_t w = 0, di, k, p, q, gap = 1 if interaction_only else 0
-    cdef long long lo
     if include_bias:
         out_v[0] = 1
         out_c[0] = 0
@@ -414,11 +417,9 @@ cdef void _poly_row(
         p = 0                     # prefix products and ranks from position p on
         while True:
             for q in range(p, k):
-                lo = 0 if q == 0 else f[pos[q - 1]] + gap
                 prod[q] = v[pos[q]] if q == 0 else prod[q - 1] * v[pos[q]]
-                rank[q] = ((0 if q == 0 else rank[q - 1])
-                           + table[(k - q - 1) * stride + f[pos[q]]]
-                           - table[(k - q - 1) * stride + lo])
+                rank[q] = ta[(k - q - 1) * stride + f[pos[q]]] + (
+                    0 if q == 0 else rank[q - 1] - tb[(k - q - 1) * stride + f[pos[q - 1]]])
             out_v[w] = prod[k - 1]
             out_c[w] = offsets[di] + rank[k - 1]
             w += 1
@@ -437,11 +438,12 @@ cdef void _poly_row(
 
 def csr_polynomial(
     const floating[::1] data,      # IN (nnz,) X, CSR with sorted indices, no duplicates
-    const Py_ssize_t[::1] indices,
+    const Py_ssize_t[::1] indices, # IN (nnz,) compact feature codes (ascending with features)
     const Py_ssize_t[::1] indptr,
     const Py_ssize_t[::1] degrees, # IN ascending degrees >= 1 to emit (<= MAX_POLY_DEGREE)
     const long long[::1] offsets,  # IN first output column of each degree
-    const long long[:, ::1] table, # IN (max_degree, n_features + 1) rank table
+    const long long[:, ::1] ta,    # IN (max_degree, n_codes) rank table at each feature
+    const long long[:, ::1] tb,    # IN (max_degree, n_codes) ... at each feature + gap
     bint interaction_only, bint include_bias,
     const Py_ssize_t[::1] out_ptr, # IN (n + 1,) where each output row starts
     floating[::1] out_data,        # OUT (out_ptr[n],)
@@ -460,5 +462,5 @@ def csr_polynomial(
                 _poly_row(dp + indptr[i] if dp != NULL else NULL,
                           ip + indptr[i] if ip != NULL else NULL,
                           indptr[i + 1] - indptr[i], &degrees[0], degrees.shape[0],
-                          &offsets[0], &table[0, 0], table.shape[1], interaction_only,
+                          &offsets[0], &ta[0, 0], &tb[0, 0], ta.shape[1], interaction_only,
                           include_bias, &out_data[out_ptr[i]], &out_indices[out_ptr[i]])

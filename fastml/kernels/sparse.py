@@ -427,30 +427,35 @@ def sparse_pairwise_distances_chunk(X, Y=None, metric="euclidean", *, n_threads=
 
 
 def _comb(a, b):
-    """C(a, b) elementwise for an object array of Python ints a, exactly."""
+    """C(a, b) elementwise for an integer array a (int64 or Python ints), exactly."""
     c = np.ones_like(a)
     for i in range(b):
         c = c * np.maximum(a - i, 0) // (i + 1)
     return c
 
 
-def _rank_table(n, max_degree, interaction_only):
-    """table[r, v]: the combinations (r more features after one of value
-    < v, in lexicographic order) that come before value v: with repetition
-    sum_{u<v} C(n - u + r - 1, r) = C(n + r, r + 1) - C(n - v + r, r + 1);
-    without, sum_{u<v} C(n - 1 - u, r) = C(n, r + 1) - C(n - v, r + 1)."""
-    v = np.arange(n + 1, dtype=object)
-    rows = []
-    for r in range(max_degree):
-        if interaction_only:
-            rows.append(_comb(np.full_like(v, n), r + 1) - _comb(n - v, r + 1))
-        else:
-            rows.append(_comb(np.full_like(v, n + r), r + 1) - _comb(n - v + r, r + 1))
-    table = np.array(rows, dtype=object).reshape(max_degree, n + 1)
-    if table.size and table.max() >= 2**62:
-        raise ValueError("The output would have more than 2**62 columns; lower the degree "
-                         "or the number of features.")
-    return np.ascontiguousarray(table.astype(np.int64))
+def _rank_tables(features, n, max_degree, interaction_only):
+    """T[r, v] at v = each feature and each feature + gap (gap 1 without
+    repetition): the combinations whose value at a position with r more
+    after it is below v.  With repetition T[r, v] = sum_{u<v} C(n - u + r
+    - 1, r) = C(n + r, r + 1) - C(n - v + r, r + 1); without, sum_{u<v}
+    C(n - 1 - u, r) = C(n, r + 1) - C(n - v, r + 1).  Exact (Python
+    integers where int64 could overflow)."""
+    from math import comb
+
+    gap = int(bool(interaction_only))
+    safe = max_degree == 0 or comb(n + max_degree, max_degree) * (n + max_degree) < 2**62
+    v = features.astype(np.int64 if safe else object)
+    tables = []
+    for at in (v, v + gap):
+        rows = []
+        for r in range(max_degree):
+            top = n if interaction_only else n + r
+            rows.append(comb(top, r + 1) - _comb(top - at, r + 1))
+        tables.append(np.ascontiguousarray(
+            np.array(rows, dtype=object if not safe else np.int64)
+            .reshape(max_degree, len(features)).astype(np.int64)))
+    return tables
 
 
 def sparse_polynomial_features_chunk(X, degree=2, *, interaction_only=False,
@@ -527,14 +532,18 @@ def sparse_polynomial_features_chunk(X, degree=2, *, interaction_only=False,
     out_ptr = np.zeros(n + 1, dtype=np.intp)
     np.cumsum(per_row.astype(np.intp), out=out_ptr[1:])
     data, indices, indptr = _parts(X)
+    # features as compact codes: the rank tables hold only the features present
+    features, codes = np.unique(indices, return_inverse=True)
+    ta, tb = _rank_tables(features, d, high, interaction_only)
     out_data = np.empty(out_ptr[-1], dtype=X.dtype)
     out_indices = np.empty(out_ptr[-1], dtype=np.int64)
-    _sparse.csr_polynomial(data, indices, indptr, degrees, offsets,
-                           _rank_table(d, high, interaction_only), bool(interaction_only),
-                           bool(include_bias), out_ptr, out_data, out_indices,
-                           threads_for(out_ptr[-1] * 4, n_threads))
+    _sparse.csr_polynomial(data, codes.astype(np.intp).reshape(-1), indptr, degrees, offsets,
+                           ta, tb, bool(interaction_only), bool(include_bias), out_ptr,
+                           out_data, out_indices, threads_for(out_ptr[-1] * 4, n_threads))
     from scipy import sparse
 
+    if max(n_out, out_ptr[-1]) <= np.iinfo(np.int32).max:   # as scikit-learn's
+        out_indices, out_ptr = out_indices.astype(np.int32), out_ptr.astype(np.int32)
     csr = sparse.csr_array if isinstance(original, sparse.sparray) else sparse.csr_matrix
     out = csr((out_data, out_indices, out_ptr), shape=(n, n_out))
     out.has_sorted_indices = True

@@ -89,12 +89,22 @@ class PolynomialFeatures(LazyOutputMixin, TransformerMixin, BaseEstimator):
     }
 
     def _degrees(self):
+        """(min_degree, max_degree), refused with scikit-learn's messages."""
         from fastml.kernels import polynomial_degree_range
 
-        low, high = polynomial_degree_range(self.degree)
+        degree = self.degree
+        pair = isinstance(degree, (tuple, list)) and len(degree) == 2
+        try:
+            low, high = polynomial_degree_range(degree)
+        except ValueError:
+            if not pair:
+                raise
+            raise ValueError("degree=(min_degree, max_degree) must be non-negative integers "
+                             f"that fulfil min_degree <= max_degree, got {degree}.") from None
         if high == 0 and not self.include_bias:
-            raise ValueError("Setting degree to zero and include_bias to False would result "
-                             "in an empty output array.")
+            raise ValueError(("Setting both min_degree and max_degree" if pair else
+                              "Setting degree") + " to zero and include_bias to False would "
+                             "result in an empty output array.")
         return low, high
 
     def fit(self, X, y=None):
@@ -112,7 +122,17 @@ class PolynomialFeatures(LazyOutputMixin, TransformerMixin, BaseEstimator):
                 X = validate_data(self, X, accept_sparse=True)
             n_features = X.shape[1]
             n_out = n_polynomial_terms(n_features, max(1, low), high, self.interaction_only)
-            self.n_output_features_ = n_out + int(self.include_bias)
+            n_out += int(self.include_bias)
+            if n_out > np.iinfo(np.intp).max:   # scikit-learn's check and words
+                raise ValueError(
+                    "The output that would result from the current configuration would have "
+                    f"{n_out} features which is too large to be indexed by "
+                    f"{np.dtype(np.intp).name}. Please change some or all of the following:\n"
+                    f"- The number of features in the input, currently {n_features=}\n- The "
+                    f"range of degrees to calculate, currently [{low}, {high}]\n- Whether to "
+                    f"include only interaction terms, currently {self.interaction_only}\n- "
+                    f"Whether to include a bias term, currently {self.include_bias}.")
+            self.n_output_features_ = n_out
             self._min_degree, self._max_degree = low, high
         return self
 
