@@ -338,13 +338,13 @@ def _reduced(reduce_func, D_chunk, start):
     if any(isinstance(r, tuple) or not hasattr(r, "__iter__") for r in parts):
         raise TypeError(
             f"reduce_func returned {reduced!r}. Expected sequence(s) of length "
-            f"{chunk_size}: one entry per row of the distance block."
+            f"{chunk_size}. (One entry per row of the distance block.)"
         )
     lengths = tuple(_num_rows(r) for r in parts)
     if any(n != chunk_size for n in lengths):
         raise ValueError(
             f"reduce_func returned object of length "
             f"{lengths if isinstance(reduced, tuple) else lengths[0]}. Expected same "
-            f"length as input: {chunk_size} (the rows of the distance block)."
+            f"length as input: {chunk_size}. (The rows of the distance block.)"
         )
     return reduced
