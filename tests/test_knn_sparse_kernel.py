@@ -206,3 +206,21 @@ def test_radius_zero_keeps_exact_duplicates_only(rng):
         same = np.flatnonzero((dense == dense[r]).all(axis=1))
         np.testing.assert_array_equal(indices[offsets[r]:offsets[r + 1]], same)
     assert np.all(distances == 0)
+
+
+def test_a_sparse_index_gives_the_matrix_results_and_pickles(rng):
+    import pickle
+
+    from fastml.kernels import SparseIndex
+
+    X, Y = text_like(rng, 10, 50, 0.2), text_like(rng, 120, 50, 0.2, np.float32)
+    index = SparseIndex(Y)
+    for metric in ("euclidean", "cosine", "l1"):
+        expected = argkmin_sparse_chunk(X, Y, 4, metric)
+        for Y_as in (index, pickle.loads(pickle.dumps(index))):
+            got = argkmin_sparse_chunk(X, Y_as, 4, metric)
+            np.testing.assert_array_equal(got[1], expected[1])
+            np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(radius_neighbors_sparse_chunk(X, index, 1.0, metric)[1],
+                                      radius_neighbors_sparse_chunk(X, Y, 1.0, metric)[1])
+    assert index._transposed is not None and pickle.loads(pickle.dumps(index))._stats == {}

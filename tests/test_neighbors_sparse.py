@@ -131,3 +131,25 @@ def test_a_tree_asked_for_warns_and_searches_by_brute_force(rng):
         got = ours.kneighbors(X[:5])
     assert_same_neighbours(got, sk.NearestNeighbors(n_neighbors=2, algorithm="brute")
                            .fit(X).kneighbors(X[:5]))
+
+
+def test_dask_arrays_of_sparse_blocks_stay_lazy_on_a_cluster(rng, client):
+    """An index and queries held as Dask arrays of scipy.sparse blocks, on
+    the test's LocalCluster: lazy results, scikit-learn's neighbours."""
+    import dask.array as da
+
+    X, Q = make(rng, 300), make(rng, 45)
+    y = rng.integers(0, 3, 300)
+    Xd = da.from_array(X, chunks=(110, 40), asarray=False)
+    Qd = da.from_array(Q, chunks=(20, 40), asarray=False)
+    ours = fm.KNeighborsClassifier(n_neighbors=4, metric="cosine").fit(
+        Xd, da.from_array(y, chunks=110))
+    distances, indices = ours.kneighbors(Qd)
+    assert isinstance(indices, da.Array)
+    theirs = sk.KNeighborsClassifier(n_neighbors=4, metric="cosine",
+                                     algorithm="brute").fit(X, y)
+    assert_same_neighbours(client.compute([distances, indices], sync=True),
+                           theirs.kneighbors(Q))
+    np.testing.assert_array_equal(ours.predict(Qd).compute(), theirs.predict(Q))
+    with pytest.raises(ValueError, match="not valid for sparse input"):
+        fm.NearestNeighbors(metric="chebyshev").fit(Xd)

@@ -153,7 +153,7 @@ KERNEL_FAMILIES = ["fastml.kernels." + family for family in (
 NOT_KERNELS = {
     "DistanceRequest", "Moments", "QuantileSummary", "SplitCandidates", "Tree",
     "GradientHistograms", "polynomial_degree_range", "n_polynomial_terms", "polynomial_plan",
-    "check_fixed_point", "repeating_features", "check_tree",
+    "check_fixed_point", "repeating_features", "check_tree", "SparseIndex",
 }
 
 

@@ -16,6 +16,8 @@ from scipy import sparse
 
 from fastml._validation import check_positive_int
 from fastml.kernels.distances import check_blocks
+from fastml.kernels.sparse_neighbors import (SparseIndex, argkmin_sparse_chunk,
+                                             radius_neighbors_sparse_chunk)
 
 __all__ = [
     "argkmin_chunk",
@@ -94,15 +96,18 @@ def argkmin_chunk(X, Y, k, metric="euclidean", *, n_threads=1, **params):
     >>> np.array_equal(i, argkmin_chunk(Q, index.compute(), 3)[1])
     True
     """
-    if sparse.issparse(X) or sparse.issparse(Y):
-        from fastml.kernels.sparse_neighbors import argkmin_sparse_chunk
-
+    if _sparse_search(X, Y):
         _no_params_for_sparse(params)
         return argkmin_sparse_chunk(X, Y, k, metric, n_threads=n_threads)
     n_threads = check_positive_int(n_threads, "n_threads")
     k = check_positive_int(k, "k")
     X, Y, request = check_blocks(X, Y, metric, params, finite=True)
     return request.argkmin(X, Y, k, n_threads)
+
+
+def _sparse_search(X, Y):
+    """Whether the search is among sparse rows (either side sparse)."""
+    return sparse.issparse(X) or sparse.issparse(Y) or isinstance(Y, SparseIndex)
 
 
 def _no_params_for_sparse(params):
@@ -220,9 +225,7 @@ def radius_neighbors_chunk(X, Y, radius, metric="euclidean", *, n_threads=1,
     >>> np.array_equal(counts, np.diff(radius_neighbors_chunk(Q.compute(), Y, 0.5)[0]))
     True
     """
-    if sparse.issparse(X) or sparse.issparse(Y):
-        from fastml.kernels.sparse_neighbors import radius_neighbors_sparse_chunk
-
+    if _sparse_search(X, Y):
         _no_params_for_sparse(params)
         return radius_neighbors_sparse_chunk(X, Y, radius, metric, n_threads=n_threads,
                                              sort_results=sort_results)

@@ -19,7 +19,7 @@ from fastml._validation import as_float_block, check_positive_int
 from fastml.kernels._plan import _GEMM_TARGET_ERROR, finish_heaps, new_heaps
 from fastml.kernels.sparse import as_sparse_block
 
-__all__ = ["argkmin_sparse_chunk", "radius_neighbors_sparse_chunk"]
+__all__ = ["SparseIndex", "argkmin_sparse_chunk", "radius_neighbors_sparse_chunk"]
 
 # metric -> what the compiled search ranks on
 SPARSE_METRICS = {"euclidean": "sqeuclidean", "l2": "sqeuclidean", "sqeuclidean": "sqeuclidean",
@@ -35,8 +35,9 @@ def argkmin_sparse_chunk(X, Y, k, metric="euclidean", *, n_threads=1):
         Queries, any sparse format (CSR is used as it is); float32 or
         float64 values (other numeric dtypes become float64), finite.  A
         dense array is taken too (made CSR).
-    Y : scipy.sparse matrix or array of shape (m, d)
-        The rows searched (or a dense array).
+    Y : scipy.sparse matrix or array of shape (m, d), or SparseIndex
+        The rows searched (or a dense array); a :class:`SparseIndex` keeps
+        what a search prepares of Y for the next one.
     k : int
         Neighbours per query, >= 1.  If Y has fewer than k rows, the
         missing neighbours are reported as distance ``inf``, index -1.
@@ -105,7 +106,7 @@ def argkmin_sparse_chunk(X, Y, k, metric="euclidean", *, n_threads=1):
     order = np.lexsort((heap_i, distances), axis=-1)
     distances = np.take_along_axis(distances, order, axis=1)
     indices = np.take_along_axis(indices, order, axis=1)
-    return distances.astype(search.X.dtype, copy=False), indices
+    return distances.astype(search.dtype, copy=False), indices
 
 
 def radius_neighbors_sparse_chunk(X, Y, radius, metric="euclidean", *, n_threads=1,
@@ -172,7 +173,49 @@ def radius_neighbors_sparse_chunk(X, Y, radius, metric="euclidean", *, n_threads
         indices, distances = indices[order], distances[order]
     offsets = np.zeros(search.X.shape[0] + 1, np.int64)
     np.cumsum(np.bincount(rows, minlength=search.X.shape[0]), out=offsets[1:])
-    return offsets, indices, distances.astype(search.X.dtype, copy=False)
+    return offsets, indices, distances.astype(search.dtype, copy=False)
+
+
+class SparseIndex:
+    """Sparse rows made ready to be searched again and again: canonical CSR
+    (sorted, unique indices; finite), their transpose (for each feature,
+    the rows holding it) and the rows' statistics, each made once, when
+    first needed.  Pass it as ``Y`` to :func:`argkmin_sparse_chunk` or
+    :func:`radius_neighbors_sparse_chunk` instead of the matrix: the
+    neighbours estimators keep one for their sparse training set.
+
+    Parameters
+    ----------
+    Y : scipy.sparse matrix or array of shape (m, d)
+
+    Examples
+    --------
+    >>> from scipy import sparse
+    >>> from fastml.kernels import SparseIndex, argkmin_sparse_chunk
+    >>> Y = sparse.random(500, 30, density=0.2, format="csr", random_state=0)
+    >>> index = SparseIndex(Y)
+    >>> d, i = argkmin_sparse_chunk(Y[:3], index, 2)
+    >>> i[:, 0]
+    array([0, 1, 2])
+    """
+
+    def __init__(self, Y):
+        self.rows = _canonical(Y, "Y")
+        self.shape, self.dtype = self.rows.shape, self.rows.dtype
+        self._transposed, self._stats = None, {}
+
+    def __getstate__(self):   # the caches are remade where the index is unpickled
+        return {**self.__dict__, "_transposed": None, "_stats": {}}
+
+    def transposed(self):
+        if self._transposed is None:
+            self._transposed = self.rows.T.tocsr()
+        return self._transposed
+
+    def stat(self, ranked):
+        if ranked not in self._stats:
+            self._stats[ranked] = _row_stat(self.rows, ranked)
+        return self._stats[ranked]
 
 
 class _Search:
@@ -183,60 +226,59 @@ class _Search:
         if metric not in SPARSE_METRICS:
             raise ValueError(f"metric={metric!r} is not available for sparse rows; use one of "
                              f"{sorted(SPARSE_METRICS)}, or densify X and Y (X.toarray()).")
-        self.X, self.Y, self.index_dtype = _canonical_pair(X, Y)
+        index = Y if isinstance(Y, SparseIndex) else SparseIndex(Y)
+        X = _canonical(X, "X")
+        if X.shape[1] != index.shape[1]:
+            raise ValueError(f"X has {X.shape[1]} features but Y has {index.shape[1]}; they "
+                             f"must match.")
+        self.dtype = np.float32 if X.dtype == index.dtype == np.float32 else np.float64
+        self.X, self.index = X, index
+        big = max(X.nnz, index.rows.nnz, X.shape[1] + 1, index.shape[0] + 1,
+                  X.shape[0] + 1) >= 2 ** 31 - 1
+        self.index_dtype = np.int64 if big else np.int32
         ranked = SPARSE_METRICS[metric]
         self.kind = _distances.SPARSE_KINDS[ranked]
         self.squared = metric in ("euclidean", "l2")   # ranked on squares
-        self.x_stat, self.y_stat = (_row_stat(A, ranked) for A in (self.X, self.Y))
+        self.x_stat, self.y_stat = _row_stat(X, ranked), index.stat(ranked)
 
     def operands(self):
         """The arguments argkmin_sparse and radius_sparse share."""
-        Yt = self.Y.T.tocsr()      # for each feature, the rows of Y holding it
         eps = np.finfo(np.float64).eps
-        return (*self._arrays(self.X), *self._arrays(self.Y), *self._arrays(Yt), self.kind,
-                self.x_stat, self.y_stat, eps / _GEMM_TARGET_ERROR[np.dtype(np.float64)])
+        return (*self._arrays(self.X), *self._arrays(self.index.rows),
+                *self._arrays(self.index.transposed()), self.kind, self.x_stat, self.y_stat,
+                eps / _GEMM_TARGET_ERROR[np.dtype(np.float64)])
 
     def exact(self, x_rows, y_rows, values, n_threads):
         """The distances of the pairs (x_rows, y_rows) from differences
         (values: the identity's), float64, square roots taken."""
         out = np.array(values, dtype=np.float64)
         _distances.sparse_pair_distances(
-            *self._arrays(self.X), *self._arrays(self.Y), self.kind,
+            *self._arrays(self.X), *self._arrays(self.index.rows), self.kind,
             np.ascontiguousarray(x_rows, np.intp), np.ascontiguousarray(y_rows, np.intp), out,
             n_threads)
         return np.sqrt(out, out=out) if self.squared else out
 
     def _arrays(self, A):
-        """(data, indices, indptr) of a CSR matrix in the index dtype (data
-        and indices never empty: the kernel takes their first address)."""
-        data, indices = A.data, A.indices.astype(self.index_dtype, copy=False)
+        """(data, indices, indptr) of a CSR matrix in the search's dtypes
+        (data and indices never empty: the kernel takes their first
+        address)."""
+        data = A.data.astype(self.dtype, copy=False)
+        indices = A.indices.astype(self.index_dtype, copy=False)
         if data.size == 0:
-            data, indices = np.zeros(1, data.dtype), np.zeros(1, self.index_dtype)
+            data, indices = np.zeros(1, self.dtype), np.zeros(1, self.index_dtype)
         return data, indices, A.indptr.astype(self.index_dtype, copy=False)
 
 
-def _canonical_pair(X, Y):
-    """X and Y as CSR with sorted, unique indices and one value dtype, and
-    the index dtype their arrays are passed in (the compiled kernel's
-    contract); clear errors otherwise."""
-    X, Y = (A if sparse.issparse(A) else sparse.csr_matrix(as_float_block(A, name))
-            for A, name in ((X, "X"), (Y, "Y")))
-    if X.shape[1] != Y.shape[1]:
-        raise ValueError(f"X has {X.shape[1]} features but Y has {Y.shape[1]}; they must "
-                         f"match.")
-    both32 = X.dtype == np.float32 and Y.dtype == np.float32
-    dtype = np.float32 if both32 else np.float64
-    big = max(X.nnz, Y.nnz, X.shape[1], Y.shape[0] + 1, X.shape[0] + 1) >= 2 ** 31 - 1
-    index_dtype = np.int64 if big else np.int32
-    out = []
-    for A, name in ((X, "X"), (Y, "Y")):
-        A = as_sparse_block(A, name, formats=("csr",), canonical=True).astype(dtype,
-                                                                             copy=False)
-        if not np.isfinite(A.data).all():
-            raise ValueError(f"{name} contains NaN or infinity; nearest neighbours need "
-                             f"finite values.")
-        out.append(A)
-    return out + [index_dtype]
+def _canonical(A, name):
+    """A (sparse, or dense made CSR) as a finite CSR matrix with sorted,
+    unique indices, float32 or float64 (copied only when needed)."""
+    if not sparse.issparse(A):
+        A = sparse.csr_matrix(as_float_block(A, name))
+    A = as_sparse_block(A, name, formats=("csr",), canonical=True)
+    if not np.isfinite(A.data).all():
+        raise ValueError(f"{name} contains NaN or infinity; nearest neighbours need finite "
+                         f"values.")
+    return A
 
 
 def _row_stat(A, kind):

@@ -16,7 +16,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastml._validation.metrics import is_distance_metric
-from fastml.kernels.sparse import as_sparse_block
+from fastml.neighbors._sparse import (accept_sparse, check_sparse_metric, query_rows,
+                                      training_rows)
 from fastml._validation import (
     FLOAT_DTYPES,
     Interval,
@@ -43,10 +44,6 @@ _TREE_METRICS = {
 }
 _BRUTE_FORCE_HINT = (" fastml computes the exact neighbours by brute force whatever the "
                      "algorithm, so algorithm='brute' or 'auto' gives the same result.")
-# The metrics scikit-learn's brute force takes with sparse rows (its
-# VALID_METRICS_SPARSE["brute"]), by the name it gives effective_metric_;
-# fastml searches them without densifying (kernels.argkmin_sparse_chunk).
-_SPARSE_METRICS = frozenset({"euclidean", "l2", "cosine", "manhattan", "cityblock", "l1"})
 # minkowski's p -> the effective metric (scikit-learn's name, its canonical name)
 _MINKOWSKI_SPECIAL_CASES = ((1, "manhattan", "cityblock"), (2, "euclidean", "euclidean"),
                             (np.inf, "chebyshev", "chebyshev"))
@@ -265,9 +262,9 @@ class _NeighborsBase(BaseEstimator):
         from fastml._validation.metrics import default_params
 
         if sparse.issparse(X):
-            self._check_sparse_metric()
+            check_sparse_metric(self._effective_metric()[1], self.algorithm in _TREE_METRICS)
         self._fit_X_boolean = names_boolean_metric(self.metric) and is_boolean_input(X)
-        finite, accept = self._ensure_all_finite(), self._accept_sparse()
+        finite, accept = self._ensure_all_finite(), accept_sparse(self._effective_metric()[1])
         if supervised:
             X, y = validate_data(self, X, y, dtype=FLOAT_DTYPES, ensure_min_samples=1,
                                  multi_output=True, ensure_all_finite=finite,
@@ -291,33 +288,9 @@ class _NeighborsBase(BaseEstimator):
             params.update(default_params(name, params, X, None))
         self._check_metric(metric, params, X.shape[1])
         self.effective_metric_, self.effective_metric_params_ = metric, params
-        # not copied again per query
-        self._fit_X = (as_sparse_block(X, formats=("csr",), canonical=True)
-                       if sparse.issparse(X) else np.ascontiguousarray(X))
+        self._fit_X, self._search_rows = training_rows(X)   # not made again per query
         self.n_samples_fit_ = X.shape[0]
         return y
-
-    def _accept_sparse(self):
-        """validate_data's accept_sparse: CSR for the metrics of sparse rows."""
-        name = self._effective_metric()[1]
-        return "csr" if isinstance(name, str) and name in _SPARSE_METRICS else False
-
-    def _check_sparse_metric(self):
-        """scikit-learn's checks of a sparse training set: its error for a
-        metric brute force cannot take, its warning for a tree."""
-        metric = self._effective_metric()[1]
-        if callable(metric) or is_distance_metric(metric) or metric == "precomputed":
-            raise NotImplementedError(
-                f"fastml does not take sparse input with metric={metric!r} yet; densify X "
-                "(X.toarray()) or use one of " + ", ".join(sorted(_SPARSE_METRICS)) + ".")
-        if metric not in _SPARSE_METRICS:
-            raise ValueError(
-                f"Metric '{metric}' not valid for sparse input. Use "
-                "sorted(sklearn.neighbors.VALID_METRICS_SPARSE['brute']) to get valid options. "
-                "Metric can also be a callable function.")
-        if self.algorithm in _TREE_METRICS:
-            warnings.warn("cannot use tree with sparse input: using brute force", UserWarning,
-                          stacklevel=5)
 
     def _fit_dask(self, X, y, supervised):
         from fastml import _dask
@@ -332,6 +305,8 @@ class _NeighborsBase(BaseEstimator):
                 "metric='nan_euclidean' is not available on Dask arrays yet; compute X "
                 "first (X.compute()) or impute the missing values."
             )
+        if sparse.issparse(getattr(X, "_meta", None)):   # blocks of scipy.sparse rows
+            check_sparse_metric(self._effective_metric()[1], self.algorithm in _TREE_METRICS)
         name, metric, params = self._effective_metric()
         self._check_algorithm(name, params)
         self._fit_X_boolean = names_boolean_metric(self.metric) and is_boolean_input(X)
@@ -364,8 +339,8 @@ class _NeighborsBase(BaseEstimator):
             return X
         X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False, ensure_min_samples=0,
                           ensure_all_finite=self._ensure_all_finite(),
-                          accept_sparse=self._accept_sparse())
-        return as_sparse_block(X, formats=("csr",), canonical=True) if sparse.issparse(X) else X
+                          accept_sparse=accept_sparse(self._effective_metric()[1]))
+        return query_rows(X)
 
     def _ensure_all_finite(self):
         """NaN marks missing values with metric='nan_euclidean', as in scikit-learn."""
@@ -445,7 +420,7 @@ class _NeighborsBase(BaseEstimator):
         if self.effective_metric_ == "precomputed":
             return _precomputed_argkmin(X, k)
         metric, params = self._kernel_params()
-        return kernels.argkmin_chunk(X, self._fit_X, k, metric,
+        return kernels.argkmin_chunk(X, self._search_rows, k, metric,
                                      n_threads=effective_n_threads(self.n_jobs), **params)
 
     def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
@@ -485,8 +460,8 @@ class _NeighborsBase(BaseEstimator):
 
             metric, params = self._kernel_params()
             offsets, indices, distances = kernels.radius_neighbors_chunk(
-                X, self._fit_X, radius, metric, n_threads=effective_n_threads(self.n_jobs),
-                sort_results=sort_results, **params,
+                X, self._search_rows, radius, metric, sort_results=sort_results,
+                n_threads=effective_n_threads(self.n_jobs), **params,
             )
         offsets = offsets.astype(np.int64)
         if query_is_train:
@@ -555,7 +530,7 @@ class _NeighborsBase(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.pairwise = self.metric == "precomputed"
         tags.input_tags.allow_nan = self.metric == "nan_euclidean"
-        tags.input_tags.sparse = True   # as scikit-learn's (metrics it takes: _SPARSE_METRICS)
+        tags.input_tags.sparse = True   # as scikit-learn's (metrics: _sparse.SPARSE_METRICS)
         return tags
 
 
