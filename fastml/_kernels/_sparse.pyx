@@ -382,13 +382,17 @@ def csr_distances(
 # ------------------------------------------------------------------ polynomial features
 DEF MAX_POLY_DEGREE = 32
 
+ctypedef fused out_index:       # the output's column indices: int32 when they fit
+    int
+    long long
+
 
 cdef void _poly_row(
     const floating *v, const Py_ssize_t *f, Py_ssize_t s,   # the row's values and features
     const Py_ssize_t *degrees, Py_ssize_t n_degrees, const long long *offsets,
     const long long *ta, const long long *tb, Py_ssize_t stride, bint interaction_only,
     bint include_bias,
-    floating *out_v, long long *out_c,
+    floating *out_v, out_index *out_c,
 ) noexcept nogil:
     """Every monomial of the row's stored values, column by column: the
     bias, then for each degree k the combinations of k stored features
@@ -403,7 +407,9 @@ cdef void _poly_row(
     cdef Py_ssize_t pos[MAX_POLY_DEGREE]
     cdef floating prod[MAX_POLY_DEGREE]
     cdef long long rank[MAX_POLY_DEGREE]
-    cdef Py_ssize_t w = 0, di, k, p, q, gap = 1 if interaction_only else 0
+    cdef Py_ssize_t w = 0, di, k, p, q, t, last, gap = 1 if interaction_only else 0
+    cdef long long base
+    cdef floating pr
     if include_bias:
         out_v[0] = 1
         out_c[0] = 0
@@ -412,19 +418,30 @@ cdef void _poly_row(
         k = degrees[di]
         if s < (k if interaction_only else 1):
             continue
-        for p in range(k):
+        if k == 1:                # T[0, v] = v: the feature itself
+            for t in range(s):
+                out_v[w] = v[t]
+                out_c[w] = <out_index> (offsets[di] + ta[f[t]])
+                w += 1
+            continue
+        # the first k - 1 positions move like an odometer; for each of
+        # their combinations, one tight loop over the last position
+        last = k - 2
+        for p in range(k - 1):
             pos[p] = 0 if p == 0 else pos[p - 1] + gap
         p = 0                     # prefix products and ranks from position p on
         while True:
-            for q in range(p, k):
+            for q in range(p, k - 1):
                 prod[q] = v[pos[q]] if q == 0 else prod[q - 1] * v[pos[q]]
                 rank[q] = ta[(k - q - 1) * stride + f[pos[q]]] + (
                     0 if q == 0 else rank[q - 1] - tb[(k - q - 1) * stride + f[pos[q - 1]]])
-            out_v[w] = prod[k - 1]
-            out_c[w] = offsets[di] + rank[k - 1]
-            w += 1
-            # the next combination: the last position that can move moves
-            p = k - 1
+            base = offsets[di] + rank[last] - tb[f[pos[last]]]
+            pr = prod[last]
+            for t in range(pos[last] + gap, s):
+                out_v[w] = pr * v[t]
+                out_c[w] = <out_index> (base + ta[f[t]])
+                w += 1
+            p = last              # the next combination of the first k - 1
             while p >= 0:
                 pos[p] += 1
                 if pos[p] <= s - 1 - gap * (k - 1 - p):
@@ -432,7 +449,7 @@ cdef void _poly_row(
                 p -= 1
             if p < 0:
                 break
-            for q in range(p + 1, k):
+            for q in range(p + 1, k - 1):
                 pos[q] = pos[q - 1] + gap
 
 
@@ -447,7 +464,7 @@ def csr_polynomial(
     bint interaction_only, bint include_bias,
     const Py_ssize_t[::1] out_ptr, # IN (n + 1,) where each output row starts
     floating[::1] out_data,        # OUT (out_ptr[n],)
-    long long[::1] out_indices,    # OUT (out_ptr[n],) sorted within each row
+    out_index[::1] out_indices,    # OUT (out_ptr[n],) sorted within each row
     int n_threads,
 ):
     """Polynomial features of a CSR matrix, rows over threads."""

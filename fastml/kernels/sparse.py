@@ -219,7 +219,7 @@ def sparse_scale_columns_chunk(X, factor, *, clip=False, copy=True, n_threads=1)
     in_place = not copy and X is original and X.data.flags.writeable \
         and X.data.flags.c_contiguous
     out = X.data if in_place else np.empty_like(data)
-    threads = threads_for(X.nnz * 4, n_threads)
+    threads = threads_for(X.nnz, n_threads)   # one product per value: memory-bound
     if X.format == "csr":
         _sparse.scale_by_index(data, indices, factor, bool(clip), out, threads)
     else:
@@ -524,26 +524,32 @@ def sparse_polynomial_features_chunk(X, degree=2, *, interaction_only=False,
     offsets = np.cumsum([int(include_bias)] + sizes[:-1]).astype(np.int64)[:len(sizes)]
     n_out = int(include_bias) + sum(sizes)
     # stored monomials of each row: sum_k C(s + k - 1, k) (C(s, k) without repetition)
-    s = np.diff(X.indptr).astype(object)
-    per_row = np.full(n, int(include_bias), dtype=object)
+    s = np.diff(X.indptr).astype(np.int64)
+    if s.size and (int(s.max()) + high) ** max(high, 1) >= 2**62:   # exact Python integers
+        s = s.astype(object)
+    per_row = np.full(n, int(include_bias), dtype=s.dtype)
     for k in degrees:
         per_row = per_row + (_comb(s, int(k)) if interaction_only
                              else _comb(s + int(k) - 1, int(k)))
     out_ptr = np.zeros(n + 1, dtype=np.intp)
     np.cumsum(per_row.astype(np.intp), out=out_ptr[1:])
     data, indices, indptr = _parts(X)
-    # features as compact codes: the rank tables hold only the features present
-    features, codes = np.unique(indices, return_inverse=True)
+    # the rank tables cover every feature when that is cheap, else only the
+    # features present (the indices become codes of those)
+    if d <= max(1 << 16, X.nnz):
+        features, codes = np.arange(d), indices
+    else:
+        features, codes = np.unique(indices, return_inverse=True)
     ta, tb = _rank_tables(features, d, high, interaction_only)
     out_data = np.empty(out_ptr[-1], dtype=X.dtype)
-    out_indices = np.empty(out_ptr[-1], dtype=np.int64)
+    small = max(n_out, out_ptr[-1]) <= np.iinfo(np.int32).max   # int32, as scikit-learn's
+    out_indices = np.empty(out_ptr[-1], dtype=np.int32 if small else np.int64)
     _sparse.csr_polynomial(data, codes.astype(np.intp).reshape(-1), indptr, degrees, offsets,
                            ta, tb, bool(interaction_only), bool(include_bias), out_ptr,
                            out_data, out_indices, threads_for(out_ptr[-1] * 4, n_threads))
     from scipy import sparse
 
-    if max(n_out, out_ptr[-1]) <= np.iinfo(np.int32).max:   # as scikit-learn's
-        out_indices, out_ptr = out_indices.astype(np.int32), out_ptr.astype(np.int32)
+    out_ptr = out_ptr.astype(out_indices.dtype)
     csr = sparse.csr_array if isinstance(original, sparse.sparray) else sparse.csr_matrix
     out = csr((out_data, out_indices, out_ptr), shape=(n, n_out))
     out.has_sorted_indices = True
