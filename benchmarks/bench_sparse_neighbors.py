@@ -24,25 +24,10 @@ share of neighbour indices equal to scikit-learn's.
 import argparse
 
 import numpy as np
-from scipy import sparse
 from threadpoolctl import threadpool_limits
 
+from fastml._bench.cases import tfidf_rows
 from fastml._bench.harness import alternated_medians
-
-
-def tfidf_rows(n_docs, n_features=2 ** 18, vocabulary=200_000, mean_length=120, seed=0):
-    """(n_docs, n_features) CSR TF-IDF rows of Zipf-distributed hashed words."""
-    from sklearn.feature_extraction.text import TfidfTransformer
-
-    rng = np.random.default_rng(seed)
-    lengths = rng.poisson(mean_length, n_docs)
-    words = (rng.zipf(1.1, lengths.sum()) - 1) % vocabulary
-    columns = rng.permutation(max(vocabulary, n_features))[words] % n_features
-    rows = np.repeat(np.arange(n_docs), lengths)
-    counts = sparse.csr_matrix((np.ones(rows.size), (rows, columns)),
-                               shape=(n_docs, n_features))
-    counts.sum_duplicates()
-    return TfidfTransformer().fit_transform(counts).tocsr()
 
 
 def contenders(metric, index, queries, k, threads):

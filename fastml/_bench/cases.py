@@ -150,7 +150,38 @@ def neighbor_cases(s):
         systems["sklearn"] = lambda: sk_knn.predict(X[test])
     cases.append(Case("neighbors", "digits kNN predict", 1797, 64, "float64", systems,
                       _same_labels(1.0)))
+
+    # text: TF-IDF rows over hashed features, searched as scipy.sparse
+    rows = tfidf_rows(s.n * 10 + s.n // 2)
+    docs, texts = rows[:s.n * 10], rows[s.n * 10:]
+    ours_text = NearestNeighbors(n_neighbors=10, metric="cosine", n_jobs=s.threads).fit(docs)
+    systems = {"fastml": lambda: ours_text.kneighbors(texts, return_distance=False)}
+    if s.has("sklearn"):
+        from sklearn.neighbors import NearestNeighbors as SkNN
+        sk_text = SkNN(n_neighbors=10, metric="cosine", algorithm="brute",
+                       n_jobs=s.threads).fit(docs)
+        systems["sklearn"] = lambda: sk_text.kneighbors(texts, return_distance=False)
+    cases.append(Case("neighbors", "sparse TF-IDF kNN cosine", docs.shape[0], docs.shape[1],
+                      "float64 CSR", systems, _same_labels(1.0)))
     return cases
+
+
+def tfidf_rows(n_docs, n_features=2 ** 18, vocabulary=200_000, mean_length=120, seed=0):
+    """(n_docs, n_features) CSR TF-IDF rows, as text makes them: lengths
+    Poisson(mean_length), words from a Zipf law (exponent 1.1) over the
+    vocabulary, hashed to columns, then ``TfidfTransformer``."""
+    from scipy import sparse
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    rng = np.random.default_rng(seed)
+    lengths = rng.poisson(mean_length, n_docs)
+    words = (rng.zipf(1.1, lengths.sum()) - 1) % vocabulary
+    columns = rng.permutation(max(vocabulary, n_features))[words] % n_features
+    rows = np.repeat(np.arange(n_docs), lengths)
+    counts = sparse.csr_matrix((np.ones(rows.size), (rows, columns)),
+                               shape=(n_docs, n_features))
+    counts.sum_duplicates()
+    return TfidfTransformer().fit_transform(counts).tocsr()
 
 
 # ---------------------------------------------------------------- transforms
