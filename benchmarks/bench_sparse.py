@@ -13,7 +13,10 @@ log-normal, rows L2-normalised, CSR float64:
    sparse manhattan visits every pair's union of features);
 2. ``StandardScaler(with_mean=False)``, ``MaxAbsScaler`` and
    ``RobustScaler(with_centering=False)`` ``fit_transform`` on
-   ``--n-scale`` rows of ``--d-scale`` hashed columns.
+   ``--n-scale`` rows of ``--d-scale`` hashed columns;
+3. ``PolynomialFeatures(2)`` and ``PolynomialFeatures(3,
+   interaction_only=True)`` ``fit_transform`` on ``--n-poly`` of those
+   rows (sparse output).
 
 How
 ---
@@ -58,17 +61,20 @@ def tfidf_like(n, d, nnz, seed=0):
     return X
 
 
-def as_dense(result):
-    return result.toarray() if sparse.issparse(result) else result
+def agree(a, b):
+    """Equal within 1e-6 (sparse results compared without densifying)."""
+    if sparse.issparse(a) and sparse.issparse(b):
+        return a.shape == b.shape and abs(a - b).max() <= 1e-6 * max(1.0, abs(a).max())
+    a, b = (m.toarray() if sparse.issparse(m) else m for m in (a, b))
+    return np.allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
 def case(name, peer, ours, repeat):
-    a, b = as_dense(peer()), as_dense(ours())
-    agree = np.allclose(a, b, rtol=1e-6, atol=1e-6)
+    same = agree(peer(), ours())
     t = alternated_medians({"scikit-learn": peer, "fastml": ours}, repeat)
     ratio = t["scikit-learn"] / t["fastml"]
     print(f"{name:<48} {t['scikit-learn']:>10.4f} {t['fastml']:>10.4f} {ratio:>8.2f}x"
-          f"  {'agree' if agree else 'MISMATCH'}", flush=True)
+          f"  {'agree' if same else 'MISMATCH'}", flush=True)
 
 
 def main():
@@ -79,12 +85,13 @@ def main():
     p.add_argument("--nnz", type=int, default=65, help="stored values per row")
     p.add_argument("--n-scale", type=int, default=20000)
     p.add_argument("--d-scale", type=int, default=2**12)
+    p.add_argument("--n-poly", type=int, default=2000)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="small sizes, 3 repeats")
     a = p.parse_args()
     if a.quick:
-        a.n, a.n_manhattan, a.n_scale, a.repeat = 1000, 200, 5000, 3
+        a.n, a.n_manhattan, a.n_scale, a.n_poly, a.repeat = 1000, 200, 5000, 500, 3
 
     from sklearn import preprocessing as skp
     from sklearn.metrics import pairwise_distances as sk_pd
@@ -113,6 +120,12 @@ def main():
                  fp.RobustScaler(with_centering=False))):
             case(f"{label} fit_transform {S.shape[0]} x {S.shape[1]}",
                  lambda: peer.fit_transform(S), lambda: ours.fit_transform(S), a.repeat)
+        P = S[:a.n_poly]
+        for kw in (dict(degree=2), dict(degree=3, interaction_only=True)):
+            label = ", ".join(f"{k}={v}" for k, v in kw.items())
+            case(f"PolynomialFeatures({label}) {P.shape[0]} x {P.shape[1]}",
+                 lambda: skp.PolynomialFeatures(**kw).fit_transform(P),
+                 lambda: fp.PolynomialFeatures(**kw).fit_transform(P), a.repeat)
 
 
 if __name__ == "__main__":
