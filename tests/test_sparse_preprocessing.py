@@ -307,3 +307,19 @@ def test_sparse_infinity_refused():
                 fp.RobustScaler(with_centering=False)):
         with pytest.raises(ValueError, match="infinity"):
             est.fit(X)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_int32_and_int64_indices_give_the_same_bits(fmt):
+    X, _ = make_sparse(fmt, "array", np.float64)
+    wide, narrow = X.copy(), X.copy()
+    wide.indices, wide.indptr = X.indices.astype(np.int64), X.indptr.astype(np.int64)
+    narrow.indices, narrow.indptr = X.indices.astype(np.int32), X.indptr.astype(np.int32)
+    a, b = sparse_moments_chunk(wide), sparse_moments_chunk(narrow)
+    for name in a._fields:
+        assert_array_equal(getattr(a, name), getattr(b, name))
+    factor = np.linspace(1, 2, X.shape[1])
+    assert_array_equal(sparse_scale_columns_chunk(wide, factor).toarray(),
+                       sparse_scale_columns_chunk(narrow, factor).toarray())
+    assert_array_equal(fp.StandardScaler(with_mean=False).fit(wide).scale_,
+                       fp.StandardScaler(with_mean=False).fit(narrow).scale_)

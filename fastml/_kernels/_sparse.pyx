@@ -18,13 +18,18 @@ from libc.stdlib cimport qsort
 from libc.string cimport memset
 
 
+ctypedef fused index_t:         # the input's indices, int32 or int64, read as they are
+    int
+    long long
+
+
 cdef inline double _weight(const double *w, Py_ssize_t i) noexcept nogil:
     return 1.0 if w == NULL else w[i]
 
 
 def csr_column_sums(
     const floating[::1] data,      # IN (nnz,)
-    const Py_ssize_t[::1] indices, # IN (nnz,) column of each value
+    const index_t[::1] indices, # IN (nnz,) column of each value
     const Py_ssize_t[::1] indptr,  # IN (n + 1,)
     const double[::1] w,           # IN (n,) sample weights, or size 0 for none
     double[::1] stored,            # OUT (d,) weight of the stored values (NaN included)
@@ -62,7 +67,7 @@ def csr_column_sums(
 
 def csr_column_m2(
     const floating[::1] data,      # IN (nnz,)
-    const Py_ssize_t[::1] indices, # IN (nnz,)
+    const index_t[::1] indices, # IN (nnz,)
     const Py_ssize_t[::1] indptr,  # IN (n + 1,)
     const double[::1] w,           # IN (n,) or size 0
     const double[::1] mean,        # IN (d,) column means (zeros included)
@@ -86,7 +91,7 @@ def csr_column_m2(
 
 
 cdef void _csc_column(
-    const floating *data, const Py_ssize_t *rows, Py_ssize_t start, Py_ssize_t stop,
+    const floating *data, const index_t *rows, Py_ssize_t start, Py_ssize_t stop,
     const double *w, double total, bint deviations,
     double *stored, double *nan, double *sums, double *low, double *high, double *m2,
     double *entries,
@@ -131,7 +136,7 @@ cdef void _csc_column(
 
 def csc_column_moments(
     const floating[::1] data,      # IN (nnz,)
-    const Py_ssize_t[::1] indices, # IN (nnz,) row of each value
+    const index_t[::1] indices, # IN (nnz,) row of each value
     const Py_ssize_t[::1] indptr,  # IN (d + 1,)
     const double[::1] w,           # IN (n,) or size 0
     double total,                  # IN total weight of the rows
@@ -147,7 +152,7 @@ def csc_column_moments(
     cdef Py_ssize_t d = indptr.shape[0] - 1, j
     cdef const double *wp = &w[0] if w.shape[0] > 0 else NULL
     cdef const floating *dp = &data[0] if data.shape[0] > 0 else NULL
-    cdef const Py_ssize_t *rp = &indices[0] if indices.shape[0] > 0 else NULL
+    cdef const index_t *rp = &indices[0] if indices.shape[0] > 0 else NULL
     with nogil:
         for j in prange(d, schedule="static", num_threads=n_threads):
             _csc_column(dp, rp, indptr[j], indptr[j + 1], wp, total, deviations,
@@ -156,7 +161,7 @@ def csc_column_moments(
 
 def scale_by_index(
     const floating[::1] data,      # IN (nnz,)
-    const Py_ssize_t[::1] indices, # IN (nnz,) column of each value (CSR)
+    const index_t[::1] indices, # IN (nnz,) column of each value (CSR)
     const double[::1] factor,      # IN (d,)
     bint clip,                     # IN clip the result to [-1, 1]
     floating[::1] out,             # OUT (nnz,), may be data itself

@@ -60,9 +60,14 @@ def as_sparse_block(X, name="X", formats=("csr", "csc"), canonical=False):
     return X
 
 
-def _parts(X):
-    """(data, indices, indptr) as the compiled kernels take them."""
-    return (np.ascontiguousarray(X.data), np.ascontiguousarray(X.indices, dtype=np.intp),
+def _parts(X, native=False):
+    """(data, indices, indptr) as the compiled kernels take them: indices as
+    np.intp, or (``native``, for the kernels that read int32 and int64)
+    int32 indices as they are."""
+    indices = X.indices
+    if not native or indices.dtype not in (np.int32, np.int64):
+        indices = indices.astype(np.intp)
+    return (np.ascontiguousarray(X.data), np.ascontiguousarray(indices),
             np.ascontiguousarray(X.indptr, dtype=np.intp))
 
 
@@ -133,7 +138,7 @@ def sparse_moments_chunk(X, *, sample_weight=None, deviations=True, n_threads=1)
     n, d = X.shape
     w = _check_weights(sample_weight, n)
     total = float(n if sample_weight is None else w.sum())
-    data, indices, indptr = _parts(X)
+    data, indices, indptr = _parts(X, native=True)
     stored, nan, sums, m2, entries = (np.zeros(d) for _ in range(5))
     low, high = np.full(d, np.inf), np.full(d, -np.inf)
     if X.format == "csr":
@@ -215,7 +220,7 @@ def sparse_scale_columns_chunk(X, factor, *, clip=False, copy=True, n_threads=1)
     if factor.shape != (X.shape[1],):
         raise ValueError(f"factor must have shape ({X.shape[1]},) to match X, got "
                          f"{factor.shape}.")
-    data, indices, indptr = _parts(X)
+    data, indices, indptr = _parts(X, native=True)
     in_place = not copy and X is original and X.data.flags.writeable \
         and X.data.flags.c_contiguous
     out = X.data if in_place else np.empty_like(data)
