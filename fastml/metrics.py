@@ -123,10 +123,6 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_jobs=None,
     return request.compute(X, X if symmetric else Y, n_threads, symmetric)
 
 
-# metrics scikit-learn computes on sparse input itself (its others refuse it)
-SPARSE_METRICS = ("euclidean", "l2", "cosine", "manhattan", "cityblock", "l1")
-
-
 def _any_sparse(X, Y):
     from fastml.preprocessing._sparse import is_sparse
 
@@ -134,7 +130,9 @@ def _any_sparse(X, Y):
 
 
 def _sparse_supported(metric, kwds):
-    return not kwds and isinstance(metric, str) and metric in SPARSE_METRICS
+    from fastml._validation.metrics import SPARSE_INPUT_METRICS
+
+    return not kwds and isinstance(metric, str) and metric in SPARSE_INPUT_METRICS
 
 
 def _warn_slow_sparse(metric, stacklevel):
@@ -143,12 +141,13 @@ def _warn_slow_sparse(metric, stacklevel):
     if callable(metric):
         import warnings
 
-        from fastml._validation.metrics import SlowMetricWarning
+        from fastml._validation.metrics import SPARSE_INPUT_METRICS, SlowMetricWarning
 
         warnings.warn(
             "A callable metric on sparse input runs as in scikit-learn, one Python call per "
             "pair of sparse rows (scikit-learn's speed); fastml's compiled sparse kernel "
-            f"covers {', '.join(SPARSE_METRICS)}.", SlowMetricWarning, stacklevel=stacklevel)
+            f"covers {', '.join(SPARSE_INPUT_METRICS)}.", SlowMetricWarning,
+            stacklevel=stacklevel)
 
 
 def _check_sparse_pair(X, Y, ensure_all_finite):

@@ -120,7 +120,7 @@ def test_kernel_duplicates_empty_and_errors():
     assert_allclose(sparse_pairwise_distances_chunk(X, metric="euclidean"), [[0, 3], [3, 0]])
     assert sparse_pairwise_distances_chunk(sparse.csr_array((0, 4)),
                                            sparse.csr_array((3, 4))).shape == (0, 3)
-    with pytest.raises(ValueError, match="not supported for sparse"):
+    with pytest.raises(ValueError, match="not available for sparse rows"):
         sparse_pairwise_distances_chunk(X, metric="minkowski")
     with pytest.raises(ValueError, match="same number of features"):
         sparse_pairwise_distances_chunk(X, sparse.csr_array((1, 3)))

@@ -1068,7 +1068,7 @@ cdef inline void _sparse_distances(
     cdef double *a = acc + j0
     if kind == SPARSE_COSINE:
         for j in range(nb):
-            row[j] = min(1.0 - a[j] * xs * ys[j], 2.0)
+            row[j] = min(1.0 - a[j] * (xs * ys[j]), 2.0)   # (xs ys): (j, i) has the same bits
             a[j] = 0
         for j in range(nb):
             if row[j] < tau and xs != 0 and ys[j] != 0:
@@ -1099,7 +1099,7 @@ def argkmin_sparse(
     int kind,                                  # IN SPARSE_KINDS entry
     const double[::1] x_stat,                  # IN (n,) see below
     const double[::1] y_stat,                  # IN (m,) the same for Y
-    double tau_per_term,                       # IN recompute threshold per sqrt(term)
+    double tau,                                # IN recompute threshold
     double[:, ::1] heap_d,                     # IN/OUT (n, k) max-heaps: distances
     Py_ssize_t[:, ::1] heap_i,                 # IN/OUT (n, k) max-heaps: indices
     int n_threads,                             # IN
@@ -1112,9 +1112,9 @@ def argkmin_sparse(
     x.y (1 / |x|) (1 / |y|)`` (statistic ``1 / |x|``, 0 for a zero row,
     whose distances are then 1), or ``|x|_1 + |y|_1 - sum (|x_f| + |y_f| -
     |x_f - y_f|)`` (statistic ``|x|_1``).  A pair whose value is below
-    ``tau`` times the scale of the identity's rounding, where ``tau =
-    tau_per_term * sqrt(terms of x)``, is recomputed from differences (as
-    ``gemm_distances`` does for its tiles).  Extra memory: a row of m
+    ``tau`` times the scale of the identity's rounding is recomputed from
+    differences (as ``gemm_distances`` does for its tiles).  Every step
+    gives (x, y) and (y, x) the same bits.  Extra memory: a row of m
     doubles per thread."""
     import numpy as np
     cdef:
@@ -1122,7 +1122,6 @@ def argkmin_sparse(
         Py_ssize_t i, j0, jb, x0, x1
         Py_ssize_t n_blocks = _cdiv(m, SPARSE_ROW_BLOCK)
         int k = <int> heap_d.shape[1], tid, nb
-        double tau
         double[:, ::1] sums = np.zeros((n_threads, max(m, 1)))
         double[:, ::1] rows = np.empty((n_threads, SPARSE_ROW_BLOCK))
     if n == 0 or m == 0 or k == 0:
@@ -1134,7 +1133,6 @@ def argkmin_sparse(
             x1 = x_indptr[i + 1]
             _sparse_accumulate(kind, &x_data[0], &x_indices[0], x0, x1, &yt_data[0],
                                &yt_indices[0], &yt_indptr[0], &sums[tid, 0])
-            tau = min(1.0, tau_per_term * sqrt(<double> max(x1 - x0, 1)))
             for jb in range(n_blocks):
                 j0 = jb * SPARSE_ROW_BLOCK
                 nb = <int> min(SPARSE_ROW_BLOCK, m - j0)
@@ -1142,6 +1140,54 @@ def argkmin_sparse(
                                   &y_data[0], &y_indices[0], &y_indptr[0], &y_stat[0], tau,
                                   j0, nb, &sums[tid, 0], &rows[tid, 0])
                 _offer_row(&rows[tid, 0], nb, j0, k, &heap_d[i, 0], &heap_i[i, 0])
+
+
+def sparse_distance_rows(
+    const floating[::1] x_data, const sparse_index[::1] x_indices,
+    const sparse_index[::1] x_indptr,          # IN X (n rows), CSR, sorted
+    const floating[::1] y_data, const sparse_index[::1] y_indices,
+    const sparse_index[::1] y_indptr,          # IN Y (m rows), CSR, sorted
+    const floating[::1] yt_data, const sparse_index[::1] yt_indices,
+    const sparse_index[::1] yt_indptr,         # IN Y transposed, CSR
+    int kind,                                  # IN SPARSE_KINDS entry
+    const double[::1] x_stat,                  # IN (n,) as argkmin_sparse's
+    const double[::1] y_stat,                  # IN (m,)
+    double tau,                                # IN as argkmin_sparse's
+    bint take_sqrt,                            # IN euclidean: the square roots
+    floating[:, ::1] out,                      # OUT (n, m)
+    int n_threads,                             # IN
+):
+    """The whole (n, m) matrix of the distances ``argkmin_sparse`` ranks on
+    (their square roots with ``take_sqrt``), in the dtype of the rows."""
+    import numpy as np
+    cdef:
+        Py_ssize_t n = x_indptr.shape[0] - 1, m = y_indptr.shape[0] - 1
+        Py_ssize_t i, j, j0, jb, x0, x1
+        Py_ssize_t n_blocks = _cdiv(m, SPARSE_ROW_BLOCK)
+        int tid, nb
+        double[:, ::1] sums = np.zeros((n_threads, max(m, 1)))
+        double[:, ::1] rows = np.empty((n_threads, SPARSE_ROW_BLOCK))
+    if n == 0 or m == 0:
+        return
+    with nogil:
+        for i in prange(n, schedule="dynamic", num_threads=n_threads):
+            tid = threadid()
+            x0 = x_indptr[i]
+            x1 = x_indptr[i + 1]
+            _sparse_accumulate(kind, &x_data[0], &x_indices[0], x0, x1, &yt_data[0],
+                               &yt_indices[0], &yt_indptr[0], &sums[tid, 0])
+            for jb in range(n_blocks):
+                j0 = jb * SPARSE_ROW_BLOCK
+                nb = <int> min(SPARSE_ROW_BLOCK, m - j0)
+                _sparse_distances(kind, &x_data[0], &x_indices[0], x0, x1, x_stat[i],
+                                  &y_data[0], &y_indices[0], &y_indptr[0], &y_stat[0], tau,
+                                  j0, nb, &sums[tid, 0], &rows[tid, 0])
+                if take_sqrt:
+                    for j in range(nb):
+                        out[i, j0 + j] = <floating> sqrt(rows[tid, j])
+                else:
+                    for j in range(nb):
+                        out[i, j0 + j] = <floating> rows[tid, j]
 
 
 def radius_sparse(
@@ -1154,7 +1200,7 @@ def radius_sparse(
     int kind,                                  # IN SPARSE_KINDS entry
     const double[::1] x_stat,                  # IN (n,) as argkmin_sparse's
     const double[::1] y_stat,                  # IN (m,)
-    double tau_per_term,                       # IN as argkmin_sparse's
+    double tau,                                # IN as argkmin_sparse's
     double bound,                              # IN keep distances <= bound (ranked kind)
     int n_threads,                             # IN
 ):
@@ -1169,7 +1215,6 @@ def radius_sparse(
         Py_ssize_t i, j, j0, jb, x0, x1, c, total = 0
         Py_ssize_t n_blocks = _cdiv(m, SPARSE_ROW_BLOCK)
         int tid, nb
-        double tau
         double[:, ::1] sums = np.zeros((n_threads, max(m, 1)))
         double[:, ::1] rows = np.empty((n_threads, SPARSE_ROW_BLOCK))
         Py_ssize_t[::1] counts = np.zeros(n, np.intp)
@@ -1191,7 +1236,6 @@ def radius_sparse(
                 x1 = x_indptr[i + 1]
                 _sparse_accumulate(kind, &x_data[0], &x_indices[0], x0, x1, &yt_data[0],
                                    &yt_indices[0], &yt_indptr[0], &sums[tid, 0])
-                tau = min(1.0, tau_per_term * sqrt(<double> max(x1 - x0, 1)))
                 for jb in range(n_blocks):
                     j0 = jb * SPARSE_ROW_BLOCK
                     nb = <int> min(SPARSE_ROW_BLOCK, m - j0)

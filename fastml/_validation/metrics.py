@@ -65,6 +65,10 @@ PARAMETERS["jensenshannon"] = {"base"}
 # Metrics with no compiled kernel, computed by scikit-learn's public
 # functions (with a SlowMetricWarning).  Not aliases: SciPy has none of them.
 FALLBACK_METRICS = frozenset({"nan_euclidean"})
+# The metrics scikit-learn computes on sparse input (pairwise distances, and
+# its neighbours' brute force: VALID_METRICS_SPARSE["brute"]); fastml's
+# compiled sparse kernels take the same ones.
+SPARSE_INPUT_METRICS = ("euclidean", "l2", "cosine", "manhattan", "cityblock", "l1")
 PARAMETERS["nan_euclidean"] = {"missing_values"}
 
 

@@ -12,7 +12,7 @@ module                        kernels
 ============================  ===================================================
 ``kernels.distances``         distance matrices (built-in and custom metrics)
 ``kernels.neighbors``         k nearest and radius neighbours, merges
-``kernels.sparse_neighbors``  k nearest neighbours among sparse rows
+``kernels.sparse_distances``  distances and k nearest neighbours among sparse rows
 ``kernels.moments``           per-column moments, max-abs, affine maps
 ``kernels.quantiles``         exact and weighted quantiles of columns
 ``kernels.summaries``         mergeable quantile summaries with a rank error
@@ -22,7 +22,8 @@ module                        kernels
 ``kernels.splits``            the best split of each node from its histogram
 ``kernels.trees``             partitions, leaf values, trees and prediction
 ``kernels.grower``            leaf-wise trees grown in one compiled call
-``kernels.sparse``            CSR / CSC blocks: column moments, scaling, quantiles
+``kernels.sparse``            CSR / CSC blocks: column moments, scaling, quantiles,
+                              polynomial features
 ============================  ===================================================
 
 Every public name of the family modules is importable from
@@ -38,7 +39,7 @@ from fastml.kernels import (
     neighbors,
     quantiles,
     sparse,
-    sparse_neighbors,
+    sparse_distances,
     splits,
     summaries,
     trees,
@@ -52,12 +53,12 @@ from fastml.kernels.moments import *  # noqa: F401,F403
 from fastml.kernels.neighbors import *  # noqa: F401,F403
 from fastml.kernels.quantiles import *  # noqa: F401,F403
 from fastml.kernels.sparse import *  # noqa: F401,F403
-from fastml.kernels.sparse_neighbors import *  # noqa: F401,F403
+from fastml.kernels.sparse_distances import *  # noqa: F401,F403
 from fastml.kernels.splits import *  # noqa: F401,F403
 from fastml.kernels.summaries import *  # noqa: F401,F403
 from fastml.kernels.trees import *  # noqa: F401,F403
 
-FAMILIES = (distances, neighbors, sparse_neighbors, moments, quantiles, summaries, binning,
+FAMILIES = (distances, neighbors, sparse_distances, moments, quantiles, summaries, binning,
             features, boosting, splits, trees, grower, sparse)
 
 __all__ = [name for family in FAMILIES for name in family.__all__]

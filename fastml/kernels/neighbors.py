@@ -16,7 +16,7 @@ from scipy import sparse
 
 from fastml._validation import check_positive_int
 from fastml.kernels.distances import check_blocks
-from fastml.kernels.sparse_neighbors import (SparseIndex, argkmin_sparse_chunk,
+from fastml.kernels.sparse_distances import (SparseIndex, argkmin_sparse_chunk,
                                              radius_neighbors_sparse_chunk)
 
 __all__ = [

@@ -21,17 +21,8 @@ __all__ = [
     "sparse_moments_chunk",
     "sparse_scale_columns_chunk",
     "sparse_quantiles_chunk",
-    "sparse_pairwise_distances_chunk",
     "sparse_polynomial_features_chunk",
 ]
-
-# metric name -> code of the compiled kernel (_sparse.csr_distances)
-SPARSE_METRICS = {"euclidean": 0, "l2": 0, "sqeuclidean": 1, "cosine": 2,
-                  "manhattan": 3, "cityblock": 3, "l1": 3}
-# Relative error aimed at for pairs from the dot-product identity (the
-# dense GEMM tiles' targets); closer pairs are recomputed from differences.
-TARGET_ERROR = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-13}
-
 
 def _is_sparse(X):
     """A scipy.sparse matrix or array, without importing SciPy for others."""
@@ -316,119 +307,6 @@ def sparse_quantiles_chunk(X, quantiles, *, n_threads=1):
     np.subtract(high, step * (1 - weight), out=result, where=weight >= 0.5)
     result[:, m == 0] = np.nan
     return result
-
-
-def _as_csr_pair(X, Y, manhattan):
-    """X and Y as canonical CSR (dense input converted), in one dtype:
-    float32 if both are float32 (float64 always for manhattan, as
-    scikit-learn returns it), else float64."""
-    from scipy import sparse
-
-    blocks = []
-    for name, A in (("X", X), ("Y", Y)):
-        if not _is_sparse(A):
-            from fastml._validation import as_float_block
-
-            A = sparse.csr_array(as_float_block(A, name))
-        blocks.append(as_sparse_block(A, name, formats=("csr",), canonical=True))
-    X, Y = blocks
-    if X.shape[1] != Y.shape[1]:
-        raise ValueError(f"X and Y must have the same number of features, but X has "
-                         f"{X.shape[1]} and Y has {Y.shape[1]}.")
-    dtype = np.float32 if X.dtype == Y.dtype == np.float32 and not manhattan else np.float64
-    return X.astype(dtype, copy=False), Y.astype(dtype, copy=False)
-
-
-def _row_norms(A, code):
-    """What the kernel takes of every row: |a|^2 (|a|_1 for manhattan,
-    1 / |a| or 0 for a zero row for cosine), summed in float64 in order."""
-    rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
-    v = A.data.astype(np.float64)
-    norms = np.bincount(rows, weights=np.abs(v) if code == 3 else v * v,
-                        minlength=A.shape[0]).astype(np.float64)
-    if code == 2:
-        with np.errstate(divide="ignore"):
-            norms = np.where(norms > 0, 1.0 / np.sqrt(norms), 0.0)
-    return norms
-
-
-def sparse_pairwise_distances_chunk(X, Y=None, metric="euclidean", *, n_threads=1):
-    """Distances between the rows of sparse X and the rows of Y (sparse or
-    dense), never densifying a sparse block.
-
-    For each row x, the products of x with every row of Y (for manhattan,
-    the overlaps ``|x_f| + |y_f| - |x_f - y_f|``) are accumulated through
-    Y's columns, so the work is what the rows share, not ``n * m * d``;
-    then ``|x|^2 + |y|^2 - 2 x.y`` (or ``1 - x.y / (|x| |y|)``, ``|x|_1 +
-    |y|_1 - overlap``).  Accumulated in float64; a pair whose result is
-    within rounding of the norms is recomputed exactly from the
-    differences of the two rows, as fastml's dense GEMM tiles do, so every
-    distance is within about 1e-13 (float64) or 1e-5 (float32) relative
-    error.  Rows of X are spread over ``n_threads`` threads.
-
-    Parameters
-    ----------
-    X : scipy.sparse matrix or array of shape (n, d), or ndarray
-        Any sparse format (CSR is used as it is); float32 or float64.
-    Y : scipy.sparse matrix or array, or ndarray, of shape (m, d), default=None
-        None: Y = X, with an exactly zero diagonal.
-    metric : {"euclidean", "l2", "sqeuclidean", "cosine", "manhattan", "cityblock", "l1"}
-        The cosine distance of an all-zero row is 1, as in scikit-learn.
-    n_threads : int, default=1
-
-    Returns
-    -------
-    ndarray of shape (n, m)
-        float32 when X and Y both are float32 (manhattan: always float64,
-        as scikit-learn's sparse manhattan distances), else float64.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from scipy import sparse
-    >>> from fastml.kernels import sparse_pairwise_distances_chunk
-    >>> X = sparse.csr_array([[3.0, 0.0, 4.0], [0.0, 0.0, 0.0]])
-    >>> sparse_pairwise_distances_chunk(X, metric="euclidean")
-    array([[0., 5.],
-           [5., 0.]])
-    >>> sparse_pairwise_distances_chunk(X, np.array([[3.0, 1.0, 4.0]]), metric="manhattan")
-    array([[1.],
-           [8.]])
-
-    On Dask, one delayed call per block of rows of X, stacked:
-
-    >>> import dask
-    >>> X = sparse.random(400, 50, density=0.05, format="csr", random_state=0)
-    >>> parts = [dask.delayed(sparse_pairwise_distances_chunk)(X[i:i + 100], X, "euclidean")
-    ...          for i in range(0, 400, 100)]
-    >>> D = np.vstack(dask.compute(*parts))
-    >>> from sklearn.metrics.pairwise import euclidean_distances
-    >>> np.allclose(D, euclidean_distances(X))
-    True
-    """
-    from fastml._kernels import _sparse
-
-    n_threads = check_positive_int(n_threads, "n_threads")
-    if not isinstance(metric, str) or metric not in SPARSE_METRICS:
-        raise ValueError(f"metric {metric!r} is not supported for sparse input; "
-                         f"supported: {sorted(SPARSE_METRICS)}.")
-    code = SPARSE_METRICS[metric]
-    manhattan = code == 3
-    symmetric = Y is None
-    X, Y = _as_csr_pair(X, X if symmetric else Y, manhattan)
-    n, m = X.shape[0], Y.shape[0]
-    x_norm = _row_norms(X, code)
-    y_norm = x_norm if symmetric else _row_norms(Y, code)
-    shared = max(1, int(min(np.diff(X.indptr).max(initial=0), np.diff(Y.indptr).max(initial=0))))
-    tau = min(1.0, np.finfo(np.float64).eps * np.sqrt(shared) * 4 / TARGET_ERROR[X.dtype])
-    out = np.empty((n, m), dtype=X.dtype)
-    threads = threads_for(n * (m + X.nnz * max(1, Y.nnz) // max(1, X.shape[1])), n_threads)
-    T = Y.tocsc()
-    _sparse.csr_distances(code, *_parts(X), x_norm, *_parts(Y), y_norm, *_parts(T), tau, 1.0,
-                          out, np.zeros((threads, m)), threads)
-    if symmetric:
-        np.fill_diagonal(out, 0)
-    return out
 
 
 def _comb(a, b):

@@ -530,7 +530,7 @@ class _NeighborsBase(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.pairwise = self.metric == "precomputed"
         tags.input_tags.allow_nan = self.metric == "nan_euclidean"
-        tags.input_tags.sparse = True   # as scikit-learn's (metrics: _sparse.SPARSE_METRICS)
+        tags.input_tags.sparse = True   # as scikit-learn's (metrics: SPARSE_INPUT_METRICS)
         return tags
 
 

@@ -6,18 +6,13 @@ import warnings
 import numpy as np
 from scipy import sparse
 
-from fastml._validation.metrics import is_distance_metric
+from fastml._validation.metrics import SPARSE_INPUT_METRICS, is_distance_metric
 from fastml.kernels.sparse import as_sparse_block
-from fastml.kernels.sparse_neighbors import SparseIndex
-
-# scikit-learn's VALID_METRICS_SPARSE["brute"], by the name it gives
-# effective_metric_; fastml searches them without densifying.
-SPARSE_METRICS = frozenset({"euclidean", "l2", "cosine", "manhattan", "cityblock", "l1"})
-
+from fastml.kernels.sparse_distances import SparseIndex
 
 def accept_sparse(effective_metric):
     """validate_data's ``accept_sparse`` for the metric: CSR, or none."""
-    return "csr" if isinstance(effective_metric, str) and effective_metric in SPARSE_METRICS \
+    return "csr" if isinstance(effective_metric, str) and effective_metric in SPARSE_INPUT_METRICS \
         else False
 
 
@@ -29,8 +24,8 @@ def check_sparse_metric(effective_metric, asks_for_tree):
     if callable(metric) or is_distance_metric(metric) or metric == "precomputed":
         raise NotImplementedError(
             f"fastml does not take sparse input with metric={metric!r} yet; densify X "
-            "(X.toarray()) or use one of " + ", ".join(sorted(SPARSE_METRICS)) + ".")
-    if metric not in SPARSE_METRICS:
+            "(X.toarray()) or use one of " + ", ".join(sorted(SPARSE_INPUT_METRICS)) + ".")
+    if metric not in SPARSE_INPUT_METRICS:
         raise ValueError(
             f"Metric '{metric}' not valid for sparse input. Use "
             "sorted(sklearn.neighbors.VALID_METRICS_SPARSE['brute']) to get valid options. "

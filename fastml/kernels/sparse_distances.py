@@ -1,13 +1,17 @@
-"""Nearest neighbours among sparse rows (``scipy.sparse`` CSR/CSC): a TF-IDF
-or hashed-feature index searched without densifying it.
+"""Distances and nearest neighbours among sparse rows (``scipy.sparse``
+CSR/CSC): a TF-IDF or hashed-feature matrix never densified.
 
 A row of X meets every row of Y through Y's transpose: for each feature of
-x, the rows of Y that hold it add ``x_f * y_f`` to their dot product, so the
-work is the number of such (feature, row) pairs -- what the rows share --
-not ``m * d``.  The dot products become distances (the identity
-``|x|^2 + |y|^2 - 2 x.y``, or ``1 - x.y / (|x| |y|)``), the pairs too close
-for the identity's rounding are recomputed from differences, and each row's
-k best are kept in a heap, as for dense rows.
+x, the rows of Y that hold it add ``x_f * y_f`` to their dot product (for
+L1, the overlap ``|x_f| + |y_f| - |x_f - y_f|``), so the work is the number
+of such (feature, row) pairs -- what the rows share -- not ``m * d``.  The
+sums become distances through an identity (``|x|^2 + |y|^2 - 2 x.y``,
+``1 - x.y / (|x| |y|)``, ``|x|_1 + |y|_1 - overlap``), and the pairs too
+close for the identity's rounding are recomputed from differences.  Then
+every distance is kept (``sparse_pairwise_distances_chunk``), or each row's
+k best in a heap as for dense rows (``argkmin_sparse_chunk``), or those
+within a radius (``radius_neighbors_sparse_chunk``).  One set of compiled
+steps serves the three (``_kernels/_distances.pyx``).
 """
 import numbers
 
@@ -15,11 +19,13 @@ import numpy as np
 from scipy import sparse
 
 from fastml._kernels import _distances
+from fastml._threads import threads_for
 from fastml._validation import as_float_block, check_positive_int
 from fastml.kernels._plan import _GEMM_TARGET_ERROR, finish_heaps, new_heaps
 from fastml.kernels.sparse import as_sparse_block
 
-__all__ = ["SparseIndex", "argkmin_sparse_chunk", "radius_neighbors_sparse_chunk"]
+__all__ = ["SparseIndex", "sparse_pairwise_distances_chunk", "argkmin_sparse_chunk",
+           "radius_neighbors_sparse_chunk"]
 
 # metric -> what the compiled search ranks on
 SPARSE_METRICS = {"euclidean": "sqeuclidean", "l2": "sqeuclidean", "sqeuclidean": "sqeuclidean",
@@ -176,6 +182,72 @@ def radius_neighbors_sparse_chunk(X, Y, radius, metric="euclidean", *, n_threads
     return offsets, indices, distances.astype(search.dtype, copy=False)
 
 
+def sparse_pairwise_distances_chunk(X, Y=None, metric="euclidean", *, n_threads=1):
+    """Distances between the rows of sparse X and the rows of Y (sparse or
+    dense), never densifying a sparse block.
+
+    The same compiled steps as :func:`argkmin_sparse_chunk` (see the
+    module's docstring), every distance kept: accumulated in float64, a
+    pair whose result is within rounding of the norms recomputed exactly
+    from the differences of the two rows, as fastml's dense GEMM tiles do,
+    so every distance is within about 1e-13 (float64) or 1e-5 (float32)
+    relative error, and (x, y), (y, x) get the same bits.  Rows of X are
+    spread over ``n_threads`` threads.
+
+    Parameters
+    ----------
+    X : scipy.sparse matrix or array of shape (n, d), or ndarray
+        Any sparse format (CSR is used as it is); float32 or float64.
+    Y : scipy.sparse matrix or array, ndarray or SparseIndex, of shape (m, d), default=None
+        None: Y = X, with an exactly zero diagonal.
+    metric : {"euclidean", "l2", "sqeuclidean", "cosine", "manhattan", "cityblock", "l1"}
+        The cosine distance of an all-zero row is 1, as in scikit-learn.
+    n_threads : int, default=1
+
+    Returns
+    -------
+    ndarray of shape (n, m)
+        float32 when X and Y both are float32 (manhattan: always float64,
+        as scikit-learn's sparse manhattan distances), else float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import sparse
+    >>> from fastml.kernels import sparse_pairwise_distances_chunk
+    >>> X = sparse.csr_array([[3.0, 0.0, 4.0], [0.0, 0.0, 0.0]])
+    >>> sparse_pairwise_distances_chunk(X, metric="euclidean")
+    array([[0., 5.],
+           [5., 0.]])
+    >>> sparse_pairwise_distances_chunk(X, np.array([[3.0, 1.0, 4.0]]), metric="manhattan")
+    array([[1.],
+           [8.]])
+
+    On Dask, one delayed call per block of rows of X, stacked:
+
+    >>> import dask
+    >>> X = sparse.random(400, 50, density=0.05, format="csr", random_state=0)
+    >>> parts = [dask.delayed(sparse_pairwise_distances_chunk)(X[i:i + 100], X, "euclidean")
+    ...          for i in range(0, 400, 100)]
+    >>> D = np.vstack(dask.compute(*parts))
+    >>> from sklearn.metrics.pairwise import euclidean_distances
+    >>> np.allclose(D, euclidean_distances(X))
+    True
+    """
+    n_threads = check_positive_int(n_threads, "n_threads")
+    manhattan = isinstance(metric, str) and SPARSE_METRICS.get(metric) == "l1"
+    search = _Search(X, X if Y is None else Y, metric, float64=manhattan)
+    n, m = search.X.shape[0], search.index.shape[0]
+    out = np.empty((n, m), dtype=search.dtype)
+    threads = threads_for(n * (m + search.X.nnz * max(1, search.index.rows.nnz)
+                               // max(1, search.X.shape[1])), n_threads)
+    _distances.sparse_distance_rows(*search.operands(target=search.dtype), search.squared, out,
+                                    threads)
+    if Y is None:
+        np.fill_diagonal(out, 0)
+    return out
+
+
 class SparseIndex:
     """Sparse rows made ready to be searched again and again: canonical CSR
     (sorted, unique indices; finite), their transpose (for each feature,
@@ -222,16 +294,17 @@ class _Search:
     """X and Y made ready for the compiled sparse searches: canonical CSR
     of one dtype, one index dtype, Y's transpose, the rows' statistics."""
 
-    def __init__(self, X, Y, metric):
-        if metric not in SPARSE_METRICS:
+    def __init__(self, X, Y, metric, float64=False):
+        if not isinstance(metric, str) or metric not in SPARSE_METRICS:
             raise ValueError(f"metric={metric!r} is not available for sparse rows; use one of "
                              f"{sorted(SPARSE_METRICS)}, or densify X and Y (X.toarray()).")
         index = Y if isinstance(Y, SparseIndex) else SparseIndex(Y)
         X = _canonical(X, "X")
         if X.shape[1] != index.shape[1]:
-            raise ValueError(f"X has {X.shape[1]} features but Y has {index.shape[1]}; they "
-                             f"must match.")
-        self.dtype = np.float32 if X.dtype == index.dtype == np.float32 else np.float64
+            raise ValueError(f"X and Y must have the same number of features, but X has "
+                             f"{X.shape[1]} and Y has {index.shape[1]}.")
+        both32 = X.dtype == index.dtype == np.float32 and not float64
+        self.dtype = np.dtype(np.float32 if both32 else np.float64)
         self.X, self.index = X, index
         big = max(X.nnz, index.rows.nnz, X.shape[1] + 1, index.shape[0] + 1,
                   X.shape[0] + 1) >= 2 ** 31 - 1
@@ -241,12 +314,18 @@ class _Search:
         self.squared = metric in ("euclidean", "l2")   # ranked on squares
         self.x_stat, self.y_stat = _row_stat(X, ranked), index.stat(ranked)
 
-    def operands(self):
-        """The arguments argkmin_sparse and radius_sparse share."""
-        eps = np.finfo(np.float64).eps
+    def operands(self, target=np.float64):
+        """The arguments the compiled searches share; pairs are recomputed
+        from differences where the identity's rounding may exceed the
+        relative error ``_GEMM_TARGET_ERROR[target]`` (float64's for
+        rankings: the neighbours must be the right ones)."""
+        shared = min(np.diff(self.X.indptr).max(initial=0),
+                     np.diff(self.index.rows.indptr).max(initial=0))
+        tau = min(1.0, np.finfo(np.float64).eps * 4 * np.sqrt(max(shared, 1))
+                  / _GEMM_TARGET_ERROR[np.dtype(target)])
         return (*self._arrays(self.X), *self._arrays(self.index.rows),
                 *self._arrays(self.index.transposed()), self.kind, self.x_stat, self.y_stat,
-                eps / _GEMM_TARGET_ERROR[np.dtype(np.float64)])
+                tau)
 
     def exact(self, x_rows, y_rows, values, n_threads):
         """The distances of the pairs (x_rows, y_rows) from differences
