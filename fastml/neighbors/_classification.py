@@ -8,6 +8,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from fastml._validation import is_dask_collection
 from fastml.neighbors._base import _KNeighborsSupervised
+from fastml.neighbors._graph import _Absent
 
 
 class KNeighborsClassifier(ClassifierMixin, _KNeighborsSupervised):
@@ -44,6 +45,10 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsSupervised):
     >>> clf.predict_proba([[0.9]])
     array([[0.66666667, 0.33333333]])
     """
+
+    # scikit-learn's class has no radius search
+    radius_neighbors = _Absent()
+    radius_neighbors_graph = _Absent()
 
     def _set_targets(self, y):
         """The classes of each output, and y as their indices."""

@@ -7,6 +7,21 @@ from fastml._validation import Options
 from fastml.neighbors._base import _NeighborsBase
 
 
+class _Absent:
+    """A search method the scikit-learn class does not have (its
+    KNeighborsTransformer has no ``radius_neighbors``, its
+    RadiusNeighborsTransformer no ``kneighbors``, ...): the attribute is
+    absent here too, so ``hasattr`` answers as with scikit-learn, and code
+    that looks methods up by duck typing takes the same branch."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        cls = owner if obj is None else type(obj)
+        raise AttributeError(f"{cls.__name__!r} object has no attribute {self.name!r}")
+
+
 class _GraphTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _NeighborsBase):
     """fit, transform and fit_transform of the two graph transformers; each
     subclass has a ``mode`` and its own ``_graph``."""
@@ -67,6 +82,9 @@ class KNeighborsTransformer(_GraphTransformer):
                          metric=metric, p=p, metric_params=metric_params, n_jobs=n_jobs)
         self.mode = mode
 
+    radius_neighbors = _Absent()
+    radius_neighbors_graph = _Absent()
+
     def _graph(self, X):
         return self.kneighbors_graph(X, mode=self.mode,
                                      n_neighbors=self.n_neighbors + (self.mode == "distance"))
@@ -95,6 +113,9 @@ class RadiusNeighborsTransformer(_GraphTransformer):
         super().__init__(radius=radius, algorithm=algorithm, leaf_size=leaf_size,
                          metric=metric, p=p, metric_params=metric_params, n_jobs=n_jobs)
         self.mode = mode
+
+    kneighbors = _Absent()
+    kneighbors_graph = _Absent()
 
     def _graph(self, X):
         return self.radius_neighbors_graph(X, mode=self.mode, sort_results=True)

@@ -3,6 +3,7 @@ from sklearn.base import RegressorMixin
 
 from fastml._validation import is_dask_collection
 from fastml.neighbors._base import _KNeighborsSupervised
+from fastml.neighbors._graph import _Absent
 
 
 class KNeighborsRegressor(RegressorMixin, _KNeighborsSupervised):
@@ -25,6 +26,10 @@ class KNeighborsRegressor(RegressorMixin, _KNeighborsSupervised):
     >>> reg.predict([[1.5]])
     array([0.5])
     """
+
+    # scikit-learn's class has no radius search
+    radius_neighbors = _Absent()
+    radius_neighbors_graph = _Absent()
 
     def _set_targets(self, y):
         # a (n, 1) target stays 2-D in the predictions, as in scikit-learn
