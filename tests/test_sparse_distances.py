@@ -204,3 +204,27 @@ def test_pairwise_distances_chunked_sparse(metric, with_y):
         X, Y, metric=metric, working_memory=0.05,
         reduce_func=lambda D, start: D.argmin(axis=1)))
     assert_array_equal(np.concatenate(reduced), whole.argmin(axis=1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dask_arrays_of_sparse_blocks_give_the_in_memory_matrix(client, dtype):
+    """Dask arrays whose blocks are scipy.sparse rows, computed on the
+    test's LocalCluster: the same bits as in memory, for Y and for Y=None
+    (whose diagonal is 0, a zero row's cosine distance to itself too)."""
+    import dask.array as da
+
+    X, Y, _, _ = make_pair("csr", "matrix", dtype, n=150)
+    X = X.tolil()
+    X[4] = 0                                      # a zero row
+    X = X.tocsr()
+    Xd = da.from_array(X, chunks=(40, X.shape[1]), asarray=False)
+    Yd = da.from_array(Y, chunks=(70, Y.shape[1]), asarray=False)
+    for metric in ("euclidean", "cosine", "manhattan"):
+        for lazy, expected in ((pairwise_distances(Xd, Yd, metric=metric),
+                                pairwise_distances(X, Y, metric=metric)),
+                               (pairwise_distances(Xd, metric=metric),
+                                pairwise_distances(X, metric=metric))):
+            assert isinstance(lazy, da.Array) and lazy.dtype == expected.dtype
+            assert_array_equal(client.compute(lazy, sync=True), expected)
+    with pytest.raises(NotImplementedError, match="sparse blocks"):
+        pairwise_distances(Xd, Yd, metric="chebyshev")

@@ -4,6 +4,7 @@ from functools import partial
 
 import numpy as np
 import dask.array as da
+from scipy import sparse
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
@@ -101,6 +102,8 @@ def pairwise_distances(X, Y, metric, ensure_all_finite, kwds):
     Y = X if symmetric else as_dask_array(Y, "Y")
     check_same_n_features(X, Y)
     check_has_features(X)
+    if any(sparse.issparse(getattr(A, "_meta", None)) for A in (X, Y)):
+        return _sparse_pairwise_distances(X, Y, metric, ensure_all_finite, kwds)
     if is_boolean_metric(metric):
         dtype = np.dtype(np.float64)
         X, Y = (X != 0).astype(dtype), (Y != 0).astype(dtype)
@@ -136,3 +139,43 @@ def pairwise_distances(X, Y, metric, ensure_all_finite, kwds):
         block_func, "ij", X, "ik", Y, "jk", *lazy_args,
         dtype=dtype, concatenate=True, meta=np.empty((0, 0), dtype=dtype),
     )
+
+
+def _sparse_block(x, y, metric, ensure_all_finite):
+    """One block of the distance matrix between blocks of sparse rows."""
+    from fastml.kernels import sparse_pairwise_distances_chunk
+
+    for block, name in ((x, "X"), (y, "Y")):
+        _check_block_finite(block.data if sparse.issparse(block) else block, name,
+                            ensure_all_finite)
+    return sparse_pairwise_distances_chunk(x, y, metric)
+
+
+def _sparse_pairwise_distances(X, Y, metric, ensure_all_finite, kwds):
+    """Lazy distances of Dask arrays of scipy.sparse blocks: the compiled
+    sparse kernel per pair of row blocks (the metrics it takes)."""
+    from fastml._validation.metrics import SPARSE_INPUT_METRICS
+
+    if kwds or not isinstance(metric, str) or metric not in SPARSE_INPUT_METRICS:
+        raise NotImplementedError(
+            f"Dask arrays of sparse blocks take the metrics {', '.join(SPARSE_INPUT_METRICS)} "
+            f"without parameters; got metric={metric!r}"
+            f"{' with ' + str(sorted(kwds)) if kwds else ''}. Densify the blocks "
+            "(X.map_blocks(lambda b: b.toarray())) for the others.")
+    both32 = X.dtype == Y.dtype == np.float32 and metric not in ("manhattan", "cityblock", "l1")
+    dtype = np.dtype(np.float32 if both32 else np.float64)
+    block = partial(_sparse_block, metric=metric, ensure_all_finite=ensure_all_finite)
+    D = da.blockwise(block, "ij", X, "ik", Y, "jk", dtype=dtype, concatenate=True,
+                     meta=np.empty((0, 0), dtype=dtype))
+    # Y is X: an exactly zero diagonal (a zero row's cosine distance to itself too)
+    return D.map_blocks(_zero_diagonal, dtype=dtype) if Y is X else D
+
+
+def _zero_diagonal(block, block_info=None):
+    """The block with the entries on the whole matrix's diagonal set to 0."""
+    (r0, r1), (c0, c1) = block_info[0]["array-location"]
+    rows = np.arange(max(r0, c0), min(r1, c1))
+    if rows.size:
+        block = block.copy()
+        block[rows - r0, rows - c0] = 0
+    return block
