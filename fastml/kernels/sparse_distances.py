@@ -120,24 +120,10 @@ def radius_neighbors_sparse_chunk(X, Y, radius, metric="euclidean", *, n_threads
     """For each row of sparse X, the rows of sparse Y within ``radius``
     (distance <= radius).
 
-    Parameters
-    ----------
-    X, Y, metric, n_threads
-        As in :func:`argkmin_sparse_chunk`.
-    radius : float
-        >= 0.
-    sort_results : bool, default=False
-        Sort each row's neighbours by distance (ties by index); otherwise
-        they come in increasing index order.
-
-    Returns
-    -------
-    offsets : ndarray of shape (n + 1,), int64
-        Row i's neighbours are ``indices[offsets[i]:offsets[i + 1]]``.
-    indices : ndarray, int64
-    distances : ndarray
-        float32 when X and Y both are, else float64; each from
-        differences in float64, and the test ``<= radius`` made on it.
+    Parameters and results are :func:`radius_neighbors_chunk`'s (X, Y,
+    metric and n_threads as in :func:`argkmin_sparse_chunk`).  The
+    distances are float32 when X and Y both are, else float64; each comes
+    from differences in float64, and the test ``<= radius`` is made on it.
 
     Examples
     --------
