@@ -4,6 +4,7 @@ features from a BLAS product and one compiled cosine pass
 import numbers
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -21,8 +22,7 @@ class RBFSampler(LazyOutputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
                  BaseEstimator):
     """Approximate the RBF kernel's feature map with random Fourier features.
 
-    Drop-in for :class:`sklearn.kernel_approximation.RBFSampler` (dense
-    input): the same ``random_state`` draws the same ``random_weights_``
+    Drop-in for :class:`sklearn.kernel_approximation.RBFSampler`: the same ``random_state`` draws the same ``random_weights_``
     and ``random_offset_``, bit for bit, and so the same features (to
     rounding: the projection is the same BLAS product in X's dtype, the
     cosine fastml's own, vectorised, in X's dtype).  ``transform`` is that
@@ -47,7 +47,11 @@ class RBFSampler(LazyOutputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
     -----
     Dask input: ``transform`` is lazy; ``fit`` needs only the number of
     features (and, for ``gamma="scale"``, one ``dask.compute`` of the
-    variance).  Sparse input is not supported.
+    variance).  Sparse input (CSR / CSC, matrix or array classes): fit
+    takes its variance as scikit-learn does (``E[X**2] - E[X]**2``),
+    transform is SciPy's sparse x dense product, never densifying X,
+    then the same compiled offset, cosine and scale pass; the output is
+    dense, as in scikit-learn.
     """
 
     def __init__(self, *, gamma=1.0, n_components=100, random_state=None):
@@ -72,11 +76,12 @@ class RBFSampler(LazyOutputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
 
             X = _dask.check_features(self, X, reset=True)
         else:
-            X = validate_data(self, X)
+            X = validate_data(self, X, accept_sparse="csr")
         rng = check_random_state(self.random_state)
         n_features = X.shape[1]
         if self.gamma == "scale":
-            variance = X.var()
+            variance = (X.multiply(X).mean() - X.mean() ** 2 if sparse.issparse(X)
+                        else X.var())
             if is_dask_collection(variance):
                 variance = variance.compute()
             self._gamma = 1.0 / (n_features * variance) if variance != 0 else 1.0
@@ -105,7 +110,29 @@ class RBFSampler(LazyOutputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
         from fastml._threads import effective_n_threads
 
         # a list of float32 numbers stays float32, as in scikit-learn
-        X = validate_data(self, float32_list_as_array(X), reset=False, dtype=FLOAT_DTYPES)
+        X = validate_data(self, float32_list_as_array(X), reset=False, dtype=FLOAT_DTYPES,
+                          accept_sparse="csr")
         check_output_fits(X.shape[0], self.n_components, X.dtype, self)
+        if sparse.issparse(X):
+            return self._sparse_features(X, effective_n_threads(None))
         return fourier_features_chunk(X, self.random_weights_, self.random_offset_,
                                       n_threads=effective_n_threads(None))
+
+    def _sparse_features(self, X, n_threads):
+        """Features of CSR rows: SciPy's sparse x dense product in X's
+        dtype (as scikit-learn's ``safe_sparse_dot``), then the compiled
+        pass of ``fourier_features_chunk``, in place."""
+        from fastml._kernels import _features
+
+        out = np.ascontiguousarray(X @ self.random_weights_.astype(X.dtype, copy=False),
+                                   dtype=X.dtype)
+        m = out.shape[1]
+        if out.size:
+            _features.cos_rows(out, self.random_offset_.astype(X.dtype), float(np.sqrt(2.0 / m)),
+                               np.empty((n_threads, m), dtype=X.dtype), n_threads)
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

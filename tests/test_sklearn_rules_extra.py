@@ -78,3 +78,40 @@ def test_the_estimators_still_search_and_pickle():
         ours = getattr(fm_neighbors, name)(**params).fit_transform(X)
         ref = getattr(sk_neighbors, name)(**params).fit_transform(X)
         np.testing.assert_allclose(ours.toarray(), ref.toarray())
+
+
+@pytest.mark.parametrize("container", ["csr_matrix", "csr_array", "csc_matrix", "coo_array"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+@pytest.mark.parametrize("gamma", [0.5, "scale"])
+def test_rbf_sampler_takes_sparse_input_as_sklearn(container, dtype, gamma):
+    """scikit-learn's RBFSampler takes sparse X (test_input_validation):
+    the same weights (gamma="scale" from the sparse variance), a dense
+    output in X's float dtype, the features of X.toarray()."""
+    import scipy.sparse as sp
+    from sklearn.kernel_approximation import RBFSampler as SkRBFSampler
+
+    from fastml.kernel_approximation import RBFSampler
+
+    D = sp.random(60, 25, density=0.2, random_state=0, format="csr")
+    D = (D * 10).astype(dtype) if dtype == np.int64 else D.astype(dtype)
+    X = getattr(sp, container)(D)
+    ref = SkRBFSampler(gamma=gamma, n_components=30, random_state=3).fit(X)
+    ours = RBFSampler(gamma=gamma, n_components=30, random_state=3).fit(X)
+    np.testing.assert_array_equal(ours.random_weights_, ref.random_weights_)
+    np.testing.assert_array_equal(ours.random_offset_, ref.random_offset_)
+    got, expected = ours.transform(X), ref.transform(X)
+    assert type(got) is np.ndarray and got.dtype == expected.dtype
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(got, expected, **tol)
+    np.testing.assert_allclose(got, ours.transform(X.toarray()), **tol)
+    assert not sp.issparse(X) or X.nnz == D.nnz  # X untouched
+
+
+def test_rbf_sampler_sparse_list_example_of_sklearn():
+    """scikit-learn's test_input_validation, sparse half."""
+    import scipy.sparse as sp
+
+    from fastml.kernel_approximation import RBFSampler
+
+    X = sp.csr_matrix([[1, 2], [3, 4], [5, 6]])
+    assert RBFSampler().fit(X).transform(X).shape == (3, 100)
