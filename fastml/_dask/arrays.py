@@ -44,6 +44,15 @@ def as_float_dask_array(X, name, allow_unknown_rows=False):
     return X
 
 
+def has_sparse_blocks(X):
+    """True for a Dask array whose blocks are scipy.sparse matrices or
+    arrays (its meta is one)."""
+    from dask.array.utils import meta_from_array
+    from scipy import sparse
+
+    return isinstance(X, da.Array) and sparse.issparse(meta_from_array(X))
+
+
 def check_features(estimator, X, reset):
     """X as a float Dask array (one feature chunk); ``reset`` records its
     feature count (and a Dask DataFrame's column names) on the estimator,

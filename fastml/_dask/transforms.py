@@ -2,12 +2,14 @@
 
 Each block function receives the fitted arrays it needs (bin edges,
 quantiles, random weights...), never the estimator, so a task pickles
-only what it uses.  ``as_dask_dataframe`` puts a lazy result in a Dask
+only what it uses.  Blocks may be scipy.sparse where the transform takes
+them (polynomial features: sparse blocks in, sparse blocks out).  ``as_dask_dataframe`` puts a lazy result in a Dask
 DataFrame for ``set_output(transform="pandas")``.
 """
 from functools import partial
 
 import numpy as np
+from scipy import sparse
 
 
 def _bin_block(block, inner_edges, n_bins, one_hot):
@@ -52,19 +54,28 @@ def quantile_transform(X, quantiles, references, inverse, output_distribution):
     return X.map_blocks(block, dtype=X.dtype, meta=np.empty((0, 0), X.dtype))
 
 
-def _polynomial_block(block, degrees, interaction_only, include_bias):
-    from fastml.kernels import polynomial_features_chunk
+def _polynomial_block(block, degrees, interaction_only, include_bias, sparse_class):
+    from fastml.kernels import polynomial_features_chunk, sparse_polynomial_features_chunk
 
+    if sparse.issparse(block):
+        return sparse_class(sparse_polynomial_features_chunk(
+            block, degrees, interaction_only=interaction_only, include_bias=include_bias,
+            n_threads=1))
     return polynomial_features_chunk(block, degrees, interaction_only=interaction_only,
                                      include_bias=include_bias, n_threads=1)
 
 
-def polynomial_features(X, degrees, interaction_only, include_bias, n_output_features):
-    """Lazy ``polynomial_features_chunk`` of every row block."""
+def polynomial_features(X, degrees, interaction_only, include_bias, n_output_features,
+                        sparse_class=None):
+    """Lazy ``polynomial_features_chunk`` of every row block; a block of
+    scipy.sparse rows gives ``sparse_polynomial_features_chunk`` as
+    ``sparse_class`` (the output class and format, also of the meta)."""
     block = partial(_polynomial_block, degrees=degrees, interaction_only=interaction_only,
-                    include_bias=include_bias)
+                    include_bias=include_bias, sparse_class=sparse_class)
+    meta = (np.empty((0, 0), X.dtype) if sparse_class is None
+            else sparse_class((0, 0), dtype=X.dtype))
     return X.map_blocks(block, dtype=X.dtype, chunks=(X.chunks[0], (n_output_features,)),
-                        meta=np.empty((0, 0), X.dtype))
+                        meta=meta)
 
 
 def _fourier_block(block, weights, offset):

@@ -6,7 +6,11 @@
 float32; NaN is skipped by ``fit`` and kept by ``transform``, as in
 scikit-learn.  On Dask arrays ``fit`` runs one ``dask.compute`` of
 tree-merged block statistics (moments, or quantile summaries within a
-stated rank error) and ``transform`` is lazy.
+stated rank error) and ``transform`` is lazy.  Dask arrays of scipy.sparse
+blocks (where the in-memory scalers take sparse input) use the same sparse
+kernels per block: max-abs equal bit for bit, moments within rounding of
+the tree merge (bit for bit from one block); transforms give sparse blocks
+of the in-memory output's format and class.
 """
 import numbers
 
@@ -19,7 +23,7 @@ from fastml._validation import FLOAT_DTYPES, check_parameters, is_dask_collectio
 from fastml._validation import is_float16 as is_half
 from fastml._validation import unchanged_on_error
 from fastml.preprocessing import _sparse
-from fastml.preprocessing._sparse import is_sparse
+from fastml.preprocessing._sparse import has_sparse_values, is_sparse
 
 try:   # scikit-learn >= 1.9: StandardScaler.set_callbacks
     from sklearn.callback import CallbackSupportMixin, with_callbacks
@@ -132,13 +136,14 @@ class _Scaler(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstim
 
     def _apply(self, X, kernel, a, b, copy, **kw):
         """``kernel(X, a, b)`` on NumPy (in place unless copy) or lazily on Dask."""
+        if has_sparse_values(X):   # no centering on sparse input: only the factor
+            factor = 1 / np.asarray(b) if kernel is _kernels().center_scale_chunk else a
+            return _sparse.scale(X, factor, copy, _n_threads(),
+                                 formats=self._sparse_transform)
         if is_dask_collection(X):
             from fastml import _dask
 
             return _dask.apply_columns(X, kernel, a, b, **kw)
-        if is_sparse(X):   # no centering on sparse input: only the factor
-            factor = 1 / np.asarray(b) if kernel is _kernels().center_scale_chunk else a
-            return _sparse.scale(X, factor, copy, _n_threads())
         out = None if copy else (X if X.flags.c_contiguous and X.flags.writeable else None)
         return kernel(X, a, b, out=out, n_threads=_n_threads(), **kw)
 
@@ -179,7 +184,7 @@ class _CenterScaler(_Scaler):
         raise NotImplementedError
 
     def _transform(self, X, copy):
-        if is_sparse(X):
+        if has_sparse_values(X):
             self._refuse_sparse_centering(inverse=False)
         center, scale = self._center_and_scale(X.shape[1])
         return self._apply(X, _kernels().center_scale_chunk, center, scale, copy)
@@ -191,7 +196,7 @@ class _CenterScaler(_Scaler):
         """Undo transform: ``X * scale + center`` (sparse: ``X * scale``)."""
         check_is_fitted(self)
         half, X = is_half(X), self._check_X(X, reset=False)
-        if is_sparse(X):
+        if has_sparse_values(X):
             self._refuse_sparse_centering(inverse=True)
         center, scale = self._center_and_scale(X.shape[1])
         return _as_half(self._apply(X, _kernels().affine_chunk, scale, center,
@@ -271,7 +276,7 @@ class StandardScaler(*([CallbackSupportMixin] if CallbackSupportMixin else []), 
                              "all weights are zero.")
         first = not hasattr(self, "n_samples_seen_")
         X = self._check_X(X, reset=first, fitting=True, fit=True)
-        if is_sparse(X):
+        if has_sparse_values(X):   # before any work, Dask blocks included
             self._refuse_sparse_centering(inverse=False)
         # one task per fit or partial_fit, begun once X is valid, as in scikit-learn
         context = self._init_callback_context() if CallbackSupportMixin else None
@@ -370,7 +375,7 @@ class MinMaxScaler(_Scaler):
 
     def _partial_fit(self, X):
         low, high = self._check_range()
-        if is_sparse(X):
+        if has_sparse_values(X):
             raise TypeError("MinMaxScaler does not support sparse input. Consider using "
                             "MaxAbsScaler instead.")
         first = not hasattr(self, "n_samples_seen_")
@@ -473,7 +478,7 @@ class MaxAbsScaler(_Scaler):
         return self
 
     def _transform(self, X, copy):
-        if is_sparse(X):   # 1 / scale_ in scale_'s dtype, as in scikit-learn
+        if has_sparse_values(X):   # 1 / scale_ in scale_'s dtype, as in scikit-learn
             return _sparse.scale(X, 1 / self.scale_, copy, _n_threads(), clip=self.clip)
         Xt = self._apply(X, _kernels().center_scale_chunk, np.zeros(X.shape[1]), self.scale_,
                          copy)
@@ -548,7 +553,7 @@ class RobustScaler(_CenterScaler):
             raise ValueError(f"Invalid quantile range: {q_range!r}; expected "
                              "(q_min, q_max) with 0 <= q_min <= q_max <= 100.")
         half, X = is_half(X), self._check_X(X, reset=True, fit=True)
-        if is_sparse(X) and self.with_centering:
+        if has_sparse_values(X) and self.with_centering:
             raise ValueError(_sparse.ROBUST_CENTER_MESSAGE)
         wanted = ([0.5] if self.with_centering else []) + (
             list(np.true_divide(q_range, 100)) if self.with_scaling else [])

@@ -44,6 +44,24 @@ def check_output_fits(n_rows, n_columns, dtype, estimator):
         )
 
 
+def _sparse_output_class(X):
+    """The sparse class of the output for sparse X (in memory, or the meta
+    of a Dask array's blocks): X's format (CSR / CSC; others become CSR),
+    the class scikit-learn's ``sparse_interface`` setting asks for.  None
+    for dense X."""
+    from scipy import sparse
+    from sklearn import get_config
+
+    if is_dask_collection(X):
+        from dask.array.utils import meta_from_array
+
+        X = meta_from_array(X)
+    if not is_sparse(X):
+        return None
+    kind = "_array" if get_config().get("sparse_interface") == "sparray" else "_matrix"
+    return getattr(sparse, (X.format if X.format in ("csr", "csc") else "csr") + kind)
+
+
 class PolynomialFeatures(LazyOutputMixin, TransformerMixin, BaseEstimator):
     """Polynomial and interaction features.
 
@@ -75,7 +93,8 @@ class PolynomialFeatures(LazyOutputMixin, TransformerMixin, BaseEstimator):
     densifying (``fastml.kernels.sparse_polynomial_features_chunk``): only
     the monomials of stored values are stored, the same bits as
     scikit-learn's; the output class follows scikit-learn's
-    ``sparse_interface`` setting.
+    ``sparse_interface`` setting.  A Dask array of sparse blocks gives a
+    lazy Dask array of such sparse blocks, the same bits.
     """
 
     def __init__(self, degree=2, *, interaction_only=False, include_bias=True, order="C"):
@@ -172,7 +191,8 @@ class PolynomialFeatures(LazyOutputMixin, TransformerMixin, BaseEstimator):
 
             X = _dask.check_features(self, X, reset=False)
             return _dask.polynomial_features(X, degrees, self.interaction_only,
-                                             self.include_bias, self.n_output_features_)
+                                             self.include_bias, self.n_output_features_,
+                                             sparse_class=_sparse_output_class(X))
         from fastml.kernels import polynomial_features_chunk
         from fastml._threads import effective_n_threads
 
@@ -189,8 +209,6 @@ class PolynomialFeatures(LazyOutputMixin, TransformerMixin, BaseEstimator):
         return np.asfortranarray(out) if self.order == "F" else out
 
     def _sparse_transform(self, X):
-        from sklearn import get_config
-
         from fastml._threads import effective_n_threads
         from fastml.kernels import sparse_polynomial_features_chunk
 
@@ -199,11 +217,7 @@ class PolynomialFeatures(LazyOutputMixin, TransformerMixin, BaseEstimator):
         out = sparse_polynomial_features_chunk(
             X, (self._min_degree, self._max_degree), interaction_only=self.interaction_only,
             include_bias=self.include_bias, n_threads=effective_n_threads(None))
-        # the class scikit-learn's sparse_interface setting asks for
-        kind = "_array" if get_config().get("sparse_interface") == "sparray" else "_matrix"
-        from scipy import sparse
-
-        return getattr(sparse, out.format + kind)(out)
+        return _sparse_output_class(out)(out)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -4,12 +4,13 @@ of ``fastml.kernels.sparse``.  Never densified.  As scikit-learn, the
 scalers take sparse input only where no centering is asked for: implicit
 zeros stay zeros, and every stored value is multiplied by its column's
 factor (``1 / scale_`` in ``transform``, ``scale_`` in
-``inverse_transform``).
+``inverse_transform``).  Dask arrays of scipy.sparse blocks take the same
+kernels block by block (``fastml._dask``), lazily.
 """
 import numpy as np
 from sklearn.utils.validation import validate_data
 
-from fastml._validation import FLOAT_DTYPES
+from fastml._validation import FLOAT_DTYPES, is_dask_collection
 
 CENTER_MESSAGE = ("Cannot center sparse matrices: pass `with_mean=False` instead. See "
                   "docstring for motivation and alternatives.")
@@ -26,6 +27,15 @@ def is_sparse(X):
     from scipy import sparse
 
     return sparse.issparse(X)
+
+
+def has_sparse_values(X):
+    """X is scipy.sparse, or a Dask array of scipy.sparse blocks."""
+    if is_dask_collection(X):
+        from fastml._dask.arrays import has_sparse_blocks
+
+        return has_sparse_blocks(X)
+    return is_sparse(X)
 
 
 def check_sparse(estimator, X, reset, formats, validate=True):
@@ -55,11 +65,17 @@ def quantiles(X, wanted, n_threads):
     return sparse_quantiles_chunk(X, wanted, n_threads=n_threads)
 
 
-def scale(X, factor, copy, n_threads, clip=False):
+def scale(X, factor, copy, n_threads, clip=False, formats=("csr", "csc")):
     """Every stored value of column j times ``factor[j]`` (float64, rounded
     once to X's dtype), as scikit-learn's ``inplace_column_scale``; a new
-    matrix of X's class and format unless ``copy`` is False."""
+    matrix of X's class and format unless ``copy`` is False.  A Dask array
+    of sparse blocks: lazily, block by block, each block in ``formats``."""
     from fastml.kernels import sparse_scale_columns_chunk
+
+    if is_dask_collection(X):
+        from fastml._dask.reductions import scale_sparse_columns
+
+        return scale_sparse_columns(X, factor, formats, clip=clip)
 
     return sparse_scale_columns_chunk(X, np.asarray(factor, dtype=np.float64), clip=clip,
                                       copy=copy, n_threads=n_threads)
