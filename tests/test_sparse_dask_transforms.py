@@ -189,6 +189,14 @@ def test_polynomial_features(rng, cls, dtype, params):
         got.toarray(), skp.PolynomialFeatures(**params).fit_transform(X).toarray())
 
 
+def test_pandas_output_refused_for_sparse_blocks(rng):
+    pytest.importorskip("dask.dataframe")
+    X = make(rng, sparse.csr_matrix, np.float64)
+    scaler = StandardScaler(with_mean=False).set_output(transform="pandas").fit(X)
+    with pytest.raises(ValueError, match="outputs a Dask array of scipy sparse blocks"):
+        scaler.transform(untouchable(X))
+
+
 @pytest.mark.parametrize("Estimator, params", [
     (StandardScaler, dict(with_mean=False)),
     (MaxAbsScaler, dict(clip=True)),

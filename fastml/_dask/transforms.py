@@ -94,7 +94,16 @@ def fourier_features(X, weights, offset):
 
 def as_dask_dataframe(result, columns, X):
     """A lazy transform result as a Dask DataFrame with ``columns``, on the
-    index of X when X is a Dask DataFrame."""
+    index of X when X is a Dask DataFrame.  Sparse blocks are refused, with
+    scikit-learn's words for sparse output."""
+    from fastml._dask.arrays import has_sparse_blocks
+
+    if has_sparse_blocks(result):
+        raise ValueError(
+            "The transformer outputs a Dask array of scipy sparse blocks. Try to set the "
+            "transformer output to a dense array or disable Pandas output with "
+            "set_output(transform='default')."
+        )
     try:
         import dask.dataframe as dd
     except ImportError as error:
