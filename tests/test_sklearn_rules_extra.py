@@ -115,3 +115,14 @@ def test_rbf_sampler_sparse_list_example_of_sklearn():
 
     X = sp.csr_matrix([[1, 2], [3, 4], [5, 6]])
     assert RBFSampler().fit(X).transform(X).shape == (3, 100)
+
+
+def test_unknown_categorical_feature_name_is_quoted_plainly():
+    """scikit-learn's test_categorical_spec_errors_with_feature_names: the
+    message names the unknown feature as 'f3', not np.str_('f3')."""
+    pd = pytest.importorskip("pandas")
+    from fastml.ensemble import HistGradientBoostingRegressor
+
+    X = pd.DataFrame({"f0": [0, 1, 2], "f1": [0, 1, 2], "f2": [0.0, 1.0, 2.0]})
+    with pytest.raises(ValueError, match=r"names \['f3'\], which are not features of X"):
+        HistGradientBoostingRegressor(categorical_features=["f0", "f3"]).fit(X, [0, 1, 2])

@@ -65,7 +65,7 @@ def categorical_mask(X, categorical_features, n_features, feature_names):
             raise ValueError("categorical_features names features, but X has no feature "
                              "names; pass a DataFrame or give indices or a boolean mask.")
         index = {name: j for j, name in enumerate(feature_names)}
-        missing = [name for name in spec if name not in index]
+        missing = [str(name) for name in spec if name not in index]  # not np.str_(...)
         if missing:
             raise ValueError(f"categorical_features names {missing}, which are not features "
                              f"of X; its features are {list(feature_names)}.")
