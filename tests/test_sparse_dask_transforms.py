@@ -214,3 +214,19 @@ def test_on_the_cluster(client, rng, Estimator, params):
                                        rtol=1e-12)
     got = client.compute(mem.transform(as_dask(X))).result()
     assert_same_sparse(got, mem.transform(X))
+
+
+def test_int_dtype_and_feature_chunks(rng):
+    """Integer values and several feature chunks are taken as the in-memory
+    estimators take them (float64, all of a row's features)."""
+    A = (make(rng, sparse.csr_matrix, np.float64, nan=False).toarray() * 10).astype(np.int64)
+    X = sparse.csc_matrix(A)
+    D = da.from_array(X, chunks=(ROWS, 4), asarray=False)
+    for estimator in (StandardScaler(with_mean=False), MaxAbsScaler(),
+                      RobustScaler(with_centering=False), PolynomialFeatures()):
+        expected = type(estimator)(**estimator.get_params()).fit_transform(X)
+        got = estimator.fit_transform(D).compute()
+        assert type(got) is type(expected) and got.format == expected.format
+        assert got.dtype == expected.dtype == np.float64
+        # StandardScaler: its merged moments are equal within rounding
+        np.testing.assert_allclose(got.toarray(), expected.toarray(), rtol=1e-12)
