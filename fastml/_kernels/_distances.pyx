@@ -1033,43 +1033,61 @@ cdef enum:
     SPARSE_ROW_BLOCK = 2048   # distances made and offered at a time
 
 
-cdef inline void _sparse_accumulate(
-        int kind, const floating *x_data, const sparse_index *x_indices, Py_ssize_t x0,
-        Py_ssize_t x1, const floating *yt_data, const sparse_index *yt_indices,
-        const sparse_index *yt_indptr, double *acc) noexcept nogil:
-    """acc[j] += the sums over the features x (entries x0:x1) shares with
-    row j of Y, through Y's transpose: x_f y_f, or for L1 the overlap
-    |x_f| + |y_f| - |x_f - y_f|."""
-    cdef Py_ssize_t p, q, f
-    cdef double xv, yv
+cdef inline Py_ssize_t _max_terms(const sparse_index[::1] indptr) noexcept nogil:
+    """The largest number of stored values in a row (at least 1)."""
+    cdef Py_ssize_t i, most = 1
+    for i in range(indptr.shape[0] - 1):
+        most = max(most, <Py_ssize_t> (indptr[i + 1] - indptr[i]))
+    return most
+
+
+cdef inline void _start_row(const sparse_index *x_indices, Py_ssize_t x0, Py_ssize_t x1,
+                            const sparse_index *yt_indptr, Py_ssize_t *cursor) noexcept nogil:
+    """Each feature of x (entries x0:x1) at the start of its posting list
+    (the rows of Y holding it, in increasing order)."""
+    cdef Py_ssize_t p
     for p in range(x0, x1):
-        f = x_indices[p]
-        xv = x_data[p]
-        if kind == SPARSE_L1:
-            for q in range(yt_indptr[f], yt_indptr[f + 1]):
-                yv = yt_data[q]
-                acc[yt_indices[q]] += fabs(xv) + fabs(yv) - fabs(xv - yv)
-        else:
-            for q in range(yt_indptr[f], yt_indptr[f + 1]):
-                acc[yt_indices[q]] += xv * yt_data[q]
+        cursor[p - x0] = yt_indptr[x_indices[p]]
 
 
-cdef inline void _sparse_distances(
+cdef inline void _sparse_block(
         int kind, const floating *x_data, const sparse_index *x_indices, Py_ssize_t x0,
         Py_ssize_t x1, double xs, const floating *y_data, const sparse_index *y_indices,
-        const sparse_index *y_indptr, const double *y_stat, double tau, Py_ssize_t j0,
-        int nb, double *acc, double *row) noexcept nogil:
-    """row[:nb] = the distances from x to rows j0 .. j0 + nb - 1 of Y, from
-    their sums acc[j0:j0 + nb] (then zeroed for the next row of X): the
-    identity, branch-free so that it vectorises, then the few pairs it
-    cannot resolve from differences (see argkmin_sparse)."""
+        const sparse_index *y_indptr, const double *y_stat, const floating *yt_data,
+        const sparse_index *yt_indices, const sparse_index *yt_indptr, double tau,
+        Py_ssize_t j0, int nb, Py_ssize_t *cursor, double *acc, double *row) noexcept nogil:
+    """row[:nb] = the distances from x (entries x0:x1) to rows j0 .. j0 + nb
+    - 1 of Y.
+
+    First the sums over the features they share, through Y's transpose:
+    each feature's posting list is walked from its cursor to the end of the
+    block (the cursor then waits there for the next block), adding x_f y_f
+    (for L1 the overlap |x_f| + |y_f| - |x_f - y_f|) into acc[:nb], which
+    stays in the L1 cache.  Then the identity, branch-free so that it
+    vectorises, and the few pairs it cannot resolve, from differences (see
+    argkmin_sparse).  acc is left zero."""
+    cdef Py_ssize_t p, q, end, j1 = j0 + nb
+    cdef double xv, yv
     cdef int j
     cdef const double *ys = y_stat + j0
-    cdef double *a = acc + j0
+    for p in range(x0, x1):
+        xv = x_data[p]
+        q = cursor[p - x0]
+        end = yt_indptr[x_indices[p] + 1]
+        if kind == SPARSE_L1:
+            while q < end and yt_indices[q] < j1:
+                yv = yt_data[q]
+                acc[yt_indices[q] - j0] += fabs(xv) + fabs(yv) - fabs(xv - yv)
+                q += 1
+        else:
+            while q < end and yt_indices[q] < j1:
+                acc[yt_indices[q] - j0] += xv * yt_data[q]
+                q += 1
+        cursor[p - x0] = q
     if kind == SPARSE_COSINE:
         for j in range(nb):
-            row[j] = min(1.0 - a[j] * (xs * ys[j]), 2.0)   # (xs ys): (j, i) has the same bits
-            a[j] = 0
+            row[j] = min(1.0 - acc[j] * (xs * ys[j]), 2.0)   # (xs ys): (j, i) has the same bits
+            acc[j] = 0
         for j in range(nb):
             if row[j] < tau and xs != 0 and ys[j] != 0:
                 row[j] = _sparse_exact(kind, x_data, x_indices, x0, x1, y_data, y_indices,
@@ -1077,12 +1095,12 @@ cdef inline void _sparse_distances(
         return
     if kind == SPARSE_L1:
         for j in range(nb):
-            row[j] = xs + ys[j] - a[j]
-            a[j] = 0
+            row[j] = xs + ys[j] - acc[j]
+            acc[j] = 0
     else:
         for j in range(nb):
-            row[j] = xs + ys[j] - 2 * a[j]
-            a[j] = 0
+            row[j] = xs + ys[j] - 2 * acc[j]
+            acc[j] = 0
     for j in range(nb):
         if row[j] < tau * (xs + ys[j]):
             row[j] = _sparse_exact(kind, x_data, x_indices, x0, x1, y_data, y_indices,
@@ -1095,7 +1113,7 @@ def argkmin_sparse(
     const floating[::1] y_data, const sparse_index[::1] y_indices,
     const sparse_index[::1] y_indptr,          # IN Y (m rows), CSR, sorted
     const floating[::1] yt_data, const sparse_index[::1] yt_indices,
-    const sparse_index[::1] yt_indptr,         # IN Y transposed, CSR
+    const sparse_index[::1] yt_indptr,         # IN Y transposed, CSR, sorted
     int kind,                                  # IN SPARSE_KINDS entry
     const double[::1] x_stat,                  # IN (n,) see below
     const double[::1] y_stat,                  # IN (m,) the same for Y
@@ -1105,7 +1123,7 @@ def argkmin_sparse(
     int n_threads,                             # IN
 ):
     """Offer every distance of ``kind`` between the rows of sparse X and Y
-    to the heaps.
+    to the heaps, block of rows of Y by block (_sparse_block).
 
     The sums over the features a pair shares give the distance through an
     identity: ``|x|^2 + |y|^2 - 2 x.y`` (row statistic ``|x|^2``), ``1 -
@@ -1114,16 +1132,17 @@ def argkmin_sparse(
     |x_f - y_f|)`` (statistic ``|x|_1``).  A pair whose value is below
     ``tau`` times the scale of the identity's rounding is recomputed from
     differences (as ``gemm_distances`` does for its tiles).  Every step
-    gives (x, y) and (y, x) the same bits.  Extra memory: a row of m
-    doubles per thread."""
+    gives (x, y) and (y, x) the same bits.  Extra memory per thread: two
+    blocks of SPARSE_ROW_BLOCK doubles and a cursor per value of a row."""
     import numpy as np
     cdef:
         Py_ssize_t n = x_indptr.shape[0] - 1, m = y_indptr.shape[0] - 1
         Py_ssize_t i, j0, jb, x0, x1
         Py_ssize_t n_blocks = _cdiv(m, SPARSE_ROW_BLOCK)
         int k = <int> heap_d.shape[1], tid, nb
-        double[:, ::1] sums = np.zeros((n_threads, max(m, 1)))
+        double[:, ::1] sums = np.zeros((n_threads, SPARSE_ROW_BLOCK))
         double[:, ::1] rows = np.empty((n_threads, SPARSE_ROW_BLOCK))
+        Py_ssize_t[:, ::1] cursors = np.empty((n_threads, _max_terms(x_indptr)), np.intp)
     if n == 0 or m == 0 or k == 0:
         return
     with nogil:
@@ -1131,14 +1150,14 @@ def argkmin_sparse(
             tid = threadid()
             x0 = x_indptr[i]
             x1 = x_indptr[i + 1]
-            _sparse_accumulate(kind, &x_data[0], &x_indices[0], x0, x1, &yt_data[0],
-                               &yt_indices[0], &yt_indptr[0], &sums[tid, 0])
+            _start_row(&x_indices[0], x0, x1, &yt_indptr[0], &cursors[tid, 0])
             for jb in range(n_blocks):
                 j0 = jb * SPARSE_ROW_BLOCK
                 nb = <int> min(SPARSE_ROW_BLOCK, m - j0)
-                _sparse_distances(kind, &x_data[0], &x_indices[0], x0, x1, x_stat[i],
-                                  &y_data[0], &y_indices[0], &y_indptr[0], &y_stat[0], tau,
-                                  j0, nb, &sums[tid, 0], &rows[tid, 0])
+                _sparse_block(kind, &x_data[0], &x_indices[0], x0, x1, x_stat[i], &y_data[0],
+                              &y_indices[0], &y_indptr[0], &y_stat[0], &yt_data[0],
+                              &yt_indices[0], &yt_indptr[0], tau, j0, nb, &cursors[tid, 0],
+                              &sums[tid, 0], &rows[tid, 0])
                 _offer_row(&rows[tid, 0], nb, j0, k, &heap_d[i, 0], &heap_i[i, 0])
 
 
@@ -1148,7 +1167,7 @@ def sparse_distance_rows(
     const floating[::1] y_data, const sparse_index[::1] y_indices,
     const sparse_index[::1] y_indptr,          # IN Y (m rows), CSR, sorted
     const floating[::1] yt_data, const sparse_index[::1] yt_indices,
-    const sparse_index[::1] yt_indptr,         # IN Y transposed, CSR
+    const sparse_index[::1] yt_indptr,         # IN Y transposed, CSR, sorted
     int kind,                                  # IN SPARSE_KINDS entry
     const double[::1] x_stat,                  # IN (n,) as argkmin_sparse's
     const double[::1] y_stat,                  # IN (m,)
@@ -1165,8 +1184,9 @@ def sparse_distance_rows(
         Py_ssize_t i, j, j0, jb, x0, x1
         Py_ssize_t n_blocks = _cdiv(m, SPARSE_ROW_BLOCK)
         int tid, nb
-        double[:, ::1] sums = np.zeros((n_threads, max(m, 1)))
+        double[:, ::1] sums = np.zeros((n_threads, SPARSE_ROW_BLOCK))
         double[:, ::1] rows = np.empty((n_threads, SPARSE_ROW_BLOCK))
+        Py_ssize_t[:, ::1] cursors = np.empty((n_threads, _max_terms(x_indptr)), np.intp)
     if n == 0 or m == 0:
         return
     with nogil:
@@ -1174,14 +1194,14 @@ def sparse_distance_rows(
             tid = threadid()
             x0 = x_indptr[i]
             x1 = x_indptr[i + 1]
-            _sparse_accumulate(kind, &x_data[0], &x_indices[0], x0, x1, &yt_data[0],
-                               &yt_indices[0], &yt_indptr[0], &sums[tid, 0])
+            _start_row(&x_indices[0], x0, x1, &yt_indptr[0], &cursors[tid, 0])
             for jb in range(n_blocks):
                 j0 = jb * SPARSE_ROW_BLOCK
                 nb = <int> min(SPARSE_ROW_BLOCK, m - j0)
-                _sparse_distances(kind, &x_data[0], &x_indices[0], x0, x1, x_stat[i],
-                                  &y_data[0], &y_indices[0], &y_indptr[0], &y_stat[0], tau,
-                                  j0, nb, &sums[tid, 0], &rows[tid, 0])
+                _sparse_block(kind, &x_data[0], &x_indices[0], x0, x1, x_stat[i], &y_data[0],
+                              &y_indices[0], &y_indptr[0], &y_stat[0], &yt_data[0],
+                              &yt_indices[0], &yt_indptr[0], tau, j0, nb, &cursors[tid, 0],
+                              &sums[tid, 0], &rows[tid, 0])
                 if take_sqrt:
                     for j in range(nb):
                         out[i, j0 + j] = <floating> sqrt(rows[tid, j])
@@ -1196,7 +1216,7 @@ def radius_sparse(
     const floating[::1] y_data, const sparse_index[::1] y_indices,
     const sparse_index[::1] y_indptr,          # IN Y (m rows), CSR, sorted
     const floating[::1] yt_data, const sparse_index[::1] yt_indices,
-    const sparse_index[::1] yt_indptr,         # IN Y transposed, CSR
+    const sparse_index[::1] yt_indptr,         # IN Y transposed, CSR, sorted
     int kind,                                  # IN SPARSE_KINDS entry
     const double[::1] x_stat,                  # IN (n,) as argkmin_sparse's
     const double[::1] y_stat,                  # IN (m,)
@@ -1212,11 +1232,12 @@ def radius_sparse(
     import numpy as np
     cdef:
         Py_ssize_t n = x_indptr.shape[0] - 1, m = y_indptr.shape[0] - 1
-        Py_ssize_t i, j, j0, jb, x0, x1, c, total = 0
+        Py_ssize_t i, j0, jb, x0, x1, c, total = 0
         Py_ssize_t n_blocks = _cdiv(m, SPARSE_ROW_BLOCK)
         int tid, nb
-        double[:, ::1] sums = np.zeros((n_threads, max(m, 1)))
+        double[:, ::1] sums = np.zeros((n_threads, SPARSE_ROW_BLOCK))
         double[:, ::1] rows = np.empty((n_threads, SPARSE_ROW_BLOCK))
+        Py_ssize_t[:, ::1] cursors = np.empty((n_threads, _max_terms(x_indptr)), np.intp)
         Py_ssize_t[::1] counts = np.zeros(n, np.intp)
         Py_ssize_t[::1] starts = np.zeros(n + 1, np.intp)
         Py_ssize_t **found_i = <Py_ssize_t **> calloc(max(n, 1), sizeof(Py_ssize_t *))
@@ -1234,14 +1255,14 @@ def radius_sparse(
                 tid = threadid()
                 x0 = x_indptr[i]
                 x1 = x_indptr[i + 1]
-                _sparse_accumulate(kind, &x_data[0], &x_indices[0], x0, x1, &yt_data[0],
-                                   &yt_indices[0], &yt_indptr[0], &sums[tid, 0])
+                _start_row(&x_indices[0], x0, x1, &yt_indptr[0], &cursors[tid, 0])
                 for jb in range(n_blocks):
                     j0 = jb * SPARSE_ROW_BLOCK
                     nb = <int> min(SPARSE_ROW_BLOCK, m - j0)
-                    _sparse_distances(kind, &x_data[0], &x_indices[0], x0, x1, x_stat[i],
-                                      &y_data[0], &y_indices[0], &y_indptr[0], &y_stat[0],
-                                      tau, j0, nb, &sums[tid, 0], &rows[tid, 0])
+                    _sparse_block(kind, &x_data[0], &x_indices[0], x0, x1, x_stat[i],
+                                  &y_data[0], &y_indices[0], &y_indptr[0], &y_stat[0],
+                                  &yt_data[0], &yt_indices[0], &yt_indptr[0], tau, j0, nb,
+                                  &cursors[tid, 0], &sums[tid, 0], &rows[tid, 0])
                     n_failed += not _keep_within(&rows[tid, 0], nb, j0, bound,
                                                  &found_i[i], &found_d[i], &counts[i])
         if n_failed:

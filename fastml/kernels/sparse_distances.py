@@ -266,8 +266,12 @@ class SparseIndex:
         return {**self.__dict__, "_transposed": None, "_stats": {}}
 
     def transposed(self):
+        """For each feature, the rows holding it, in increasing order (CSR)."""
         if self._transposed is None:
-            self._transposed = self.rows.T.tocsr()
+            transposed = self.rows.T.tocsr()
+            if not transposed.has_sorted_indices:
+                transposed.sort_indices()
+            self._transposed = transposed
         return self._transposed
 
     def stat(self, ranked):
