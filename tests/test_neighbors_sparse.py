@@ -153,3 +153,49 @@ def test_dask_arrays_of_sparse_blocks_stay_lazy_on_a_cluster(rng, client):
     np.testing.assert_array_equal(ours.predict(Qd).compute(), theirs.predict(Q))
     with pytest.raises(ValueError, match="not valid for sparse input"):
         fm.NearestNeighbors(metric="chebyshev").fit(Xd)
+
+
+def test_precomputed_sparse_graphs_as_in_scikit_learn(rng):
+    """The transformers' graphs fed back with metric="precomputed", the
+    pipeline pattern: the same neighbours, predictions and radius searches
+    as scikit-learn, and its errors."""
+    X, y, Q = rng.normal(size=(150, 4)), rng.normal(size=150), rng.normal(size=(20, 4))
+    maker = fm.KNeighborsTransformer(n_neighbors=8, mode="distance").fit(X)
+    G, Gq = maker.transform(X), maker.transform(Q)
+    for fmt in ("csr", "csc", "coo", "lil"):
+        ours = fm.NearestNeighbors(n_neighbors=4, metric="precomputed").fit(G.asformat(fmt))
+        theirs = sk.NearestNeighbors(n_neighbors=4, metric="precomputed").fit(G)
+        assert_same_neighbours(ours.kneighbors(Gq.asformat(fmt)), theirs.kneighbors(Gq))
+        assert_same_neighbours(ours.kneighbors(), theirs.kneighbors())
+        for sort_results in (False, True):
+            (d1, i1), (d2, i2) = (m.radius_neighbors(Gq, 1.0, sort_results=sort_results)
+                                  for m in (ours, theirs))
+            for a, b, c, e in zip(d1, i1, d2, i2):
+                order_a, order_b = np.lexsort((b, a)), np.lexsort((e, c))
+                np.testing.assert_array_equal(b[order_a], e[order_b])
+                if sort_results:
+                    np.testing.assert_array_equal(a, np.sort(a))
+    predicted = fm.KNeighborsRegressor(n_neighbors=5, metric="precomputed").fit(G, y).predict(Gq)
+    np.testing.assert_allclose(
+        predicted, sk.KNeighborsRegressor(n_neighbors=5, metric="precomputed").fit(G, y)
+        .predict(Gq))
+    ours = fm.NearestNeighbors(n_neighbors=4, metric="precomputed").fit(G)
+    with pytest.raises(ValueError, match="10 neighbors per samples are required"):
+        ours.kneighbors(Gq, n_neighbors=10)
+    with pytest.raises(TypeError, match="'dok' format is not supported"):
+        fm.NearestNeighbors(metric="precomputed").fit(G.todok())
+    negative = G.copy()
+    negative.data[3] = -1.0
+    with pytest.raises(ValueError, match="Negative values in data passed to precomputed"):
+        fm.NearestNeighbors(metric="precomputed").fit(negative)
+    with pytest.raises(ValueError, match="150 training samples"):
+        ours.kneighbors(Gq[:, :100])
+
+
+def test_a_sparse_query_on_a_tree_fitted_on_dense_rows_is_refused(rng):
+    X, Q = rng.normal(size=(50, 4)), sparse.csr_matrix(rng.normal(size=(5, 4)))
+    for algorithm in ("kd_tree", "ball_tree"):
+        with pytest.raises(ValueError, match=f"{algorithm} does not work with sparse"):
+            fm.NearestNeighbors(algorithm=algorithm).fit(X).kneighbors(Q)
+        with pytest.raises(ValueError, match=f"{algorithm} does not work with sparse"):
+            sk.NearestNeighbors(algorithm=algorithm).fit(X).kneighbors(Q)

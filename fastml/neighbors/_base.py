@@ -16,8 +16,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastml._validation.metrics import is_distance_metric
-from fastml.neighbors._sparse import (accept_sparse, check_sparse_metric, query_rows,
-                                      training_rows)
+from fastml.neighbors._sparse import (accept_sparse, check_graph_format, check_sparse_metric,
+                                      graph_argkmin, graph_radius, precomputed_graph,
+                                      query_rows, training_rows)
 from fastml._validation import (
     FLOAT_DTYPES,
     Interval,
@@ -262,7 +263,8 @@ class _NeighborsBase(BaseEstimator):
         from fastml._validation.metrics import default_params
 
         if sparse.issparse(X):
-            check_sparse_metric(self._effective_metric()[1], self.algorithm in _TREE_METRICS)
+            check_graph_format(X) if self.metric == "precomputed" else check_sparse_metric(
+                self._effective_metric()[1], self.algorithm in _TREE_METRICS)
         self._fit_X_boolean = names_boolean_metric(self.metric) and is_boolean_input(X)
         finite, accept = self._ensure_all_finite(), accept_sparse(self._effective_metric()[1])
         if supervised:
@@ -278,7 +280,9 @@ class _NeighborsBase(BaseEstimator):
                     "With metric='precomputed', fit takes the square matrix of distances "
                     f"between the training samples; got shape {X.shape}."
                 )
-            if np.any(X < 0):
+            if sparse.issparse(X):
+                X = precomputed_graph(X, X.shape[0])
+            elif np.any(X < 0):
                 raise ValueError("Precomputed distance matrix contains negative values.")
         name, metric, params = self._effective_metric()
         self._check_algorithm(name, params)
@@ -288,7 +292,7 @@ class _NeighborsBase(BaseEstimator):
             params.update(default_params(name, params, X, None))
         self._check_metric(metric, params, X.shape[1])
         self.effective_metric_, self.effective_metric_params_ = metric, params
-        self._fit_X, self._search_rows = training_rows(X)   # not made again per query
+        self._fit_X, self._search_rows = training_rows(X, self.metric == "precomputed")
         self.n_samples_fit_ = X.shape[0]
         return y
 
@@ -340,6 +344,10 @@ class _NeighborsBase(BaseEstimator):
         X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False, ensure_min_samples=0,
                           ensure_all_finite=self._ensure_all_finite(),
                           accept_sparse=accept_sparse(self._effective_metric()[1]))
+        if sparse.issparse(X) and not sparse.issparse(self._fit_X) \
+                and self.algorithm in _TREE_METRICS:   # as scikit-learn's tree
+            raise ValueError(f"{self.algorithm} does not work with sparse matrices. Densify the "
+                             "data, or set algorithm='brute'")
         return query_rows(X)
 
     def _ensure_all_finite(self):
@@ -358,7 +366,11 @@ class _NeighborsBase(BaseEstimator):
                 f"With metric='precomputed', queries are distances to the "
                 f"{self.n_samples_fit_} training samples; got {shape[1]} columns."
             )
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False, ensure_min_samples=0)
+        check_graph_format(X)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False, ensure_min_samples=0,
+                          accept_sparse=accept_sparse("precomputed"))
+        if sparse.issparse(X):
+            return precomputed_graph(X, self.n_samples_fit_)
         if np.any(X < 0):
             raise ValueError("Precomputed distance matrix contains negative values.")
         return X
@@ -418,7 +430,7 @@ class _NeighborsBase(BaseEstimator):
         from fastml._threads import effective_n_threads
 
         if self.effective_metric_ == "precomputed":
-            return _precomputed_argkmin(X, k)
+            return graph_argkmin(X, k) if sparse.issparse(X) else _precomputed_argkmin(X, k)
         metric, params = self._kernel_params()
         return kernels.argkmin_chunk(X, self._search_rows, k, metric,
                                      n_threads=effective_n_threads(self.n_jobs), **params)
@@ -447,7 +459,9 @@ class _NeighborsBase(BaseEstimator):
         self._warn_boolean(getattr(self, "_fit_X_boolean", False) if query_is_train else X,
                            stacklevel=3)
         X = self._fit_X if query_is_train else self._validate_query(X)
-        if self.effective_metric_ == "precomputed":
+        if self.effective_metric_ == "precomputed" and sparse.issparse(X):
+            offsets, indices, distances = graph_radius(X, radius, sort_results)
+        elif self.effective_metric_ == "precomputed":
             rows, cols = np.nonzero(X <= radius)
             offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=X.shape[0]))])
             indices, distances = cols.astype(np.int64), X[rows, cols]
