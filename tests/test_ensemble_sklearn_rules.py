@@ -61,3 +61,27 @@ def test_negative_categories_follow_sklearn_1_9(Sk, Ours):
                                    rtol=1e-10)
     # -1 is a category, not a missing value: it predicts differently from NaN
     assert not np.allclose(getattr(ours, method)(Q[:1]), getattr(ours, method)(Q[1:2]))
+
+
+@pytest.mark.parametrize("Sk, Ours", [(SkRegressor, HistGradientBoostingRegressor),
+                                      (SkClassifier, HistGradientBoostingClassifier)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rare_categories_go_right_as_in_sklearn(Sk, Ours, seed):
+    """scikit-learn ranks only the categories whose support (hessian in rows
+    of the node's mean hessian) reaches 10 and sends the rarer ones right:
+    a category seen in 4 rows of 1000, and missing values in as few, predict
+    as scikit-learn predicts them (their own value would need ranking)."""
+    rng = np.random.RandomState(seed)
+    X = np.c_[rng.rand(1000), rng.randint(6, size=1000)].astype(float)
+    y = (X[:, 1] % 2 == 0) * 1.0 + rng.rand(1000) * 0.1
+    X[:4, 1] = 9          # a rare category: 4 rows
+    X[4:10, 1] = np.nan   # rare missing values
+    y[:10] = 5.0 if Sk is SkRegressor else 1.0
+    y = y if Sk is SkRegressor else y > 0.5
+    Q = np.array([[0.5, 9], [0.5, np.nan], [0.5, 30], [0.5, 1], [0.5, 2]])
+    ref = Sk(categorical_features=[1], max_iter=20, random_state=0).fit(X, y)
+    ours = Ours(categorical_features=[1], max_iter=20, random_state=0).fit(X, y)
+    method = "predict" if Sk is SkRegressor else "predict_proba"
+    for A in (X, Q):
+        np.testing.assert_allclose(getattr(ours, method)(A), getattr(ref, method)(A),
+                                   rtol=1e-9, atol=1e-12)

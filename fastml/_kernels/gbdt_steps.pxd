@@ -188,15 +188,18 @@ cdef inline void scan_feature(const int64_t *hist, Py_ssize_t n_values, bint cat
     values left, missing right), then, for features with missing values,
     in decreasing order with missing values sent left; a candidate must
     beat the best so far strictly.  Categorical features: the categories
-    present (the missing bin counts as one) are ranked by gradient /
-    (hessian + categorical_smoothing), ties by bin (keys, order: 256
-    each, scratch), and the best prefix of that ranking goes left
-    (``left_set``; ``threshold`` is the prefix length)."""
-    cdef Py_ssize_t b, k, j, n_cats = 0, missing_bin = rule.missing_bin
+    present (the missing bin counts as one) with a support of at least
+    categorical_smoothing are ranked by gradient / (hessian +
+    categorical_smoothing), ties by bin (keys, order: 256 each, scratch);
+    the left child takes the best of the first 1 .. half of that ranking
+    and of its last 1 .. half less one, as scikit-learn scans them
+    (``left_set``; ``threshold`` is how many categories go left); the rare
+    categories go right."""
+    cdef Py_ssize_t b, k, j, middle, n_cats = 0, missing_bin = rule.missing_bin
     cdef long long g_total = 0, h_total = 0, n_total = 0, g = 0, h = 0, n = 0, code
     cdef long long g_right = 0, h_right = 0, n_right = 0
-    cdef bint with_h = rule.with_hessians
-    cdef double parent, key
+    cdef bint with_h = rule.with_hessians, from_back = 0
+    cdef double parent, key, gain_before
     no_split(best)
     for b in range(n_values + 1):   # the bins that hold codes
         code = b if b < n_values else missing_bin
@@ -210,6 +213,12 @@ cdef inline void scan_feature(const int64_t *hist, Py_ssize_t n_values, bint cat
             code = b if b < n_values else missing_bin
             if hist[3 * code + 2] == 0:
                 continue
+            # scikit-learn's minimum support: a category whose hessian, in
+            # rows of the node's mean hessian, is under categorical_smoothing
+            # is not ranked and always goes right (as unseen categories do)
+            if ((<double> (hist[3 * code + 1] if with_h else hist[3 * code + 2])) * n_total
+                    < rule.categorical_smoothing * (h_total if with_h else n_total)):
+                continue
             key = hist[3 * code] * rule.gradient_scale / (
                 (hist[3 * code + 1] if with_h else hist[3 * code + 2]) * rule.hessian_scale
                 + rule.categorical_smoothing)
@@ -221,15 +230,25 @@ cdef inline void scan_feature(const int64_t *hist, Py_ssize_t n_values, bint cat
             keys[j] = key
             order[j] = code
             n_cats += 1
-        for k in range(n_cats - 1):  # the first k + 1 ranked categories go left
+        # scikit-learn's scan: the first 1, 2, ... up to half of the ranked
+        # categories go left, then the last 1, 2, ... up to half less one
+        # (the unranked rare categories stay right either way)
+        middle = (n_cats + 1) // 2
+        for j in range(2 * middle - 1):
+            if j == middle:                  # the scan from the back starts
+                g = h = n = 0
+            k = j if j < middle else n_cats - 1 - (j - middle)
             code = order[k]
             g += hist[3 * code]
             h += hist[3 * code + 1] if with_h else hist[3 * code + 2]
             n += hist[3 * code + 2]
+            gain_before = best.gain
             _keep(best, split_gain(g, h, n, g_total, h_total, n_total, parent, rule),
-                  k + 1, g, h, n, with_h, 0)
-        for k in range(best.threshold if best.threshold > 0 else 0):
-            code = order[k]
+                  (j if j < middle else j - middle) + 1, g, h, n, with_h, 0)
+            if best.gain != gain_before:
+                from_back = j >= middle
+        for j in range(best.threshold if best.threshold > 0 else 0):
+            code = order[n_cats - 1 - j if from_back else j]
             best.left_set[code >> 6] |= (<uint64_t> 1) << (code & 63)
             if code == missing_bin:
                 best.missing_left = 1

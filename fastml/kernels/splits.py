@@ -22,7 +22,10 @@ class SplitCandidates(NamedTuple):
     left_set: np.ndarray      # (d, 4) uint64 bits of the bins going left (categorical)
 
 
-CATEGORICAL_SMOOTHING = 10.0  # hessian added to a category's when ranking categories
+# scikit-learn's MIN_CAT_SUPPORT: the hessian added to a category's when
+# ranking categories, and the least support (hessian in rows of the node's
+# mean hessian) of a category that is ranked at all; the others go right
+CATEGORICAL_SMOOTHING = 10.0
 
 
 def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
@@ -37,10 +40,14 @@ def find_node_splits(hist, n_values, *, gradient_scale, hessian_scale=None,
     upwards with missing values right, then, for features with missing
     values, downwards with them left), and a candidate must beat the best
     so far strictly, so ties go the way scikit-learn's go.  A categorical feature's bins are its
-    categories: those present in the node (the missing bin is one more) are
-    ranked by gradient sum / (hessian sum + ``CATEGORICAL_SMOOTHING``), and
-    the best prefix of the ranking goes left (``left_set``; ``threshold``
-    is then the prefix length).  The gain is ``G_L^2 / (H_L + l2) + G_R^2 / (H_R + l2) -
+    categories: those present in the node (the missing bin is one more)
+    with a support of at least ``CATEGORICAL_SMOOTHING`` (hessian sum in
+    rows of the node's mean hessian) are ranked by gradient sum / (hessian
+    sum + ``CATEGORICAL_SMOOTHING``), and the left child takes the best of
+    the first 1 .. half and the last 1 .. half less one of the ranking, as
+    scikit-learn scans them (``left_set``; ``threshold`` is then how many
+    categories go left); the rarer categories go right, as scikit-learn
+    sends them.  The gain is ``G_L^2 / (H_L + l2) + G_R^2 / (H_R + l2) -
     G^2 / (H + l2)`` (twice the loss reduction of a second-order step),
     with the sums converted from fixed point by the scales.  A candidate
     needs ``min_samples_leaf`` rows and a hessian sum of ``min_hessian``
