@@ -116,8 +116,6 @@ def test_metrics_scikit_learn_refuses_for_sparse_are_refused(rng):
             fm.NearestNeighbors(metric=metric, p=p).fit(X)
         with pytest.raises(ValueError, match="not valid for sparse input"):
             sk.NearestNeighbors(metric=metric, p=p).fit(X)
-    with pytest.raises(NotImplementedError, match="densify"):
-        fm.NearestNeighbors(metric=lambda a, b: 0.0).fit(X)
     with pytest.raises(TypeError, match="Sparse data"):   # a dense-only metric, sparse query
         fm.NearestNeighbors(metric="chebyshev").fit(X.toarray()).kneighbors(X)
 
@@ -199,3 +197,28 @@ def test_a_sparse_query_on_a_tree_fitted_on_dense_rows_is_refused(rng):
             fm.NearestNeighbors(algorithm=algorithm).fit(X).kneighbors(Q)
         with pytest.raises(ValueError, match=f"{algorithm} does not work with sparse"):
             sk.NearestNeighbors(algorithm=algorithm).fit(X).kneighbors(Q)
+
+
+def test_a_callable_metric_on_sparse_rows_runs_as_in_scikit_learn(rng):
+    """scikit-learn calls a callable metric on pairs of sparse rows; fastml
+    does the same (its speed), with one SlowMetricWarning per search."""
+    from fastml._validation.metrics import SlowMetricWarning
+
+    X, Q = make(rng, 80), make(rng, 6)
+
+    def l1(a, b, scale=1.0):
+        return scale * abs(a - b).sum()
+
+    for params in ({}, {"scale": 2.0}):
+        theirs = sk.NearestNeighbors(n_neighbors=3, radius=1.5, metric=l1, algorithm="brute",
+                                     metric_params=params or None).fit(X)
+        ours = fm.NearestNeighbors(n_neighbors=3, radius=1.5, metric=l1,
+                                   metric_params=params or None).fit(X)
+        with pytest.warns(SlowMetricWarning, match="sparse input is called in plain Python"):
+            got = ours.kneighbors(Q)
+        assert_same_neighbours(got, theirs.kneighbors(Q))
+        with pytest.warns(SlowMetricWarning):
+            got = ours.radius_neighbors(Q, sort_results=True)
+        for a, b, c, e in zip(*got, *theirs.radius_neighbors(Q, sort_results=True)):
+            np.testing.assert_array_equal(b, e)
+            np.testing.assert_allclose(a, c)

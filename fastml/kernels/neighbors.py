@@ -97,8 +97,7 @@ def argkmin_chunk(X, Y, k, metric="euclidean", *, n_threads=1, **params):
     True
     """
     if _sparse_search(X, Y):
-        _no_params_for_sparse(params)
-        return argkmin_sparse_chunk(X, Y, k, metric, n_threads=n_threads)
+        return argkmin_sparse_chunk(X, Y, k, metric, n_threads=n_threads, **params)
     n_threads = check_positive_int(n_threads, "n_threads")
     k = check_positive_int(k, "k")
     X, Y, request = check_blocks(X, Y, metric, params, finite=True)
@@ -108,12 +107,6 @@ def argkmin_chunk(X, Y, k, metric="euclidean", *, n_threads=1, **params):
 def _sparse_search(X, Y):
     """Whether the search is among sparse rows (either side sparse)."""
     return sparse.issparse(X) or sparse.issparse(Y) or isinstance(Y, SparseIndex)
-
-
-def _no_params_for_sparse(params):
-    if params:
-        raise ValueError(f"metric parameters {sorted(params)} are not taken with sparse "
-                         "input: its metrics (euclidean, cosine, manhattan) have none.")
 
 
 def merge_argkmin(a, b):
@@ -226,9 +219,8 @@ def radius_neighbors_chunk(X, Y, radius, metric="euclidean", *, n_threads=1,
     True
     """
     if _sparse_search(X, Y):
-        _no_params_for_sparse(params)
         return radius_neighbors_sparse_chunk(X, Y, radius, metric, n_threads=n_threads,
-                                             sort_results=sort_results)
+                                             sort_results=sort_results, **params)
     n_threads = check_positive_int(n_threads, "n_threads")
     if not isinstance(radius, numbers.Real) or not radius >= 0:
         raise ValueError(f"radius must be a non-negative number, got {radius!r}.")

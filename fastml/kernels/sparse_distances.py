@@ -14,6 +14,7 @@ within a radius (``radius_neighbors_sparse_chunk``).  One set of compiled
 steps serves the three (``_kernels/_distances.pyx``).
 """
 import numbers
+import warnings
 
 import numpy as np
 from scipy import sparse
@@ -21,7 +22,8 @@ from scipy import sparse
 from fastml._kernels import _distances
 from fastml._threads import threads_for
 from fastml._validation import as_float_block, check_positive_int
-from fastml.kernels._plan import _GEMM_TARGET_ERROR, finish_heaps, new_heaps
+from fastml._validation.metrics import SlowMetricWarning
+from fastml.kernels._plan import _GEMM_TARGET_ERROR, finish_heaps, new_heaps, offer_in_blocks
 from fastml.kernels.sparse import as_sparse_block
 
 __all__ = ["SparseIndex", "sparse_pairwise_distances_chunk", "argkmin_sparse_chunk",
@@ -32,7 +34,7 @@ SPARSE_METRICS = {"euclidean": "sqeuclidean", "l2": "sqeuclidean", "sqeuclidean"
                   "cosine": "cosine", "cityblock": "l1", "manhattan": "l1", "l1": "l1"}
 
 
-def argkmin_sparse_chunk(X, Y, k, metric="euclidean", *, n_threads=1):
+def argkmin_sparse_chunk(X, Y, k, metric="euclidean", *, n_threads=1, **params):
     """The k nearest rows of sparse Y for each row of sparse X.
 
     Parameters
@@ -48,8 +50,10 @@ def argkmin_sparse_chunk(X, Y, k, metric="euclidean", *, n_threads=1):
         Neighbours per query, >= 1.  If Y has fewer than k rows, the
         missing neighbours are reported as distance ``inf``, index -1.
     metric : {"euclidean", "l2", "sqeuclidean", "cosine", "cityblock", "manhattan", \
-"l1"}, default="euclidean"
-        The cosine distance of an all-zero row is 1, as in scikit-learn.
+"l1"} or callable, default="euclidean"
+        The cosine distance of an all-zero row is 1, as in scikit-learn.  A
+        callable (with ``**params``) runs as scikit-learn runs it on sparse
+        rows, one Python call per pair, with a ``SlowMetricWarning``.
     n_threads : int, default=1
         Threads for this call (over rows of X).
 
@@ -101,6 +105,13 @@ def argkmin_sparse_chunk(X, Y, k, metric="euclidean", *, n_threads=1):
     """
     n_threads = check_positive_int(n_threads, "n_threads")
     k = check_positive_int(k, "k")
+    if callable(metric):
+        X, Y = _python_metric_rows(X, Y, metric, params)
+        heap_d, heap_i = new_heaps(X.shape[0], k)
+        offer_in_blocks(lambda A, B: _python_distances(A, B, metric, params), X, Y, heap_d,
+                        heap_i, n_threads)
+        return finish_heaps(heap_d, heap_i, n_threads)
+    _no_params(metric, params)
     search = _Search(X, Y, metric)
     heap_d, heap_i = new_heaps(search.X.shape[0], k)
     _distances.argkmin_sparse(*search.operands(), heap_d, heap_i, n_threads)
@@ -116,7 +127,7 @@ def argkmin_sparse_chunk(X, Y, k, metric="euclidean", *, n_threads=1):
 
 
 def radius_neighbors_sparse_chunk(X, Y, radius, metric="euclidean", *, n_threads=1,
-                                  sort_results=False):
+                                  sort_results=False, **params):
     """For each row of sparse X, the rows of sparse Y within ``radius``
     (distance <= radius).
 
@@ -150,6 +161,9 @@ def radius_neighbors_sparse_chunk(X, Y, radius, metric="euclidean", *, n_threads
     n_threads = check_positive_int(n_threads, "n_threads")
     if not isinstance(radius, numbers.Real) or not radius >= 0:
         raise ValueError(f"radius must be a non-negative number, got {radius!r}.")
+    if callable(metric):
+        return _python_radius(X, Y, radius, metric, params, sort_results)
+    _no_params(metric, params)
     search = _Search(X, Y, metric)
     # candidates by the identity with room for its rounding, then the test
     # made again on the distances from differences
@@ -232,6 +246,55 @@ def sparse_pairwise_distances_chunk(X, Y=None, metric="euclidean", *, n_threads=
     if Y is None:
         np.fill_diagonal(out, 0)
     return out
+
+
+def _no_params(metric, params):
+    if params:
+        raise ValueError(f"metric {metric!r} takes no parameters with sparse input; got "
+                         f"{sorted(params)}.")
+
+
+def _python_metric_rows(X, Y, metric, params):
+    """X and Y (CSR) for a callable metric, which runs as scikit-learn runs
+    it on sparse rows (one Python call per pair), with a SlowMetricWarning."""
+    label = getattr(metric, "__name__", repr(metric))
+    warnings.warn(f"the callable metric {label!r} on sparse input is called in plain Python, "
+                  "one call per pair of sparse rows (scikit-learn's speed); fastml's compiled "
+                  f"sparse kernels cover {', '.join(sorted(SPARSE_METRICS))}.",
+                  SlowMetricWarning, stacklevel=4)
+    Y = Y.rows if isinstance(Y, SparseIndex) else Y
+    return (A if sparse.issparse(A) and A.format == "csr" else sparse.csr_matrix(A)
+            for A in (X, Y))
+
+
+def _python_distances(A, B, metric, params):
+    """A block of a callable metric's distances between sparse rows, by
+    scikit-learn's own loop (C-contiguous float64)."""
+    from sklearn.metrics import pairwise_distances
+
+    return np.ascontiguousarray(pairwise_distances(A, B, metric=metric, **params),
+                                dtype=np.float64)
+
+
+def _python_radius(X, Y, radius, metric, params, sort_results):
+    """radius_neighbors_sparse_chunk for a callable metric: blocks of rows
+    of X against Y, each block's distances made once."""
+    X, Y = _python_metric_rows(X, Y, metric, params)
+    rows_per_block = max(1, (1 << 22) // max(Y.shape[0], 1))
+    rows, indices, distances = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
+    for x0 in range(0, X.shape[0], rows_per_block):
+        D = _python_distances(X[x0:x0 + rows_per_block], Y, metric, params)
+        r, c = np.nonzero(D <= radius)
+        rows.append(r + x0)
+        indices.append(c.astype(np.int64))
+        distances.append(D[r, c])
+    rows, indices, distances = (np.concatenate(a) for a in (rows, indices, distances))
+    if sort_results:
+        order = np.lexsort((indices, distances, rows))
+        indices, distances = indices[order], distances[order]
+    offsets = np.zeros(X.shape[0] + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=X.shape[0]), out=offsets[1:])
+    return offsets, indices, distances
 
 
 class SparseIndex:

@@ -15,6 +15,8 @@ def accept_sparse(effective_metric):
     formats for "precomputed"), or none."""
     if isinstance(effective_metric, str) and effective_metric == "precomputed":
         return list(GRAPH_FORMATS)
+    if callable(effective_metric):
+        return "csr"
     return "csr" if isinstance(effective_metric, str) and effective_metric in SPARSE_INPUT_METRICS \
         else False
 
@@ -24,9 +26,9 @@ def check_sparse_metric(effective_metric, asks_for_tree):
     metric brute force cannot take with sparse rows, its warning when a tree
     was asked for (a tree never is built: brute force then, as there)."""
     metric = effective_metric
-    if metric == "precomputed":   # a graph: precomputed_graph checks it
+    if metric == "precomputed" or callable(metric):   # a graph; scikit-learn's loop
         return
-    if callable(metric) or is_distance_metric(metric):
+    if is_distance_metric(metric):
         raise NotImplementedError(
             f"fastml does not take sparse input with metric={metric!r} yet; densify X "
             "(X.toarray()) or use one of " + ", ".join(sorted(SPARSE_INPUT_METRICS)) + ".")
