@@ -5,7 +5,11 @@ The quantiles are exact per column (``quantiles_chunk``: a bucketed
 selection per column, columns over threads), or on Dask from a mergeable
 quantile summary of every block; the transform is one compiled pass
 (``quantile_transform_chunk``).  Fitted attributes and outputs equal
-scikit-learn's bit for bit on NumPy input.
+scikit-learn's bit for bit on NumPy input.  scipy.sparse input (made CSC)
+is fitted by ``sparse_quantiles_chunk`` on the columns with their zeros, or
+by ``quantiles_chunk`` on the stored values alone (``ignore_implicit_zeros``),
+from scikit-learn's subsample of each long column; its transform maps the
+stored values only.
 """
 import numbers
 import warnings
@@ -18,14 +22,29 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from fastml._set_output import LazyOutputMixin
 from fastml._validation import (FLOAT_DTYPES, Interval, Options, check_parameters,
                                 is_dask_collection, is_float16, unchanged_on_error)
+from fastml.preprocessing import _sparse
+
+SPARSE_NEGATIVE_MESSAGE = "QuantileTransformer only accepts non-negative sparse matrices."
+DASK_SPARSE_MESSAGE = (
+    "QuantileTransformer does not take Dask arrays of scipy.sparse blocks; pass the "
+    "scipy.sparse matrix in memory, or dense blocks (X.map_blocks(lambda b: b.toarray()))."
+)
+
+# at most this many values in one padded block of ignore_implicit_zeros columns
+_PADDED_BLOCK = 1 << 23
+
+
+def _check_non_negative(X):
+    with np.errstate(invalid="ignore"):
+        if np.any(X.data < 0):
+            raise ValueError(SPARSE_NEGATIVE_MESSAGE)
 
 class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin,
                           BaseEstimator):
     """Map each feature to a uniform or a normal distribution through its
     quantiles.
 
-    Drop-in for :class:`sklearn.preprocessing.QuantileTransformer` (dense
-    input): the same ``quantiles_`` (the same subsample for a given
+    Drop-in for :class:`sklearn.preprocessing.QuantileTransformer`: the same ``quantiles_`` (the same subsample for a given
     ``random_state``; exact quantiles, NaN skipped) and the same outputs,
     bit for bit, from one compiled pass
     (``fastml.kernels.quantile_transform_chunk``).
@@ -36,7 +55,8 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
         Number of quantiles (at most the number of samples is used).
     output_distribution : {"uniform", "normal"}, default="uniform"
     ignore_implicit_zeros : bool, default=False
-        Only meaningful for sparse input, which fastml does not take.
+        Sparse input: fit on the stored values only (negative values are
+        then allowed).  With dense input it warns and has no effect.
     subsample : int or None, default=10_000
         Fit on this many rows drawn without replacement (None: all rows).
     random_state : int, RandomState instance or None, default=None
@@ -61,7 +81,14 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
     else each quantile within that many positions of the sorted column.
     ``subsample`` does not apply to Dask input (every row is summarised).
     ``transform`` and ``inverse_transform`` of a Dask array are lazy.
-    Sparse input is not supported.
+    scipy.sparse input (any format; made CSC, non-negative unless
+    ``ignore_implicit_zeros``): implicit zeros are values of their column;
+    a column with more than ``subsample`` stored values is fitted, as in
+    scikit-learn, on ``subsample`` values, ``subsample * nnz // n_samples``
+    of them drawn from the stored ones (the same draws) and the rest zeros.
+    ``transform`` and ``inverse_transform`` map the stored values and
+    return a CSC of the input's class (zeros stay implicit).  Dask arrays of
+    sparse blocks raise NotImplementedError.
     """
 
     def __init__(self, *, n_quantiles=1000, output_distribution="uniform",
@@ -94,7 +121,14 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
                 f"Got {self.n_quantiles} quantiles and {self.subsample} samples."
             )
         dask_input = is_dask_collection(X)
-        if dask_input:
+        if dask_input and _sparse.has_sparse_values(X):
+            raise NotImplementedError(DASK_SPARSE_MESSAGE)
+        sparse_input = not dask_input and _sparse.is_sparse(X)
+        if sparse_input:
+            X = _sparse.check_sparse(self, X, reset=True, formats=("csc",))
+            if not self.ignore_implicit_zeros:
+                _check_non_negative(X)
+        elif dask_input:
             from fastml import _dask
 
             X = _dask.check_features(self, X, reset=True)
@@ -106,7 +140,7 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
                 f"n_quantiles ({self.n_quantiles}) is greater than the total number of "
                 f"samples ({n_samples}). n_quantiles is set to n_samples."
             )
-        if self.ignore_implicit_zeros:
+        if self.ignore_implicit_zeros and not sparse_input:
             warnings.warn("'ignore_implicit_zeros' takes effect only with sparse matrix. "
                           "This parameter has no effect.")
         self.n_quantiles_ = max(1, min(self.n_quantiles, n_samples))
@@ -116,6 +150,10 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
         if dask_input:  # every row summarised; subsample does not apply
             quantiles, _, _, self.quantile_rank_error_ = _dask.column_quantiles(
                 X, levels, "linear", allow_nan=True)
+        elif sparse_input:
+            quantiles = self._sparse_quantiles(X, check_random_state(self.random_state),
+                                               levels, effective_n_threads(None))
+            self.__dict__.pop("quantile_rank_error_", None)
         else:
             rng = check_random_state(self.random_state)
             if self.subsample is not None and self.subsample < n_samples:
@@ -131,8 +169,74 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
         self.quantiles_ = quantiles
         return self
 
+    def _sparse_quantiles(self, X, rng, levels, n_threads):
+        """Quantiles of each column of the CSC X as scikit-learn's sparse fit
+        takes them: a column with more than ``subsample`` stored values is
+        replaced by ``subsample`` values (random draws from the stored ones,
+        in column order, then zeros); the other columns keep all their
+        values.  Implicit zeros count unless ``ignore_implicit_zeros``."""
+        from fastml.kernels import quantiles_chunk, sparse_quantiles_chunk
+        from scipy import sparse
+
+        n, d = X.shape
+        indptr, ignore, sub = X.indptr, self.ignore_implicit_zeros, self.subsample
+        nnz = np.diff(indptr).astype(np.int64)  # int32 indptr: sub * nnz would overflow
+        drawn = np.zeros(d, dtype=bool) if sub is None else nnz > sub
+        # the subsample of every drawn column: positions among its stored values
+        picks = [rng.choice(nnz[j], size=sub if ignore else sub * nnz[j] // n,
+                            replace=False) + indptr[j] for j in np.flatnonzero(drawn)]
+        quantiles = np.empty((levels.shape[0], d))
+        if not ignore:
+            kept = np.flatnonzero(~drawn)
+            if kept.size:
+                quantiles[:, kept] = sparse_quantiles_chunk(
+                    X if kept.size == d else X[:, kept], levels, n_threads=n_threads)
+            if picks:  # drawn values at rows 0 .. k-1 of `sub` rows, the rest zeros
+                sizes = np.array([p.size for p in picks])
+                values = X.data[np.concatenate(picks)]
+                rows = np.arange(values.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+                S = sparse.csc_matrix((values, rows, np.r_[0, np.cumsum(sizes)]),
+                                      shape=(sub, len(picks)))
+                quantiles[:, drawn] = sparse_quantiles_chunk(S, levels, n_threads=n_threads)
+            return quantiles
+        # stored values only: columns padded with NaN (skipped), in blocks
+        positions = [np.arange(indptr[j], indptr[j + 1]) for j in range(d)]
+        for j, p in zip(np.flatnonzero(drawn), picks):
+            positions[j] = p
+        lengths = np.array([p.size for p in positions])
+        length = max(int(lengths.max(initial=0)), 1)
+        step = max(1, _PADDED_BLOCK // length)
+        for start in range(0, d, step):
+            block = positions[start:start + step]
+            padded = np.full((length, len(block)), np.nan, dtype=X.dtype)
+            for c, p in enumerate(block):
+                padded[:p.size, c] = X.data[p]
+            quantiles[:, start:start + len(block)] = quantiles_chunk(
+                padded, levels, n_threads=n_threads)
+        quantiles[:, lengths == 0] = 0.0  # no values: scikit-learn's zeros
+        return quantiles
+
+    def _map_sparse(self, X, inverse):
+        """The CSC X with each column's stored values mapped (in place)."""
+        from fastml.kernels import quantile_transform_chunk
+        from fastml._threads import effective_n_threads
+
+        n_threads = effective_n_threads(None)
+        if self.copy or not X.data.flags.writeable:
+            X = X.copy()
+        indptr = X.indptr
+        for j in np.flatnonzero(np.diff(indptr)):
+            column = X.data[indptr[j]:indptr[j + 1]].reshape(-1, 1)
+            quantile_transform_chunk(
+                column, self.quantiles_[:, j:j + 1], self.references_, inverse=inverse,
+                output_distribution=self.output_distribution, out=column,
+                n_threads=n_threads)
+        return X
+
     def _map(self, X, inverse, copy):
         if is_dask_collection(X):
+            if _sparse.has_sparse_values(X):
+                raise NotImplementedError(DASK_SPARSE_MESSAGE)
             from fastml import _dask
 
             X = _dask.check_features(self, X, reset=False)
@@ -151,6 +255,11 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
         """Map X onto the output distribution; same shape and dtype (float16
         too, as in scikit-learn: computed in float64, rounded once)."""
         check_is_fitted(self)
+        if _sparse.is_sparse(X):
+            X = _sparse.check_sparse(self, X, reset=False, formats=("csc",))
+            if not self.ignore_implicit_zeros:
+                _check_non_negative(X)
+            return self._map_sparse(X, inverse=False)
         half = is_float16(X)
         if not is_dask_collection(X):
             X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES, copy=False,
@@ -161,6 +270,15 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
     def inverse_transform(self, X):
         """Map values of the output distribution back to the feature scale."""
         check_is_fitted(self)
+        if _sparse.is_sparse(X):
+            X = _sparse.check_sparse(self, X, reset=False, formats=("csc",),
+                                     validate=False)
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but QuantileTransformer is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+            return self._map_sparse(X, inverse=True)
         if is_float16(X):
             return self.inverse_transform(np.asarray(X, dtype=np.float64)).astype(np.float16)
         if not is_dask_collection(X):
@@ -175,4 +293,5 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = True
         return tags
