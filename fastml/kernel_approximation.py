@@ -18,6 +18,45 @@ from fastml.preprocessing._polynomial import check_output_fits
 __all__ = ["RBFSampler"]
 
 
+def has_sparse_blocks(X):
+    """A Dask array of scipy.sparse blocks (Dask imported only for one)."""
+    from fastml._dask.arrays import has_sparse_blocks as sparse_blocks
+
+    return sparse_blocks(X)
+
+
+def sparse_fourier_features(X, weights, offset, n_threads):
+    """Random Fourier features of sparse rows (CSR / CSC, matrix or array):
+    SciPy's sparse x dense product in X's dtype (as scikit-learn's
+    ``safe_sparse_dot``), then the compiled pass of
+    ``fourier_features_chunk``, in place; dense (n_samples, n_components).
+    One function for in-memory input and every block of a Dask array of
+    sparse blocks."""
+    from fastml._kernels import _features
+
+    if X.dtype not in FLOAT_DTYPES:
+        X = X.astype(np.float64)
+    out = np.ascontiguousarray(X @ weights.astype(X.dtype, copy=False), dtype=X.dtype)
+    m = out.shape[1]
+    if out.size:
+        _features.cos_rows(out, offset.astype(X.dtype), float(np.sqrt(2.0 / m)),
+                           np.empty((n_threads, m), dtype=X.dtype), n_threads)
+    return out
+
+
+def _sparse_blocks_variance(X):
+    """The variance of every value of a Dask array of sparse blocks (as
+    ``X.var()``, implicit zeros included), from the column moments of one
+    tree reduction: ``mean(var_j + mean_j**2) - mean(mean_j)**2``."""
+    from fastml._dask.reductions import column_moments
+
+    moments = column_moments(X)
+    mean = moments.mean
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = moments.m2 / moments.count
+    return float(np.mean(var + mean ** 2) - np.mean(mean) ** 2)
+
+
 class RBFSampler(LazyOutputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                  BaseEstimator):
     """Approximate the RBF kernel's feature map with random Fourier features.
@@ -51,7 +90,11 @@ class RBFSampler(LazyOutputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
     takes its variance as scikit-learn does (``E[X**2] - E[X]**2``),
     transform is SciPy's sparse x dense product, never densifying X,
     then the same compiled offset, cosine and scale pass; the output is
-    dense, as in scikit-learn.
+    dense, as in scikit-learn.  Dask arrays of sparse blocks: ``gamma="scale"``
+    takes the variance from one tree reduction of the column moments,
+    implicit zeros included (equal to the in-memory one to rounding);
+    ``transform`` is lazy, each block mapped as in memory into a dense
+    block.
     """
 
     def __init__(self, *, gamma=1.0, n_components=100, random_state=None):
@@ -80,8 +123,11 @@ class RBFSampler(LazyOutputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
         rng = check_random_state(self.random_state)
         n_features = X.shape[1]
         if self.gamma == "scale":
-            variance = (X.multiply(X).mean() - X.mean() ** 2 if sparse.issparse(X)
-                        else X.var())
+            if is_dask_collection(X) and has_sparse_blocks(X):
+                variance = _sparse_blocks_variance(X)
+            else:
+                variance = (X.multiply(X).mean() - X.mean() ** 2 if sparse.issparse(X)
+                            else X.var())
             if is_dask_collection(variance):
                 variance = variance.compute()
             self._gamma = 1.0 / (n_features * variance) if variance != 0 else 1.0
@@ -105,6 +151,13 @@ class RBFSampler(LazyOutputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
             from fastml import _dask
 
             X = _dask.check_features(self, X, reset=False)
+            if has_sparse_blocks(X):
+                from fastml._dask.transforms import map_sparse_blocks
+
+                return map_sparse_blocks(
+                    X, sparse_fourier_features, np.empty((0, 0), X.dtype),
+                    n_columns=self.n_components, weights=self.random_weights_,
+                    offset=self.random_offset_)
             return _dask.fourier_features(X, self.random_weights_, self.random_offset_)
         from fastml.kernels import fourier_features_chunk
         from fastml._threads import effective_n_threads
@@ -119,18 +172,8 @@ class RBFSampler(LazyOutputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
                                       n_threads=effective_n_threads(None))
 
     def _sparse_features(self, X, n_threads):
-        """Features of CSR rows: SciPy's sparse x dense product in X's
-        dtype (as scikit-learn's ``safe_sparse_dot``), then the compiled
-        pass of ``fourier_features_chunk``, in place."""
-        from fastml._kernels import _features
-
-        out = np.ascontiguousarray(X @ self.random_weights_.astype(X.dtype, copy=False),
-                                   dtype=X.dtype)
-        m = out.shape[1]
-        if out.size:
-            _features.cos_rows(out, self.random_offset_.astype(X.dtype), float(np.sqrt(2.0 / m)),
-                               np.empty((n_threads, m), dtype=X.dtype), n_threads)
-        return out
+        return sparse_fourier_features(X, self.random_weights_, self.random_offset_,
+                                       n_threads)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

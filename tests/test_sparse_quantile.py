@@ -154,7 +154,8 @@ def test_errors():
         fp.QuantileTransformer(n_quantiles=10, ignore_implicit_zeros=True).fit(X)
 
 
-def test_dask_sparse_blocks_refused_before_work():
+def test_dask_sparse_blocks_transform_is_lazy():
+    # fit and transform of Dask sparse blocks: tests/test_sparse_dask_quantile_rbf.py
     da = pytest.importorskip("dask.array")
     from dask.array.utils import meta_from_array
 
@@ -165,8 +166,6 @@ def test_dask_sparse_blocks_refused_before_work():
         raise AssertionError("a block was computed")
 
     D = D.map_blocks(explode, dtype=D.dtype, meta=meta_from_array(D))
-    with pytest.raises(NotImplementedError, match="scipy.sparse blocks"):
-        fp.QuantileTransformer(n_quantiles=10).fit(D)
     fitted = fp.QuantileTransformer(n_quantiles=10).fit(abs(X))
-    with pytest.raises(NotImplementedError, match="scipy.sparse blocks"):
-        fitted.transform(D)
+    out = fitted.transform(D)
+    assert out.shape == X.shape and meta_from_array(out).format == "csc"

@@ -56,26 +56,27 @@ def _combine_all(parts):
     return reduce(combine_moments, parts)
 
 
-def column_quantile_summary(X, size=None, fan_in=8):
+def column_quantile_summary(X, size=None, fan_in=8, implicit_zeros=True):
     """``kernels.QuantileSummary`` of a Dask array's columns:
     ``quantile_summary_chunk`` per block (the same summary of a sparse
     block, see ``_sparse_quantile_summary``), combined in a tree; a combined
     summary over ``8 * size`` entries in a column is compressed to
     ``4 * size`` (each compression adds at most ``n / (8 (size - 1)) + 1``
-    to its stated ``rank_error()``).  One ``dask.compute``."""
+    to its stated ``rank_error()``).  One ``dask.compute``.
+    ``implicit_zeros=False``: a sparse block's stored values only."""
     from fastml.kernels import SUMMARY_SIZE
 
     size = SUMMARY_SIZE if size is None else size
     X = as_float_dask_array(X, "X")
-    return tree_reduce(X, partial(_summary_block, size=size),
+    return tree_reduce(X, partial(_summary_block, size=size, implicit_zeros=implicit_zeros),
                         partial(_combine_summaries, size=size), fan_in)
 
 
-def _summary_block(block, size):
+def _summary_block(block, size, implicit_zeros=True):
     from fastml.kernels import quantile_summary_chunk
 
     if sparse.issparse(block):
-        return _sparse_quantile_summary(block, size)
+        return _sparse_quantile_summary(block, size, implicit_zeros)
     return quantile_summary_chunk(block, size)
 
 
@@ -87,12 +88,14 @@ def _ranges(starts, stops):
     return starts[owner] + np.arange(owner.size) - first[owner], owner
 
 
-def _sparse_quantile_summary(X, size):
+def _sparse_quantile_summary(X, size, implicit_zeros=True):
     """``quantile_summary_chunk`` of a sparse block, equal to that of the
     densified block (the same order statistics, exact ranks, implicit zeros
     counted), from one sort of the stored values: the evenly spaced
     positions falling in a column's run of zeros give one entry, so the
-    work is O(nnz log nnz + d), never O(n d)."""
+    work is O(nnz log nnz + d), never O(n d).  ``implicit_zeros=False``:
+    the summary of the stored values alone (as if each column held only
+    them; ``n_rows`` stays the block's row count)."""
     from fastml.kernels import QuantileSummary
 
     X = X.tocsc(copy=True)
@@ -105,6 +108,8 @@ def _sparse_quantile_summary(X, size):
     v, c = data[keep][order], cols[keep][order]
     stored = np.bincount(c, minlength=d)
     zeros = n - np.diff(X.indptr)                 # implicit zeros
+    if not implicit_zeros:
+        zeros = np.zeros_like(zeros)
     m = stored + zeros                            # non-NaN values (the dense n[j])
     start = np.cumsum(stored) - stored            # column j's values in v
     neg = np.bincount(c[v < 0], minlength=d)
@@ -192,7 +197,7 @@ def _scale_sparse_block(block, factor, formats, clip):
     return sparse_scale_columns_chunk(block, factor, clip=clip, copy=True, n_threads=1)
 
 
-def column_quantiles(X, levels, method, allow_nan):
+def column_quantiles(X, levels, method, allow_nan, implicit_zeros=True):
     """Per-column quantiles of a Dask array from one ``dask.compute`` of a
     mergeable quantile summary (:func:`column_quantile_summary`).
 
@@ -208,10 +213,13 @@ def column_quantiles(X, levels, method, allow_nan):
     low, high : ndarray of shape (n_features,)
         Each column's smallest and largest value (exact).
     rank_error : ndarray of shape (n_features,), int64
+
+    ``implicit_zeros=False``: the quantiles of a sparse block's stored
+    values only (a column without any is NaN).
     """
     from fastml.kernels import summary_quantiles
 
-    summary = column_quantile_summary(X)
+    summary = column_quantile_summary(X, implicit_zeros=implicit_zeros)
     if not allow_nan and np.any(summary.n < summary.n_rows):
         feature = int(np.flatnonzero(summary.n < summary.n_rows)[0])
         raise ValueError(f"Input X contains NaN (feature {feature}).")

@@ -92,6 +92,21 @@ def fourier_features(X, weights, offset):
                         meta=np.empty((0, 0), X.dtype))
 
 
+def map_sparse_blocks(X, block_function, meta, n_columns=None, **kwargs):
+    """Lazy ``block_function(block, **kwargs)`` of every block of a Dask
+    array of scipy.sparse blocks: the estimator's own in-memory sparse
+    function (a module-level function, so a task pickles it by name), run
+    on one thread.  ``meta`` is an empty block of the output's class,
+    format and dtype; ``n_columns`` the output width (default X's)."""
+    chunks = X.chunks if n_columns is None else (X.chunks[0], (n_columns,))
+    return X.map_blocks(_sparse_block, block_function=block_function, kwargs=kwargs,
+                        dtype=meta.dtype, chunks=chunks, meta=meta)
+
+
+def _sparse_block(block, block_function, kwargs):
+    return block_function(block, n_threads=1, **kwargs)
+
+
 def as_dask_dataframe(result, columns, X):
     """A lazy transform result as a Dask DataFrame with ``columns``, on the
     index of X when X is a Dask DataFrame.  Sparse blocks are refused, with

@@ -25,10 +25,6 @@ from fastml._validation import (FLOAT_DTYPES, Interval, Options, check_parameter
 from fastml.preprocessing import _sparse
 
 SPARSE_NEGATIVE_MESSAGE = "QuantileTransformer only accepts non-negative sparse matrices."
-DASK_SPARSE_MESSAGE = (
-    "QuantileTransformer does not take Dask arrays of scipy.sparse blocks; pass the "
-    "scipy.sparse matrix in memory, or dense blocks (X.map_blocks(lambda b: b.toarray()))."
-)
 
 # at most this many values in one padded block of ignore_implicit_zeros columns
 _PADDED_BLOCK = 1 << 23
@@ -38,6 +34,32 @@ def _check_non_negative(X):
     with np.errstate(invalid="ignore"):
         if np.any(X.data < 0):
             raise ValueError(SPARSE_NEGATIVE_MESSAGE)
+
+
+def map_sparse_columns(X, quantiles, references, inverse, output_distribution, n_threads,
+                       copy=True, check_negative=False):
+    """The stored values of each column of the sparse X mapped through its
+    quantiles (``quantile_transform_chunk`` per column); implicit zeros
+    stay implicit.  X (any format; made CSC, a new matrix of X's class, or
+    X itself mapped in place if CSC and not ``copy``).  One function for
+    in-memory input and for every block of a Dask array of sparse blocks.
+    ``check_negative``: refuse a negative stored value first."""
+    from fastml.kernels import quantile_transform_chunk
+
+    if X.format != "csc":
+        X = X.asformat("csc")
+    elif copy:
+        X = X.copy()
+    if check_negative:
+        _check_non_negative(X)
+    indptr = X.indptr
+    for j in np.flatnonzero(np.diff(indptr)):
+        column = X.data[indptr[j]:indptr[j + 1]].reshape(-1, 1)
+        quantile_transform_chunk(
+            column, quantiles[:, j:j + 1], references, inverse=inverse,
+            output_distribution=output_distribution, out=column, n_threads=n_threads)
+    return X
+
 
 class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixin,
                           BaseEstimator):
@@ -87,8 +109,20 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
     scikit-learn, on ``subsample`` values, ``subsample * nnz // n_samples``
     of them drawn from the stored ones (the same draws) and the rest zeros.
     ``transform`` and ``inverse_transform`` map the stored values and
-    return a CSC of the input's class (zeros stay implicit).  Dask arrays of
-    sparse blocks raise NotImplementedError.
+    return a CSC of the input's class (zeros stay implicit).
+
+    Dask arrays of scipy.sparse blocks: ``fit`` takes the same merged
+    summaries, a block's summary from its stored values and its implicit
+    zeros counted (only the stored values with ``ignore_implicit_zeros``),
+    with the same ``quantile_rank_error_`` as dense blocks (exact under
+    the same conditions); a negative value is refused after that one
+    pass.  ``subsample`` does not apply.  ``transform`` and
+    ``inverse_transform`` are lazy: each block mapped as in memory
+    (``map_sparse_columns``: stored values only) into a CSC block of the
+    input's class; a negative value (without ``ignore_implicit_zeros``)
+    raises ValueError when its block is computed.  With
+    ``ignore_implicit_zeros``, a column whose stored values are all NaN
+    gets zero quantiles (in memory: NaN).
     """
 
     def __init__(self, *, n_quantiles=1000, output_distribution="uniform",
@@ -121,8 +155,7 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
                 f"Got {self.n_quantiles} quantiles and {self.subsample} samples."
             )
         dask_input = is_dask_collection(X)
-        if dask_input and _sparse.has_sparse_values(X):
-            raise NotImplementedError(DASK_SPARSE_MESSAGE)
+        dask_sparse = dask_input and _sparse.has_sparse_values(X)
         sparse_input = not dask_input and _sparse.is_sparse(X)
         if sparse_input:
             X = _sparse.check_sparse(self, X, reset=True, formats=("csc",))
@@ -140,7 +173,7 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
                 f"n_quantiles ({self.n_quantiles}) is greater than the total number of "
                 f"samples ({n_samples}). n_quantiles is set to n_samples."
             )
-        if self.ignore_implicit_zeros and not sparse_input:
+        if self.ignore_implicit_zeros and not (sparse_input or dask_sparse):
             warnings.warn("'ignore_implicit_zeros' takes effect only with sparse matrix. "
                           "This parameter has no effect.")
         self.n_quantiles_ = max(1, min(self.n_quantiles, n_samples))
@@ -148,8 +181,13 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
         # the levels exactly as np.nanpercentile(X, references_ * 100) has them
         levels = np.true_divide(self.references_ * 100, 100)
         if dask_input:  # every row summarised; subsample does not apply
-            quantiles, _, _, self.quantile_rank_error_ = _dask.column_quantiles(
-                X, levels, "linear", allow_nan=True)
+            implicit = not (dask_sparse and self.ignore_implicit_zeros)
+            quantiles, low, _, self.quantile_rank_error_ = _dask.column_quantiles(
+                X, levels, "linear", allow_nan=True, implicit_zeros=implicit)
+            if dask_sparse and implicit and np.any(low < 0):
+                raise ValueError(SPARSE_NEGATIVE_MESSAGE)
+            if not implicit:  # a column without stored values: scikit-learn's zeros
+                quantiles[:, np.isnan(quantiles[0])] = 0.0
         elif sparse_input:
             quantiles = self._sparse_quantiles(X, check_random_state(self.random_state),
                                                levels, effective_n_threads(None))
@@ -217,26 +255,35 @@ class QuantileTransformer(LazyOutputMixin, OneToOneFeatureMixin, TransformerMixi
         return quantiles
 
     def _map_sparse(self, X, inverse):
-        """The CSC X with each column's stored values mapped (in place)."""
-        from fastml.kernels import quantile_transform_chunk
+        """The CSC X with each column's stored values mapped (in place on a
+        copy unless ``copy`` is False)."""
         from fastml._threads import effective_n_threads
 
-        n_threads = effective_n_threads(None)
-        if self.copy or not X.data.flags.writeable:
-            X = X.copy()
-        indptr = X.indptr
-        for j in np.flatnonzero(np.diff(indptr)):
-            column = X.data[indptr[j]:indptr[j + 1]].reshape(-1, 1)
-            quantile_transform_chunk(
-                column, self.quantiles_[:, j:j + 1], self.references_, inverse=inverse,
-                output_distribution=self.output_distribution, out=column,
-                n_threads=n_threads)
-        return X
+        return map_sparse_columns(
+            X, self.quantiles_, self.references_, inverse, self.output_distribution,
+            copy=self.copy or not X.data.flags.writeable, n_threads=effective_n_threads(None))
+
+    def _map_dask_sparse(self, X, inverse):
+        """Lazy :func:`map_sparse_columns` of every sparse block (CSC blocks
+        of the input's class; a negative value refused when its block is
+        computed, as ``fit`` and in-memory ``transform`` refuse it)."""
+        from fastml import _dask
+        from fastml._dask.transforms import map_sparse_blocks
+        from dask.array.utils import meta_from_array
+
+        X = _dask.check_features(self, X, reset=False)
+        meta = meta_from_array(X)
+        meta = (meta if meta.format == "csc" else meta.asformat("csc")).astype(X.dtype)
+        return map_sparse_blocks(
+            X, map_sparse_columns, meta, quantiles=self.quantiles_,
+            references=self.references_, inverse=inverse,
+            output_distribution=self.output_distribution,
+            check_negative=not inverse and not self.ignore_implicit_zeros)
 
     def _map(self, X, inverse, copy):
         if is_dask_collection(X):
             if _sparse.has_sparse_values(X):
-                raise NotImplementedError(DASK_SPARSE_MESSAGE)
+                return self._map_dask_sparse(X, inverse)
             from fastml import _dask
 
             X = _dask.check_features(self, X, reset=False)
