@@ -149,3 +149,82 @@ def test_p_in_metric_params_of_other_metrics_is_a_type_error_as_in_sklearn(metri
     ref, _ = _record(lambda: sk.NearestNeighbors(**kw).fit(X).kneighbors(Q))
     got, _ = _record(lambda: fm.NearestNeighbors(**kw).fit(X).kneighbors(Q))
     assert isinstance(ref, TypeError) and isinstance(got, TypeError), (ref, got)
+
+
+def _threaded_results(params, X, Q, n_jobs):
+    """pairwise_distances (X with itself, and Q to X), kneighbors and
+    radius_neighbors with ``n_jobs`` threads, and the warnings each gave."""
+    from fastml.metrics import pairwise_distances
+
+    kw = dict(params.get("metric_params") or {})
+    calls = [lambda: pairwise_distances(X, metric=params["metric"], n_jobs=n_jobs, **kw),
+             lambda: pairwise_distances(Q, X, metric=params["metric"], n_jobs=n_jobs, **kw),
+             lambda: fm.NearestNeighbors(n_jobs=n_jobs, **params).fit(X).kneighbors(Q, 5),
+             lambda: fm.NearestNeighbors(n_jobs=n_jobs, **params).fit(X).kneighbors(),
+             lambda: fm.NearestNeighbors(n_jobs=n_jobs, **params).fit(X).radius_neighbors(
+                 Q, radius=2.0, sort_results=True)]
+    results, counts = [], []
+    for call in calls:
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            got = call()
+        counts.append(sum(issubclass(w.category, SlowMetricWarning) for w in record))
+        got = got if isinstance(got, tuple) else (got,)
+        results.append([np.concatenate(a) if a.dtype == object else a for a in got])
+    return results, counts
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_threaded_fallbacks_equal_one_thread_bit_for_bit(case):
+    params = CASES[case]
+    rng = np.random.default_rng(5)
+    X, Q = rng.normal(size=(61, 4)), rng.normal(size=(23, 4))
+    if case == "nan_euclidean":
+        X[::5, 2], Q[1, 0] = np.nan, np.nan
+    ref, ref_counts = _threaded_results(params, X, Q, 1)
+    # pairwise_distances hands nan_euclidean to scikit-learn whole: no warning,
+    # and its n_jobs splits the matrix products (not bit for bit): searches only
+    skip = 2 if case == "nan_euclidean" else 0
+    assert ref_counts == [0] * skip + [1] * (5 - skip)
+    for n_jobs in (2, 3):
+        got, counts = _threaded_results(params, X, Q, n_jobs)
+        assert counts == ref_counts, n_jobs        # one warning per call still
+        for a_list, b_list in zip(got[skip:], ref[skip:]):
+            for a, b in zip(a_list, b_list):
+                assert a.dtype == b.dtype and a.shape == b.shape
+                assert np.array_equal(a, b, equal_nan=True), (case, n_jobs)
+
+
+def test_a_python_callable_runs_on_n_jobs_threads_of_the_kept_pool():
+    import threading
+    import time
+
+    from fastml.metrics import pairwise_distances
+
+    names = set()
+
+    def slow_l1(a, b):
+        names.add(threading.current_thread().name)
+        time.sleep(1e-4)                # releases the GIL: the threads overlap
+        return float(np.abs(a - b).sum())
+
+    X = np.random.default_rng(0).normal(size=(24, 3))
+    with pytest.warns(SlowMetricWarning):
+        D = pairwise_distances(X, X[:10], metric=slow_l1, n_jobs=2)
+    np.testing.assert_allclose(D, np.abs(X[:, None] - X[None, :10]).sum(-1))
+    pool_threads = {n for n in names if n.startswith("fastml-metric")}
+    assert len(pool_threads) == 1 and len(names) == 2, names   # caller + one pool thread
+
+
+def test_an_error_in_a_threaded_callable_is_raised():
+    from scipy.spatial.distance import cityblock
+
+    def fails_on_row_30(a, b):
+        if a[0] == 30.0:
+            raise ZeroDivisionError("row 30")
+        return cityblock(a, b)          # SciPy's: Numba cannot compile it
+
+    X = np.arange(40.0)[:, None]
+    nn = fm.NearestNeighbors(n_neighbors=2, metric=fails_on_row_30, n_jobs=3).fit(X)
+    with pytest.warns(SlowMetricWarning), pytest.raises(ZeroDivisionError, match="row 30"):
+        nn.kneighbors(X)

@@ -267,7 +267,8 @@ _POOL_LOCK = threading.Lock()
 def _thread_pool(n_workers):
     """A pool of at least n_workers threads, kept from call to call (starting
     threads cost ~1 ms a call, a fifth of a 500 x 500 metric), made anew
-    in a forked child, whose copy of the pool has no threads."""
+    in a forked child, whose copy of the pool has no threads.  Shared with
+    the plain-Python metric fallbacks (`fastml.kernels.distances.in_row_blocks`)."""
     global _POOL
     with _POOL_LOCK:
         if _POOL is None or _POOL[0] != os.getpid() or _POOL[1] < n_workers:

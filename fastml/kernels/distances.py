@@ -5,8 +5,11 @@ blocks; ``DistanceRequest`` is a checked metric with its parameters, shared
 by the kernels, the Dask graphs and the public functions, so a metric is
 validated once wherever it comes from.
 """
+import contextvars
 import functools
+import threading
 import warnings
+from concurrent.futures import wait
 
 import numpy as np
 
@@ -65,6 +68,17 @@ class DistanceRequest:
         of rows), a ``sklearn.metrics.DistanceMetric`` object (its own
         ``pairwise``), ``"nan_euclidean"`` (scikit-learn's function).
 
+    Notes
+    -----
+    The plain-Python fallbacks (a callable, a DistanceMetric's
+    ``pairwise``) run on ``n_threads`` threads, blocks of rows of X each, as
+    scikit-learn's ``n_jobs`` runs callables on joblib's threads: the
+    callable must be thread-safe, as scikit-learn requires.  Each pair is
+    the same call whatever ``n_threads``, so the distances are identical;
+    the GIL serialises pure-Python work, so the gain is what the callable
+    releases (NumPy on long rows).  ``nan_euclidean`` is one call of
+    scikit-learn's vectorised function (its BLAS has its own threads).
+
     Attributes
     ----------
     slow : str or None
@@ -122,16 +136,22 @@ class DistanceRequest:
             for key, value in default_params(self.name, self.params, X, Y).items():
                 self.params.setdefault(key, value)
 
-    def _slow_compute(self, X, Y, symmetric):
-        """Distances outside the compiled kernels (``self.slow`` says why)."""
+    def _slow_compute(self, X, Y, symmetric, n_threads):
+        """Distances outside the compiled kernels (``self.slow`` says why),
+        on ``n_threads`` threads (see Notes)."""
         if self.name == "nan_euclidean":
             from sklearn.metrics.pairwise import nan_euclidean_distances
 
             D = nan_euclidean_distances(X, None if symmetric else Y, **self.params)
         elif self._blocks is not None:      # a DistanceMetric's pairwise
-            D = self._blocks(X, Y)
+            D = np.empty((X.shape[0], Y.shape[0]))
+
+            def rows(i0, i1):
+                D[i0:i1] = self._blocks(X[i0:i1], Y)
+
+            in_row_blocks(rows, X.shape[0], n_threads)
         else:
-            D = _python_distances(self.func, X, Y, symmetric)
+            D = _python_distances(self.func, X, Y, symmetric, n_threads)
         return np.asarray(D).astype(self.dtype, copy=False)
 
     def plan(self, params=None):
@@ -148,7 +168,7 @@ class DistanceRequest:
         scikit-learn's own loop.
         """
         if self.slow is not None:
-            return self._slow_compute(X, Y, symmetric)
+            return self._slow_compute(X, Y, symmetric, n_threads)
         if self.custom:
             from fastml._numba.custom_metric import NotCompilable
 
@@ -158,7 +178,7 @@ class DistanceRequest:
             except NotCompilable as err:   # a layout the first compile did not see
                 self.slow = _not_compiled(self.func, err.reason)
                 warnings.warn(self.slow, SlowMetricWarning, stacklevel=2)
-                return self._slow_compute(X, Y, symmetric)
+                return self._slow_compute(X, Y, symmetric, n_threads)
             if symmetric:
                 for i in range(X.shape[0]):
                     D[i, i] = self.func(X[i], X[i])
@@ -204,28 +224,74 @@ def _not_compiled(func, reason):
     useful = [line for line in lines if line and "Failed in nopython mode" not in line]
     reason = useful[0] if useful else lines[0]
     return (f"the callable metric {label!r} runs in plain Python, one call per pair of "
-            f"rows (scikit-learn's speed, single-threaded), because Numba cannot compile "
+            f"rows (scikit-learn's speed; its threads share the GIL), because Numba cannot compile "
             f"it: {reason}")
 
 
-def _python_distances(func, X, Y, symmetric):
+def _python_distances(func, X, Y, symmetric, n_threads=1):
     """``func(X[i], Y[j])`` for every pair, in plain Python, float64 as
-    scikit-learn's loop; with ``symmetric`` (Y is X) each pair once and the
-    diagonal ``func(x, x)``."""
+    scikit-learn's loop, on ``n_threads`` threads (blocks of rows); with
+    ``symmetric`` (Y is X) each pair once and the diagonal ``func(x, x)``."""
     n, m = X.shape[0], Y.shape[0]
     D = np.empty((n, m), dtype=np.float64)
-    if symmetric:
-        for i in range(n):
-            for j in range(i + 1, n):
-                D[i, j] = D[j, i] = func(X[i], X[j])
-        for i in range(n):
-            D[i, i] = func(X[i], X[i])
-        return D
-    for i in range(n):
-        x = X[i]
-        for j in range(m):
-            D[i, j] = func(x, Y[j])
+
+    def rows(i0, i1):       # row i owns D[i, i:] and, symmetric, D[i:, i]
+        for i in range(i0, i1):
+            x = X[i]
+            if symmetric:
+                for j in range(i + 1, n):
+                    D[i, j] = D[j, i] = func(x, X[j])
+                D[i, i] = func(x, x)
+            else:
+                for j in range(m):
+                    D[i, j] = func(x, Y[j])
+
+    in_row_blocks(rows, n, n_threads)
     return D
+
+
+def in_row_blocks(work, n, n_threads):
+    """Call ``work(i0, i1)`` on blocks of ``range(n)`` on ``n_threads``
+    threads: the calling thread and ``n_threads - 1`` of the custom metrics'
+    kept pool, taking blocks in order (the heavy first rows of a triangle
+    first), 8 per thread for balance.  ``work`` must write disjoint slices.
+
+    Each task runs in a copy of the caller's context (NumPy's ``errstate``).
+    An exception stops the blocks not yet taken and is raised here.
+    """
+    n_blocks = min(n, 8 * n_threads)
+    if n_threads <= 1 or n_blocks <= 1:
+        if n:
+            work(0, n)
+        return
+    from fastml._numba.custom_metric import _thread_pool
+
+    bounds = np.linspace(0, n, n_blocks + 1).astype(np.int64).tolist()
+    blocks = iter(zip(bounds[:-1], bounds[1:]))
+    lock, failures = threading.Lock(), []
+
+    def take_blocks():
+        while True:
+            with lock:
+                block = None if failures else next(blocks, None)
+            if block is None:
+                return
+            try:
+                work(*block)
+            except BaseException as err:     # raised again below, by the caller
+                with lock:
+                    failures.append((block[0], err))
+                return
+
+    pool = _thread_pool(n_threads - 1)
+    futures = [pool.submit(contextvars.copy_context().run, take_blocks)
+               for _ in range(n_threads - 1)]
+    take_blocks()
+    for future in futures:      # not started (a busy pool): nothing left to take
+        future.cancel()
+    wait(futures)
+    if failures:
+        raise min(failures, key=lambda f: f[0])[1]
 
 
 def check_blocks(X, Y, metric, params, *, finite):
