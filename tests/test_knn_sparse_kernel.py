@@ -224,3 +224,32 @@ def test_a_sparse_index_gives_the_matrix_results_and_pickles(rng):
         np.testing.assert_array_equal(radius_neighbors_sparse_chunk(X, index, 1.0, metric)[1],
                                       radius_neighbors_sparse_chunk(X, Y, 1.0, metric)[1])
     assert index._transposed is not None and pickle.loads(pickle.dumps(index))._stats == {}
+
+
+def test_common_features_as_dense_columns_give_the_same_bits(rng, monkeypatch):
+    """Features most rows hold are added from dense columns; the sums, and
+    so every result, are the same bits as from their posting lists."""
+    import fastml.kernels.sparse_distances as sd
+    from fastml.kernels import SparseIndex, sparse_pairwise_distances_chunk
+
+    X, Y = text_like(rng, 25, 60, 0.1), text_like(rng, 3000, 60, 0.1)
+    Y = Y.tolil()
+    Y[:, 0] = rng.uniform(0.5, 1, (3000, 1))                 # in every row
+    Y[rng.random(3000) < 0.6, 7] = 2.0                       # in most rows
+    Y = Y.tocsr()
+    index = SparseIndex(Y)
+    slot, columns = index.dense_columns()
+    assert slot[0] >= 0 and slot[7] >= 0 and columns.shape[0] == 2
+    monkeypatch.setattr(sd, "DENSE_SHARE", 2.0)            # no dense column at all
+    plain = SparseIndex(Y)
+    assert plain.dense_columns()[1].shape[0] == 1 and (plain.dense_columns()[0] < 0).all()
+    for metric in ("euclidean", "cosine", "manhattan"):
+        for a, b in zip(argkmin_sparse_chunk(X, index, 5, metric),
+                        argkmin_sparse_chunk(X, plain, 5, metric)):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(sparse_pairwise_distances_chunk(X, index, metric),
+                                      sparse_pairwise_distances_chunk(X, plain, metric))
+    ref_d, ref_i = brute_force(X, Y, 5, "euclidean")
+    d, i = argkmin_sparse_chunk(X, index, 5, "euclidean")
+    np.testing.assert_array_equal(i, ref_i)
+    np.testing.assert_array_equal(d, ref_d)

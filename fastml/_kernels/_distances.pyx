@@ -1054,24 +1054,39 @@ cdef inline void _sparse_block(
         int kind, const floating *x_data, const sparse_index *x_indices, Py_ssize_t x0,
         Py_ssize_t x1, double xs, const floating *y_data, const sparse_index *y_indices,
         const sparse_index *y_indptr, const double *y_stat, const floating *yt_data,
-        const sparse_index *yt_indices, const sparse_index *yt_indptr, double tau,
+        const sparse_index *yt_indices, const sparse_index *yt_indptr,
+        const int *dense_slot, const double *dense_cols, Py_ssize_t m, double tau,
         Py_ssize_t j0, int nb, Py_ssize_t *cursor, double *acc, double *row) noexcept nogil:
     """row[:nb] = the distances from x (entries x0:x1) to rows j0 .. j0 + nb
     - 1 of Y.
 
-    First the sums over the features they share, through Y's transpose:
-    each feature's posting list is walked from its cursor to the end of the
-    block (the cursor then waits there for the next block), adding x_f y_f
-    (for L1 the overlap |x_f| + |y_f| - |x_f - y_f|) into acc[:nb], which
-    stays in the L1 cache.  Then the identity, branch-free so that it
-    vectorises, and the few pairs it cannot resolve, from differences (see
-    argkmin_sparse).  acc is left zero."""
+    First the sums over the features they share, feature of x by feature,
+    into acc[:nb], which stays in the L1 cache: x_f y_f (for L1 the overlap
+    |x_f| + |y_f| - |x_f - y_f|).  A feature most rows of Y hold has a dense
+    column (dense_slot[f] >= 0: row dense_slot[f] of dense_cols, m values,
+    zeros included) added in one vectorised pass; the others walk their
+    posting list in Y's transpose from their cursor to the end of the block
+    (the cursor then waits there for the next block).  Zeros add nothing,
+    so both give the same sums in the same order.  Then the identity,
+    branch-free so that it vectorises, and the few pairs it cannot resolve,
+    from differences (see argkmin_sparse).  acc is left zero."""
     cdef Py_ssize_t p, q, end, j1 = j0 + nb
     cdef double xv, yv
-    cdef int j
+    cdef int j, slot
     cdef const double *ys = y_stat + j0
+    cdef const double *column
     for p in range(x0, x1):
         xv = x_data[p]
+        slot = dense_slot[x_indices[p]]
+        if slot >= 0:
+            column = dense_cols + slot * m + j0
+            if kind == SPARSE_L1:
+                for j in range(nb):
+                    acc[j] += fabs(xv) + fabs(column[j]) - fabs(xv - column[j])
+            else:
+                for j in range(nb):
+                    acc[j] += xv * column[j]
+            continue
         q = cursor[p - x0]
         end = yt_indptr[x_indices[p] + 1]
         if kind == SPARSE_L1:
@@ -1114,6 +1129,8 @@ def argkmin_sparse(
     const sparse_index[::1] y_indptr,          # IN Y (m rows), CSR, sorted
     const floating[::1] yt_data, const sparse_index[::1] yt_indices,
     const sparse_index[::1] yt_indptr,         # IN Y transposed, CSR, sorted
+    const int[::1] dense_slot,                 # IN (d,) row of dense_cols, or -1
+    const double[:, ::1] dense_cols,           # IN (F, m) common features' columns
     int kind,                                  # IN SPARSE_KINDS entry
     const double[::1] x_stat,                  # IN (n,) see below
     const double[::1] y_stat,                  # IN (m,) the same for Y
@@ -1156,7 +1173,8 @@ def argkmin_sparse(
                 nb = <int> min(SPARSE_ROW_BLOCK, m - j0)
                 _sparse_block(kind, &x_data[0], &x_indices[0], x0, x1, x_stat[i], &y_data[0],
                               &y_indices[0], &y_indptr[0], &y_stat[0], &yt_data[0],
-                              &yt_indices[0], &yt_indptr[0], tau, j0, nb, &cursors[tid, 0],
+                              &yt_indices[0], &yt_indptr[0], &dense_slot[0],
+                              &dense_cols[0, 0], m, tau, j0, nb, &cursors[tid, 0],
                               &sums[tid, 0], &rows[tid, 0])
                 _offer_row(&rows[tid, 0], nb, j0, k, &heap_d[i, 0], &heap_i[i, 0])
 
@@ -1168,6 +1186,8 @@ def sparse_distance_rows(
     const sparse_index[::1] y_indptr,          # IN Y (m rows), CSR, sorted
     const floating[::1] yt_data, const sparse_index[::1] yt_indices,
     const sparse_index[::1] yt_indptr,         # IN Y transposed, CSR, sorted
+    const int[::1] dense_slot,                 # IN (d,) row of dense_cols, or -1
+    const double[:, ::1] dense_cols,           # IN (F, m) common features' columns
     int kind,                                  # IN SPARSE_KINDS entry
     const double[::1] x_stat,                  # IN (n,) as argkmin_sparse's
     const double[::1] y_stat,                  # IN (m,)
@@ -1200,7 +1220,8 @@ def sparse_distance_rows(
                 nb = <int> min(SPARSE_ROW_BLOCK, m - j0)
                 _sparse_block(kind, &x_data[0], &x_indices[0], x0, x1, x_stat[i], &y_data[0],
                               &y_indices[0], &y_indptr[0], &y_stat[0], &yt_data[0],
-                              &yt_indices[0], &yt_indptr[0], tau, j0, nb, &cursors[tid, 0],
+                              &yt_indices[0], &yt_indptr[0], &dense_slot[0],
+                              &dense_cols[0, 0], m, tau, j0, nb, &cursors[tid, 0],
                               &sums[tid, 0], &rows[tid, 0])
                 if take_sqrt:
                     for j in range(nb):
@@ -1217,6 +1238,8 @@ def radius_sparse(
     const sparse_index[::1] y_indptr,          # IN Y (m rows), CSR, sorted
     const floating[::1] yt_data, const sparse_index[::1] yt_indices,
     const sparse_index[::1] yt_indptr,         # IN Y transposed, CSR, sorted
+    const int[::1] dense_slot,                 # IN (d,) row of dense_cols, or -1
+    const double[:, ::1] dense_cols,           # IN (F, m) common features' columns
     int kind,                                  # IN SPARSE_KINDS entry
     const double[::1] x_stat,                  # IN (n,) as argkmin_sparse's
     const double[::1] y_stat,                  # IN (m,)
@@ -1261,7 +1284,8 @@ def radius_sparse(
                     nb = <int> min(SPARSE_ROW_BLOCK, m - j0)
                     _sparse_block(kind, &x_data[0], &x_indices[0], x0, x1, x_stat[i],
                                   &y_data[0], &y_indices[0], &y_indptr[0], &y_stat[0],
-                                  &yt_data[0], &yt_indices[0], &yt_indptr[0], tau, j0, nb,
+                                  &yt_data[0], &yt_indices[0], &yt_indptr[0],
+                                  &dense_slot[0], &dense_cols[0, 0], m, tau, j0, nb,
                                   &cursors[tid, 0], &sums[tid, 0], &rows[tid, 0])
                     n_failed += not _keep_within(&rows[tid, 0], nb, j0, bound,
                                                  &found_i[i], &found_d[i], &counts[i])

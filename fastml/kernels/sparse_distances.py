@@ -29,6 +29,14 @@ from fastml.kernels.sparse import as_sparse_block
 __all__ = ["SparseIndex", "sparse_pairwise_distances_chunk", "argkmin_sparse_chunk",
            "radius_neighbors_sparse_chunk"]
 
+# A feature held by at least this share of the rows of Y gets a dense column
+# in the SparseIndex, for at most DENSE_BYTES in all: the common words of a
+# text collection, whose posting lists are most of the work (1000 TF-IDF
+# queries against 100 000 rows: 12 such words, 0.50 -> 0.42 s; a share of
+# 1/4 or 1/8 streams more columns than it saves).
+DENSE_SHARE = 1 / 2
+DENSE_BYTES = 64 << 20
+
 # metric -> what the compiled search ranks on
 SPARSE_METRICS = {"euclidean": "sqeuclidean", "l2": "sqeuclidean", "sqeuclidean": "sqeuclidean",
                   "cosine": "cosine", "cityblock": "l1", "manhattan": "l1", "l1": "l1"}
@@ -323,10 +331,31 @@ class SparseIndex:
     def __init__(self, Y):
         self.rows = _canonical(Y, "Y")
         self.shape, self.dtype = self.rows.shape, self.rows.dtype
-        self._transposed, self._stats = None, {}
+        self._transposed, self._dense, self._stats = None, None, {}
 
     def __getstate__(self):   # the caches are remade where the index is unpickled
-        return {**self.__dict__, "_transposed": None, "_stats": {}}
+        return {**self.__dict__, "_transposed": None, "_dense": None, "_stats": {}}
+
+    def dense_columns(self):
+        """(slot, columns): the features held by at least a share
+        ``DENSE_SHARE`` of the rows, as dense float64 columns (F, m) --
+        added in one vectorised pass instead of a scattered walk -- within
+        ``DENSE_BYTES``, most common first; ``slot[f]`` is feature f's row
+        of ``columns``, -1 for the others."""
+        if self._dense is None:
+            transposed, (m, d) = self.transposed(), self.shape
+            lengths = np.diff(transposed.indptr)
+            common = np.flatnonzero(lengths >= DENSE_SHARE * max(m, 1))
+            common = common[np.argsort(-lengths[common], kind="stable")]
+            common = common[:DENSE_BYTES // (8 * max(m, 1))]
+            slot = np.full(d, -1, np.intc)
+            slot[common] = np.arange(common.size, dtype=np.intc)
+            columns = np.zeros((max(common.size, 1), max(m, 1)))
+            for c, f in enumerate(common):
+                a, b = transposed.indptr[f], transposed.indptr[f + 1]
+                columns[c, transposed.indices[a:b]] = transposed.data[a:b]
+            self._dense = slot, columns
+        return self._dense
 
     def transposed(self):
         """For each feature, the rows holding it, in increasing order (CSR)."""
@@ -377,8 +406,8 @@ class _Search:
         tau = min(1.0, np.finfo(np.float64).eps * 4 * np.sqrt(max(shared, 1))
                   / _GEMM_TARGET_ERROR[np.dtype(target)])
         return (*self._arrays(self.X), *self._arrays(self.index.rows),
-                *self._arrays(self.index.transposed()), self.kind, self.x_stat, self.y_stat,
-                tau)
+                *self._arrays(self.index.transposed()), *self.index.dense_columns(),
+                self.kind, self.x_stat, self.y_stat, tau)
 
     def exact(self, x_rows, y_rows, values, n_threads):
         """The distances of the pairs (x_rows, y_rows) from differences
