@@ -222,3 +222,18 @@ def test_a_callable_metric_on_sparse_rows_runs_as_in_scikit_learn(rng):
         for a, b, c, e in zip(*got, *theirs.radius_neighbors(Q, sort_results=True)):
             np.testing.assert_array_equal(b, e)
             np.testing.assert_allclose(a, c)
+
+
+def test_a_distance_metric_object_on_sparse_rows_runs_its_own_pairwise(rng):
+    from sklearn.metrics import DistanceMetric
+
+    from fastml._validation.metrics import SlowMetricWarning
+
+    X, Q = make(rng, 80), make(rng, 6)
+    for name in ("euclidean", "canberra"):   # (chebyshev's many exact ties break either way)
+        metric = DistanceMetric.get_metric(name)
+        theirs = sk.NearestNeighbors(n_neighbors=3, metric=metric, algorithm="brute").fit(X)
+        ours = fm.NearestNeighbors(n_neighbors=3, metric=metric).fit(X)
+        with pytest.warns(SlowMetricWarning, match="its own pairwise method"):
+            got = ours.kneighbors(Q)
+        assert_same_neighbours(got, theirs.kneighbors(Q))

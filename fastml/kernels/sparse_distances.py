@@ -22,7 +22,7 @@ from scipy import sparse
 from fastml._kernels import _distances
 from fastml._threads import threads_for
 from fastml._validation import as_float_block, check_positive_int
-from fastml._validation.metrics import SlowMetricWarning
+from fastml._validation.metrics import SlowMetricWarning, is_distance_metric
 from fastml.kernels._plan import _GEMM_TARGET_ERROR, finish_heaps, new_heaps, offer_in_blocks
 from fastml.kernels.sparse import as_sparse_block
 
@@ -113,7 +113,7 @@ def argkmin_sparse_chunk(X, Y, k, metric="euclidean", *, n_threads=1, **params):
     """
     n_threads = check_positive_int(n_threads, "n_threads")
     k = check_positive_int(k, "k")
-    if callable(metric):
+    if callable(metric) or is_distance_metric(metric):
         X, Y = _python_metric_rows(X, Y, metric, params)
         heap_d, heap_i = new_heaps(X.shape[0], k)
         offer_in_blocks(lambda A, B: _python_distances(A, B, metric, params), X, Y, heap_d,
@@ -169,7 +169,7 @@ def radius_neighbors_sparse_chunk(X, Y, radius, metric="euclidean", *, n_threads
     n_threads = check_positive_int(n_threads, "n_threads")
     if not isinstance(radius, numbers.Real) or not radius >= 0:
         raise ValueError(f"radius must be a non-negative number, got {radius!r}.")
-    if callable(metric):
+    if callable(metric) or is_distance_metric(metric):
         return _python_radius(X, Y, radius, metric, params, sort_results)
     _no_params(metric, params)
     search = _Search(X, Y, metric)
@@ -263,25 +263,32 @@ def _no_params(metric, params):
 
 
 def _python_metric_rows(X, Y, metric, params):
-    """X and Y (CSR) for a callable metric, which runs as scikit-learn runs
-    it on sparse rows (one Python call per pair), with a SlowMetricWarning."""
-    label = getattr(metric, "__name__", repr(metric))
-    warnings.warn(f"the callable metric {label!r} on sparse input is called in plain Python, "
-                  "one call per pair of sparse rows (scikit-learn's speed); fastml's compiled "
-                  f"sparse kernels cover {', '.join(sorted(SPARSE_METRICS))}.",
-                  SlowMetricWarning, stacklevel=4)
+    """X and Y (CSR) for a callable metric or a DistanceMetric object, which
+    run as scikit-learn runs them on sparse rows (its own code), with a
+    SlowMetricWarning."""
+    if is_distance_metric(metric):
+        how = (f"a DistanceMetric object ({type(metric).__name__}) on sparse input is "
+               "computed by its own pairwise method (scikit-learn's code)")
+    else:
+        how = (f"the callable metric {getattr(metric, '__name__', repr(metric))!r} on sparse "
+               "input is called in plain Python, one call per pair of sparse rows "
+               "(scikit-learn's speed)")
+    warnings.warn(f"{how}; fastml's compiled sparse kernels cover "
+                  f"{', '.join(sorted(SPARSE_METRICS))}.", SlowMetricWarning, stacklevel=4)
     Y = Y.rows if isinstance(Y, SparseIndex) else Y
     return (A if sparse.issparse(A) and A.format == "csr" else sparse.csr_matrix(A)
             for A in (X, Y))
 
 
 def _python_distances(A, B, metric, params):
-    """A block of a callable metric's distances between sparse rows, by
-    scikit-learn's own loop (C-contiguous float64)."""
+    """A block of a callable metric's (or a DistanceMetric object's)
+    distances between sparse rows, by scikit-learn's own code (C-contiguous
+    float64)."""
     from sklearn.metrics import pairwise_distances
 
-    return np.ascontiguousarray(pairwise_distances(A, B, metric=metric, **params),
-                                dtype=np.float64)
+    D = metric.pairwise(A, B) if is_distance_metric(metric) else pairwise_distances(
+        A, B, metric=metric, **params)
+    return np.ascontiguousarray(D, dtype=np.float64)
 
 
 def _python_radius(X, Y, radius, metric, params, sort_results):

@@ -15,7 +15,7 @@ def accept_sparse(effective_metric):
     formats for "precomputed"), or none."""
     if isinstance(effective_metric, str) and effective_metric == "precomputed":
         return list(GRAPH_FORMATS)
-    if callable(effective_metric):
+    if callable(effective_metric) or is_distance_metric(effective_metric):
         return "csr"
     return "csr" if isinstance(effective_metric, str) and effective_metric in SPARSE_INPUT_METRICS \
         else False
@@ -26,12 +26,8 @@ def check_sparse_metric(effective_metric, asks_for_tree):
     metric brute force cannot take with sparse rows, its warning when a tree
     was asked for (a tree never is built: brute force then, as there)."""
     metric = effective_metric
-    if metric == "precomputed" or callable(metric):   # a graph; scikit-learn's loop
-        return
-    if is_distance_metric(metric):
-        raise NotImplementedError(
-            f"fastml does not take sparse input with metric={metric!r} yet; densify X "
-            "(X.toarray()) or use one of " + ", ".join(sorted(SPARSE_INPUT_METRICS)) + ".")
+    if metric == "precomputed" or callable(metric) or is_distance_metric(metric):
+        return   # a graph; scikit-learn's own code for the others
     if metric not in SPARSE_INPUT_METRICS:
         raise ValueError(
             f"Metric '{metric}' not valid for sparse input. Use "
