@@ -21,6 +21,7 @@ from fastml._dask.arrays import (  # noqa: F401
     as_float_dask_array,
     check_features,
     encode_labels,
+    has_sparse_blocks,
     tree_reduce,
 )
 from fastml._dask.distances import inverse_covariance, pairwise_distances  # noqa: F401

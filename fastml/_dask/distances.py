@@ -16,7 +16,7 @@ from fastml._validation import (
 )
 from fastml._validation.metrics import check_enough_samples_for_covariance
 from fastml.kernels import DistanceRequest
-from fastml._dask.arrays import as_dask_array
+from fastml._dask.arrays import as_dask_array, has_sparse_blocks
 
 
 def _check_block_finite(x, name, ensure_all_finite):
@@ -102,7 +102,7 @@ def pairwise_distances(X, Y, metric, ensure_all_finite, kwds):
     Y = X if symmetric else as_dask_array(Y, "Y")
     check_same_n_features(X, Y)
     check_has_features(X)
-    if any(sparse.issparse(getattr(A, "_meta", None)) for A in (X, Y)):
+    if has_sparse_blocks(X) or has_sparse_blocks(Y):
         return _sparse_pairwise_distances(X, Y, metric, ensure_all_finite, kwds)
     if is_boolean_metric(metric):
         dtype = np.dtype(np.float64)

@@ -309,7 +309,7 @@ class _NeighborsBase(BaseEstimator):
                 "metric='nan_euclidean' is not available on Dask arrays yet; compute X "
                 "first (X.compute()) or impute the missing values."
             )
-        if sparse.issparse(getattr(X, "_meta", None)):   # blocks of scipy.sparse rows
+        if _dask.has_sparse_blocks(X):
             check_sparse_metric(self._effective_metric()[1], self.algorithm in _TREE_METRICS)
         name, metric, params = self._effective_metric()
         self._check_algorithm(name, params)
