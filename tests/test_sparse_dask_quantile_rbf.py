@@ -14,13 +14,12 @@ skp = pytest.importorskip("sklearn.preprocessing")
 ska = pytest.importorskip("sklearn.kernel_approximation")
 
 from dask.array.utils import meta_from_array  # noqa: E402
-
 from fastml.kernel_approximation import RBFSampler  # noqa: E402
 from fastml.preprocessing import QuantileTransformer  # noqa: E402
+from test_sparse_dask_transforms import as_dask, assert_same_sparse, untouchable  # noqa: E402
 
 CLASSES = [sparse.csr_matrix, sparse.csr_array, sparse.csc_matrix, sparse.csc_array]
 DTYPES = [np.float32, np.float64]
-ROWS = 15
 
 
 def make(rng, cls, dtype, n=90, d=6, negative=False):
@@ -32,25 +31,6 @@ def make(rng, cls, dtype, n=90, d=6, negative=False):
     A[15:30] = 0
     A[:, 4] = 0
     return cls(A.astype(dtype))
-
-
-def as_dask(X, rows=ROWS):
-    return da.from_array(X, chunks=(rows, X.shape[1]), asarray=False)
-
-
-def _explode(block):
-    raise AssertionError("a block was computed")
-
-
-def untouchable(X):
-    D = as_dask(X)
-    return D.map_blocks(_explode, dtype=D.dtype, meta=meta_from_array(D))
-
-
-def assert_same_sparse(got, expected):
-    assert type(got) is type(expected)
-    assert got.format == expected.format and got.dtype == expected.dtype
-    np.testing.assert_array_equal(got.toarray(), expected.toarray())
 
 
 def csc_class(cls):
