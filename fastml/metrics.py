@@ -206,14 +206,22 @@ def _num_rows(A):
 
 
 def _nan_euclidean(X, Y, n_jobs, ensure_all_finite, kwds):
-    # No compiled kernel yet: scikit-learn's implementation, said plainly.
+    """No compiled kernel yet: scikit-learn's implementation, said plainly
+    (the SlowMetricWarning the neighbours estimators give for it too)."""
+    import warnings
+
     from sklearn.metrics import pairwise_distances as sk_pairwise_distances
+
+    from fastml._validation.metrics import SlowMetricWarning
 
     if is_dask_collection(X) or is_dask_collection(Y):
         raise NotImplementedError(
             "metric='nan_euclidean' is not available on Dask arrays yet; compute "
             "the inputs (X.compute()) or impute the missing values first."
         )
+    warnings.warn("metric='nan_euclidean' has no compiled kernel in fastml: it is computed "
+                  "by scikit-learn's nan_euclidean_distances, at scikit-learn's speed.",
+                  SlowMetricWarning, stacklevel=3)
     return sk_pairwise_distances(X, Y, metric="nan_euclidean", n_jobs=n_jobs,
                                  ensure_all_finite=ensure_all_finite, **kwds)
 

@@ -72,13 +72,15 @@ def test_haversine_and_precomputed(rng):
         pairwise_distances(-D, metric="precomputed")
 
 
-def test_nan_euclidean_is_scikit_learn(rng):
+def test_nan_euclidean_is_scikit_learn_with_a_slow_metric_warning(rng):
+    from fastml._validation.metrics import SlowMetricWarning
+
     X = rng.normal(size=(20, 4))
     X[3, 1] = np.nan
+    with pytest.warns(SlowMetricWarning, match="nan_euclidean_distances"):
+        ours = pairwise_distances(X, metric="nan_euclidean", ensure_all_finite="allow-nan")
     np.testing.assert_array_equal(
-        pairwise_distances(X, metric="nan_euclidean", ensure_all_finite="allow-nan"),
-        sk_pairwise_distances(X, metric="nan_euclidean", ensure_all_finite="allow-nan"),
-    )
+        ours, sk_pairwise_distances(X, metric="nan_euclidean", ensure_all_finite="allow-nan"))
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine", "cityblock", "chebyshev", "jaccard"])

@@ -232,3 +232,19 @@ def test_boolean_metric_warns_through_predict():
                                           algorithm="brute").fit(Xf, Y2)
         with pytest.warns(DataConversionWarning, match="converted to boolean"):
             clf.predict(Xf)
+
+
+def test_fit_takes_a_fitted_estimator_or_a_tree_as_scikit_learn_does():
+    """scikit-learn's fit takes a fitted neighbours estimator, a BallTree or
+    a KDTree in place of X: the neighbours are those of its rows."""
+    from sklearn.neighbors import BallTree, KDTree
+
+    from fastml.neighbors import NearestNeighbors
+
+    X = np.random.default_rng(0).random((30, 3))
+    expected = NearestNeighbors(n_neighbors=2).fit(X).kneighbors(X)
+    fitted = NearestNeighbors(n_neighbors=2).fit(X)
+    for data in (fitted, BallTree(X), KDTree(X)):
+        got = NearestNeighbors(n_neighbors=2).fit(data).kneighbors(X)
+        np.testing.assert_array_equal(got[1], expected[1])
+        np.testing.assert_array_equal(got[0], expected[0])

@@ -83,6 +83,16 @@ def _precomputed_argkmin(D, k):
     return np.take_along_axis(D, order, axis=1), order.astype(np.int64)
 
 
+def _rows_of(X):
+    """X, or the rows of a fitted estimator or BallTree / KDTree given as X."""
+    from sklearn.neighbors import BallTree, KDTree
+
+    if isinstance(X, _NeighborsBase):
+        check_is_fitted(X)
+        return X._fit_X
+    return np.asarray(X.data) if isinstance(X, (BallTree, KDTree)) else X
+
+
 def _check_mode(mode):
     if mode not in ("connectivity", "distance"):
         raise ValueError(
@@ -255,6 +265,7 @@ class _NeighborsBase(BaseEstimator):
         estimator is left as it was."""
         with unchanged_on_error(self):
             self._check_params()
+            X = _rows_of(X)
             if is_dask_collection(X) or is_dask_collection(y):
                 return self._fit_dask(X, y, supervised)
             return self._fit_index(X, y, supervised)
