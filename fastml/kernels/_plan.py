@@ -416,6 +416,31 @@ def offer_in_blocks(distances, X, Y, heap_d, heap_i, n_threads, max_block=1 << 2
                                      n_threads)
 
 
+def within_radius_in_blocks(distances, X, Y, radius, sort_results, max_block=1 << 22):
+    """(offsets int64, indices int64, distances) of the rows of Y within
+    ``radius`` of each row of X, from ``distances(X_block, Y)`` over blocks
+    of rows, so that at most about ``max_block`` distances exist at a time.
+    Each row's neighbours by distance (ties by index) with ``sort_results``,
+    else in increasing index order."""
+    n, m = X.shape[0], Y.shape[0]
+    rows = max(1, min(n, max_block // max(m, 1)))
+    counts, indices, values = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], []
+    for x0 in range(0, n, rows):
+        D = distances(X[x0:x0 + rows], Y)
+        r, c = np.nonzero(D <= radius)
+        counts.append(np.bincount(r, minlength=D.shape[0]))
+        indices.append(c.astype(np.int64))
+        values.append(D[r, c])
+    offsets = np.concatenate([[0], np.cumsum(np.concatenate(counts))]).astype(np.int64)
+    indices = np.concatenate(indices)
+    values = np.concatenate(values) if values else np.zeros(0)
+    if sort_results:
+        row = np.repeat(np.arange(n), np.diff(offsets))
+        order = np.lexsort((indices, values, row))
+        indices, values = indices[order], values[order]
+    return offsets, indices, values
+
+
 def finish_heaps(heap_d, heap_i, n_threads):
     """Sort the heaps; empty slots (fewer than k rows in Y) become index -1.
 

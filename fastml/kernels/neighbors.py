@@ -15,6 +15,7 @@ import numpy as np
 from scipy import sparse
 
 from fastml._validation import check_positive_int
+from fastml.kernels._plan import within_radius_in_blocks
 from fastml.kernels.distances import check_blocks
 from fastml.kernels.sparse_distances import (SparseIndex, argkmin_sparse_chunk,
                                              radius_neighbors_sparse_chunk)
@@ -225,22 +226,8 @@ def radius_neighbors_chunk(X, Y, radius, metric="euclidean", *, n_threads=1,
     if not isinstance(radius, numbers.Real) or not radius >= 0:
         raise ValueError(f"radius must be a non-negative number, got {radius!r}.")
     X, Y, request = check_blocks(X, Y, metric, params, finite=True)
-    n, m = X.shape[0], Y.shape[0]
-    rows = max(1, min(n, (1 << 22) // max(m, 1)))
-    counts, indices, distances = [np.zeros(0, np.int64)], [], []
-    for x0 in range(0, n, rows):
-        D = request.compute(X[x0:x0 + rows], Y, n_threads)
-        r, c = np.nonzero(D <= radius)
-        counts.append(np.bincount(r, minlength=D.shape[0]))
-        indices.append(c.astype(np.int64))
-        distances.append(D[r, c])
-    offsets = np.concatenate([[0], np.cumsum(np.concatenate(counts))]).astype(np.int64)
-    indices = np.concatenate(indices) if indices else np.zeros(0, np.int64)
-    distances = np.concatenate(distances) if distances else np.zeros(0, X.dtype)
-    if sort_results:
-        row = np.repeat(np.arange(n), np.diff(offsets))
-        order = np.lexsort((indices, distances, row))
-        indices, distances = indices[order], distances[order]
+    offsets, indices, distances = within_radius_in_blocks(
+        lambda A, B: request.compute(A, B, n_threads), X, Y, radius, sort_results)
     return offsets, indices, distances.astype(X.dtype, copy=False)
 
 

@@ -23,7 +23,8 @@ from fastml._kernels import _distances
 from fastml._threads import threads_for
 from fastml._validation import as_float_block, check_positive_int
 from fastml._validation.metrics import SlowMetricWarning, is_distance_metric
-from fastml.kernels._plan import _GEMM_TARGET_ERROR, finish_heaps, new_heaps, offer_in_blocks
+from fastml.kernels._plan import (_GEMM_TARGET_ERROR, finish_heaps, new_heaps, offer_in_blocks,
+                                  within_radius_in_blocks)
 from fastml.kernels.sparse import as_sparse_block
 
 __all__ = ["SparseIndex", "sparse_pairwise_distances_chunk", "argkmin_sparse_chunk",
@@ -292,24 +293,11 @@ def _python_distances(A, B, metric, params):
 
 
 def _python_radius(X, Y, radius, metric, params, sort_results):
-    """radius_neighbors_sparse_chunk for a callable metric: blocks of rows
-    of X against Y, each block's distances made once."""
+    """radius_neighbors_sparse_chunk for a callable metric (or a
+    DistanceMetric object): blocks of rows of X against Y."""
     X, Y = _python_metric_rows(X, Y, metric, params)
-    rows_per_block = max(1, (1 << 22) // max(Y.shape[0], 1))
-    rows, indices, distances = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
-    for x0 in range(0, X.shape[0], rows_per_block):
-        D = _python_distances(X[x0:x0 + rows_per_block], Y, metric, params)
-        r, c = np.nonzero(D <= radius)
-        rows.append(r + x0)
-        indices.append(c.astype(np.int64))
-        distances.append(D[r, c])
-    rows, indices, distances = (np.concatenate(a) for a in (rows, indices, distances))
-    if sort_results:
-        order = np.lexsort((indices, distances, rows))
-        indices, distances = indices[order], distances[order]
-    offsets = np.zeros(X.shape[0] + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=X.shape[0]), out=offsets[1:])
-    return offsets, indices, distances
+    return within_radius_in_blocks(lambda A, B: _python_distances(A, B, metric, params), X, Y,
+                                   radius, sort_results)
 
 
 class SparseIndex:
