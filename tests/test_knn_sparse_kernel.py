@@ -7,6 +7,7 @@ from scipy import sparse
 from scipy.spatial.distance import cdist
 
 from fastml.kernels import argkmin_sparse_chunk, radius_neighbors_sparse_chunk
+from test_sparse_preprocessing import unsort_indices
 
 METRICS = ["euclidean", "sqeuclidean", "cosine", "cityblock", "manhattan", "l1"]
 CDIST_NAMES = {"manhattan": "cityblock", "l1": "cityblock"}
@@ -77,10 +78,8 @@ def test_unsorted_duplicate_and_explicit_zero_entries(rng):
     zeros) gives the neighbours of its canonical form; the input is not
     changed."""
     Y = text_like(rng, 50, 30, 0.3)
-    data, indices, indptr = Y.data.copy(), Y.indices.copy(), Y.indptr.copy()
-    for r in range(Y.shape[0]):          # reverse each row's entries
-        a, b = indptr[r], indptr[r + 1]
-        data[a:b], indices[a:b] = data[a:b][::-1], indices[a:b][::-1]
+    reversed_rows = unsort_indices(Y.copy())
+    data, indices, indptr = reversed_rows.data, reversed_rows.indices, reversed_rows.indptr
     messy = sparse.csr_matrix((np.append(data, [0.0, 0.5, 0.25]),
                                np.append(indices, [0, 4, 4]),
                                np.append(indptr[:-1], [indptr[-1] + 3])), shape=Y.shape)

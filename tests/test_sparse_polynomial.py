@@ -12,6 +12,7 @@ from sklearn import preprocessing as skp
 
 from fastml import preprocessing as fp
 from fastml.kernels import sparse_polynomial_features_chunk
+from test_sparse_preprocessing import unsort_indices
 
 CONSTRUCTORS = {
     ("csr", "matrix"): sparse.csr_matrix, ("csr", "array"): sparse.csr_array,
@@ -31,12 +32,7 @@ def make_sparse(fmt, kind, dtype, n=40, d=6, seed=0):
     X = CONSTRUCTORS[fmt, kind]((np.append(coo.data, dtype(0)),
                                  (np.append(coo.row, 0), np.append(coo.col, 1))), shape=(n, d))
     X.sum_duplicates()
-    for s in range(X.indptr.shape[0] - 1):
-        a, b = X.indptr[s], X.indptr[s + 1]
-        X.indices[a:b] = X.indices[a:b][::-1].copy()
-        X.data[a:b] = X.data[a:b][::-1].copy()
-    X.has_sorted_indices = False
-    return X
+    return unsort_indices(X)
 
 
 @pytest.mark.parametrize("fmt,kind", list(CONSTRUCTORS))

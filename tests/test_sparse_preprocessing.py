@@ -44,13 +44,18 @@ def make_sparse(fmt="csr", kind="array", dtype=np.float64, n=120, d=9, seed=0, n
     dense_with = D.astype(dtype)
     X = CONSTRUCTORS[fmt, kind]((data, (rows, cols)), shape=(n, d))
     X.sum_duplicates()
-    # unsorted indices: reverse every segment
+    return unsort_indices(X), dense_with
+
+
+def unsort_indices(X):
+    """X (CSR or CSC) with every row's (column's) entries in reverse order:
+    the unsorted indices the kernels must take."""
     for s in range(X.indptr.shape[0] - 1):
         a, b = X.indptr[s], X.indptr[s + 1]
         X.indices[a:b] = X.indices[a:b][::-1].copy()
         X.data[a:b] = X.data[a:b][::-1].copy()
     X.has_sorted_indices = False
-    return X, dense_with
+    return X
 
 
 def assert_same_sparse(ours, theirs, rtol):
