@@ -134,6 +134,51 @@ def test_early_stopping_on_the_loss_stops_where_in_memory_stops(Model, make, par
     assert_array_equal(model.validation_score_, expected.validation_score_)
 
 
+def test_validation_rows_and_leaf_quantiles_on_a_process_cluster(client):
+    """On the worker processes: the validation blocks held by the shards,
+    their raw predictions gathered for the scores (early stopping at the
+    in-memory iteration), and the quantile loss's leaf values from the
+    residuals of every shard's rows, in row order."""
+    X, y = make_classification(n_samples=3000, n_features=8, n_classes=3, n_informative=5,
+                               random_state=9)
+    params = dict(max_iter=60, random_state=0, n_iter_no_change=2, learning_rate=0.3,
+                  early_stopping=True)
+    Xd = da.from_array(X, chunks=(700, 8))
+    model = HistGradientBoostingClassifier(**params).fit(Xd, da.from_array(y, chunks=700))
+    expected = HistGradientBoostingClassifier(**params).fit(X, y)
+    assert_same_model(model, expected)
+    assert model.n_iter_ < params["max_iter"]
+    assert_array_equal(model.validation_score_, expected.validation_score_)
+
+    X, y = regression_data(2000, seed=3)
+    params = dict(loss="quantile", quantile=0.3, max_iter=4, early_stopping=False,
+                  random_state=0)
+    model = HistGradientBoostingRegressor(**params).fit(
+        da.from_array(X, chunks=(300, 6)), da.from_array(y, chunks=300))
+    assert_same_model(model, HistGradientBoostingRegressor(**params).fit(X, y))
+
+
+def test_blocks_are_shared_out_to_the_workers_by_rows():
+    """Each block goes to a worker holding it, unless that worker has its
+    share of rows (1.25 x the mean) already."""
+    from fastml._dask.boosting import _assign
+
+    class Block:
+        def __init__(self, key):
+            self.key = key
+
+    blocks = [Block(i) for i in range(6)]
+    sizes = [100, 100, 100, 100, 50, 50]
+    every_block_on_a = {i: ["a"] for i in range(6)}
+    groups = _assign(blocks, sizes, every_block_on_a, ["a", "b"])
+    assert sorted(groups) == ["a", "b"]
+    assert sorted(i for ids in groups.values() for i in ids) == list(range(6))
+    assert all(sum(sizes[i] for i in ids) <= 1.25 * 250 for ids in groups.values())
+    held_where_balanced = {0: ["a"], 1: ["b"], 2: ["a"], 3: ["b"], 4: ["a"], 5: ["b"]}
+    assert _assign(blocks, sizes, held_where_balanced, ["a", "b"]) == {"a": [0, 2, 4],
+                                                                       "b": [1, 3, 5]}
+
+
 def test_dask_dataframe_input():
     dd = pytest.importorskip("dask.dataframe")
     pd = pytest.importorskip("pandas")

@@ -1,0 +1,287 @@
+"""The two parts of a gradient-boosting fit on a Dask cluster that stay on
+the workers for the whole fit: a ``Shard`` per worker, holding the rows of
+its blocks, and one ``Leader``, which grows the trees from the shards'
+histograms.  On a ``distributed`` cluster both are Dask actors: a call goes
+straight to the worker that holds the actor over Dask's own connections
+(no task, no scheduler), and a call from the leader to the shard on its
+own worker is a plain function call.  Without a cluster they are plain
+objects in the client.
+
+What a tree costs in messages: the shards' gradient statistics (one round
+trip per iteration), the roots' histograms, then one round trip per
+expansion of the best leaves (``BlockTreeGrower``) -- about the depth of
+the tree.  Only histograms (int64 sums, ``(nodes, d, 256, 3)``) and the
+splits travel; the bin codes, targets, raw predictions and gradients never
+leave their worker.
+"""
+import numpy as np
+
+from fastml import kernels
+from fastml._dask.tree_growth import BlockTreeGrower
+from fastml.kernels.boosting import repeating_features
+
+try:   # the proxy type of a Dask actor, to wait on its calls' results
+    from distributed import Actor
+except ImportError:   # pragma: no cover - distributed is a declared dependency
+    Actor = ()
+
+# Seconds between checks, while waiting on an actor, that its worker lives:
+# a call to a worker that died may wait on its connection far longer.
+LIVENESS_CHECK = 2.0
+
+
+class Shard:
+    """The training (and validation) rows of some blocks, and every
+    per-row array of the fit over them.
+
+    Parameters
+    ----------
+    binned : list of ndarray of shape (n_b, d), uint8
+        The blocks' bin codes.
+    y, w : ndarray of shape (sum of n_b,)
+        Their rows' encoded targets and weights (w None for unit weights).
+    X_val : list of ndarray of shape (m_b, d)
+        Validation blocks (feature values), maybe none.
+    config : dict
+        ``loss``, ``baseline``, ``n_values``, ``missing_bin`` and
+        ``n_threads``.
+    trees : list of lists of Tree
+        The iterations grown so far: a shard made to replace one lost with
+        its worker starts from their raw predictions.
+    """
+
+    def __init__(self, binned, y, w, X_val, config, trees=()):
+        self.sizes = [len(b) for b in binned]
+        self.binned = np.ascontiguousarray(np.concatenate(binned))
+        self.columns = np.asfortranarray(self.binned)   # a split reads one feature's codes
+        self.y, self.w = y, w
+        self.X_val = np.concatenate(X_val) if X_val else None
+        self.val_sizes = [len(x) for x in X_val]
+        self.loss, self.n_threads = config["loss"], config["n_threads"]
+        self.bins = (config["n_values"], config["missing_bin"])
+        self.by_column = repeating_features(self.binned)   # for GradientHistograms
+        baseline = config["baseline"]
+        self.raw = np.tile(baseline[:, None], (1, len(self.y))).T   # columns contiguous
+        self.raw_val = None if self.X_val is None else np.tile(baseline, (len(self.X_val), 1))
+        self.gradients = self.hessians = self.histograms = None
+        self.rows = {}
+        for iteration in trees:
+            for k, tree in enumerate(iteration):
+                leaf = kernels.leaf_positions_chunk(self.binned, tree,
+                                                    missing_bin=self.bins[1])
+                self.raw[:, k] += tree.value[leaf]
+                self._predict_validation(k, tree)
+
+    def _predict_validation(self, k, tree):
+        if self.X_val is not None:
+            self.raw_val[:, k] = kernels.predict_tree_chunk(
+                self.X_val, tree, out=np.ascontiguousarray(self.raw_val[:, k]),
+                n_threads=self.n_threads)
+
+    def _finish(self, finished):
+        """Add a grown tree's leaf values: finished is (k, tree, final),
+        final the tree node of each of the shard's nodes, or None."""
+        if finished is None:
+            return
+        k, tree, final = finished
+        column = self.raw.T[k]
+        nodes = list(self.rows)
+        kernels.add_leaf_values(
+            column, [self._rows_of(node) for node in nodes], tree.value[final[nodes]],
+            n_threads=self.n_threads, check_input=False)
+        self._predict_validation(k, tree)
+        self.rows = {}
+
+    def _rows_of(self, node):
+        rows = self.rows[node]
+        return np.arange(len(self.y), dtype=np.uint32) if rows is None else rows
+
+    def gradient_statistics(self, finished=None):
+        """Finish the last tree; the new gradients and hessians of every
+        raw-prediction column, and for each column
+        ``(abs_max_sum(g), abs_max_sum(h) or None)`` (weighted)."""
+        self._finish(finished)
+        self.gradients, self.hessians = self.loss.gradient_hessian(self.y, self.raw, self.w)
+        out = []
+        for k in range(self.raw.shape[1]):
+            g = np.ascontiguousarray(self.gradients[:, k])
+            h = None if self.hessians is None else np.ascontiguousarray(self.hessians[:, k])
+            out.append(tuple(None if v is None else kernels.abs_max_sum(
+                v, sample_weight=self.w, n_threads=self.n_threads) for v in (g, h)))
+        return out
+
+    def root(self, k, gradient_scale, hessian_scale, finished=None):
+        """Start the tree of column k: its fixed-point gradients, and the
+        histogram of every row (d, N_BINS, 3)."""
+        self._finish(finished)
+        fixed = [None if v is None else kernels.to_fixed_point(
+            np.ascontiguousarray(v[:, k]), scale, sample_weight=self.w,
+            n_threads=self.n_threads, check_input=False)
+            for v, scale in ((self.gradients, gradient_scale), (self.hessians, hessian_scale))]
+        self.histograms = kernels.GradientHistograms(
+            self.binned, fixed[0], fixed[1], by_column=self.by_column, bins=self.bins,
+            n_threads=self.n_threads, check_input=False)
+        self.rows = {0: None}
+        return self.histograms()
+
+    def expand(self, splits, wanted):
+        """Split nodes and return the histograms of some of the new ones.
+
+        Parameters
+        ----------
+        splits : list of (node, feature, threshold_bin, missing_left, left, right)
+        wanted : list of int
+            New nodes whose histograms to return.
+
+        Returns
+        -------
+        ndarray of shape (len(wanted), d, N_BINS, 3), int64
+        """
+        for node, feature, threshold_bin, missing_left, left, right in splits:
+            self.rows[left], self.rows[right] = kernels.partition_chunk(
+                self._rows_of(node), self.columns[:, feature], threshold_bin,
+                missing_left=missing_left, missing_bin=self.bins[1],
+                n_threads=self.n_threads, check_input=False)
+            del self.rows[node]
+        out = np.zeros((len(wanted),) + self.binned.shape[1:] + (kernels.N_BINS, 3), np.int64)
+        for j, node in enumerate(wanted):
+            self.histograms(self.rows[node], out=out[j], check_input=False)
+        return out
+
+    def residuals(self, k, final):
+        """Each block's (tree node of each row, y - raw[:, k]), in row order,
+        before the tree's values are added (the leaf quantiles)."""
+        leaf = np.empty(len(self.y), np.int64)
+        for node, rows in self.rows.items():
+            leaf[self._rows_of(node)] = final[node]
+        return self._by_block(leaf, self.sizes), self._by_block(self.y - self.raw[:, k],
+                                                                self.sizes)
+
+    def raw_predictions(self, finished=None):
+        """Each training block's and validation block's raw predictions."""
+        self._finish(finished)
+        return (self._by_block(np.asfortranarray(self.raw), self.sizes),
+                None if self.X_val is None else self._by_block(self.raw_val, self.val_sizes))
+
+    @staticmethod
+    def _by_block(values, sizes):
+        return np.split(values, np.cumsum(sizes)[:-1])
+
+
+def _results(shards, calls, workers):
+    """The results of calls made to shards (an actor's call returns a
+    future); OSError if the worker of one is gone."""
+    out = []
+    for shard, call, worker in zip(shards, calls, workers):
+        while isinstance(shard, Actor):
+            try:
+                out.append(call.result(timeout=LIVENESS_CHECK))
+                break
+            except TimeoutError:
+                from distributed import get_client
+
+                if worker not in get_client().scheduler_info()["workers"]:
+                    raise OSError(f"The Dask worker {worker} holding a shard is gone.") \
+                        from None
+        else:
+            out.append(call)
+    return out
+
+
+class Leader:
+    """Grows each iteration's trees from the shards' histograms, summed:
+    the split finding and the tree of every node, in one place.
+
+    Parameters
+    ----------
+    shards : list of Shard or of actors of Shard
+        The shard on the leader's own worker last (its work then runs
+        while the others' messages travel).
+    block_ids : list of lists of int
+        Each shard's blocks (their numbers in the Dask array).
+    config : dict
+        The keyword arguments of ``BlockTreeGrower`` but ``source``,
+        ``gradient_scale``, ``hessian_scale`` and ``rng``; and ``n_rows``,
+        ``weighted_rows``, ``n_outputs``, ``leaf_values`` (None, or a
+        callable ``(tree, leaf_of_row, residuals)`` setting the leaf values
+        from the rows', as the absolute-error and quantile losses do).
+    workers : list, default=None
+        The address of each shard's worker (actors), to notice one lost.
+    """
+
+    def __init__(self, shards, block_ids, config, workers=None):
+        self.shards, self.block_ids, self.config = shards, block_ids, dict(config)
+        self.workers = [None] * len(shards) if workers is None else workers
+        self.finished = None   # the last tree's (k, tree, final), not yet added
+
+    def call(self, method, *args, **kwargs):
+        """Call a method of every shard; their results, in order."""
+        return _results(self.shards, [getattr(s, method)(*args, **kwargs)
+                                      for s in self.shards], self.workers)
+
+    def iteration(self, rng):
+        """Grow one iteration's trees; returns (trees, rng advanced, round
+        trips to the shards)."""
+        config = dict(self.config)
+        n_rows, weighted_rows = config.pop("n_rows"), config.pop("weighted_rows")
+        n_outputs, leaf_values = config.pop("n_outputs"), config.pop("leaf_values")
+        statistics = self.call("gradient_statistics", finished=self._take_finished())
+        rows = n_rows if weighted_rows is None else weighted_rows
+        trees, round_trips = [], 1
+        for k in range(n_outputs):
+            scales = []
+            for which in (0, 1):
+                parts = [s[k][which] for s in statistics]
+                scales.append(None if parts[0] is None else kernels.fixed_point_scale(
+                    max(p[0] for p in parts), rows, abs_sum=sum(p[1] for p in parts)))
+            source = _ShardSource(self, k, *scales)
+            grower = BlockTreeGrower(source, gradient_scale=scales[0], hessian_scale=scales[1],
+                                     rng=rng, **config)
+            tree, final = grower.grow()
+            round_trips += grower.round_trips
+            if leaf_values is not None:
+                parts = self.call("residuals", k, final)
+                round_trips += 1
+                leaf_values(tree, *(in_row_order([p[j] for p in parts], self.block_ids)
+                                    for j in (0, 1)))
+            self.finished = (k, tree, final)
+            trees.append(tree)
+        return trees, rng, round_trips
+
+    def _take_finished(self):
+        finished, self.finished = self.finished, None
+        return finished
+
+    def raw_predictions(self):
+        """Every shard's (training blocks, validation blocks) raw predictions."""
+        return self.call("raw_predictions", finished=self._take_finished())
+
+
+class _ShardSource:
+    """The histograms of one tree's nodes, summed over the shards
+    (``BlockTreeGrower``'s source)."""
+
+    def __init__(self, leader, k, gradient_scale, hessian_scale):
+        self.leader, self.k = leader, k
+        self.scales = (gradient_scale, hessian_scale)
+
+    def root(self):
+        parts = self.leader.call("root", self.k, *self.scales,
+                                 finished=self.leader._take_finished())
+        return _sum(parts)
+
+    def node_histograms(self, nodes, splits):
+        return _sum(self.leader.call("expand", splits, list(nodes)))
+
+
+def in_row_order(parts, block_ids):
+    """One array of the shards' per-block arrays, in the blocks' order."""
+    blocks = {i: b for part, ids in zip(parts, block_ids) for i, b in zip(ids, part)}
+    return np.concatenate([blocks[i] for i in sorted(blocks)])
+
+
+def _sum(parts):
+    total = parts[0]
+    for part in parts[1:]:
+        total += part
+    return total

@@ -1,0 +1,208 @@
+"""One tree grown over rows held in several places (the shards of a Dask
+fit), by the rules of the in-memory ``kernels.TreeGrower``: the same tree,
+bit for bit, from histograms summed over the places."""
+import heapq
+
+import numpy as np
+
+from fastml import kernels
+
+
+class BlockTreeGrower:
+    """Grows one tree by ``kernels.TreeGrower``'s rules (numerical
+    features; see that class for the parameters) from a source of summed
+    histograms, a tree level or so per round trip to the rows.
+
+    The source has ``root()``, the histogram of every row (d, N_BINS, 3),
+    and ``node_histograms(nodes, splits)``: split nodes -- each split a
+    tuple ``(node, feature, threshold_bin, missing_left, left, right)`` --
+    then return the histograms of new nodes (len(nodes), d, N_BINS, 3).
+
+    Best-first growth splits, one at a time, the leaf of largest gain; with
+    room for B more leaves, only the B best leaves of the heap can still be
+    split (each split pops the best leaf, and a leaf below B others would
+    need fewer than B pops before it).  So each round expands the best B
+    leaves not yet expanded -- their rows move to the children and the
+    smaller children's histograms come back, all in one round trip -- and
+    the splits are then taken in best-first order, as in memory, until a
+    leaf not yet expanded comes up.  Expansions the budget never reaches
+    are dropped at the end (their rows go back to the leaf).  Nodes are
+    numbered as they are taken, and features drawn (``max_features``) as
+    leaves are scored, in the in-memory order: the same tree, bit for bit.
+    """
+
+    def __init__(self, source, thresholds, *, gradient_scale, hessian_scale, missing_bin,
+                 learning_rate, max_leaf_nodes, max_depth, min_samples_leaf,
+                 l2_regularization, n_allowed_features, rng, min_hessian=1e-3):
+        self.source, self.thresholds = source, thresholds
+        self.n_values = np.array([len(t) + 1 for t in thresholds], np.uint16)
+        self.gradient_scale, self.hessian_scale = gradient_scale, hessian_scale
+        self.missing_bin, self.learning_rate = missing_bin, float(learning_rate)
+        self.max_leaf_nodes, self.max_depth = max_leaf_nodes, max_depth
+        self.min_samples_leaf, self.l2 = min_samples_leaf, l2_regularization
+        self.n_allowed_features, self.rng, self.min_hessian = n_allowed_features, rng, min_hessian
+        # nodes as the blocks know them (expansions included), and the tree's
+        self.nodes, self.final, self.fields = [], {}, {
+            k: [] for k in kernels.Tree._fields if k != "left_categories"}
+        self.heap, self.n_leaves, self.round_trips = [], 0, 0
+        self.untaken = set()   # children of expanded nodes not yet in the tree
+
+    def grow(self):
+        """(tree, final): the tree (kernels.Tree), and the node of the tree
+        each node the source was told of stands for (an int64 array)."""
+        root = self.source.root()
+        self.round_trips = 1
+        self.has_missing = (root[:, self.missing_bin, 2] > 0).astype(np.uint8)
+        self.categorical = np.zeros(self.n_values.size, np.uint8)
+        self.all_features = np.ones(self.n_values.size, np.uint8)
+        self._new_node(root[0].sum(axis=0), 0, parent=None)
+        self.nodes[0]["hist"] = root
+        self._take(0)
+        self.n_leaves = 1
+        self._consider(0)
+        while self.heap and self._may_add_leaf():
+            if "children" not in self.nodes[self.heap[0][2]]:
+                self._expand()
+            _, _, node = heapq.heappop(self.heap)
+            self._split(node)
+        if self.n_leaves == 1:   # a tree that did not split predicts 0, as scikit-learn's
+            self.fields["value"][0] = 0.0
+        final = np.array([self._final_of(node) for node in range(len(self.nodes))], np.int64)
+        return kernels.Tree.from_nodes(**self.fields), final
+
+    def _final_of(self, node):
+        """A node of the tree, or for a dropped expansion's child, its leaf."""
+        while node not in self.final:
+            node = self.nodes[node]["parent"]
+        return self.final[node]
+
+    def _may_add_leaf(self):
+        return self.max_leaf_nodes is None or self.n_leaves < self.max_leaf_nodes
+
+    def _may_split(self, count, depth):
+        return ((self.max_depth is None or depth < self.max_depth)
+                and count >= 2 * self.min_samples_leaf)
+
+    def _new_node(self, sums, depth, parent):
+        sums = np.asarray(sums, np.int64)
+        g, h, count = (int(v) for v in sums)
+        hess = h * self.hessian_scale if self.hessian_scale is not None else float(count)
+        value = self.learning_rate * (-(g * self.gradient_scale) / (hess + self.l2 + 1e-15))
+        self.nodes.append({"sums": sums, "depth": depth, "count": count, "value": value,
+                           "parent": parent, "hist": None})
+        return len(self.nodes) - 1
+
+    def _take(self, node):
+        """Give a node its number in the tree (the in-memory order)."""
+        x = self.nodes[node]
+        self.untaken.discard(node)
+        self.final[node] = len(self.fields["value"])
+        for key, val in (("feature", -1), ("threshold", np.nan), ("threshold_bin", -1),
+                         ("missing_left", False), ("categorical", False), ("left", -1),
+                         ("right", -1), ("value", x["value"]), ("count", x["count"]),
+                         ("gain", 0.0), ("depth", x["depth"])):
+            self.fields[key].append(val)
+
+    def _allowed(self):
+        d, k = self.n_values.size, self.n_allowed_features
+        if k is None or k >= d:
+            return self.all_features
+        allowed = np.zeros(d, np.uint8)
+        allowed[self.rng.choice(d, k, replace=False)] = 1
+        return allowed
+
+    def _scores_early(self):
+        """Whether nodes may be scored before they are taken: when no
+        features are drawn, the order of scoring does not matter."""
+        return self.n_allowed_features is None or self.n_allowed_features >= self.n_values.size
+
+    def _consider(self, node):
+        """Score a taken leaf's splits (unless scored early); queue it if it
+        may split."""
+        x = self.nodes[node]
+        if "split" not in x:
+            self._score(node)
+        if x["split"] is not None:
+            heapq.heappush(self.heap, (-x["split"][3], self.final[node], node))
+
+    def _score(self, node):
+        """Set a node's best split: (feature, threshold bin, missing_left,
+        gain, left child's sums), or None."""
+        x = self.nodes[node]
+        x["split"] = None
+        if not self._may_split(x["count"], x["depth"]):
+            return
+        split = kernels.find_node_splits(
+            x["hist"], self.n_values, gradient_scale=self.gradient_scale,
+            hessian_scale=self.hessian_scale, missing_bin=self.missing_bin,
+            l2_regularization=self.l2, min_samples_leaf=self.min_samples_leaf,
+            min_hessian=self.min_hessian, allowed=self._allowed(),
+            categorical=self.categorical, has_missing=self.has_missing, check_input=False)
+        f = int(np.argmax(split.gain))   # ties to the first feature
+        if split.gain[f] > 0.0:
+            left_sums = split.left[f]
+            missing_left = (bool(split.missing_left[f]) if self.has_missing[f]
+                            else bool(left_sums[2] > x["count"] - left_sums[2]))
+            x["split"] = (f, int(split.threshold[f]), missing_left, float(split.gain[f]),
+                          left_sums)
+
+    def _expand(self):
+        """One round trip: the best leaves the budget can reach, not yet
+        expanded, split on the blocks, and their smaller children's
+        histograms back."""
+        budget = len(self.heap) if self.max_leaf_nodes is None else \
+            self.max_leaf_nodes - self.n_leaves
+        pool = list(self.heap)
+        if self._scores_early():   # and the untaken children of expanded nodes
+            for node in self.untaken:
+                if "split" not in self.nodes[node]:
+                    self._score(node)
+                split = self.nodes[node]["split"]
+                if split is not None:
+                    pool.append((-split[3], len(self.nodes) + node, node))
+        smaller, splits = [], []
+        chosen = heapq.nsmallest(budget, pool)
+        if self.heap[0] not in chosen:   # the next leaf to split, whatever its rank
+            chosen.append(self.heap[0])
+        for _, _, node in chosen:
+            x = self.nodes[node]
+            if "children" in x:
+                continue
+            f, tb, missing_left, gain, left_sums = x["split"]
+            children = (self._new_node(left_sums, x["depth"] + 1, node),
+                        self._new_node(x["sums"] - left_sums, x["depth"] + 1, node))
+            x["children"] = children
+            splits.append((node, f, tb, missing_left) + children)
+            counts = [self.nodes[c]["count"] for c in children]
+            if self._may_split(max(counts), x["depth"] + 1):
+                smaller.append(children[0] if counts[0] <= counts[1] else children[1])
+        hists = self.source.node_histograms(smaller, splits)
+        if smaller:
+            for child, hist in zip(smaller, hists):
+                parent = self.nodes[self.nodes[child]["parent"]]
+                sibling = sum(parent["children"]) - child
+                self.nodes[child]["hist"] = hist
+                self.nodes[sibling]["hist"] = parent["hist"] - hist
+        self.untaken.update(node for split in splits for node in split[4:])
+        self.round_trips += 1
+
+    def _split(self, node):
+        """Take an expanded leaf's split into the tree; score its children."""
+        x, fields = self.nodes[node], self.fields
+        f, tb, missing_left, gain, _ = x["split"]
+        parent = self.final[node]
+        left, right = x["children"]
+        self._take(left)
+        self._take(right)
+        thresholds = self.thresholds[f]
+        for key, val in (("feature", f), ("threshold_bin", tb), ("missing_left", missing_left),
+                         ("left", self.final[left]), ("right", self.final[right]),
+                         ("gain", gain), ("value", 0.0),
+                         ("threshold", thresholds[tb] if tb < len(thresholds) else np.inf)):
+            fields[key][parent] = val
+        self.n_leaves += 1
+        counts = (self.nodes[left]["count"], self.nodes[right]["count"])
+        if self._may_add_leaf() and self._may_split(max(counts), x["depth"] + 1):
+            for child in (left, right):
+                self._consider(child)
+        x["hist"] = None
