@@ -7,6 +7,13 @@ import numpy as np
 
 from fastml import kernels
 
+# The share of the leaf budget expanded in one round trip: each expansion a
+# tree never takes costs a partition and a histogram on every shard, and
+# each round trip a message to the shards.  Measured on 800 000 x 28 rows,
+# 31 leaves, 2 workers: all of the budget, 9.4 rounds and 50 expansions a
+# tree; half, 11.5 and 36, and the fit 10% faster.
+EXPANDED_SHARE = 0.5
+
 
 class BlockTreeGrower:
     """Grows one tree by ``kernels.TreeGrower``'s rules (numerical
@@ -19,16 +26,19 @@ class BlockTreeGrower:
     then return the histograms of new nodes (len(nodes), d, N_BINS, 3).
 
     Best-first growth splits, one at a time, the leaf of largest gain; with
-    room for B more leaves, only the B best leaves of the heap can still be
-    split (each split pops the best leaf, and a leaf below B others would
-    need fewer than B pops before it).  So each round expands the best B
-    leaves not yet expanded -- their rows move to the children and the
-    smaller children's histograms come back, all in one round trip -- and
-    the splits are then taken in best-first order, as in memory, until a
-    leaf not yet expanded comes up.  Expansions the budget never reaches
-    are dropped at the end (their rows go back to the leaf).  Nodes are
-    numbered as they are taken, and features drawn (``max_features``) as
-    leaves are scored, in the in-memory order: the same tree, bit for bit.
+    room for B more leaves, only the B best leaves can still be split.  A
+    leaf must be expanded -- its rows moved to its children on the shards,
+    the smaller child's histogram summed -- before it splits, and each
+    expansion round costs a round trip.  So when the next leaf to split is
+    not expanded yet, one round expands it together with the best of the
+    others (``EXPANDED_SHARE`` of B): the leaves of the heap and, when no
+    features are drawn, the children of expanded nodes, scored as soon as
+    their histograms arrive (a tree then takes about its depth in rounds).
+    The splits are then taken in best-first order, as in memory.
+    Expansions the tree never takes are dropped at the end (their rows go
+    back to the leaf).  Nodes are numbered as they are taken, and features
+    drawn (``max_features``) as leaves are taken and scored, in the
+    in-memory order: the same tree, bit for bit.
     """
 
     def __init__(self, source, thresholds, *, gradient_scale, hessian_scale, missing_bin,
@@ -41,7 +51,7 @@ class BlockTreeGrower:
         self.max_leaf_nodes, self.max_depth = max_leaf_nodes, max_depth
         self.min_samples_leaf, self.l2 = min_samples_leaf, l2_regularization
         self.n_allowed_features, self.rng, self.min_hessian = n_allowed_features, rng, min_hessian
-        # nodes as the blocks know them (expansions included), and the tree's
+        # nodes as the source knows them (expansions included), and the tree's
         self.nodes, self.final, self.fields = [], {}, {
             k: [] for k in kernels.Tree._fields if k != "left_categories"}
         self.heap, self.n_leaves, self.round_trips = [], 0, 0
@@ -147,8 +157,8 @@ class BlockTreeGrower:
                           left_sums)
 
     def _expand(self):
-        """One round trip: the best leaves the budget can reach, not yet
-        expanded, split on the blocks, and their smaller children's
+        """One round trip: the next leaf to split and the best others not yet
+        expanded, split on the shards, and their smaller children's
         histograms back."""
         budget = len(self.heap) if self.max_leaf_nodes is None else \
             self.max_leaf_nodes - self.n_leaves
@@ -161,7 +171,7 @@ class BlockTreeGrower:
                 if split is not None:
                     pool.append((-split[3], len(self.nodes) + node, node))
         smaller, splits = [], []
-        chosen = heapq.nsmallest(budget, pool)
+        chosen = heapq.nsmallest(max(1, int(np.ceil(budget * EXPANDED_SHARE))), pool)
         if self.heap[0] not in chosen:   # the next leaf to split, whatever its rank
             chosen.append(self.heap[0])
         for _, _, node in chosen:
