@@ -824,15 +824,6 @@ def test_constraints_are_not_implemented(name):
         HistGradientBoostingClassifier(**{name: value}).fit(X, y > 0)
 
 
-def test_staged_predictions_on_dask_input_are_not_implemented():
-    """fit and predict take Dask input (test_ensemble_dask.py); staged_* not yet."""
-    da = pytest.importorskip("dask.array")
-    X, y = regression_data(300)
-    model = HistGradientBoostingRegressor(max_iter=2).fit(X, y)
-    with pytest.raises(NotImplementedError, match="Dask input"):
-        next(model.staged_predict(da.from_array(X, chunks=100)))
-
-
 def test_failed_fit_leaves_the_estimator_unchanged():
     X, y = regression_data()
     model = HistGradientBoostingRegressor(max_iter=5, early_stopping=False).fit(X, y)

@@ -158,6 +158,111 @@ def test_validation_rows_and_leaf_quantiles_on_a_process_cluster(client):
     assert_same_model(model, HistGradientBoostingRegressor(**params).fit(X, y))
 
 
+@pytest.mark.parametrize("as_dask", [False, True])
+def test_validation_rows_given_to_fit(as_dask):
+    """X_val / y_val / sample_weight_val (NumPy or Dask) stand in for the
+    split of X, as in memory: the same scores and the same last iteration."""
+    X, y = regression_data(3000, seed=11)
+    X_val, y_val = regression_data(800, seed=12)
+    w_val = np.random.default_rng(3).integers(1, 3, 800).astype(np.float64)
+    params = dict(max_iter=60, random_state=0, n_iter_no_change=2, learning_rate=0.5,
+                  early_stopping=True)
+    given = (da.from_array(X_val, chunks=(300, 6)), da.from_array(y_val, chunks=300),
+             da.from_array(w_val, chunks=300)) if as_dask else (X_val, y_val, w_val)
+    with dask.config.set(scheduler="threads"):
+        model = HistGradientBoostingRegressor(**params).fit(
+            da.from_array(X, chunks=(700, 6)), da.from_array(y, chunks=700),
+            X_val=given[0], y_val=given[1], sample_weight_val=given[2])
+    expected = HistGradientBoostingRegressor(**params).fit(
+        X, y, X_val=X_val, y_val=y_val, sample_weight_val=w_val)
+    assert_same_model(model, expected)
+    assert model.n_iter_ < params["max_iter"]
+    assert_array_equal(model.validation_score_, expected.validation_score_)
+
+
+def test_bad_validation_rows_are_refused_before_any_work():
+    X = da.zeros((300, 3), chunks=(100, 3))
+    y = da.zeros(300, chunks=100)
+    with dask.config.set(scheduler=_no_work_scheduler):
+        with pytest.raises(ValueError, match="both X_val and y_val"):
+            HistGradientBoostingRegressor().fit(X, y, X_val=X)
+        with pytest.raises(ValueError, match="early_stopping is False"):
+            HistGradientBoostingRegressor(early_stopping=False).fit(X, y, X_val=X, y_val=y)
+        with pytest.raises(ValueError, match="sample_weight_val needs"):
+            HistGradientBoostingRegressor().fit(X, y, sample_weight_val=np.ones(300))
+    with pytest.raises(ValueError, match="X_val contains infinity"):
+        HistGradientBoostingRegressor(early_stopping=True).fit(
+            da.from_array(np.random.default_rng(0).normal(size=(300, 3)), chunks=(100, 3)), y,
+            X_val=np.full((10, 3), np.inf), y_val=np.zeros(10))
+
+
+def test_warm_start_on_a_process_cluster(client):
+    """A warm start adds iterations to the trees so far: the shards start
+    from their raw predictions, and the feature draws go on where they
+    stopped -- the model of the same warm fits in memory."""
+    X, y = make_classification(n_samples=2000, n_features=8, n_informative=5, n_classes=3,
+                               random_state=13)
+    params = dict(max_iter=3, early_stopping=False, random_state=0, max_features=0.5,
+                  warm_start=True, max_leaf_nodes=10)
+    Xd, yd = da.from_array(X, chunks=(450, 8)), da.from_array(y, chunks=450)
+    model = HistGradientBoostingClassifier(**params).fit(Xd, yd)
+    expected = HistGradientBoostingClassifier(**params).fit(X, y)
+    model.set_params(max_iter=6)
+    expected.set_params(max_iter=6)
+    model.fit(Xd, yd)
+    expected.fit(X, y)
+    assert model.n_iter_ == 6
+    assert_same_model(model, expected)
+    model.set_params(max_iter=5)
+    with pytest.raises(ValueError, match="max_iter=5 must be larger"):
+        model.fit(Xd, yd)
+
+
+def test_staged_predictions_on_dask_input_are_lazy_and_the_in_memory_ones():
+    X, y = make_classification(n_samples=900, n_features=6, n_informative=4, n_classes=3,
+                               random_state=14)
+    model = HistGradientBoostingClassifier(max_iter=4, early_stopping=False,
+                                           random_state=0).fit(X, y)
+    Xd = da.from_array(X, chunks=(400, 6))
+    for method in ("staged_predict", "staged_predict_proba", "staged_decision_function"):
+        stages = list(getattr(model, method)(Xd))
+        expected = list(getattr(model, method)(X))
+        assert len(stages) == len(expected) == 4
+        assert all(isinstance(stage, da.Array) for stage in stages)
+        for stage, want in zip(dask.compute(*stages), expected):
+            assert_array_equal(stage, want)
+    regressor = HistGradientBoostingRegressor(max_iter=3, early_stopping=False).fit(X, y)
+    stages = list(regressor.staged_predict(Xd))
+    assert isinstance(stages[-1], da.Array)
+    assert_array_equal(stages[-1].compute(), regressor.predict(X))
+    binary = HistGradientBoostingClassifier(max_iter=2, early_stopping=False).fit(X, y > 0)
+    assert_array_equal(list(binary.staged_decision_function(Xd))[-1].compute(),
+                       binary.decision_function(X))
+
+
+@pytest.mark.parametrize("Model, scoring, n", [
+    (HistGradientBoostingRegressor, "r2", 3000),
+    (HistGradientBoostingClassifier, "accuracy", 12_000),   # above SCORING_SAMPLE rows
+])
+def test_early_stopping_on_a_scorer(client, Model, scoring, n):
+    """A scorer other than the loss sees the in-memory fit's training rows
+    (gathered once) and validation rows: the same scores, the same stop."""
+    if Model is HistGradientBoostingRegressor:
+        X, y = regression_data(n, seed=15)
+    else:
+        X, y = make_classification(n_samples=n, n_features=6, n_informative=4,
+                                   random_state=15)
+    params = dict(max_iter=40, random_state=0, n_iter_no_change=2, learning_rate=0.5,
+                  early_stopping=True, scoring=scoring, max_leaf_nodes=8, tol=1e-3)
+    model = Model(**params).fit(da.from_array(X, chunks=(n // 3, X.shape[1])),
+                                da.from_array(y, chunks=n // 3))
+    expected = Model(**params).fit(X, y)
+    assert_same_model(model, expected)
+    assert model.n_iter_ < params["max_iter"]
+    assert_array_equal(model.train_score_, expected.train_score_)
+    assert_array_equal(model.validation_score_, expected.validation_score_)
+
+
 def test_blocks_are_shared_out_to_the_workers_by_rows():
     """Each block goes to a worker holding it, unless that worker has its
     share of rows (1.25 x the mean) already."""
@@ -197,10 +302,7 @@ def _squared_error(y, raw):
 
 
 @pytest.mark.parametrize("params, fit_kwargs, message", [
-    ({"early_stopping": True, "scoring": "r2"}, {}, "scoring='r2'"),
-    ({"scoring": "r2"}, {}, "scoring='r2'"),   # 'auto' with more than 10 000 rows
     ({"early_stopping": False, "loss": NumbaLoss(_squared_error)}, {}, "NumbaLoss"),
-    ({"early_stopping": False, "warm_start": True}, {}, "warm_start"),
     ({"early_stopping": False, "categorical_features": [0]}, {}, "categorical"),
     ({"early_stopping": False, "categorical_features": np.array([True, False, False])}, {},
      "categorical"),

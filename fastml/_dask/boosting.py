@@ -68,13 +68,17 @@ class DaskBooster:
         ``leaf_values(tree, leaf_of_row, residuals)`` sets the leaf values
         from every training row's leaf and residual, in row order (the
         absolute-error and quantile losses); None keeps the Newton steps.
+    score : callable or None
+        ``score()``: (train score, validation score or None) of the model
+        so far by a scorer other than the loss; None scores by the loss,
+        from the shards' raw predictions.
     """
 
     def __init__(self, model, binned, y, w, weighted_rows, validation=None, stop=None,
-                 leaf_values=None):
+                 leaf_values=None, score=None):
         self.model, self.loss = model, model._loss
         self.binned, self.y, self.w = binned, y, w
-        self.validation, self.stop = validation, stop
+        self.validation, self.stop, self.score = validation, stop, score
         self.client = distributed_client()
         self.offsets = np.cumsum((0,) + binned.chunks[0])
         d = binned.shape[1]
@@ -199,18 +203,24 @@ class DaskBooster:
     def _record(self):
         """Append the scores; whether early stopping ends the fit."""
         model = self.model
-        train, val = self.scores()
+        train, val = self.scores() if self.score is None else self.score()
         model.train_score_ = np.append(model.train_score_, train)
         if val is not None:
             model.validation_score_ = np.append(model.validation_score_, val)
         return self.stop(model.validation_score_ if val is not None else model.train_score_)
 
-    def run(self):
+    def run(self, warm=False):
+        """Add iterations until max_iter or early stopping; warm: to the
+        model's trees, the feature draws going on where they stopped."""
         model = self.model
-        model._trees, model.n_iter_ = [], 0
-        rng = np.random.default_rng(model._random_seed)
+        if warm:   # a new list: a fit that fails leaves the old one as it was
+            model._trees = list(model._trees)
+        else:
+            model._trees, model.n_iter_ = [], 0
+        rng = (copy.deepcopy(model._feature_rng) if warm and hasattr(model, "_feature_rng")
+               else np.random.default_rng(model._random_seed))
         started = time.perf_counter()
-        if self.stop is not None:
+        if self.stop is not None and not warm:
             self._record()
         try:
             while model.n_iter_ < model.max_iter:
@@ -252,9 +262,11 @@ def _assign(blocks, sizes, holders, workers):
     return {addr: sorted(ids) for addr, ids in groups.items()}
 
 def gather_rows(X, rows):
-    """(X's rows as NumPy -- all of them when rows is None --, whether X
-    holds an infinite value), in one pass over X."""
+    """(X's rows as NumPy -- all of them when rows is None, none for
+    "none" --, whether X holds an infinite value), in one pass over X."""
     has_inf = da.isinf(X).any()
+    if isinstance(rows, str) and rows == "none":
+        return None, has_inf.compute()
     if rows is None:
         return dask.compute(X, has_inf)
     unique, inverse = np.unique(rows, return_inverse=True)
@@ -262,18 +274,20 @@ def gather_rows(X, rows):
     return sample[inverse], has_inf
 
 
-def boost(model, X, y, w, weighted_rows, *, validation=None, stop=None, refit_leaves=None):
+def boost(model, X, y, w, weighted_rows, *, warm=False, validation=None, stop=None,
+          refit_leaves=None, score=None):
     """Bin X's blocks where they are and boost ``model`` on them (its loss,
     thresholds and baseline set); y and w (NumPy, or w None) go to the
-    shards of X's rows.  validation (its X a Dask array), stop,
-    refit_leaves: as ``DaskBooster`` takes them."""
+    shards of X's rows.  warm: add to the model's trees (warm start).
+    validation (its X a Dask array), stop, refit_leaves, score: as
+    ``DaskBooster`` takes them."""
     edges = [np.nextafter(t, np.inf) for t in model._thresholds]
     binned = X.rechunk({1: -1}).map_blocks(kernels.bin_chunk, edges, missing_bin=model.max_bins,
                                            dtype=np.uint8).persist()
     if validation is not None:
         validation = (validation[0].rechunk({1: -1}).persist(),) + tuple(validation[1:])
     DaskBooster(model, binned, y, w, weighted_rows, validation=validation, stop=stop,
-                leaf_values=refit_leaves).run()
+                leaf_values=refit_leaves, score=score).run(warm)
 
 def _predict_block(block, model, method):
     return getattr(model, method)(block)
@@ -292,3 +306,44 @@ def map_prediction(model, method, X, n_columns, dtype):
                             meta=np.empty(0, dtype))
     return X.map_blocks(_predict_block, shipped, method, chunks=(X.chunks[0], (n_columns,)),
                         dtype=dtype, meta=np.empty((0, 0), dtype))
+
+
+def _baseline_rows(X, baseline):
+    return np.tile(baseline, (X.shape[0], 1))
+
+
+def _add_iteration(raw, X, trees):
+    """A block's raw predictions (n, K) plus one iteration's trees."""
+    raw = raw.copy()
+    for k, tree in enumerate(trees):
+        raw[:, k] = kernels.predict_tree_chunk(X, tree, out=np.ascontiguousarray(raw[:, k]))
+    return raw
+
+
+def _apply(raw, from_raw):
+    return from_raw(raw)
+
+
+def staged_predictions(model, X, from_raw, n_columns, dtype):
+    """A generator of lazy Dask arrays: ``from_raw(raw)`` of the raw
+    predictions after each iteration, over X's row blocks.  Each stage adds
+    its iteration's trees to the last one's raw predictions (the in-memory
+    additions, in the same order); the trees of an iteration and from_raw
+    are each one key of the graph.  The results have n_columns columns,
+    or are 1-D for None."""
+    from fastml._dask.arrays import check_features
+
+    X = check_features(model, X, reset=False)
+    K = model._baseline.size
+    raw = X.map_blocks(_baseline_rows, model._baseline, chunks=(X.chunks[0], (K,)),
+                       dtype=np.float64, meta=np.empty((0, 0)))
+    from_raw = dask.delayed(from_raw, traverse=False)
+    for trees in model._trees:
+        raw = da.map_blocks(_add_iteration, raw, X, dask.delayed(trees, traverse=False),
+                            chunks=raw.chunks, dtype=np.float64, meta=np.empty((0, 0)))
+        if n_columns is None:
+            yield raw.map_blocks(_apply, from_raw, drop_axis=1, dtype=dtype,
+                                 meta=np.empty(0, dtype))
+        else:
+            yield raw.map_blocks(_apply, from_raw, chunks=(raw.chunks[0], (n_columns,)),
+                                 dtype=dtype, meta=np.empty((0, 0), dtype))

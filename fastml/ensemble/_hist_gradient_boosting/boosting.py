@@ -52,6 +52,37 @@ def should_stop(model, scores):
     return not np.any(scores[-reference + 1:] > scores[-reference] + model.tol)
 
 
+def score_rows(model, y):
+    """The training rows a scorer sees (those scikit-learn scores), of the
+    encoded training targets y."""
+    rows = np.arange(y.shape[0])
+    if y.shape[0] <= SCORING_SAMPLE:
+        return rows
+    stratify = y if isinstance(model, ClassifierMixin) else None
+    return resample(rows, n_samples=SCORING_SAMPLE, replace=False, stratify=stratify,
+                    random_state=model._random_seed)
+
+
+def scorer_scores(model, scorer, train, validation):
+    """(train score, validation score or None) of the model so far by
+    ``scorer``, on training rows and validation rows given as fit has
+    validated and encoded them: (X, y, sample_weight or None) each."""
+    model._stacked = None
+    model._scoring_encoded_rows = True
+    try:
+        return tuple(None if rows is None else _score(model, scorer, *rows)
+                     for rows in (train, validation))
+    finally:
+        del model._scoring_encoded_rows
+
+
+def _score(model, scorer, X, y, w):
+    y = model._decode_y(y)
+    if w is None:
+        return float(scorer(model, X, y))
+    return float(scorer(model, X, y, sample_weight=w))
+
+
 class Booster:
     """Boosts ``model`` (a fitted-so-far estimator: its loss, bins and,
     on a warm start, trees) on binned training rows.
@@ -75,7 +106,7 @@ class Booster:
         self.validation = validation
         self.raw, self.raw_val = self._initial_predictions()
         self.scorer = model._scorer() if model.do_early_stopping_ else None
-        self.score_rows = None if self.scorer is None else self._score_rows()
+        self.score_rows = None if self.scorer is None else score_rows(model, self.y)
 
     def _initial_predictions(self):
         """Raw predictions of the training and validation rows: the
@@ -96,15 +127,6 @@ class Booster:
                         out=np.ascontiguousarray(raw_val[:, k]), n_threads=n_threads)
         return raw, raw_val
 
-    def _score_rows(self):
-        """The training rows a scorer sees (those scikit-learn scores)."""
-        rows = np.arange(self.X.shape[0])
-        if self.X.shape[0] <= SCORING_SAMPLE:
-            return rows
-        stratify = self.y if isinstance(self.model, ClassifierMixin) else None
-        return resample(rows, n_samples=SCORING_SAMPLE, replace=False, stratify=stratify,
-                        random_state=self.model._random_seed)
-
     def scores(self):
         """(train score, validation score or None) of the model so far."""
         model, validation = self.model, self.validation
@@ -113,22 +135,10 @@ class Booster:
             val = None if validation is None else -self.loss.loss(validation[1], self.raw_val,
                                                                   validation[2])
             return train, val
-        model._stacked = None
         rows = self.score_rows
-        w = None if self.w is None else self.w[rows]
-        model._scoring_encoded_rows = True
-        try:
-            train = self._score(self.X[rows], self.y[rows], w)
-            val = None if validation is None else self._score(*validation)
-        finally:
-            del model._scoring_encoded_rows
-        return train, val
-
-    def _score(self, X, y, w):
-        y = self.model._decode_y(y)
-        if w is None:
-            return float(self.scorer(self.model, X, y))
-        return float(self.scorer(self.model, X, y, sample_weight=w))
+        return scorer_scores(model, self.scorer, (self.X[rows], self.y[rows],
+                                                  None if self.w is None else self.w[rows]),
+                             validation)
 
 
     def _start(self, warm):

@@ -5,11 +5,14 @@ The same steps as the in-memory fit, on the same rows, so the model is the
 same bit for bit: the labels and weights are gathered once (n values: to
 encode labels, draw the validation split and place the baseline), the bin
 thresholds come from the same rows (all of X up to BINNING_SAMPLE rows,
-gathered, else the same drawn rows), the validation rows are the same
-split of X's rows (taken by Dask, in the same order), and early stopping
-compares the same scores: the loss of every training and validation row,
-from raw predictions gathered in row order after each iteration.
+gathered, else the same drawn rows), the validation rows are X_val or
+the same split of X's rows (taken by Dask, in the same order), and early
+stopping compares the same scores: the loss of every training and
+validation row, from raw predictions gathered in row order after each
+iteration.
 """
+import dask
+import dask.array as da
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.model_selection import train_test_split
@@ -17,19 +20,21 @@ from sklearn.utils import check_random_state
 
 from fastml._threads import effective_n_threads
 from fastml._validation import is_dask_collection
-from fastml.ensemble._hist_gradient_boosting.boosting import _weighted_rows, should_stop
+from fastml.ensemble._hist_gradient_boosting.boosting import (
+    _weighted_rows,
+    score_rows,
+    scorer_scores,
+    should_stop,
+)
 from fastml.ensemble._hist_gradient_boosting.losses import Loss, weighted_quantile
 
 
-def _refuse_unsupported(model, X, X_val):
+def _refuse_unsupported(model, X):
     """NotImplementedError, before any work, for what the Dask fit lacks."""
     unsupported = [what for what, used in (
-        ("warm_start", model.warm_start), ("X_val / y_val", X_val is not None),
         ("a NumbaLoss", isinstance(model.loss, Loss)),
         ("categorical features", _names_categorical(model.categorical_features)
          or any(str(t) == "category" for t in getattr(X, "dtypes", ()))),
-        (f"scoring={model.scoring!r} (early stopping on the loss only)",
-         model.early_stopping is not False and model.scoring != "loss"),
     ) if used]
     if unsupported:
         raise NotImplementedError(
@@ -43,39 +48,64 @@ def _names_categorical(spec):
     return not (spec is None or (isinstance(spec, str) and spec == "from_dtype"))
 
 
-def fit_dask(model, X, y, sample_weight, X_val):
+def fit_dask(model, X, y, sample_weight, X_val=None, y_val=None, sample_weight_val=None):
     """Fit ``model`` on Dask input; returns it."""
     from fastml._dask import boosting as dask_boosting
     from fastml._dask.arrays import as_dask_labels, check_features
 
-    _refuse_unsupported(model, X, X_val)
-    model._forget_fit()
-    X = check_features(model, X, reset=True)
+    _refuse_unsupported(model, X)
+    if (X_val is None) != (y_val is None):
+        raise ValueError("Pass both X_val and y_val, or neither.")
+    if X_val is None and sample_weight_val is not None:
+        raise ValueError("sample_weight_val needs X_val and y_val.")
+    if X_val is not None and model.early_stopping is False:
+        raise ValueError("X_val and y_val are passed to fit while early_stopping is False; set "
+                         "early_stopping to 'auto' or True to use them.")
+    warm = model.warm_start and hasattr(model, "_trees")
+    if warm and model.max_iter < model.n_iter_:
+        raise ValueError(f"max_iter={model.max_iter} must be larger than or equal to "
+                         f"n_iter_={model.n_iter_} when warm_start==True")
+    if not warm:
+        model._forget_fit()
+    elif model.max_bins != model._thresholds_max_bins:
+        raise ValueError(f"max_bins changed from {model._thresholds_max_bins} to "
+                         f"{model.max_bins} between warm-start fits; the bins are fixed by the "
+                         "first fit. Set warm_start=False to refit.")
+    X = check_features(model, X, reset=not warm)
+    if any(np.isnan(c) for c in X.chunks[0]):
+        X = X.compute_chunk_sizes()
     n = X.shape[0]
-    model.is_categorical_ = None
-    y = model._encode_y(as_dask_labels(y, X).compute(), fitting=True)
+    if not warm:
+        model.is_categorical_ = None
+    y = model._encode_y(as_dask_labels(y, X).compute(), fitting=not warm)
     if is_dask_collection(sample_weight):
         sample_weight = sample_weight.compute()
     w = model._apply_class_weight(model._validate_sample_weight(sample_weight, n), y)
-    model._random_seed = int(check_random_state(model.random_state).randint(
-        np.iinfo(np.uint32).max, dtype="u8"))
-    model.do_early_stopping_ = model._early_stopping(n, False)
+    if not warm:
+        model._random_seed = int(check_random_state(model.random_state).randint(
+            np.iinfo(np.uint32).max, dtype="u8"))
+        model.do_early_stopping_ = model._early_stopping(n, X_val is not None)
     model._loss = model._make_loss()
     model._loss.check_target(y)
-    (X, y, w), validation = _split(model, X, y, w)
+    if X_val is None:
+        (X, y, w), validation = _split(model, X, y, w)
+    else:
+        validation = _validation_rows(model, X_val, y_val, sample_weight_val)
     rows = model._binning_rows(X.shape[0], w)
-    sample, has_inf = dask_boosting.gather_rows(X, rows)
+    sample, has_inf = dask_boosting.gather_rows(X, "none" if warm else rows)
     if has_inf:
         raise ValueError("Input X contains infinity. NaN is taken as a missing value; "
                          "replace infinite values.")
-    model._fit_bins(sample, w if rows is None else None, effective_n_threads(None))
-    model._baseline = model._loss.baseline(y, w)
+    if not warm:   # a warm start keeps the bins and the baseline of the first fit
+        model._fit_bins(sample, w if rows is None else None, effective_n_threads(None))
+        model._baseline = model._loss.baseline(y, w)
+        model.train_score_, model.validation_score_ = np.array([]), np.array([])
     model.n_trees_per_iteration_ = model._loss.n_outputs
-    model.train_score_, model.validation_score_ = np.array([]), np.array([])
     stop = (lambda scores: should_stop(model, scores)) if model.do_early_stopping_ else None
     refit = None if model._loss.leaf_quantile is None else _leaf_quantiles(model, w)
-    dask_boosting.boost(model, X, y, w, None if w is None else _weighted_rows(w),
-                        validation=validation, stop=stop, refit_leaves=refit)
+    score = _scorer_scores(model, X, y, w, validation)
+    dask_boosting.boost(model, X, y, w, None if w is None else _weighted_rows(w), warm=warm,
+                        validation=validation, stop=stop, refit_leaves=refit, score=score)
     model._stacked = None
     model._forest()
     return model
@@ -91,6 +121,40 @@ def _split(model, X, y, w):
                                   stratify=stratify, random_state=model._random_seed)
     parts = [(X[rows], y[rows], None if w is None else w[rows]) for rows in (train, val)]
     return parts[0], parts[1]
+
+
+def _validation_rows(model, X, y, sample_weight):
+    """(X as a Dask array, y encoded, weights) of the validation rows given
+    to fit; ValueError for infinite values, as in memory."""
+    from fastml._dask.arrays import as_dask_labels, check_features
+
+    X = check_features(model, X, reset=False)
+    if any(np.isnan(c) for c in X.chunks[0]):
+        X = X.compute_chunk_sizes()
+    y, has_inf = dask.compute(as_dask_labels(y, X), da.isinf(X).any())
+    if has_inf:
+        raise ValueError("X_val contains infinity. NaN is taken as a missing value; replace "
+                         "infinite values.")
+    if is_dask_collection(sample_weight):
+        sample_weight = sample_weight.compute()
+    return (X, model._encode_y(y, fitting=False),
+            model._validate_sample_weight(sample_weight, X.shape[0]))
+
+
+def _scorer_scores(model, X, y, w, validation):
+    """None when early stopping scores the loss (or does not stop), else
+    the callable of ``(train score, validation score)`` by the scorer: on
+    the same training rows as in memory (at most SCORING_SAMPLE, gathered
+    once) and on the validation rows (gathered once)."""
+    scorer = model._scorer() if model.do_early_stopping_ else None
+    if scorer is None:
+        return None
+    rows = score_rows(model, y)
+    train = X[rows] if rows.size < X.shape[0] else X
+    train, val = dask.compute(train, None if validation is None else validation[0])
+    train = (train, y[rows], None if w is None else w[rows])
+    val = None if validation is None else (val,) + tuple(validation[1:])
+    return lambda: scorer_scores(model, scorer, train, val)
 
 
 def _leaf_quantiles(model, w):

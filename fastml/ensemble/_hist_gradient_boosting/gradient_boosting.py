@@ -9,6 +9,7 @@ iteration, from ``kernels.TreeGrower``).  Predictions sum the trees
 """
 import inspect
 import numbers
+from functools import partial
 
 import numpy as np
 from scipy import sparse
@@ -180,7 +181,7 @@ class BaseHistGradientBoosting(PredictionMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight, X_val, y_val, sample_weight_val):
         self._check_params()
         if is_dask_collection(X):
-            return self._fit_dask(X, y, sample_weight, X_val)
+            return self._fit_dask(X, y, sample_weight, X_val, y_val, sample_weight_val)
         warm = self.warm_start and hasattr(self, "_trees")
         if warm and self.max_iter < self.n_iter_:
             raise ValueError(f"max_iter={self.max_iter} must be larger than or equal to "
@@ -238,10 +239,10 @@ class BaseHistGradientBoosting(PredictionMixin, BaseEstimator):
         return self.early_stopping is True or (
             self.early_stopping == "auto" and (n_rows > AUTO_EARLY_STOPPING or validation_given))
 
-    def _fit_dask(self, X, y, sample_weight, X_val):
+    def _fit_dask(self, X, y, sample_weight, X_val, y_val, sample_weight_val):
         from fastml.ensemble._hist_gradient_boosting.dask_fit import fit_dask
 
-        return fit_dask(self, X, y, sample_weight, X_val)
+        return fit_dask(self, X, y, sample_weight, X_val, y_val, sample_weight_val)
 
     def _forget_fit(self):
         for name in ("_trees", "_stacked", "n_iter_", "train_score_", "validation_score_",
@@ -425,9 +426,10 @@ class HistGradientBoostingRegressor(RegressorMixin, BaseHistGradientBoosting):
         return self._loss.predict(self._raw_predict(X))
 
     def staged_predict(self, X):
-        """Predictions after each iteration, a generator of (n_samples,) arrays."""
-        for raw in self._staged_raw_predict(X):
-            yield self._loss.predict(raw)
+        """Predictions after each iteration, a generator of (n_samples,)
+        arrays (lazy Dask arrays for Dask input)."""
+        check_is_fitted(self, "_trees")
+        return self._staged(X, self._loss.predict, None, np.float64)
 
 
 class HistGradientBoostingClassifier(ClassifierMixin, BaseHistGradientBoosting):
@@ -530,13 +532,29 @@ class HistGradientBoostingClassifier(ClassifierMixin, BaseHistGradientBoosting):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def staged_decision_function(self, X):
-        for raw in self._staged_raw_predict(X):
-            yield raw[:, 0] if raw.shape[1] == 1 else raw
+        """decision_function after each iteration (a generator; lazy Dask
+        arrays for Dask input)."""
+        check_is_fitted(self, "_trees")
+        K = self.n_trees_per_iteration_
+        return self._staged(X, _decision_of_raw, None if K == 1 else K, np.float64)
 
     def staged_predict_proba(self, X):
-        for raw in self._staged_raw_predict(X):
-            yield self._loss.predict(raw)
+        """predict_proba after each iteration (a generator; lazy Dask
+        arrays for Dask input)."""
+        check_is_fitted(self, "_trees")
+        return self._staged(X, self._loss.predict, max(2, self.classes_.size), np.float64)
 
     def staged_predict(self, X):
-        for proba in self.staged_predict_proba(X):
-            yield self.classes_[np.argmax(proba, axis=1)]
+        """predict after each iteration (a generator; lazy Dask arrays for
+        Dask input)."""
+        check_is_fitted(self, "_trees")
+        return self._staged(X, partial(_classes_of_raw, self.classes_, self._loss.predict),
+                            None, self.classes_.dtype)
+
+
+def _decision_of_raw(raw):
+    return raw[:, 0] if raw.shape[1] == 1 else raw
+
+
+def _classes_of_raw(classes, probabilities_of, raw):
+    return classes[np.argmax(probabilities_of(raw), axis=1)]

@@ -5,6 +5,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from fastml import kernels
 from fastml._threads import effective_n_threads
+from fastml._validation import is_dask_collection
 
 
 class PredictionMixin:
@@ -49,8 +50,20 @@ class PredictionMixin:
                                                        n_threads=n_threads)
         return raw
 
-    def _staged_raw_predict(self, X):
+    def _staged(self, X, from_raw, n_columns, dtype):
+        """``from_raw(raw)`` of the raw predictions after each iteration: a
+        generator of arrays, or of lazy Dask arrays (n_columns columns, 1-D
+        for None) for Dask X."""
         check_is_fitted(self, "_trees")
+        if is_dask_collection(X):
+            from fastml._dask.boosting import staged_predictions
+
+            yield from staged_predictions(self, X, from_raw, n_columns, dtype)
+            return
+        for raw in self._staged_raw_predict(X):
+            yield from_raw(raw)
+
+    def _staged_raw_predict(self, X):
         X = self._prediction_X(X)
         n_threads = effective_n_threads(None)
         raw = np.tile(self._baseline, (X.shape[0], 1))
