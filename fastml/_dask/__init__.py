@@ -2,12 +2,17 @@
 
 Each graph maps functions of ``fastml.kernels`` over blocks and
 tree-reduces their partial results; nothing here computes the user's data
-except the one ``dask.compute`` of a ``fit`` statistic.  Dask is imported
-only when a caller imports this package, which the public modules do
-lazily, on Dask input.
+except the one ``dask.compute`` of a ``fit`` statistic -- and gradient
+boosting, whose fit keeps its rows in Dask actors on the workers for the
+whole fit.  Dask is imported only when a caller imports this package,
+which the public modules do lazily, on Dask input.
 
 * ``arrays``: Dask input as arrays with one feature chunk, labels, feature
   checks, and ``tree_reduce``;
+* ``boosting``: a boosting fit's client side (placing the actors, the
+  iterations, restarts after a lost worker) and lazy predictions;
+  ``boosting_shards``: the actors (a ``Shard`` per worker, the
+  ``Leader``); ``tree_growth``: one tree grown from summed histograms;
 * ``distances``: lazy distance matrices;
 * ``neighbors``: the persisted index of a neighbours estimator, lazy k
   nearest neighbours, votes and means;
