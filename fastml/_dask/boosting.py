@@ -32,13 +32,15 @@ class WorkerLost(OSError):
 
 def distributed_client():
     """The ``distributed.Client`` that computes Dask collections now, or
-    None (the local schedulers)."""
+    None (a local scheduler, also when one is set in ``dask.config`` while
+    a client exists)."""
+    if dask.config.get("scheduler", None) not in (None, "dask.distributed", "distributed"):
+        return None
     try:
         from distributed import default_client
-        client = default_client()
+        return default_client()
     except (ImportError, ValueError):
         return None
-    return client if dask.base.get_scheduler() == client.get else None
 
 
 class DaskBooster:
