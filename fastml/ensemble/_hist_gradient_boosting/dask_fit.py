@@ -61,16 +61,7 @@ def fit_dask(model, X, y, sample_weight, X_val=None, y_val=None, sample_weight_v
     if X_val is not None and model.early_stopping is False:
         raise ValueError("X_val and y_val are passed to fit while early_stopping is False; set "
                          "early_stopping to 'auto' or True to use them.")
-    warm = model.warm_start and hasattr(model, "_trees")
-    if warm and model.max_iter < model.n_iter_:
-        raise ValueError(f"max_iter={model.max_iter} must be larger than or equal to "
-                         f"n_iter_={model.n_iter_} when warm_start==True")
-    if not warm:
-        model._forget_fit()
-    elif model.max_bins != model._thresholds_max_bins:
-        raise ValueError(f"max_bins changed from {model._thresholds_max_bins} to "
-                         f"{model.max_bins} between warm-start fits; the bins are fixed by the "
-                         "first fit. Set warm_start=False to refit.")
+    warm = model._begin_fit()
     X = check_features(model, X, reset=not warm)
     if any(np.isnan(c) for c in X.chunks[0]):
         X = X.compute_chunk_sizes()

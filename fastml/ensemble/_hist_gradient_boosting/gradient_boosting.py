@@ -182,16 +182,7 @@ class BaseHistGradientBoosting(PredictionMixin, BaseEstimator):
         self._check_params()
         if is_dask_collection(X):
             return self._fit_dask(X, y, sample_weight, X_val, y_val, sample_weight_val)
-        warm = self.warm_start and hasattr(self, "_trees")
-        if warm and self.max_iter < self.n_iter_:
-            raise ValueError(f"max_iter={self.max_iter} must be larger than or equal to "
-                             f"n_iter_={self.n_iter_} when warm_start==True")
-        if not warm:
-            self._forget_fit()
-        elif self.max_bins != self._thresholds_max_bins:
-            raise ValueError(f"max_bins changed from {self._thresholds_max_bins} to "
-                             f"{self.max_bins} between warm-start fits; the bins are fixed by "
-                             "the first fit. Set warm_start=False to refit.")
+        warm = self._begin_fit()
         X = self._validate_X(X, reset=not warm)
         if warm:
             self._check_same_categorical(X)
@@ -234,6 +225,22 @@ class BaseHistGradientBoosting(PredictionMixin, BaseEstimator):
         self._stacked = None
         self._forest()  # stacked once here: predict changes nothing in the estimator
         return self
+
+    def _begin_fit(self):
+        """Whether this fit adds iterations to the last one's (a warm
+        start); if not, the last fit is forgotten.  ValueError for a warm
+        start that cannot go on."""
+        warm = self.warm_start and hasattr(self, "_trees")
+        if warm and self.max_iter < self.n_iter_:
+            raise ValueError(f"max_iter={self.max_iter} must be larger than or equal to "
+                             f"n_iter_={self.n_iter_} when warm_start==True")
+        if not warm:
+            self._forget_fit()
+        elif self.max_bins != self._thresholds_max_bins:
+            raise ValueError(f"max_bins changed from {self._thresholds_max_bins} to "
+                             f"{self.max_bins} between warm-start fits; the bins are fixed by "
+                             "the first fit. Set warm_start=False to refit.")
+        return warm
 
     def _early_stopping(self, n_rows, validation_given):
         return self.early_stopping is True or (
