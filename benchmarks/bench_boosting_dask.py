@@ -89,7 +89,7 @@ def score(task, y, prediction):
     return roc_auc_score(y, prediction) if task == "binary" else r2_score(y, prediction)
 
 
-def sent_bytes(client=None):
+def sent_bytes():
     """Bytes sent over the loopback interface so far (``/proc/net/dev``,
     Linux): every message between the client, the scheduler and the
     workers of a ``LocalCluster`` -- Dask's task data, actor calls and the
@@ -134,9 +134,9 @@ def run_task(task, args):
                 models[name] = found[name]().fit(Xd, yd)
             for _ in range(args.repeat):
                 for name in names:
-                    before, tic = sent_bytes(client), time.perf_counter()
+                    before, tic = sent_bytes(), time.perf_counter()
                     models[name] = found[name]().fit(Xd, yd)
-                    times[name].append((time.perf_counter() - tic, sent_bytes(client) - before))
+                    times[name].append((time.perf_counter() - tic, sent_bytes() - before))
             for name in names:
                 seconds = statistics.median(t for t, _ in times[name])
                 sent = statistics.median(b for _, b in times[name])

@@ -334,23 +334,24 @@ def test_bad_dask_input_is_refused():
         HistGradientBoostingRegressor(early_stopping=False).fit(X_inf, da.zeros(100, chunks=30))
 
 
-def test_a_worker_killed_mid_fit_does_not_change_the_model():
-    """SIGKILL one of two worker processes while the trees grow: Dask
-    recomputes the blocks it held from the graph (bin codes, raw
-    predictions, positions) and the fit ends with the in-memory model."""
+def test_a_worker_killed_mid_fit_does_not_change_the_model(capsys):
+    """SIGKILL one of two worker processes while the trees grow: the fit
+    notices (it says so when verbose), Dask recomputes the blocks it held
+    from the graph, new shards start from the trees so far, and the fit
+    ends with the in-memory model."""
     import os
     import signal
     import threading
     import time
 
     X, y = regression_data(4000, seed=6)
-    params = dict(max_iter=8, early_stopping=False, random_state=0, max_leaf_nodes=15)
+    params = dict(max_iter=40, early_stopping=False, random_state=0, max_leaf_nodes=15)
     expected = HistGradientBoostingRegressor(**params).fit(X, y)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         pids = client.run(os.getpid)
-        model = HistGradientBoostingRegressor(**params)
+        model = HistGradientBoostingRegressor(**params, verbose=1)
 
         def kill_when_trees_grow():
             while getattr(model, "_trees", None) is None or len(model._trees) < 2:
@@ -363,7 +364,8 @@ def test_a_worker_killed_mid_fit_does_not_change_the_model():
         killer.start()
         model.fit(da.from_array(X, chunks=(500, 6)), da.from_array(y, chunks=500))
         killer.join(timeout=1)
-        assert killed.is_set() and model.n_iter_ == 8
+        assert killed.is_set() and model.n_iter_ == 40
+    assert "Lost a worker: the shards start again" in capsys.readouterr().out
     assert_same_model(model, expected)
 
 

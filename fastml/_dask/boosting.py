@@ -186,6 +186,9 @@ class DaskBooster:
                 if restart == MAX_RESTARTS:
                     raise RuntimeError(f"The Dask fit lost workers {MAX_RESTARTS + 1} times; "
                                        "giving up.") from None
+                if self.model.verbose:
+                    print(f"Lost a worker: the shards start again from the blocks and the "
+                          f"{len(self.model._trees)} iterations so far")
                 self.leader = None
 
     def scores(self):
@@ -264,11 +267,9 @@ def _assign(blocks, sizes, holders, workers):
     return {addr: sorted(ids) for addr, ids in groups.items()}
 
 def gather_rows(X, rows):
-    """(X's rows as NumPy -- all of them when rows is None, none for
-    "none" --, whether X holds an infinite value), in one pass over X."""
+    """(X's rows as NumPy -- all of them when rows is None --, whether X
+    holds an infinite value), in one pass over X."""
     has_inf = da.isinf(X).any()
-    if isinstance(rows, str) and rows == "none":
-        return None, has_inf.compute()
     if rows is None:
         return dask.compute(X, has_inf)
     unique, inverse = np.unique(rows, return_inverse=True)

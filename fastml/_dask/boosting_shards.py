@@ -65,11 +65,11 @@ class Shard:
         self.raw_val = None if self.X_val is None else np.tile(baseline, (len(self.X_val), 1))
         self.gradients = self.hessians = self.histograms = None
         self.rows = {}
-        for iteration in trees:
+        for iteration in trees:   # each tree added in turn, as the fit added it
             for k, tree in enumerate(iteration):
-                leaf = kernels.leaf_positions_chunk(self.binned, tree,
-                                                    missing_bin=self.bins[1])
-                self.raw[:, k] += tree.value[leaf]
+                self.raw[:, k] = kernels.predict_binned_chunk(
+                    self.binned, tree, missing_bin=self.bins[1],
+                    out=np.ascontiguousarray(self.raw[:, k]), n_threads=self.n_threads)
                 self._predict_validation(k, tree)
 
     def _predict_validation(self, k, tree):

@@ -83,7 +83,10 @@ def fit_dask(model, X, y, sample_weight, X_val=None, y_val=None, sample_weight_v
     else:
         validation = _validation_rows(model, X_val, y_val, sample_weight_val)
     rows = model._binning_rows(X.shape[0], w)
-    sample, has_inf = dask_boosting.gather_rows(X, "none" if warm else rows)
+    if warm:   # the bins of the first fit: only the check of X's values
+        sample, has_inf = None, da.isinf(X).any().compute()
+    else:
+        sample, has_inf = dask_boosting.gather_rows(X, rows)
     if has_inf:
         raise ValueError("Input X contains infinity. NaN is taken as a missing value; "
                          "replace infinite values.")

@@ -53,8 +53,8 @@ class PredictionMixin:
     def _staged(self, X, from_raw, n_columns, dtype):
         """``from_raw(raw)`` of the raw predictions after each iteration: a
         generator of arrays, or of lazy Dask arrays (n_columns columns, 1-D
-        for None) for Dask X."""
-        check_is_fitted(self, "_trees")
+        for None) for Dask X.  The estimator's staged methods check that it
+        is fitted before they read its attributes."""
         if is_dask_collection(X):
             from fastml._dask.boosting import staged_predictions
 
