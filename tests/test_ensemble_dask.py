@@ -48,6 +48,26 @@ def test_regression_on_blocks_is_the_in_memory_model(chunks):
     assert_array_equal(prediction.compute(), expected.predict(X))
 
 
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_verbose_prints_the_in_memory_losses(capsys, early_stopping):
+    """One line per iteration, with the training loss (early stopping off)
+    or the recorded scores, as the in-memory fit prints them."""
+    import re
+
+    X, y = regression_data(1500, seed=2)
+    params = dict(max_iter=4, early_stopping=early_stopping, n_iter_no_change=50,
+                  random_state=0, verbose=1)
+    HistGradientBoostingRegressor(**params).fit(X, y)
+    in_memory = capsys.readouterr().out
+    HistGradientBoostingRegressor(**params).fit(da.from_array(X, chunks=(400, 6)),
+                                                da.from_array(y, chunks=400))
+    on_dask = capsys.readouterr().out
+    pattern = r"\[(\d)/4\] 1 tree, \d+ leaves, (train loss [\d.]+|train score \S+, val score \S+),"
+    assert re.findall(pattern, on_dask) == re.findall(pattern, in_memory)
+    assert len(re.findall(pattern, on_dask)) == 4
+    assert "round trips to the shards" in on_dask
+
+
 def test_fit_on_a_process_cluster(client):
     """Two worker processes: blocks, histograms and trees are pickled and
     sent; the model is still the in-memory one."""
@@ -297,22 +317,102 @@ def test_dask_dataframe_input():
     assert list(model.feature_names_in_) == list(frame.columns)
 
 
-def _squared_error(y, raw):
-    return raw - y, 1.0
+def categorical_frame(n=3000, seed=0):
+    """A frame of numbers and string categories -- missing values, a
+    category only in the last rows (one partition) -- and a target that
+    needs the categories."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 12, n)
+    codes[-40:] = 12
+    labels = np.array(list("abcdefghijklm"), dtype=object)[codes]
+    labels[::11] = None
+    x = rng.normal(size=(n, 2))
+    x[::13, 1] = np.nan
+    frame = pd.DataFrame({"x0": x[:, 0], "colour": pd.Categorical(labels), "x1": x[:, 1]})
+    y = x[:, 0] + np.where(np.isin(codes, [1, 3, 5, 7, 12]), 2.0, -1.0) + rng.normal(0, .2, n)
+    return frame, y
 
 
-@pytest.mark.parametrize("params, fit_kwargs, message", [
-    ({"early_stopping": False, "loss": NumbaLoss(_squared_error)}, {}, "NumbaLoss"),
-    ({"early_stopping": False, "categorical_features": [0]}, {}, "categorical"),
-    ({"early_stopping": False, "categorical_features": np.array([True, False, False])}, {},
-     "categorical"),
-])
-def test_unsupported_options_are_refused_before_any_work(params, fit_kwargs, message):
-    X = da.zeros((12_000, 3), chunks=(4000, 3))
-    y = da.zeros(12_000, chunks=4000)
-    with dask.config.set(scheduler=_no_work_scheduler):
-        with pytest.raises(NotImplementedError, match=message):
-            HistGradientBoostingRegressor(**params).fit(X, y, **fit_kwargs)
+def test_categorical_features_on_a_process_cluster(client):
+    """Categories found over every partition (one only in the last), coded
+    on the workers; categorical splits sent to the shards; predictions on
+    the Dask DataFrame coded per partition: the in-memory model."""
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    frame, y = categorical_frame()
+    labels = np.where(y > 0, "yes", "no")
+    params = dict(max_iter=5, early_stopping=True, n_iter_no_change=50, random_state=0,
+                  class_weight="balanced")
+    ddf = dd.from_pandas(frame, npartitions=4)
+    model = HistGradientBoostingClassifier(**params).fit(
+        ddf, dd.from_pandas(pd.Series(labels), npartitions=4))
+    expected = HistGradientBoostingClassifier(**params).fit(frame, labels)
+    assert_array_equal(model.is_categorical_, [False, True, False])
+    assert_array_equal(model._categories[1], expected._categories[1])
+    assert any(tree.categorical.any() for trees in model._trees for tree in trees)
+    assert_same_model(model, expected)
+    assert_array_equal(model.validation_score_, expected.validation_score_)
+    proba = model.predict_proba(ddf)
+    assert isinstance(proba, da.Array)
+    assert_array_equal(proba.compute(), expected.predict_proba(frame))
+    assert_array_equal(model.predict(ddf).compute(), expected.predict(frame))
+    *_, last = model.staged_predict_proba(ddf)
+    assert_array_equal(last.compute(), expected.predict_proba(frame))
+
+
+@pytest.mark.parametrize("chunks", [3000, (1200, 1, 799, 1000)])
+def test_categorical_columns_of_a_dask_array(chunks):
+    """Numeric category values marked by index, blocks of any size; a warm
+    start and X_val coded with the first fit's categories."""
+    frame, y = categorical_frame()
+    X = frame.assign(colour=frame["colour"].cat.codes.replace(-1, np.nan) * 10.0).to_numpy()
+    params = dict(max_iter=3, random_state=0, categorical_features=[1], warm_start=True,
+                  early_stopping=True, n_iter_no_change=50)
+    Xd, yd = da.from_array(X, chunks=(chunks, 3)), da.from_array(y, chunks=500)
+    val = dict(X_val=X[:500], y_val=y[:500])
+    model = HistGradientBoostingRegressor(**params).fit(
+        Xd, yd, X_val=da.from_array(X[:500], chunks=(200, 3)), y_val=val["y_val"])
+    expected = HistGradientBoostingRegressor(**params).fit(X, y, **val)
+    model.set_params(max_iter=5)
+    expected.set_params(max_iter=5)
+    model.fit(Xd, yd, X_val=da.from_array(X[:500], chunks=(200, 3)), y_val=val["y_val"])
+    expected.fit(X, y, **val)
+    assert_same_model(model, expected)
+    assert any(tree.categorical.any() for trees in model._trees for tree in trees)
+    assert_array_equal(model.predict(Xd).compute(), expected.predict(X))
+    *_, last = model.staged_predict(Xd)
+    assert_array_equal(last.compute(), expected.predict(X))
+    model.set_params(categorical_features=[0, 1], max_iter=6)
+    with pytest.raises(ValueError, match="categorical_features changed"):
+        model.fit(Xd, yd)
+
+
+def test_numba_loss_on_a_process_cluster(client):
+    """A custom loss (a closure: pickled by value) compiled on each worker;
+    early stopping on its loss function: the in-memory model."""
+    import math
+
+    X, y = regression_data(2000, seed=4)
+    y = y / 100
+    delta = 1.5
+
+    def pseudo_huber(y_true, raw):
+        r = raw - y_true
+        s = math.sqrt(1.0 + r * r / (delta * delta))
+        return r / s, 1.0 / (s * s * s)
+
+    def loss(y_true, raw):
+        r = raw - y_true
+        return delta * delta * (math.sqrt(1.0 + r * r / (delta * delta)) - 1.0)
+
+    params = dict(max_iter=5, early_stopping=True, n_iter_no_change=50, random_state=0,
+                  loss=NumbaLoss(pseudo_huber, loss=loss))
+    model = HistGradientBoostingRegressor(**params).fit(
+        da.from_array(X, chunks=(600, 6)), da.from_array(y, chunks=600))
+    expected = HistGradientBoostingRegressor(**params).fit(X, y)
+    assert_same_model(model, expected)
+    assert_array_equal(model.train_score_, expected.train_score_)
 
 
 def _no_work_scheduler(*args, **kwargs):

@@ -57,7 +57,7 @@ def check_features(estimator, X, reset):
     """X as a float Dask array (one feature chunk); ``reset`` records its
     feature count (and a Dask DataFrame's column names) on the estimator,
     else they must match the fitted ones."""
-    names = _column_names(X)
+    names = column_names(X)
     # fit needs the row count (a Dask DataFrame's lengths are computed);
     # transform maps rows and stays lazy
     X = as_float_dask_array(X, "X", allow_unknown_rows=not reset)
@@ -88,7 +88,7 @@ def check_features(estimator, X, reset):
     return X
 
 
-def _column_names(X):
+def column_names(X):
     """A Dask DataFrame's column names as an object array when they are all
     strings, None when none is (scikit-learn's rule); mixed types raise."""
     columns = getattr(X, "columns", None)

@@ -94,6 +94,7 @@ class DaskBooster:
             max_depth=model.max_depth, min_samples_leaf=model.min_samples_leaf,
             l2_regularization=model.l2_regularization,
             n_allowed_features=max(1, int(np.ceil(model.max_features * d))),
+            categorical=model._categorical_mask(d),
             n_rows=len(y), weighted_rows=weighted_rows, n_outputs=self.loss.n_outputs,
             leaf_values=leaf_values)
         self.leader, self.workers, self.actors = None, (), []
@@ -235,12 +236,7 @@ class DaskBooster:
                 model.n_iter_ += 1
                 stopping = self.stop is not None and self._record()
                 if model.verbose:
-                    leaves = sum(int((t.left < 0).sum()) for t in trees)
-                    scores = ("" if self.stop is None
-                              else f", train loss {-model.train_score_[-1]:.5f}")
-                    print(f"[{model.n_iter_}/{model.max_iter}] {len(trees)} tree"
-                          f"{'s' * (len(trees) > 1)}, {leaves} leaves{scores}, {round_trips} "
-                          f"round trips to the shards, in {time.perf_counter() - tic:.3f}s")
+                    self._report(trees, round_trips, tic)
                 if stopping:
                     break
         finally:
@@ -249,6 +245,23 @@ class DaskBooster:
         model._feature_rng = rng
         if model.verbose:
             print(f"Fit {model.n_iter_} iterations in {time.perf_counter() - started:.3f}s")
+
+
+    def _report(self, trees, round_trips, tic):
+        """Print an iteration's line, as the in-memory fit prints it: the
+        scores early stopping recorded, else the training loss (the raw
+        predictions gathered for it)."""
+        model = self.model
+        leaves = sum(int((t.left < 0).sum()) for t in trees)
+        if self.stop is not None:
+            shown = f"train score {model.train_score_[-1]:.5f}" + (
+                f", val score {model.validation_score_[-1]:.5f}"
+                if len(model.validation_score_) else "")
+        else:
+            shown = f"train loss {-self.scores()[0]:.5f}"
+        print(f"[{model.n_iter_}/{model.max_iter}] {len(trees)} tree{'s' * (len(trees) > 1)}, "
+              f"{leaves} leaves, {shown}, {round_trips} round trips to the shards, in "
+              f"{time.perf_counter() - tic:.3f}s")
 
 
 def _assign(blocks, sizes, holders, workers):
@@ -297,13 +310,21 @@ def _predict_block(block, model, method):
 
 
 def map_prediction(model, method, X, n_columns, dtype):
-    """``model.<method>`` over the row blocks of a Dask array, lazily: the
-    model is one key of the graph, sent once to each worker that needs it.
-    The result has n_columns columns, or is 1-D for None."""
+    """``model.<method>`` over the row blocks of a Dask array or the
+    partitions of a Dask DataFrame, lazily: the model is one key of the
+    graph, sent once to each worker that needs it.  The result has
+    n_columns columns, or is 1-D for None."""
     from fastml._dask.arrays import check_features
 
-    X = check_features(model, X, reset=False)
+    checked = check_features(model, X, reset=False)
     shipped = dask.delayed(model, traverse=False)
+    if hasattr(X, "columns") and getattr(model, "is_categorical_", None) is not None:
+        # the model encodes each partition's categorical columns, as in memory
+        shape = (np.nan,) if n_columns is None else (np.nan, n_columns)
+        return da.concatenate([da.from_delayed(dask.delayed(_predict_block)(part, shipped, method),
+                                               shape, dtype=dtype)
+                               for part in X.to_delayed()], allow_unknown_chunksizes=True)
+    X = checked
     if n_columns is None:
         return X.map_blocks(_predict_block, shipped, method, drop_axis=1, dtype=dtype,
                             meta=np.empty(0, dtype))
@@ -333,7 +354,8 @@ def staged_predictions(model, X, from_raw, n_columns, dtype):
     its iteration's trees to the last one's raw predictions (the in-memory
     additions, in the same order); the trees of an iteration and from_raw
     are each one key of the graph.  The results have n_columns columns,
-    or are 1-D for None."""
+    or are 1-D for None.  X's categorical columns (if any) are category
+    codes."""
     from fastml._dask.arrays import check_features
 
     X = check_features(model, X, reset=False)

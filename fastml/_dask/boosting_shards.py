@@ -129,7 +129,8 @@ class Shard:
 
         Parameters
         ----------
-        splits : list of (node, feature, threshold_bin, missing_left, left, right)
+        splits : list of (node, feature, threshold_bin, missing_left, left, right, left_set)
+            ``left_set``: the bins going left of a categorical split, else None.
         wanted : list of int
             New nodes whose histograms to return.
 
@@ -137,10 +138,10 @@ class Shard:
         -------
         ndarray of shape (len(wanted), d, N_BINS, 3), int64
         """
-        for node, feature, threshold_bin, missing_left, left, right in splits:
+        for node, feature, threshold_bin, missing_left, left, right, left_set in splits:
             self.rows[left], self.rows[right] = kernels.partition_chunk(
                 self._rows_of(node), self.columns[:, feature], threshold_bin,
-                missing_left=missing_left, missing_bin=self.bins[1],
+                missing_left=missing_left, missing_bin=self.bins[1], left_set=left_set,
                 n_threads=self.n_threads, check_input=False)
             del self.rows[node]
         out = np.zeros((len(wanted),) + self.binned.shape[1:] + (kernels.N_BINS, 3), np.int64)

@@ -6,6 +6,7 @@ import heapq
 import numpy as np
 
 from fastml import kernels
+from fastml.kernels.boosting import SET_WORDS
 
 # The share of the leaf budget expanded in one round trip: each expansion a
 # tree never takes costs a partition and a histogram on every shard, and
@@ -15,16 +16,20 @@ from fastml import kernels
 # half, 11.5 and 36, and the fit about 10% faster.
 EXPANDED_SHARE = 0.5
 
+NO_CATEGORIES = np.zeros(SET_WORDS, np.uint64)   # a node's left_categories, not categorical
+
 
 class BlockTreeGrower:
-    """Grows one tree by ``kernels.TreeGrower``'s rules (numerical
-    features; see that class for the parameters) from a source of summed
-    histograms, a tree level or so per round trip to the rows.
+    """Grows one tree by ``kernels.TreeGrower``'s rules (see that class for
+    the parameters) from a source of summed histograms, a tree level or so
+    per round trip to the rows.
 
     The source has ``root()``, the histogram of every row (d, N_BINS, 3),
     and ``node_histograms(nodes, splits)``: split nodes -- each split a
-    tuple ``(node, feature, threshold_bin, missing_left, left, right)`` --
-    then return the histograms of new nodes (len(nodes), d, N_BINS, 3).
+    tuple ``(node, feature, threshold_bin, missing_left, left, right,
+    left_set)``, ``left_set`` the (4,) uint64 bins going left of a
+    categorical split (``kernels.partition_chunk``), else None -- then
+    return the histograms of new nodes (len(nodes), d, N_BINS, 3).
 
     Best-first growth splits, one at a time, the leaf of largest gain; with
     room for B more leaves, only the B best leaves can still be split.  A
@@ -44,7 +49,8 @@ class BlockTreeGrower:
 
     def __init__(self, source, thresholds, *, gradient_scale, hessian_scale, missing_bin,
                  learning_rate, max_leaf_nodes, max_depth, min_samples_leaf,
-                 l2_regularization, n_allowed_features, rng, min_hessian=1e-3):
+                 l2_regularization, n_allowed_features, rng, categorical=None,
+                 min_hessian=1e-3):
         self.source, self.thresholds = source, thresholds
         self.n_values = np.array([len(t) + 1 for t in thresholds], np.uint16)
         self.gradient_scale, self.hessian_scale = gradient_scale, hessian_scale
@@ -52,9 +58,10 @@ class BlockTreeGrower:
         self.max_leaf_nodes, self.max_depth = max_leaf_nodes, max_depth
         self.min_samples_leaf, self.l2 = min_samples_leaf, l2_regularization
         self.n_allowed_features, self.rng, self.min_hessian = n_allowed_features, rng, min_hessian
+        self.categorical = (np.zeros(self.n_values.size, np.uint8) if categorical is None
+                            else np.asarray(categorical, np.uint8))
         # nodes as the source knows them (expansions included), and the tree's
-        self.nodes, self.final, self.fields = [], {}, {
-            k: [] for k in kernels.Tree._fields if k != "left_categories"}
+        self.nodes, self.final, self.fields = [], {}, {k: [] for k in kernels.Tree._fields}
         self.heap, self.n_leaves, self.round_trips = [], 0, 0
         self.untaken = set()   # children of expanded nodes not yet in the tree
 
@@ -64,7 +71,8 @@ class BlockTreeGrower:
         root = self.source.root()
         self.round_trips = 1
         self.has_missing = (root[:, self.missing_bin, 2] > 0).astype(np.uint8)
-        self.categorical = np.zeros(self.n_values.size, np.uint8)
+        # each feature's bins without a row (unseen categories), as bit sets
+        self.unseen = np.packbits(root[:, :, 2] == 0, axis=1, bitorder="little").view("<u8")
         self.all_features = np.ones(self.n_values.size, np.uint8)
         self._new_node(root[0].sum(axis=0), 0, parent=None)
         self.nodes[0]["hist"] = root
@@ -109,9 +117,10 @@ class BlockTreeGrower:
         self.untaken.discard(node)
         self.final[node] = len(self.fields["value"])
         for key, val in (("feature", -1), ("threshold", np.nan), ("threshold_bin", -1),
-                         ("missing_left", False), ("categorical", False), ("left", -1),
-                         ("right", -1), ("value", x["value"]), ("count", x["count"]),
-                         ("gain", 0.0), ("depth", x["depth"])):
+                         ("missing_left", False), ("categorical", False),
+                         ("left_categories", NO_CATEGORIES), ("left", -1), ("right", -1),
+                         ("value", x["value"]), ("count", x["count"]), ("gain", 0.0),
+                         ("depth", x["depth"])):
             self.fields[key].append(val)
 
     def _allowed(self):
@@ -138,7 +147,8 @@ class BlockTreeGrower:
 
     def _score(self, node):
         """Set a node's best split: (feature, threshold bin, missing_left,
-        gain, left child's sums), or None."""
+        gain, left child's sums, bins going left of a categorical split or
+        None), or None."""
         x = self.nodes[node]
         x["split"] = None
         if not self._may_split(x["count"], x["depth"]):
@@ -154,8 +164,11 @@ class BlockTreeGrower:
             left_sums = split.left[f]
             missing_left = (bool(split.missing_left[f]) if self.has_missing[f]
                             else bool(left_sums[2] > x["count"] - left_sums[2]))
+            left_set = None
+            if self.categorical[f]:   # unseen categories follow missing values
+                left_set = split.left_set[f] | (self.unseen[f] if missing_left else 0)
             x["split"] = (f, int(split.threshold[f]), missing_left, float(split.gain[f]),
-                          left_sums)
+                          left_sums, left_set)
 
     def _expand(self):
         """One round trip: the next leaf to split and the best others not yet
@@ -179,11 +192,11 @@ class BlockTreeGrower:
             x = self.nodes[node]
             if "children" in x:
                 continue
-            f, tb, missing_left, gain, left_sums = x["split"]
+            f, tb, missing_left, gain, left_sums, left_set = x["split"]
             children = (self._new_node(left_sums, x["depth"] + 1, node),
                         self._new_node(x["sums"] - left_sums, x["depth"] + 1, node))
             x["children"] = children
-            splits.append((node, f, tb, missing_left) + children)
+            splits.append((node, f, tb, missing_left) + children + (left_set,))
             counts = [self.nodes[c]["count"] for c in children]
             if self._may_split(max(counts), x["depth"] + 1):
                 smaller.append(children[0] if counts[0] <= counts[1] else children[1])
@@ -194,13 +207,13 @@ class BlockTreeGrower:
                 sibling = sum(parent["children"]) - child
                 self.nodes[child]["hist"] = hist
                 self.nodes[sibling]["hist"] = parent["hist"] - hist
-        self.untaken.update(node for split in splits for node in split[4:])
+        self.untaken.update(node for split in splits for node in split[4:6])
         self.round_trips += 1
 
     def _split(self, node):
         """Take an expanded leaf's split into the tree; score its children."""
         x, fields = self.nodes[node], self.fields
-        f, tb, missing_left, gain, _ = x["split"]
+        f, tb, missing_left, gain, _, left_set = x["split"]
         parent = self.final[node]
         left, right = x["children"]
         self._take(left)
@@ -208,9 +221,12 @@ class BlockTreeGrower:
         thresholds = self.thresholds[f]
         for key, val in (("feature", f), ("threshold_bin", tb), ("missing_left", missing_left),
                          ("left", self.final[left]), ("right", self.final[right]),
-                         ("gain", gain), ("value", 0.0),
-                         ("threshold", thresholds[tb] if tb < len(thresholds) else np.inf)):
+                         ("gain", gain), ("value", 0.0)):
             fields[key][parent] = val
+        if left_set is None:
+            fields["threshold"][parent] = thresholds[tb] if tb < len(thresholds) else np.inf
+        else:
+            fields["categorical"][parent], fields["left_categories"][parent] = True, left_set
         self.n_leaves += 1
         counts = (self.nodes[left]["count"], self.nodes[right]["count"])
         if self._may_add_leaf() and self._may_split(max(counts), x["depth"] + 1):

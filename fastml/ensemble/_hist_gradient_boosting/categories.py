@@ -135,3 +135,36 @@ def encode(values, categories):
         at[hit] = [next(k for k, c in enumerate(categories) if v == c) for v in known[hit]]
     codes[np.flatnonzero(present)[hit]] = at[hit]
     return codes
+
+
+def feature_name(names, j):
+    """How messages name feature j: its quoted name, or its index."""
+    return repr(names[j]) if names is not None else f"at index {j}"
+
+
+def encode_columns(X, mask, categories, names=None):
+    """X as a float64 ndarray (n, d), the categorical columns as category
+    codes (``encode``).
+
+    Parameters
+    ----------
+    X : ndarray, pandas or polars frame of shape (n, d)
+    mask : ndarray of shape (d,) of bool
+        The categorical columns.
+    categories : dict of int to ndarray
+        Each categorical column's categories (``find_categories``).
+    names : ndarray of str, default=None
+        The feature names, for messages.
+    """
+    out = np.empty((np.shape(X)[0], mask.size))
+    for j in range(mask.size):
+        values = column(X, j, numeric=not mask[j])
+        if mask[j]:
+            out[:, j] = encode(values, categories[j])
+            continue
+        try:
+            out[:, j] = values
+        except (TypeError, ValueError):
+            raise ValueError(f"Feature {feature_name(names, j)} holds non-numeric values; mark "
+                             "it as categorical (categorical_features) or encode it.") from None
+    return out

@@ -6,7 +6,9 @@ same bit for bit: the labels and weights are gathered once (n values: to
 encode labels, draw the validation split and place the baseline), the bin
 thresholds come from the same rows (all of X up to BINNING_SAMPLE rows,
 gathered, else the same drawn rows), the validation rows are X_val or
-the same split of X's rows (taken by Dask, in the same order), and early
+the same split of X's rows (taken by Dask, in the same order), categorical
+columns are coded block by block with the categories of the whole column
+(found in one pass over those columns), and early
 stopping compares the same scores: the loss of every training and
 validation row, from raw predictions gathered in row order after each
 iteration.
@@ -14,38 +16,69 @@ iteration.
 import dask
 import dask.array as da
 import numpy as np
+import pandas as pd
 from sklearn.base import ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
 from fastml._threads import effective_n_threads
 from fastml._validation import is_dask_collection
+from fastml.ensemble._hist_gradient_boosting import categories as _categories
 from fastml.ensemble._hist_gradient_boosting.boosting import (
     _weighted_rows,
     score_rows,
     scorer_scores,
     should_stop,
 )
-from fastml.ensemble._hist_gradient_boosting.losses import Loss, weighted_quantile
+from fastml.ensemble._hist_gradient_boosting.losses import weighted_quantile
 
 
-def _refuse_unsupported(model, X):
-    """NotImplementedError, before any work, for what the Dask fit lacks."""
-    unsupported = [what for what, used in (
-        ("a NumbaLoss", isinstance(model.loss, Loss)),
-        ("categorical features", _names_categorical(model.categorical_features)
-         or any(str(t) == "category" for t in getattr(X, "dtypes", ()))),
-    ) if used]
-    if unsupported:
-        raise NotImplementedError(
-            f"{type(model).__name__}.fit on Dask input does not support "
-            f"{', '.join(unsupported)} yet; call .compute() and fit in memory.")
+def _find_categorical(model, X):
+    """Set ``is_categorical_`` and the categories of each categorical
+    column from a Dask array or DataFrame X, as the in-memory fit sets them
+    (the distinct values of the whole column: one pass over those
+    columns)."""
+    from fastml._dask.arrays import column_names
+
+    names = column_names(X)
+    n_features = len(X.columns) if hasattr(X, "columns") else (
+        X.shape[1] if X.ndim == 2 else None)
+    model.is_categorical_ = None if n_features is None else \
+        _categories.categorical_mask(X, model.categorical_features, n_features, names)
+    if model.is_categorical_ is None:
+        return
+    columns = np.flatnonzero(model.is_categorical_)
+    if hasattr(X, "columns"):
+        distinct = dask.compute(*[X.iloc[:, j].unique() for j in columns])
+        distinct = [values.to_numpy() for values in distinct]
+    else:
+        distinct = dask.compute(*[da.unique(X[:, j]) for j in columns])
+    model._categories = {
+        j: _categories.find_categories(values, _categories.feature_name(names, j),
+                                       model.max_bins)
+        for j, values in zip(columns, distinct)}
 
 
-def _names_categorical(spec):
-    """Whether categorical_features marks columns itself (a mask, indices or
-    names), rather than None or "from_dtype"."""
-    return not (spec is None or (isinstance(spec, str) and spec == "from_dtype"))
+def categorical_codes(model, X):
+    """X, lazily, with the model's categorical columns as category codes
+    (float64): a Dask DataFrame stays one, with float columns; X as it is
+    for a model without categorical features."""
+    mask = getattr(model, "is_categorical_", None)
+    if mask is None or getattr(X, "ndim", 2) != 2:
+        return X
+    from fastml._dask.arrays import column_names
+
+    names = column_names(X)
+    if hasattr(X, "columns"):
+        meta = pd.DataFrame({c: pd.Series(dtype=np.float64) for c in X.columns})
+        return X.map_partitions(_coded_frame, mask, model._categories, names, meta=meta)
+    return X.rechunk({1: -1}).map_blocks(_categories.encode_columns, mask, model._categories,
+                                         names, dtype=np.float64)
+
+
+def _coded_frame(frame, mask, categories, names):
+    return pd.DataFrame(_categories.encode_columns(frame, mask, categories, names),
+                        index=frame.index, columns=frame.columns)
 
 
 def fit_dask(model, X, y, sample_weight, X_val=None, y_val=None, sample_weight_val=None):
@@ -53,7 +86,6 @@ def fit_dask(model, X, y, sample_weight, X_val=None, y_val=None, sample_weight_v
     from fastml._dask import boosting as dask_boosting
     from fastml._dask.arrays import as_dask_labels, check_features
 
-    _refuse_unsupported(model, X)
     if (X_val is None) != (y_val is None):
         raise ValueError("Pass both X_val and y_val, or neither.")
     if X_val is None and sample_weight_val is not None:
@@ -62,12 +94,14 @@ def fit_dask(model, X, y, sample_weight, X_val=None, y_val=None, sample_weight_v
         raise ValueError("X_val and y_val are passed to fit while early_stopping is False; set "
                          "early_stopping to 'auto' or True to use them.")
     warm = model._begin_fit()
-    X = check_features(model, X, reset=not warm)
+    if warm:
+        model._check_same_categorical(X)
+    else:
+        _find_categorical(model, X)
+    X = check_features(model, categorical_codes(model, X), reset=not warm)
     if any(np.isnan(c) for c in X.chunks[0]):
         X = X.compute_chunk_sizes()
     n = X.shape[0]
-    if not warm:
-        model.is_categorical_ = None
     y = model._encode_y(as_dask_labels(y, X).compute(), fitting=not warm)
     if is_dask_collection(sample_weight):
         sample_weight = sample_weight.compute()
@@ -122,7 +156,7 @@ def _validation_rows(model, X, y, sample_weight):
     to fit; ValueError for infinite values, as in memory."""
     from fastml._dask.arrays import as_dask_labels, check_features
 
-    X = check_features(model, X, reset=False)
+    X = check_features(model, categorical_codes(model, X), reset=False)
     if any(np.isnan(c) for c in X.chunks[0]):
         X = X.compute_chunk_sizes()
     y, has_inf = dask.compute(as_dask_labels(y, X), da.isinf(X).any())

@@ -115,22 +115,11 @@ class BaseHistGradientBoosting(PredictionMixin, BaseEstimator):
         validate_data(self, X, reset=reset, skip_check_array=True)
         names = getattr(self, "feature_names_in_", None)
         if reset:
-            self._categories = {}
-        out = np.empty((np.shape(X)[0], mask.size))
-        for j in range(mask.size):
-            values = _categories.column(X, j, numeric=not mask[j])
-            name = repr(names[j]) if names is not None else f"at index {j}"
-            if mask[j]:
-                if reset:
-                    self._categories[j] = _categories.find_categories(values, name,
-                                                                      self.max_bins)
-                out[:, j] = _categories.encode(values, self._categories[j])
-                continue
-            try:
-                out[:, j] = values
-            except (TypeError, ValueError):
-                raise ValueError(f"Feature {name} holds non-numeric values; mark it as "
-                                 "categorical (categorical_features) or encode it.") from None
+            self._categories = {
+                j: _categories.find_categories(_categories.column(X, j),
+                                               _categories.feature_name(names, j), self.max_bins)
+                for j in np.flatnonzero(mask)}
+        out = _categories.encode_columns(X, mask, self._categories, names)
         if np.isinf(out).any():
             raise ValueError("Input X contains infinity. NaN is taken as a missing value; "
                              "replace infinite values.")

@@ -57,8 +57,10 @@ class PredictionMixin:
         is fitted before they read its attributes."""
         if is_dask_collection(X):
             from fastml._dask.boosting import staged_predictions
+            from fastml.ensemble._hist_gradient_boosting.dask_fit import categorical_codes
 
-            yield from staged_predictions(self, X, from_raw, n_columns, dtype)
+            yield from staged_predictions(self, categorical_codes(self, X), from_raw,
+                                          n_columns, dtype)
             return
         for raw in self._staged_raw_predict(X):
             yield from_raw(raw)
