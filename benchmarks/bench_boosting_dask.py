@@ -120,7 +120,8 @@ def run_task(task, args):
     import distributed
 
     X, y, X_test, y_test = data(task, args.n)
-    found = systems(task, args.iterations)
+    found = {name: make for name, make in systems(task, args.iterations).items()
+             if args.systems is None or name in args.systems}
     rows = []
     for n_workers in sorted({args.workers, 1} if args.efficiency else {args.workers}):
         with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
@@ -163,6 +164,9 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--task", choices=["binary", "regression", "both"], default="both")
+    p.add_argument("--systems", type=lambda s: s.split(","), default=None,
+                   help="comma-separated systems to run (default: fastml, lightgbm.dask, "
+                        "xgboost.dask, those installed)")
     p.add_argument("--no-efficiency", dest="efficiency", action="store_false",
                    help="skip the 1-worker fastml run")
     args = p.parse_args(argv)

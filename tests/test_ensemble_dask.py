@@ -304,6 +304,42 @@ def test_blocks_are_shared_out_to_the_workers_by_rows():
                                                                        "b": [1, 3, 5]}
 
 
+@pytest.mark.parametrize("hessians", [False, True])
+def test_packed_histograms_are_the_histograms(hessians):
+    """The wire format of the summed histograms gives back every bin:
+    negative gradient sums, counts up to their bit width, zero hessians
+    left out; sums too large to shift travel unpacked."""
+    from fastml._dask.boosting_shards import add_histograms, pack_histograms
+
+    rng = np.random.default_rng(0)
+    hist = np.zeros((3, 4, kernels.N_BINS, 3), np.int64)
+    hist[..., 0] = rng.integers(-2**40, 2**40, hist.shape[:-1])
+    hist[..., 1] = rng.integers(0, 2**40, hist.shape[:-1]) if hessians else 0
+    hist[..., 2] = rng.integers(0, 1000, hist.shape[:-1])
+    hist[0, 0, 0, 2] = 1023   # the largest count of 10 bits
+    words, packed_hessians, bits = pack_histograms(hist)
+    assert bits == 10 and words.shape == hist.shape[:-1]
+    assert (packed_hessians is None) != hessians
+    total = np.ones_like(hist)
+    add_histograms(total, (words, packed_hessians, bits))
+    assert_array_equal(total, hist + 1)
+    hist[1, 2, 3, 0] = -2**52
+    unpacked = pack_histograms(hist)
+    assert_array_equal(unpacked, hist)
+    assert not np.shares_memory(unpacked, hist)
+
+
+def test_reduction_tree_has_the_leader_shard_at_its_root():
+    from fastml._dask.boosting_shards import reduction_tree
+
+    root, worker, below = reduction_tree(list("abcde"), list("ABCDE"))
+    assert (root, worker) == ("e", "E")
+    assert [(s, w) for s, w, _ in below] == [("a", "A"), ("b", "B")]
+    assert [(s, w, b) for s, w, b in below[0][2]] == [("c", "C", []), ("d", "D", [])]
+    assert below[1][2] == []
+    assert reduction_tree(["x"], [None]) == ("x", None, [])
+
+
 def test_dask_dataframe_input():
     dd = pytest.importorskip("dask.dataframe")
     pd = pytest.importorskip("pandas")
@@ -469,8 +505,10 @@ def test_a_worker_killed_mid_fit_does_not_change_the_model(capsys):
     assert_same_model(model, expected)
 
 
-@pytest.mark.parametrize("n_workers", [1, 3])
-def test_same_model_on_one_and_three_workers(n_workers):
+@pytest.mark.parametrize("n_workers", [1, 3, 4])
+def test_same_model_on_one_three_and_four_workers(n_workers):
+    """Four workers: a shard below the root of the reduction tree sums its
+    child's histograms with its own before they go up."""
     X, y = regression_data(2500, seed=7)
     params = dict(max_iter=4, early_stopping=False, random_state=0, max_leaf_nodes=12)
     expected = HistGradientBoostingRegressor(**params).fit(X, y)

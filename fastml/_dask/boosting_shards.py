@@ -10,14 +10,17 @@ objects in the client.
 What a tree costs in messages: the shards' gradient statistics (one round
 trip per iteration), the roots' histograms, then one round trip per
 expansion of the best leaves (``BlockTreeGrower``) -- about the depth of
-the tree.  Only histograms (int64 sums, ``(nodes, d, 256, 3)``) and the
-splits travel; the bin codes, targets, raw predictions and gradients never
-leave their worker.
+the tree.  Only histograms and the splits travel; the bin codes, targets,
+raw predictions and gradients never leave their worker.  The histograms
+are summed up a binary tree of the shards (``Shard.summed``), the leader's
+own shard at its root, so no link carries more than three shards' worth,
+and travel packed (``pack_histograms``): two int64 words a bin, one
+without hessians.
 """
 import numpy as np
 
 from fastml import kernels
-from fastml._dask.tree_growth import BlockTreeGrower
+from fastml._dask.tree_growth import BlockTreeGrower, HistogramPool
 from fastml.kernels.boosting import repeating_features
 
 try:   # the proxy type of a Dask actor, to wait on its calls' results
@@ -64,6 +67,14 @@ class Shard:
         self.raw = np.tile(baseline[:, None], (1, len(self.y))).T   # columns contiguous
         self.raw_val = None if self.X_val is None else np.tile(baseline, (len(self.X_val), 1))
         self.gradients = self.hessians = self.histograms = None
+        # the rows of each node of the tree growing: order[start:stop] for
+        # rows[node] = (start, stop), a split moving its rows in place, as
+        # the in-memory grower does (buffers made once: a worker's malloc
+        # returns large blocks to the system, and fresh ones cost page faults)
+        self.order = np.arange(len(self.y), dtype=np.uint32)
+        self.moved = np.empty_like(self.order)
+        self.root_histogram = np.zeros(self.binned.shape[1:] + (kernels.N_BINS, 3), np.int64)
+        self.node_histograms = np.zeros((0,) + self.root_histogram.shape, np.int64)
         self.rows = {}
         for iteration in trees:   # each tree added in turn, as the fit added it
             for k, tree in enumerate(iteration):
@@ -93,8 +104,8 @@ class Shard:
         self.rows = {}
 
     def _rows_of(self, node):
-        rows = self.rows[node]
-        return np.arange(len(self.y), dtype=np.uint32) if rows is None else rows
+        start, stop = self.rows[node]
+        return self.order[start:stop]
 
     def gradient_statistics(self, finished=None):
         """Finish the last tree; the new gradients and hessians of every
@@ -112,7 +123,8 @@ class Shard:
 
     def root(self, k, gradient_scale, hessian_scale, finished=None):
         """Start the tree of column k: its fixed-point gradients, and the
-        histogram of every row (d, N_BINS, 3)."""
+        histogram of every row (d, N_BINS, 3), a buffer of the shard's,
+        overwritten by the next call."""
         self._finish(finished)
         fixed = [None if v is None else kernels.to_fixed_point(
             np.ascontiguousarray(v[:, k]), scale, sample_weight=self.w,
@@ -121,8 +133,10 @@ class Shard:
         self.histograms = kernels.GradientHistograms(
             self.binned, fixed[0], fixed[1], by_column=self.by_column, bins=self.bins,
             n_threads=self.n_threads, check_input=False)
-        self.rows = {0: None}
-        return self.histograms()
+        self.order[:] = np.arange(len(self.y), dtype=np.uint32)
+        self.rows = {0: (0, len(self.y))}
+        self.root_histogram[...] = 0   # the bins GradientHistograms does not write
+        return self.histograms(out=self.root_histogram, check_input=False)
 
     def expand(self, splits, wanted):
         """Split nodes and return the histograms of some of the new ones.
@@ -137,23 +151,53 @@ class Shard:
         Returns
         -------
         ndarray of shape (len(wanted), d, N_BINS, 3), int64
+            A buffer of the shard's, overwritten by the next call.
         """
         for node, feature, threshold_bin, missing_left, left, right, left_set in splits:
-            self.rows[left], self.rows[right] = kernels.partition_chunk(
-                self._rows_of(node), self.columns[:, feature], threshold_bin,
+            start, stop = self.rows.pop(node)
+            n_left = len(kernels.partition_chunk(
+                self.order[start:stop], self.columns[:, feature], threshold_bin,
                 missing_left=missing_left, missing_bin=self.bins[1], left_set=left_set,
-                n_threads=self.n_threads, check_input=False)
-            del self.rows[node]
-        out = np.zeros((len(wanted),) + self.binned.shape[1:] + (kernels.N_BINS, 3), np.int64)
+                out=self.moved[start:stop], n_threads=self.n_threads, check_input=False)[0])
+            self.order[start:stop] = self.moved[start:stop]
+            self.rows[left], self.rows[right] = (start, start + n_left), (start + n_left, stop)
+        if len(self.node_histograms) < len(wanted):
+            self.node_histograms = np.zeros((len(wanted),) + self.node_histograms.shape[1:],
+                                            np.int64)
+        out = self.node_histograms[:len(wanted)]
+        out[...] = 0   # the bins GradientHistograms does not write
         for j, node in enumerate(wanted):
-            self.histograms(self.rows[node], out=out[j], check_input=False)
+            self.histograms(self._rows_of(node), out=out[j], check_input=False)
         return out
+
+    def summed(self, method, args, below, packed=True):
+        """``getattr(self, method)(*args)`` -- histograms, ``root`` or
+        ``expand`` -- plus those of the shards of the subtree below, packed
+        for the wire (``pack_histograms``) or, for a caller in the same
+        process, the shard's buffer.
+
+        Parameters
+        ----------
+        method : str
+        args : tuple
+        below : list of (Shard actor, worker address, list as below)
+            The children of this shard in the reduction tree, each with
+            its own; they are called first, so that they work while this
+            one does.
+        packed : bool, default=True
+        """
+        calls = [child.summed(method, args, grandchildren) for child, _, grandchildren in below]
+        total = getattr(self, method)(*args)
+        for part in _results([child for child, _, _ in below], calls,
+                             [addr for _, addr, _ in below]):
+            add_histograms(total, part)
+        return pack_histograms(total) if packed else total
 
     def residuals(self, k, final):
         """Each block's (tree node of each row, y - raw[:, k]), in row order,
         before the tree's values are added (the leaf quantiles)."""
         leaf = np.empty(len(self.y), np.int64)
-        for node, rows in self.rows.items():
+        for node in self.rows:
             leaf[self._rows_of(node)] = final[node]
         return self._by_block(leaf, self.sizes), self._by_block(self.y - self.raw[:, k],
                                                                 self.sizes)
@@ -167,6 +211,49 @@ class Shard:
     @staticmethod
     def _by_block(values, sizes):
         return np.split(values, np.cumsum(sizes)[:-1])
+
+
+def pack_histograms(hist):
+    """Histograms (..., N_BINS, 3) int64 in fewer words, for the wire:
+    ``(words, hessian sums or None, bits)``, each word a bin's gradient sum
+    shifted up by ``bits`` with its row count in the low bits, the hessian
+    sums only when one is not zero; a copy of hist when a gradient sum is
+    too large to shift."""
+    counts, gradients = hist[..., 2], hist[..., 0]
+    bits = max(1, int(counts.max(initial=0)).bit_length())
+    if gradients.size and max(int(gradients.max()), -int(gradients.min())) >= 1 << (62 - bits):
+        return hist.copy()
+    words = gradients << bits
+    words |= counts
+    hessians = hist[..., 1]
+    return words, hessians.copy() if hessians.any() else None, bits
+
+
+def add_histograms(total, part):
+    """Add histograms, packed (``pack_histograms``) or not, to total
+    (..., N_BINS, 3) int64, in place."""
+    if isinstance(part, np.ndarray):
+        total += part
+        return
+    words, hessians, bits = part
+    for j in range(len(words)):   # a slice at a time: small temporaries
+        total[j, ..., 0] += words[j] >> bits
+        total[j, ..., 2] += words[j] & ((1 << bits) - 1)
+        if hessians is not None:
+            total[j, ..., 1] += hessians[j]
+
+
+def reduction_tree(shards, workers):
+    """The shards as a binary tree, the last one (the leader's own) at the
+    root: (root shard, its worker, its children as ``Shard.summed`` takes
+    them)."""
+    order = [len(shards) - 1] + list(range(len(shards) - 1))
+
+    def subtree(i):
+        return [(shards[order[c]], workers[order[c]], subtree(c))
+                for c in (2 * i + 1, 2 * i + 2) if c < len(order)]
+
+    return shards[order[0]], workers[order[0]], subtree(0)
 
 
 def _results(shards, calls, workers):
@@ -213,6 +300,8 @@ class Leader:
     def __init__(self, shards, block_ids, config, workers=None):
         self.shards, self.block_ids, self.config = shards, block_ids, dict(config)
         self.workers = [None] * len(shards) if workers is None else workers
+        self.tree = reduction_tree(self.shards, self.workers)
+        self.pool = HistogramPool(len(config["thresholds"]))
         self.finished = None   # the last tree's (k, tree, final), not yet added
 
     def call(self, method, *args, **kwargs):
@@ -237,7 +326,7 @@ class Leader:
                     max(p[0] for p in parts), rows, abs_sum=sum(p[1] for p in parts)))
             source = _ShardSource(self, k, *scales)
             grower = BlockTreeGrower(source, gradient_scale=scales[0], hessian_scale=scales[1],
-                                     rng=rng, **config)
+                                     rng=rng, pool=self.pool, **config)
             tree, final = grower.grow()
             round_trips += grower.round_trips
             if leaf_values is not None:
@@ -248,6 +337,12 @@ class Leader:
             self.finished = (k, tree, final)
             trees.append(tree)
         return trees, rng, round_trips
+
+    def summed(self, method, *args):
+        """The histograms of every shard's ``method(*args)``, summed (up
+        the reduction tree): a buffer of the leader's own shard."""
+        root, worker, below = self.tree
+        return _results([root], [root.summed(method, args, below, packed=False)], [worker])[0]
 
     def _take_finished(self):
         finished, self.finished = self.finished, None
@@ -267,12 +362,10 @@ class _ShardSource:
         self.scales = (gradient_scale, hessian_scale)
 
     def root(self):
-        parts = self.leader.call("root", self.k, *self.scales,
-                                 finished=self.leader._take_finished())
-        return _sum(parts)
+        return self.leader.summed("root", self.k, *self.scales, self.leader._take_finished())
 
     def node_histograms(self, nodes, splits):
-        return _sum(self.leader.call("expand", splits, list(nodes)))
+        return self.leader.summed("expand", splits, list(nodes))
 
 
 def in_row_order(parts, block_ids):
@@ -280,9 +373,3 @@ def in_row_order(parts, block_ids):
     blocks = {i: b for part, ids in zip(parts, block_ids) for i, b in zip(ids, part)}
     return np.concatenate([blocks[i] for i in sorted(blocks)])
 
-
-def _sum(parts):
-    total = parts[0]
-    for part in parts[1:]:
-        total += part
-    return total

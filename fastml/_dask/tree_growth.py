@@ -6,7 +6,7 @@ import heapq
 import numpy as np
 
 from fastml import kernels
-from fastml.kernels.boosting import SET_WORDS
+from fastml.kernels.boosting import N_BINS, SET_WORDS
 
 # The share of the leaf budget expanded in one round trip: each expansion a
 # tree never takes costs a partition and a histogram on every shard, and
@@ -19,6 +19,26 @@ EXPANDED_SHARE = 0.5
 NO_CATEGORIES = np.zeros(SET_WORDS, np.uint64)   # a node's left_categories, not categorical
 
 
+class HistogramPool:
+    """Node histograms (d, N_BINS, 3) int64, recycled from node to node and
+    tree to tree, as the compiled grower recycles its own: a Dask worker's
+    malloc hands large freed blocks back to the system (Dask sets
+    ``MALLOC_TRIM_THRESHOLD_``), so a fresh one costs page faults."""
+
+    def __init__(self, n_features):
+        self.shape, self.free = (n_features, N_BINS, 3), []
+
+    def take(self, values):
+        """A histogram holding a copy of values."""
+        hist = self.free.pop() if self.free else np.empty(self.shape, np.int64)
+        hist[...] = values
+        return hist
+
+    def give(self, hist):
+        if hist is not None:
+            self.free.append(hist)
+
+
 class BlockTreeGrower:
     """Grows one tree by ``kernels.TreeGrower``'s rules (see that class for
     the parameters) from a source of summed histograms, a tree level or so
@@ -29,7 +49,10 @@ class BlockTreeGrower:
     tuple ``(node, feature, threshold_bin, missing_left, left, right,
     left_set)``, ``left_set`` the (4,) uint64 bins going left of a
     categorical split (``kernels.partition_chunk``), else None -- then
-    return the histograms of new nodes (len(nodes), d, N_BINS, 3).
+    return the histograms of new nodes (len(nodes), d, N_BINS, 3).  The
+    grower copies what the source returns (to histograms of ``pool``, a
+    ``HistogramPool`` kept from tree to tree; None for one of its own), so
+    the source may reuse its arrays.
 
     Best-first growth splits, one at a time, the leaf of largest gain; with
     room for B more leaves, only the B best leaves can still be split.  A
@@ -50,7 +73,7 @@ class BlockTreeGrower:
     def __init__(self, source, thresholds, *, gradient_scale, hessian_scale, missing_bin,
                  learning_rate, max_leaf_nodes, max_depth, min_samples_leaf,
                  l2_regularization, n_allowed_features, rng, categorical=None,
-                 min_hessian=1e-3):
+                 min_hessian=1e-3, pool=None):
         self.source, self.thresholds = source, thresholds
         self.n_values = np.array([len(t) + 1 for t in thresholds], np.uint16)
         self.gradient_scale, self.hessian_scale = gradient_scale, hessian_scale
@@ -60,6 +83,7 @@ class BlockTreeGrower:
         self.n_allowed_features, self.rng, self.min_hessian = n_allowed_features, rng, min_hessian
         self.categorical = (np.zeros(self.n_values.size, np.uint8) if categorical is None
                             else np.asarray(categorical, np.uint8))
+        self.pool = HistogramPool(self.n_values.size) if pool is None else pool
         # nodes as the source knows them (expansions included), and the tree's
         self.nodes, self.final, self.fields = [], {}, {k: [] for k in kernels.Tree._fields}
         self.heap, self.n_leaves, self.round_trips = [], 0, 0
@@ -75,7 +99,7 @@ class BlockTreeGrower:
         self.unseen = np.packbits(root[:, :, 2] == 0, axis=1, bitorder="little").view("<u8")
         self.all_features = np.ones(self.n_values.size, np.uint8)
         self._new_node(root[0].sum(axis=0), 0, parent=None)
-        self.nodes[0]["hist"] = root
+        self.nodes[0]["hist"] = self.pool.take(root)
         self._take(0)
         self.n_leaves = 1
         self._consider(0)
@@ -84,6 +108,8 @@ class BlockTreeGrower:
                 self._expand()
             _, _, node = heapq.heappop(self.heap)
             self._split(node)
+        for x in self.nodes:
+            self.pool.give(x.pop("hist"))
         if self.n_leaves == 1:   # a tree that did not split predicts 0, as scikit-learn's
             self.fields["value"][0] = 0.0
         final = np.array([self._final_of(node) for node in range(len(self.nodes))], np.int64)
@@ -201,12 +227,15 @@ class BlockTreeGrower:
             if self._may_split(max(counts), x["depth"] + 1):
                 smaller.append(children[0] if counts[0] <= counts[1] else children[1])
         hists = self.source.node_histograms(smaller, splits)
-        if smaller:
-            for child, hist in zip(smaller, hists):
-                parent = self.nodes[self.nodes[child]["parent"]]
-                sibling = sum(parent["children"]) - child
-                self.nodes[child]["hist"] = hist
-                self.nodes[sibling]["hist"] = parent["hist"] - hist
+        for child, hist in zip(smaller, hists):   # the parent's becomes the sibling's
+            parent = self.nodes[self.nodes[child]["parent"]]
+            sibling = sum(parent["children"]) - child
+            self.nodes[child]["hist"] = self.pool.take(hist)
+            parent["hist"] -= hist
+            self.nodes[sibling]["hist"], parent["hist"] = parent["hist"], None
+        for node, *_ in splits:   # the histograms of splits with no child to split
+            self.pool.give(self.nodes[node]["hist"])
+            self.nodes[node]["hist"] = None
         self.untaken.update(node for split in splits for node in split[4:6])
         self.round_trips += 1
 
@@ -232,4 +261,5 @@ class BlockTreeGrower:
         if self._may_add_leaf() and self._may_split(max(counts), x["depth"] + 1):
             for child in (left, right):
                 self._consider(child)
+        self.pool.give(x["hist"])
         x["hist"] = None

@@ -34,7 +34,7 @@ def _check_left_set(left_set):
 
 
 def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bin=N_BINS - 1,
-                    left_set=None, n_threads=1, check_input=True):
+                    left_set=None, out=None, n_threads=1, check_input=True):
     """Split a node's rows into the left and right child, each in input
     order (stable), in parallel.
 
@@ -52,6 +52,10 @@ def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bi
     left_set : ndarray of shape (SET_WORDS,) = (4,), uint64, default=None
         For a categorical split: bit ``b`` set sends bin ``b`` left
         (``threshold`` and ``missing_left`` are then ignored).
+    out : ndarray of shape (m,), uint32, default=None
+        Where to write the rows (left then right): a buffer a caller
+        reuses from node to node, not one of ``samples``' rows.  None
+        allocates one.
     n_threads : int, default=1
     check_input : bool, default=True
         False skips the checks, for callers that pass contiguous uint32
@@ -60,6 +64,7 @@ def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bi
     Returns
     -------
     left, right : ndarray of uint32
+        Views of ``out``.
 
     Examples
     --------
@@ -90,8 +95,12 @@ def partition_chunk(samples, codes, threshold, *, missing_left=False, missing_bi
             raise ValueError(f"codes must be a 1-D uint8 array, got {codes.dtype} "
                              f"{codes.shape}.")
         samples = _check_rows(samples, codes.shape[0])
+        if out is not None and (out.dtype != np.uint32 or out.shape != samples.shape
+                                or not out.flags.c_contiguous or np.shares_memory(out, samples)):
+            raise ValueError(f"out must be a C-contiguous uint32 array of shape {samples.shape}, "
+                             "apart from samples.")
     parts = threads_for(8 * samples.size, n_threads)
-    out = np.empty_like(samples)
+    out = np.empty_like(samples) if out is None else out
     categorical = left_set is not None
     left_set = np.zeros(SET_WORDS, np.uint64) if left_set is None else _check_left_set(left_set)
     n_left = _gbdt.partition(samples, codes, int(threshold), bool(missing_left), int(missing_bin),
