@@ -246,6 +246,21 @@ def test_partition_is_stable_and_complete(rng, threads, m):
         assert_array_equal(left, samples[np.array(goes_left, dtype=bool)])
         assert_array_equal(right, samples[~np.array(goes_left, dtype=bool)])
         assert left.dtype == right.dtype == np.uint32
+        buffer = np.full(m, 7, np.uint32)
+        left_out, right_out = partition_chunk(samples, codes, threshold,
+                                              missing_left=missing_left, out=buffer,
+                                              n_threads=threads)
+        assert_array_equal(left_out, left)
+        assert_array_equal(right_out, right)
+        assert np.shares_memory(left_out, buffer) or left.size == 0
+
+
+def test_partition_out_must_be_a_separate_uint32_buffer():
+    samples, codes = np.arange(10, dtype=np.uint32), np.zeros(10, np.uint8)
+    for out in (np.empty(10, np.int64), np.empty(9, np.uint32), samples,
+                np.empty(20, np.uint32)[::2]):
+        with pytest.raises(ValueError, match="out must be"):
+            partition_chunk(samples, codes, 3, out=out)
 
 
 # ------------------------------------------------------------------ binning
