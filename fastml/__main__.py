@@ -3,4 +3,5 @@ import sys
 
 from fastml.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":   # Dask's worker processes import it too (spawn)
+    sys.exit(main())

@@ -136,6 +136,29 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(capsys):
     assert log.getvalue().splitlines() == ["[1/2, 0 s] step a", "[2/2, 0 s] step b"]
 
 
+def test_fit_progress_is_a_bar_of_iterations_on_a_terminal(capsys):
+    """A verbose fit's lines of iterations move a bar (the line's text
+    beside it); its other lines print above it; elsewhere every line
+    passes as it is."""
+    import io
+
+    from fastml._bench.progress import fit_progress
+
+    terminal = _Terminal()
+    with fit_progress("fitting", file=terminal):
+        print("Binned 10 training rows")
+        for i in range(1, 4):
+            print(f"[{i}/3] 1 tree, 7 leaves, train loss 0.{i}, in 0.1s")
+        print("Fit 3 iterations in 0.3s")
+    assert capsys.readouterr().out.splitlines() == ["Binned 10 training rows",
+                                                    "Fit 3 iterations in 0.3s"]
+    assert "3/3" in terminal.text and "train loss 0.3" in terminal.text
+    assert "fitting" in terminal.text
+    with fit_progress("fitting", file=io.StringIO()):
+        print("[1/3] 1 tree")
+    assert capsys.readouterr().out == "[1/3] 1 tree\n"
+
+
 def test_rows_printed_under_a_bar_stay_whole_lines(capsys, monkeypatch):
     """A table printed row by row while the bar shows (fastml demo): each
     row reaches standard output whole, written through tqdm, which clears

@@ -133,7 +133,10 @@ def test_demo_agrees_with_scikit_learn(tmp_path):
     assert [line.split()[0] for line in boosting] == ["digits", "generated"]
     assert float(boosting[0].split()[-2]) > 0.9            # digits accuracy
     assert all(float(line.split()[-1].rstrip("%")) >= 99.0 for line in boosting)
-    assert proc.stdout.rstrip().endswith("gradient boosting agrees with scikit-learn")
+    assert "gradient boosting agrees with scikit-learn" in proc.stdout
+    # the Dask section: a line per iteration in a log, the in-memory model
+    assert "[20/20] 1 tree" in proc.stdout
+    assert proc.stdout.rstrip().endswith("the Dask fit is the in-memory model")
 
 
 def test_cli_rejects_unknown_command(tmp_path):

@@ -1,5 +1,6 @@
 """Progress of long command-line work: a bar on a terminal, lines elsewhere."""
 import contextlib
+import re
 import sys
 import time
 
@@ -43,12 +44,15 @@ class _LinesAboveBar:
 
     def write(self, text):
         *lines, self.pending = (self.pending + text).split("\n")
+        self._show(lines)
+        return len(text)
+
+    def _show(self, lines):
         if lines:
             self.bar.clear()
             self.out.write("".join(line + "\n" for line in lines))
             self.out.flush()
             self.bar.refresh()
-        return len(text)
 
     def flush(self):
         self.out.flush()
@@ -59,3 +63,47 @@ class _LinesAboveBar:
             self.out.write(self.pending)
             self.pending = ""
         self.out.flush()
+
+
+@contextlib.contextmanager
+def fit_progress(description, *, file=None):
+    """While a ``verbose=1`` gradient-boosting fit runs inside: its lines of
+    iterations (``[i/n] ...``) as a tqdm bar on a terminal -- the line's
+    text after the count beside the bar -- and its other lines (the
+    binning, a lost worker, the total) printed above it.  Elsewhere (a
+    log, a pipe, CI) every line passes as it is."""
+    file = sys.stderr if file is None else file
+    if not getattr(file, "isatty", lambda: False)():
+        yield
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=description, file=file, unit="iter", dynamic_ncols=True,
+               leave=False)
+    lines = _IterationLines(bar, sys.stdout)
+    try:
+        with contextlib.redirect_stdout(lines):
+            yield
+    finally:
+        lines.close()
+        bar.close()
+
+
+class _IterationLines(_LinesAboveBar):
+    """Standard output of a verbose fit under a bar: lines of iterations
+    move the bar, the others go above it."""
+
+    ITERATION = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
+
+    def _show(self, lines):
+        others = []
+        for line in lines:
+            match = self.ITERATION.match(line)
+            if match is None:
+                others.append(line)
+                continue
+            done, total, rest = match.groups()
+            self.bar.total, self.bar.n = int(total), int(done)
+            self.bar.set_postfix_str(rest, refresh=False)
+            self.bar.refresh()
+        super()._show(others)

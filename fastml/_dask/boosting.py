@@ -226,6 +226,10 @@ class DaskBooster:
         rng = (copy.deepcopy(model._feature_rng) if warm and hasattr(model, "_feature_rng")
                else np.random.default_rng(model._random_seed))
         started = time.perf_counter()
+        if model.verbose and model.n_iter_ < model.max_iter:
+            stopping = "early stopping on" if self.stop is not None else "no early stopping"
+            print(f"Binned {self.binned.shape[0]} training rows x {self.binned.shape[1]} "
+                  f"features in {len(self.offsets) - 1} Dask blocks; {stopping}")
         if self.stop is not None and not warm:
             self._record()
         try:

@@ -16,7 +16,6 @@ iteration.
 import dask
 import dask.array as da
 import numpy as np
-import pandas as pd
 from sklearn.base import ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -69,7 +68,9 @@ def categorical_codes(model, X):
     from fastml._dask.arrays import column_names
 
     names = column_names(X)
-    if hasattr(X, "columns"):
+    if hasattr(X, "columns"):   # a Dask DataFrame: pandas is there
+        import pandas as pd
+
         meta = pd.DataFrame({c: pd.Series(dtype=np.float64) for c in X.columns})
         return X.map_partitions(_coded_frame, mask, model._categories, names, meta=meta)
     return X.rechunk({1: -1}).map_blocks(_categories.encode_columns, mask, model._categories,
@@ -77,6 +78,8 @@ def categorical_codes(model, X):
 
 
 def _coded_frame(frame, mask, categories, names):
+    import pandas as pd
+
     return pd.DataFrame(_categories.encode_columns(frame, mask, categories, names),
                         index=frame.index, columns=frame.columns)
 
