@@ -26,8 +26,11 @@ tree_method="hist", grow_policy="lossguide", max_leaves=31, max_depth=0,
 max_bin=256, min_child_weight=0)``.  A peer that is not installed is
 skipped (``pip install ".[bench]"``).
 
-    MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 \\
-        python benchmarks/bench_boosting_dask.py --n 800000
+    python benchmarks/bench_boosting_dask.py --n 1000000
+    python benchmarks/bench_boosting_dask.py --task binary --systems fastml
+
+No malloc variables: the workers run with what Dask's nanny sets
+(``MALLOC_TRIM_THRESHOLD_``), as a user's do.
 """
 import argparse
 import importlib.util

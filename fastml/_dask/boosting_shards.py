@@ -45,8 +45,8 @@ class _HeapBlocks:
     A Dask worker's nanny sets ``MALLOC_TRIM_THRESHOLD_``, which freezes
     glibc's threshold at 128 KiB: every array of 128 KiB or more -- a few
     node histograms, a shard's gradients -- is then mapped and unmapped,
-    and its pages faulted in again on each use (measured: 1.8 s of an
-    11.7 s fit on the benchmark's data).  Entered by the shards' and the
+    and its pages faulted in again on each use (measured in
+    benchmarks/HISTORY.md, stop 25).  Entered by the shards' and the
     leader's methods, counted across nested calls; on leaving, the
     threshold goes back to 128 KiB.  A no-op without glibc, when no
     malloc variable is set (the threshold then adapts by itself), or when
