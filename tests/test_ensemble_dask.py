@@ -536,3 +536,37 @@ def test_fit_on_separate_scheduler_and_worker_processes(separate_processes_clust
     assert_same_model(model, expected)
     assert_array_equal(proba, expected.predict_proba(X))
     assert len(workers_used) == 2 and all(workers_used.values())
+
+
+def test_a_lost_worker_with_scattered_blocks_is_a_clear_error():
+    """Blocks scattered to the workers cannot be computed again when their
+    worker dies: the fit says so, rather than retrying, and the model is
+    left as it was."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from fastml._dask.boosting import BlocksLost
+
+    X, y = regression_data(4000, seed=6)
+    params = dict(max_iter=40, early_stopping=False, random_state=0, max_leaf_nodes=15)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        rows = np.array_split(np.arange(len(X)), 8)
+        blocks = client.scatter([X[r] for r in rows])
+        Xd = da.concatenate([da.from_delayed(b, (r.size, X.shape[1]), X.dtype)
+                             for b, r in zip(blocks, rows)])
+        pids = client.run(os.getpid)
+        model = HistGradientBoostingRegressor(**params)
+
+        def kill_when_trees_grow():
+            while getattr(model, "_trees", None) is None or len(model._trees) < 2:
+                time.sleep(0.01)
+            os.kill(sorted(pids.values())[0], signal.SIGKILL)
+
+        threading.Thread(target=kill_when_trees_grow, daemon=True).start()
+        with pytest.raises(BlocksLost, match="scattered to the workers"):
+            model.fit(Xd, da.from_array(y, chunks=500))
+    assert not hasattr(model, "_trees") and not hasattr(model, "n_iter_")

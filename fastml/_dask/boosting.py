@@ -30,6 +30,11 @@ class WorkerLost(OSError):
     """A worker holding a shard or the leader is gone."""
 
 
+class BlocksLost(RuntimeError):
+    """Blocks of the training or validation rows that Dask cannot compute
+    again (scattered data lost with its worker)."""
+
+
 def distributed_client():
     """The ``distributed.Client`` that computes Dask collections now, or
     None (a local scheduler, also when one is set in ``dask.config`` while
@@ -128,6 +133,14 @@ class DaskBooster:
         if val:
             futures = {f.key: f for f in futures_of(self.validation[0])}
             val = [futures[k] for k in val]
+        lost = [f for f in train + val if f.status in ("cancelled", "error")]
+        if lost:
+            raise BlocksLost(
+                f"A Dask worker was lost with {len(lost)} of the fit's {len(train + val)} "
+                "blocks, and Dask cannot compute them again: the data they come from was "
+                "scattered to the workers (or otherwise not made by a graph Dask can run "
+                "again). For a fit that survives a lost worker, build X from a source Dask "
+                "can read again (dask.array.from_array, from_zarr, read_parquet, ...).")
         wait(train + val)
         workers = client.scheduler_info()["workers"]
         sizes = np.diff(self.offsets)
@@ -181,8 +194,8 @@ class DaskBooster:
                 if self.leader is None:
                     self._place(self.model._trees)
                 return self._wait(getattr(self.leader, method)(*args))
-            except Exception:
-                if self.client is None or self._workers_alive():
+            except Exception as exc:
+                if self.client is None or self._workers_alive() or isinstance(exc, BlocksLost):
                     raise
                 if restart == MAX_RESTARTS:
                     raise RuntimeError(f"The Dask fit lost workers {MAX_RESTARTS + 1} times; "
