@@ -263,7 +263,6 @@ class DaskBooster:
         if model.verbose:
             print(f"Fit {model.n_iter_} iterations in {time.perf_counter() - started:.3f}s")
 
-
     def _report(self, trees, round_trips, tic):
         """Print an iteration's line, as the in-memory fit prints it: the
         scores early stopping recorded, else the training loss (the raw

@@ -96,7 +96,8 @@ class BlockTreeGrower:
         self.round_trips = 1
         self.has_missing = (root[:, self.missing_bin, 2] > 0).astype(np.uint8)
         # each feature's bins without a row (unseen categories), as bit sets
-        self.unseen = np.packbits(root[:, :, 2] == 0, axis=1, bitorder="little").view("<u8")
+        self.unseen = np.packbits(root[:, :, 2] == 0, axis=1,
+                                  bitorder="little").view("<u8").astype(np.uint64)
         self.all_features = np.ones(self.n_values.size, np.uint8)
         self._new_node(root[0].sum(axis=0), 0, parent=None)
         self.nodes[0]["hist"] = self.pool.take(root)
