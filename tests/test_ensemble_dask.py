@@ -16,6 +16,14 @@ from fastml.ensemble import (HistGradientBoostingClassifier, HistGradientBoostin
 distributed = pytest.importorskip("distributed")
 
 
+@pytest.fixture(autouse=True)
+def shards_on_every_worker():
+    """A shard per worker however few the rows, as on large data: the
+    tests' data is small, and would otherwise fit on one shard."""
+    with dask.config.set({"fastml.boosting.rows-per-shard": 1}):
+        yield
+
+
 def assert_same_model(got, expected):
     assert got.n_iter_ == expected.n_iter_
     assert_array_equal(got._baseline, expected._baseline)
@@ -66,6 +74,27 @@ def test_verbose_prints_the_in_memory_losses(capsys, early_stopping):
     assert re.findall(pattern, on_dask) == re.findall(pattern, in_memory)
     assert len(re.findall(pattern, on_dask)) == 4
     assert "round trips to the shards" in on_dask
+
+
+def test_small_data_fits_on_one_shard(client, capsys):
+    """Below two shards' worth of rows (ROWS_PER_SHARD), one worker holds
+    every block: no round trips between workers; the same model."""
+    from fastml._dask.boosting import ROWS_PER_SHARD, shard_count
+
+    X, y = regression_data(2000, seed=11)
+    params = dict(max_iter=3, early_stopping=False, random_state=0)
+    with dask.config.set({"fastml.boosting.rows-per-shard": ROWS_PER_SHARD}):
+        assert shard_count(10_000, 2) == 1
+        assert shard_count(2 * ROWS_PER_SHARD, 2) == 2
+        assert shard_count(10 * ROWS_PER_SHARD, 3) == 3
+        assert shard_count(0, 2) == 1
+        model = HistGradientBoostingRegressor(**params, verbose=1).fit(
+            da.from_array(X, chunks=(500, 6)), da.from_array(y, chunks=500))
+    assert "1 shard on 2 workers" in capsys.readouterr().out
+    assert_same_model(model, HistGradientBoostingRegressor(**params).fit(X, y))
+    HistGradientBoostingRegressor(**params, verbose=1).fit(
+        da.from_array(X, chunks=(500, 6)), da.from_array(y, chunks=500))
+    assert "2 shards on 2 workers" in capsys.readouterr().out   # the fixture's setting
 
 
 def test_fit_on_a_process_cluster(client):

@@ -25,6 +25,14 @@ from fastml._threads import effective_n_threads
 # Restarts of a fit from its blocks after losing workers, before giving up.
 MAX_RESTARTS = 3
 
+# The fewest rows worth a shard of their own (Dask config
+# "fastml.boosting.rows-per-shard" overrides it).  A round trip between
+# workers costs about 2.4 ms of messages and leader time here, the time
+# of expanding some 150 000 rows' nodes, so a small fit runs faster on
+# one worker: measured in benchmarks/HISTORY.md (stop 25), 10 000 rows
+# took 4.5 s on two shards and 1.0 s on one; 800 000 rows 10.9 s and 9.6 s.
+ROWS_PER_SHARD = 500_000
+
 
 class WorkerLost(OSError):
     """A worker holding a shard or the leader is gone."""
@@ -144,13 +152,18 @@ class DaskBooster:
         wait(train + val)
         workers = client.scheduler_info()["workers"]
         sizes = np.diff(self.offsets)
-        groups = _assign(train, sizes, client.who_has(train), list(workers))
+        holders = client.who_has(train)
+        groups = _assign(train, sizes, holders,
+                         _shard_workers(train, sizes, holders, list(workers)))
         val_groups = _assign(val, self.validation[0].chunks[0], client.who_has(val),
                              list(groups)) if val else {}
         self.groups = [(addr, ids, val_groups.get(addr, [])) for addr, ids in groups.items()]
         # the shard with the most rows last: the leader goes to its worker
         self.groups.sort(key=lambda g: sizes[g[1]].sum())
         self.workers = [addr for addr, _, _ in self.groups]
+        if self.model.verbose:
+            print(f"{len(self.groups)} shard{'s' * (len(self.groups) > 1)} on "
+                  f"{len(workers)} worker{'s' * (len(workers) > 1)}")
         handles = []
         for addr, ids, val_ids in self.groups:
             rows = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in ids])
@@ -278,6 +291,25 @@ class DaskBooster:
         print(f"[{model.n_iter_}/{model.max_iter}] {len(trees)} tree{'s' * (len(trees) > 1)}, "
               f"{leaves} leaves, {shown}, {round_trips} round trips to the shards, in "
               f"{time.perf_counter() - tic:.3f}s")
+
+
+def shard_count(n_rows, n_workers):
+    """How many workers hold a shard: one per ``ROWS_PER_SHARD`` rows (or
+    the Dask config's "fastml.boosting.rows-per-shard"), at least one."""
+    rows_per_shard = int(dask.config.get("fastml.boosting.rows-per-shard", ROWS_PER_SHARD))
+    return max(1, min(n_workers, n_rows // max(1, rows_per_shard)))
+
+
+def _shard_workers(blocks, sizes, holders, workers):
+    """The workers to hold shards (``shard_count`` of them): those holding
+    the most rows of the blocks, so that the fewest blocks move."""
+    held = dict.fromkeys(workers, 0)
+    for block, size in zip(blocks, sizes):
+        for addr in holders.get(block.key, ()):
+            if addr in held:
+                held[addr] += size
+    ranked = sorted(workers, key=lambda addr: -held[addr])
+    return ranked[:shard_count(int(sum(sizes)), len(workers))]
 
 
 def _assign(blocks, sizes, holders, workers):
