@@ -130,6 +130,7 @@ class Shard:
         self.root_histogram = np.zeros(self.binned.shape[1:] + (kernels.N_BINS, 3), np.int64)
         self.node_histograms = np.zeros((0,) + self.root_histogram.shape, np.int64)
         self.rows = {}
+        self.tree_grower = None   # a fit of one shard: kernels.TreeGrower, made once
         for iteration in trees:   # each tree added in turn, as the fit added it
             for k, tree in enumerate(iteration):
                 self.raw[:, k] = kernels.predict_binned_chunk(
@@ -248,6 +249,59 @@ class Shard:
                              [addr for _, addr, _ in below]):
             add_histograms(total, part)
         return pack_histograms(total) if packed else total
+
+    @heap_blocks()
+    def grow_iteration(self, rng, config):
+        """One iteration's trees, grown here by the compiled in-memory grower
+        (``kernels.TreeGrower``), for a fit whose one shard holds every row
+        in row order: no round trips, no Python between nodes.  Their leaf
+        values are added to the raw predictions at once.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The feature draws (``max_features``), advanced in place.
+        config : dict
+            The leader's (``Leader``).
+
+        Returns
+        -------
+        list of Tree
+        """
+        config = dict(config)
+        n_rows, weighted_rows = config.pop("n_rows"), config.pop("weighted_rows")
+        n_outputs, leaf_values = config.pop("n_outputs"), config.pop("leaf_values")
+        if self.tree_grower is None:
+            self.tree_grower = kernels.TreeGrower(self.binned, by_column=self.by_column, rng=rng,
+                                                  n_threads=self.n_threads, **config)
+        self.tree_grower.rng = rng
+        self.gradients, self.hessians = self.loss.gradient_hessian(self.y, self.raw, self.w)
+        rows = n_rows if weighted_rows is None else weighted_rows
+        trees = []
+        for k in range(n_outputs):
+            fixed, scales = [None, None], [None, None]
+            for which, values in enumerate((self.gradients, self.hessians)):
+                if values is not None:
+                    values = np.ascontiguousarray(values[:, k])
+                    largest, abs_sum = kernels.abs_max_sum(values, sample_weight=self.w,
+                                                           n_threads=self.n_threads)
+                    scales[which] = kernels.fixed_point_scale(largest, rows, abs_sum=abs_sum)
+                    fixed[which] = kernels.to_fixed_point(
+                        values, scales[which], sample_weight=self.w, n_threads=self.n_threads,
+                        check_input=False)
+            tree, leaf_rows = self.tree_grower.grow(fixed[0], fixed[1], gradient_scale=scales[0],
+                                                    hessian_scale=scales[1])
+            if leaf_values is not None:
+                leaf = np.empty(len(self.y), np.int64)
+                for node, node_rows in leaf_rows:
+                    leaf[node_rows] = node
+                leaf_values(tree, leaf, self.y - self.raw[:, k])
+            kernels.add_leaf_values(self.raw.T[k], [node_rows for _, node_rows in leaf_rows],
+                                    tree.value[[node for node, _ in leaf_rows]],
+                                    n_threads=self.n_threads, check_input=False)
+            self._predict_validation(k, tree)
+            trees.append(tree)
+        return trees
 
     def residuals(self, k, final):
         """Each block's (tree node of each row, y - raw[:, k]), in row order,
@@ -369,6 +423,10 @@ class Leader:
     def iteration(self, rng):
         """Grow one iteration's trees; returns (trees, rng advanced, round
         trips to the shards)."""
+        if len(self.shards) == 1:   # every row in one place, in row order: the in-memory grower
+            shard = self.shards[0]
+            (trees,) = _results([shard], [shard.grow_iteration(rng, self.config)], self.workers)
+            return trees, rng, 0
         config = dict(self.config)
         n_rows, weighted_rows = config.pop("n_rows"), config.pop("weighted_rows")
         n_outputs, leaf_values = config.pop("n_outputs"), config.pop("leaf_values")
