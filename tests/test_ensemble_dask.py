@@ -90,7 +90,9 @@ def test_small_data_fits_on_one_shard(client, capsys):
         assert shard_count(0, 2) == 1
         model = HistGradientBoostingRegressor(**params, verbose=1).fit(
             da.from_array(X, chunks=(500, 6)), da.from_array(y, chunks=500))
-    assert "1 shard on 2 workers" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "1 shard on 2 workers" in out
+    assert out.count("0 round trips to the shards") == 3   # the compiled grower, in place
     assert_same_model(model, HistGradientBoostingRegressor(**params).fit(X, y))
     HistGradientBoostingRegressor(**params, verbose=1).fit(
         da.from_array(X, chunks=(500, 6)), da.from_array(y, chunks=500))

@@ -110,7 +110,6 @@ class Shard:
     def __init__(self, binned, y, w, X_val, config, trees=()):
         self.sizes = [len(b) for b in binned]
         self.binned = np.ascontiguousarray(np.concatenate(binned))
-        self.columns = np.asfortranarray(self.binned)   # a split reads one feature's codes
         self.y, self.w = y, w
         self.X_val = np.concatenate(X_val) if X_val else None
         self.val_sizes = [len(x) for x in X_val]
@@ -121,16 +120,10 @@ class Shard:
         self.raw = np.tile(baseline[:, None], (1, len(self.y))).T   # columns contiguous
         self.raw_val = None if self.X_val is None else np.tile(baseline, (len(self.X_val), 1))
         self.gradients = self.hessians = self.histograms = None
-        # the rows of each node of the tree growing: order[start:stop] for
-        # rows[node] = (start, stop), a split moving its rows in place, as
-        # the in-memory grower does (buffers made once: a worker's malloc
-        # returns large blocks to the system, and fresh ones cost page faults)
-        self.order = np.arange(len(self.y), dtype=np.uint32)
-        self.moved = np.empty_like(self.order)
-        self.root_histogram = np.zeros(self.binned.shape[1:] + (kernels.N_BINS, 3), np.int64)
-        self.node_histograms = np.zeros((0,) + self.root_histogram.shape, np.int64)
         self.rows = {}
-        self.tree_grower = None   # a fit of one shard: kernels.TreeGrower, made once
+        # made by the first tree: the buffers of a shard among several
+        # (``root``), or the compiled grower of a fit's one shard
+        self.columns = self.order = self.tree_grower = None
         for iteration in trees:   # each tree added in turn, as the fit added it
             for k, tree in enumerate(iteration):
                 self.raw[:, k] = kernels.predict_binned_chunk(
@@ -177,18 +170,33 @@ class Shard:
                 v, sample_weight=self.w, n_threads=self.n_threads) for v in (g, h)))
         return out
 
+    def _fixed_point(self, k, scales):
+        """Column k's gradients and hessians (None without) in fixed point."""
+        return [None if v is None else kernels.to_fixed_point(
+            np.ascontiguousarray(v[:, k]), scale, sample_weight=self.w,
+            n_threads=self.n_threads, check_input=False)
+            for v, scale in zip((self.gradients, self.hessians), scales)]
+
     def root(self, k, gradient_scale, hessian_scale, finished=None):
         """Start the tree of column k: its fixed-point gradients, and the
         histogram of every row (d, N_BINS, 3), a buffer of the shard's,
         overwritten by the next call."""
         self._finish(finished)
-        fixed = [None if v is None else kernels.to_fixed_point(
-            np.ascontiguousarray(v[:, k]), scale, sample_weight=self.w,
-            n_threads=self.n_threads, check_input=False)
-            for v, scale in ((self.gradients, gradient_scale), (self.hessians, hessian_scale))]
+        fixed = self._fixed_point(k, (gradient_scale, hessian_scale))
         self.histograms = kernels.GradientHistograms(
             self.binned, fixed[0], fixed[1], by_column=self.by_column, bins=self.bins,
             n_threads=self.n_threads, check_input=False)
+        if self.order is None:
+            # the rows of each node of the tree growing: order[start:stop] for
+            # rows[node] = (start, stop), a split moving its rows in place, as
+            # the in-memory grower does (buffers made once: a worker's malloc
+            # returns large blocks to the system, and fresh ones cost page
+            # faults); a split reads one feature's codes from columns
+            self.columns = np.asfortranarray(self.binned)
+            self.order, self.moved = (np.empty(len(self.y), np.uint32) for _ in range(2))
+            self.root_histogram = np.zeros(self.binned.shape[1:] + (kernels.N_BINS, 3),
+                                           np.int64)
+            self.node_histograms = np.zeros((0,) + self.root_histogram.shape, np.int64)
         self.order[:] = np.arange(len(self.y), dtype=np.uint32)
         self.rows = {0: (0, len(self.y))}
         self.root_histogram[...] = 0   # the bins GradientHistograms does not write
@@ -275,20 +283,11 @@ class Shard:
             self.tree_grower = kernels.TreeGrower(self.binned, by_column=self.by_column, rng=rng,
                                                   n_threads=self.n_threads, **config)
         self.tree_grower.rng = rng
-        self.gradients, self.hessians = self.loss.gradient_hessian(self.y, self.raw, self.w)
-        rows = n_rows if weighted_rows is None else weighted_rows
+        statistics = [self.gradient_statistics()]
         trees = []
         for k in range(n_outputs):
-            fixed, scales = [None, None], [None, None]
-            for which, values in enumerate((self.gradients, self.hessians)):
-                if values is not None:
-                    values = np.ascontiguousarray(values[:, k])
-                    largest, abs_sum = kernels.abs_max_sum(values, sample_weight=self.w,
-                                                           n_threads=self.n_threads)
-                    scales[which] = kernels.fixed_point_scale(largest, rows, abs_sum=abs_sum)
-                    fixed[which] = kernels.to_fixed_point(
-                        values, scales[which], sample_weight=self.w, n_threads=self.n_threads,
-                        check_input=False)
+            scales = fixed_point_scales(statistics, k, n_rows, weighted_rows)
+            fixed = self._fixed_point(k, scales)
             tree, leaf_rows = self.tree_grower.grow(fixed[0], fixed[1], gradient_scale=scales[0],
                                                     hessian_scale=scales[1])
             if leaf_values is not None:
@@ -321,6 +320,19 @@ class Shard:
     @staticmethod
     def _by_block(values, sizes):
         return np.split(values, np.cumsum(sizes)[:-1])
+
+
+def fixed_point_scales(statistics, k, n_rows, weighted_rows):
+    """(gradient scale, hessian scale or None) of column k, from every
+    shard's ``gradient_statistics``: as the in-memory fit's scales of all
+    the rows (the weighted row count, ``weighted_rows``, with weights)."""
+    rows = n_rows if weighted_rows is None else weighted_rows
+    scales = []
+    for which in (0, 1):
+        parts = [s[k][which] for s in statistics]
+        scales.append(None if parts[0] is None else kernels.fixed_point_scale(
+            max(p[0] for p in parts), rows, abs_sum=sum(p[1] for p in parts)))
+    return scales
 
 
 def pack_histograms(hist):
@@ -431,14 +443,9 @@ class Leader:
         n_rows, weighted_rows = config.pop("n_rows"), config.pop("weighted_rows")
         n_outputs, leaf_values = config.pop("n_outputs"), config.pop("leaf_values")
         statistics = self.call("gradient_statistics", finished=self._take_finished())
-        rows = n_rows if weighted_rows is None else weighted_rows
         trees, round_trips = [], 1
         for k in range(n_outputs):
-            scales = []
-            for which in (0, 1):
-                parts = [s[k][which] for s in statistics]
-                scales.append(None if parts[0] is None else kernels.fixed_point_scale(
-                    max(p[0] for p in parts), rows, abs_sum=sum(p[1] for p in parts)))
+            scales = fixed_point_scales(statistics, k, n_rows, weighted_rows)
             source = _ShardSource(self, k, *scales)
             grower = BlockTreeGrower(source, gradient_scale=scales[0], hessian_scale=scales[1],
                                      rng=rng, pool=self.pool, **config)

@@ -87,7 +87,7 @@ def _coded_frame(frame, mask, categories, names):
 def fit_dask(model, X, y, sample_weight, X_val=None, y_val=None, sample_weight_val=None):
     """Fit ``model`` on Dask input; returns it."""
     from fastml._dask import boosting as dask_boosting
-    from fastml._dask.arrays import as_dask_labels, check_features
+    from fastml._dask.arrays import as_dask_labels
 
     if (X_val is None) != (y_val is None):
         raise ValueError("Pass both X_val and y_val, or neither.")
@@ -101,9 +101,7 @@ def fit_dask(model, X, y, sample_weight, X_val=None, y_val=None, sample_weight_v
         model._check_same_categorical(X)
     else:
         _find_categorical(model, X)
-    X = check_features(model, categorical_codes(model, X), reset=not warm)
-    if any(np.isnan(c) for c in X.chunks[0]):
-        X = X.compute_chunk_sizes()
+    X = _features(model, X, reset=not warm)
     n = X.shape[0]
     y = model._encode_y(as_dask_labels(y, X).compute(), fitting=not warm)
     if is_dask_collection(sample_weight):
@@ -154,14 +152,24 @@ def _split(model, X, y, w):
     return parts[0], parts[1]
 
 
+def _features(model, X, reset):
+    """X as the fit reads it: a float Dask array of known row blocks, its
+    categorical columns as codes, checked against (or, reset, recorded on)
+    the model's features."""
+    from fastml._dask.arrays import check_features
+
+    X = check_features(model, categorical_codes(model, X), reset=reset)
+    if any(np.isnan(c) for c in X.chunks[0]):
+        X = X.compute_chunk_sizes()
+    return X
+
+
 def _validation_rows(model, X, y, sample_weight):
     """(X as a Dask array, y encoded, weights) of the validation rows given
     to fit; ValueError for infinite values, as in memory."""
-    from fastml._dask.arrays import as_dask_labels, check_features
+    from fastml._dask.arrays import as_dask_labels
 
-    X = check_features(model, categorical_codes(model, X), reset=False)
-    if any(np.isnan(c) for c in X.chunks[0]):
-        X = X.compute_chunk_sizes()
+    X = _features(model, X, reset=False)
     y, has_inf = dask.compute(as_dask_labels(y, X), da.isinf(X).any())
     if has_inf:
         raise ValueError("X_val contains infinity. NaN is taken as a missing value; replace "
