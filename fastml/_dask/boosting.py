@@ -25,6 +25,12 @@ from fastml._threads import effective_n_threads
 # Restarts of a fit from its blocks after losing workers, before giving up.
 MAX_RESTARTS = 3
 
+# Iterations asked of the leader in one call when the client has nothing
+# to do between them (no early stopping, not verbose): a call costs about
+# 3 ms of messages here, a tenth of an iteration of 800 000 rows
+# (benchmarks/HISTORY.md, stop 26).
+ITERATIONS_PER_CALL = 10
+
 # The fewest rows worth a shard of their own (Dask config
 # "fastml.boosting.rows-per-shard" overrides it).  A round trip between
 # workers costs about 2.4 ms of messages and leader time here, the time
@@ -161,16 +167,18 @@ class DaskBooster:
         # the shard with the most rows last: the leader goes to its worker
         self.groups.sort(key=lambda g: sizes[g[1]].sum())
         self.workers = [addr for addr, _, _ in self.groups]
+        threads = shard_threads(self.workers, workers)
         if self.model.verbose:
             print(f"{len(self.groups)} shard{'s' * (len(self.groups) > 1)} on "
-                  f"{len(workers)} worker{'s' * (len(workers) > 1)}")
+                  f"{len(workers)} worker{'s' * (len(workers) > 1)}, computing on "
+                  f"{'+'.join(str(threads[addr]) for addr in self.workers)} threads")
         handles = []
         for addr, ids, val_ids in self.groups:
             rows = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in ids])
             y = client.scatter(self.y[rows], workers=[addr], hash=False)
             w = None if self.w is None else client.scatter(self.w[rows], workers=[addr],
                                                            hash=False)
-            config = dict(self.shard_config, n_threads=workers[addr]["nthreads"])
+            config = dict(self.shard_config, n_threads=threads[addr])
             handles.append(client.submit(Shard, [train[i] for i in ids], y, w,
                                          [val[i] for i in val_ids], config, trees, actor=True,
                                          workers=[addr], allow_other_workers=False,
@@ -258,17 +266,20 @@ class DaskBooster:
                   f"features in {len(self.offsets) - 1} Dask blocks; {stopping}")
         if self.stop is not None and not warm:
             self._record()
+        # one iteration a call when the client scores or prints each
+        per_call = 1 if self.stop is not None or model.verbose else ITERATIONS_PER_CALL
         try:
-            while model.n_iter_ < model.max_iter:
+            stopping = False
+            while model.n_iter_ < model.max_iter and not stopping:
                 tic = time.perf_counter()
-                trees, rng, round_trips = self._with_restarts("iteration", copy.deepcopy(rng))
-                model._trees.append(trees)
-                model.n_iter_ += 1
-                stopping = self.stop is not None and self._record()
-                if model.verbose:
-                    self._report(trees, round_trips, tic)
-                if stopping:
-                    break
+                grown, rng = self._with_restarts(
+                    "iterations", copy.deepcopy(rng), min(per_call, model.max_iter - model.n_iter_))
+                for trees, round_trips in grown:
+                    model._trees.append(trees)
+                    model.n_iter_ += 1
+                    stopping = self.stop is not None and self._record()
+                    if model.verbose:
+                        self._report(trees, round_trips, tic)
         finally:
             for actor in self.actors:
                 actor.release()
@@ -291,6 +302,35 @@ class DaskBooster:
         print(f"[{model.n_iter_}/{model.max_iter}] {len(trees)} tree{'s' * (len(trees) > 1)}, "
               f"{leaves} leaves, {shown}, {round_trips} round trips to the shards, in "
               f"{time.perf_counter() - tic:.3f}s")
+
+
+def shard_threads(shard_workers, workers):
+    """{shard's worker: threads its shard computes on}: the threads of every
+    worker on its host, shared out among the host's shards.  A worker
+    without a shard lends its threads to the shards beside it, which would
+    otherwise sit idle through the fit (the shards are Dask actors, whose
+    methods run outside the workers' task slots).
+
+    Parameters
+    ----------
+    shard_workers : list of str
+        The addresses of the workers holding a shard.
+    workers : dict
+        ``Client.scheduler_info()["workers"]``: each worker's "host" and
+        "nthreads".
+    """
+    spare, shards = {}, {}
+    for addr, info in workers.items():
+        if addr in shard_workers:
+            shards.setdefault(info["host"], []).append(addr)
+        else:
+            spare[info["host"]] = spare.get(info["host"], 0) + info["nthreads"]
+    threads = {}
+    for host, addrs in shards.items():
+        extra, left = divmod(spare.get(host, 0), len(addrs))
+        for i, addr in enumerate(sorted(addrs)):
+            threads[addr] = workers[addr]["nthreads"] + extra + (i < left)
+    return threads
 
 
 def shard_count(n_rows, n_workers):

@@ -40,21 +40,25 @@ LIVENESS_CHECK = 2.0
 
 class _HeapBlocks:
     """While entered: malloc serves blocks up to 32 MiB from its heap
-    instead of mapping fresh pages for each (glibc's mmap threshold).
+    instead of mapping fresh pages for each (glibc's mmap threshold), and
+    keeps up to 256 MiB of freed heap instead of returning it to the
+    system at once (its trim threshold).
 
-    A Dask worker's nanny sets ``MALLOC_TRIM_THRESHOLD_``, which freezes
-    glibc's threshold at 128 KiB: every array of 128 KiB or more -- a few
-    node histograms, a shard's gradients -- is then mapped and unmapped,
-    and its pages faulted in again on each use (measured in
-    benchmarks/HISTORY.md, stop 25).  Entered by the shards' and the
-    leader's methods, counted across nested calls; on leaving, the
-    threshold goes back to 128 KiB.  A no-op without glibc, when no
-    malloc variable is set (the threshold then adapts by itself), or when
-    ``MALLOC_MMAP_THRESHOLD_`` is (the user's choice).
+    A Dask worker's nanny sets ``MALLOC_TRIM_THRESHOLD_`` (64 KiB), which
+    also freezes glibc's mmap threshold at 128 KiB: every array of 128 KiB
+    or more -- a few node histograms, a shard's gradients -- is then mapped
+    and unmapped, and every freed one at the top of the heap given back,
+    their pages faulted in again on each use (measured in
+    benchmarks/HISTORY.md, stops 25 and 26).  Entered by the shards' and
+    the leader's methods, counted across nested calls; on leaving, both
+    thresholds go back (the trim threshold to the nanny's value).  A no-op
+    without glibc, when no malloc variable is set (the thresholds then
+    adapt by themselves), or when ``MALLOC_MMAP_THRESHOLD_`` is (the
+    user's choice).
     """
 
-    M_MMAP_THRESHOLD = -3
-    DURING, AFTER = 32 << 20, 128 << 10
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    DURING = {M_MMAP_THRESHOLD: 32 << 20, M_TRIM_THRESHOLD: 256 << 20}
 
     def __init__(self):
         self.lock, self.depth, self.mallopt = threading.Lock(), 0, None
@@ -65,12 +69,18 @@ class _HeapBlocks:
                 self.mallopt = ctypes.CDLL("libc.so.6").mallopt
             except (OSError, AttributeError):
                 pass
+        try:
+            trim = int(os.environ.get("MALLOC_TRIM_THRESHOLD_", 128 << 10))
+        except ValueError:
+            trim = 128 << 10
+        self.after = {self.M_MMAP_THRESHOLD: 128 << 10, self.M_TRIM_THRESHOLD: trim}
 
     def _set(self, step):
         with self.lock:
             self.depth += step
             if self.depth == (1 if step > 0 else 0):
-                self.mallopt(self.M_MMAP_THRESHOLD, self.DURING if step > 0 else self.AFTER)
+                for option, value in (self.DURING if step > 0 else self.after).items():
+                    self.mallopt(option, value)
 
     @contextlib.contextmanager
     def __call__(self):
@@ -432,13 +442,18 @@ class Leader:
                                       for s in self.shards], self.workers)
 
     @heap_blocks()
+    def iterations(self, rng, count):
+        """Grow count iterations' trees; returns ([(trees, round trips to the
+        shards) of each iteration], rng advanced)."""
+        return [self.iteration(rng) for _ in range(count)], rng
+
     def iteration(self, rng):
-        """Grow one iteration's trees; returns (trees, rng advanced, round
-        trips to the shards)."""
+        """Grow one iteration's trees, its feature draws from rng (advanced
+        in place); returns (trees, round trips to the shards)."""
         if len(self.shards) == 1:   # every row in one place, in row order: the in-memory grower
             shard = self.shards[0]
             (trees,) = _results([shard], [shard.grow_iteration(rng, self.config)], self.workers)
-            return trees, rng, 0
+            return trees, 0
         config = dict(self.config)
         n_rows, weighted_rows = config.pop("n_rows"), config.pop("weighted_rows")
         n_outputs, leaf_values = config.pop("n_outputs"), config.pop("leaf_values")
@@ -458,7 +473,7 @@ class Leader:
                                     for j in (0, 1)))
             self.finished = (k, tree, final)
             trees.append(tree)
-        return trees, rng, round_trips
+        return trees, round_trips
 
     def summed(self, method, *args):
         """The histograms of every shard's ``method(*args)``, summed (up
