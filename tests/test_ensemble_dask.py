@@ -18,9 +18,11 @@ distributed = pytest.importorskip("distributed")
 
 @pytest.fixture(autouse=True)
 def shards_on_every_worker():
-    """A shard per worker however few the rows, as on large data: the
-    tests' data is small, and would otherwise fit on one shard."""
-    with dask.config.set({"fastml.boosting.rows-per-shard": 1}):
+    """A shard per worker however few the rows, as on large data spread
+    over several hosts: the tests' data is small, and their workers share
+    one host, which would otherwise hold one shard."""
+    with dask.config.set({"fastml.boosting.rows-per-shard": 1,
+                          "fastml.boosting.shard-per-worker": True}):
         yield
 
 
@@ -99,6 +101,40 @@ def test_small_data_fits_on_one_shard(client, capsys):
         da.from_array(X, chunks=(500, 6)), da.from_array(y, chunks=500))
     # the fixture's setting
     assert "2 shards on 2 workers, computing on 1+1 threads" in capsys.readouterr().out
+
+
+def test_one_shard_a_host(client, capsys):
+    """Workers on one host share one shard (however many rows) unless its
+    rows would not fit in one worker's memory."""
+    from fastml._dask.boosting import _shard_workers
+
+    X, y = regression_data(2000, seed=12)
+    params = dict(max_iter=2, early_stopping=False, random_state=0)
+    with dask.config.set({"fastml.boosting.shard-per-worker": False}):
+        model = HistGradientBoostingRegressor(**params, verbose=1).fit(
+            da.from_array(X, chunks=(500, 6)), da.from_array(y, chunks=500))
+    assert "1 shard on 2 workers, computing on 2 threads" in capsys.readouterr().out
+    assert_same_model(model, HistGradientBoostingRegressor(**params).fit(X, y))
+
+    class Block:
+        def __init__(self, key):
+            self.key = key
+
+    blocks, sizes = [Block(i) for i in range(4)], [1000, 1000, 1000, 3000]
+    holders = {0: ["a1"], 1: ["a2"], 2: ["b1"], 3: ["b2"]}
+    workers = {addr: dict(host=addr[0], nthreads=1, memory_limit=10**9)
+               for addr in ("a1", "a2", "b1", "b2")}
+    with dask.config.set({"fastml.boosting.shard-per-worker": False}):
+        # one per host, on the worker holding the most rows
+        assert _shard_workers(blocks, sizes, holders, workers, 100) == ["b2", "a1"]
+        # a host's 3000 rows take 300 000 bytes: more than half of 500 000
+        small = {addr: dict(info, memory_limit=500_000) for addr, info in workers.items()}
+        assert sorted(_shard_workers(blocks, sizes, holders, small, 100)) == [
+            "a1", "a2", "b1", "b2"]
+        with dask.config.set({"fastml.boosting.rows-per-shard": 4000}):
+            assert _shard_workers(blocks, sizes, holders, workers, 100) == ["b2"]
+    assert sorted(_shard_workers(blocks, sizes, holders, workers, 100)) == [
+        "a1", "a2", "b1", "b2"]   # the fixture's shard per worker
 
 
 def test_shards_compute_on_the_threads_of_their_hosts():

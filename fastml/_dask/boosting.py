@@ -31,13 +31,17 @@ MAX_RESTARTS = 3
 # (benchmarks/HISTORY.md, stop 26).
 ITERATIONS_PER_CALL = 10
 
-# The fewest rows worth a shard of their own (Dask config
+# The fewest rows worth a shard of their own on another host (Dask config
 # "fastml.boosting.rows-per-shard" overrides it).  A round trip between
 # workers costs about 2.4 ms of messages and leader time here, the time
 # of expanding some 150 000 rows' nodes, so a small fit runs faster on
 # one worker: measured in benchmarks/HISTORY.md (stop 25), 10 000 rows
 # took 4.5 s on two shards and 1.0 s on one; 800 000 rows 10.9 s and 9.6 s.
 ROWS_PER_SHARD = 500_000
+
+# The share of its worker's memory limit a shard may take before a host
+# gets more than one shard.  Dask pauses a worker at 80% of its limit.
+SHARD_MEMORY_SHARE = 0.5
 
 
 class WorkerLost(OSError):
@@ -159,8 +163,9 @@ class DaskBooster:
         workers = client.scheduler_info()["workers"]
         sizes = np.diff(self.offsets)
         holders = client.who_has(train)
+        row_bytes = shard_row_bytes(self.binned.shape[1], self.loss.n_outputs)
         groups = _assign(train, sizes, holders,
-                         _shard_workers(train, sizes, holders, list(workers)))
+                         _shard_workers(train, sizes, holders, workers, row_bytes))
         val_groups = _assign(val, self.validation[0].chunks[0], client.who_has(val),
                              list(groups)) if val else {}
         self.groups = [(addr, ids, val_groups.get(addr, [])) for addr, ids in groups.items()]
@@ -333,23 +338,63 @@ def shard_threads(shard_workers, workers):
     return threads
 
 
-def shard_count(n_rows, n_workers):
-    """How many workers hold a shard: one per ``ROWS_PER_SHARD`` rows (or
+def shard_count(n_rows, n_hosts):
+    """How many hosts hold a shard: one per ``ROWS_PER_SHARD`` rows (or
     the Dask config's "fastml.boosting.rows-per-shard"), at least one."""
     rows_per_shard = int(dask.config.get("fastml.boosting.rows-per-shard", ROWS_PER_SHARD))
-    return max(1, min(n_workers, n_rows // max(1, rows_per_shard)))
+    return max(1, min(n_hosts, n_rows // max(1, rows_per_shard)))
 
 
-def _shard_workers(blocks, sizes, holders, workers):
-    """The workers to hold shards (``shard_count`` of them): those holding
-    the most rows of the blocks, so that the fewest blocks move."""
+def shard_row_bytes(n_features, n_outputs):
+    """About the bytes a shard holds per training row: the bin codes twice
+    (C and Fortran order), the raw predictions, gradients and hessians
+    (and their fixed-point and packed forms), targets, weights and row
+    order."""
+    return 2 * n_features + 40 * n_outputs + 48
+
+
+def _shard_workers(blocks, sizes, holders, workers, row_bytes):
+    """The workers to hold shards: one on each of ``shard_count`` hosts,
+    those holding the most rows of the blocks (so that the fewest blocks
+    move), the worker holding the most on each.  A shard computes on the
+    threads of every worker of its host (``shard_threads``): one shard a
+    host grows its trees with the compiled grower, without round trips.
+    A host gets more shards (on its other workers) only when its share of
+    rows would take more than ``SHARD_MEMORY_SHARE`` of one worker's
+    memory limit.  The Dask config "fastml.boosting.shard-per-worker"
+    (default False) takes each worker as a host of its own.
+
+    Parameters
+    ----------
+    blocks : list of Future
+    sizes : sequence of int
+        Each block's rows.
+    holders : dict
+        ``Client.who_has(blocks)``.
+    workers : dict
+        ``Client.scheduler_info()["workers"]``.
+    row_bytes : int
+        ``shard_row_bytes``.
+    """
     held = dict.fromkeys(workers, 0)
     for block, size in zip(blocks, sizes):
         for addr in holders.get(block.key, ()):
             if addr in held:
                 held[addr] += size
-    ranked = sorted(workers, key=lambda addr: -held[addr])
-    return ranked[:shard_count(int(sum(sizes)), len(workers))]
+    per_worker = dask.config.get("fastml.boosting.shard-per-worker", False)
+    hosts = {}
+    for addr in sorted(workers, key=lambda addr: -held[addr]):
+        hosts.setdefault(addr if per_worker else workers[addr]["host"], []).append(addr)
+    ranked = sorted(hosts.values(), key=lambda addrs: -sum(held[a] for a in addrs))
+    n_rows = int(sum(sizes))
+    chosen = ranked[:shard_count(n_rows, len(ranked))]
+    host_rows = n_rows / len(chosen)
+    shards = []
+    for addrs in chosen:
+        limit = min(workers[a].get("memory_limit") or np.inf for a in addrs)
+        wanted = int(np.ceil(host_rows * row_bytes / (SHARD_MEMORY_SHARE * limit)))
+        shards += addrs[:max(1, min(len(addrs), wanted))]
+    return shards
 
 
 def _assign(blocks, sizes, holders, workers):
