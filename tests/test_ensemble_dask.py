@@ -238,6 +238,34 @@ def test_early_stopping_on_the_loss_stops_where_in_memory_stops(Model, make, par
     assert_array_equal(model.validation_score_, expected.validation_score_)
 
 
+@pytest.mark.parametrize("given_validation", [False, True])
+def test_one_shard_scores_on_a_process_cluster(client, given_validation):
+    """A fit's one shard scores its rows where they are (only the scores
+    travel), as in memory, bit for bit: the validation split's rows or
+    X_val's, with weights."""
+    X, y = make_classification(n_samples=14_000, n_features=8, n_classes=3, n_informative=5,
+                               random_state=4)
+    w = np.random.default_rng(4).integers(1, 3, 14_000).astype(np.float64)
+    params = dict(max_iter=80, random_state=0, n_iter_no_change=2, learning_rate=0.3,
+                  early_stopping=True)
+    Xd, yd, wd = (da.from_array(a, chunks=3000) if a.ndim == 1 else
+                  da.from_array(a, chunks=(3000, 8)) for a in (X, y, w))
+    if given_validation:   # the last 2000 rows
+        fit = dict(X_val=Xd[12_000:], y_val=yd[12_000:], sample_weight_val=wd[12_000:])
+        expected_fit = dict(X_val=X[12_000:], y_val=y[12_000:], sample_weight_val=w[12_000:])
+        X, y, w, Xd, yd, wd = (a[:12_000] for a in (X, y, w, Xd, yd, wd))
+    else:
+        fit = expected_fit = {}
+    with dask.config.set({"fastml.boosting.shard-per-worker": False}):
+        model = HistGradientBoostingClassifier(**params).fit(Xd, yd, sample_weight=wd, **fit)
+    expected = HistGradientBoostingClassifier(**params).fit(X, y, sample_weight=w,
+                                                            **expected_fit)
+    assert_same_model(model, expected)
+    assert model.n_iter_ < params["max_iter"]
+    assert_array_equal(model.train_score_, expected.train_score_)
+    assert_array_equal(model.validation_score_, expected.validation_score_)
+
+
 def test_validation_rows_and_leaf_quantiles_on_a_process_cluster(client):
     """On the worker processes: the validation blocks held by the shards,
     their raw predictions gathered for the scores (early stopping at the

@@ -134,7 +134,8 @@ class DaskBooster:
                 list(self.validation[0].to_delayed().ravel())
             binned_blocks, val_blocks = dask.compute(binned_blocks, val_delayed)
             shard = Shard(binned_blocks, self.y, self.w, list(val_blocks),
-                          dict(self.shard_config, n_threads=effective_n_threads()), trees)
+                          dict(self.shard_config, n_threads=effective_n_threads()), trees,
+                          val_targets=None if self.validation is None else self.validation[1:])
             self.groups = [(None, list(range(len(train))), list(range(len(val))))]
             self.leader = Leader([shard], [list(range(len(train)))], self.leader_config)
             return
@@ -184,8 +185,13 @@ class DaskBooster:
             w = None if self.w is None else client.scatter(self.w[rows], workers=[addr],
                                                            hash=False)
             config = dict(self.shard_config, n_threads=threads[addr])
+            # one shard holds every validation row, in order, and scores them
+            val_targets = None if len(self.groups) > 1 or self.validation is None else [
+                None if v is None else client.scatter(v, workers=[addr], hash=False)
+                for v in self.validation[1:]]
             handles.append(client.submit(Shard, [train[i] for i in ids], y, w,
-                                         [val[i] for i in val_ids], config, trees, actor=True,
+                                         [val[i] for i in val_ids], config, trees,
+                                         val_targets=val_targets, actor=True,
                                          workers=[addr], allow_other_workers=False,
                                          pure=False))
         shards = [h.result() for h in handles]
@@ -231,11 +237,15 @@ class DaskBooster:
                           f"{len(self.model._trees)} iterations so far")
                 self.leader = None
 
-    def scores(self):
+    def scores(self, scored=None):
         """(train score, validation score or None): minus the loss of every
-        row, from the raw predictions gathered in row order, laid out as
-        the in-memory fit lays them out (reductions round the same way)."""
-        parts = self._with_restarts("raw_predictions")
+        row, computed by a fit's one shard, or from the raw predictions of
+        several gathered in row order, laid out as the in-memory fit lays
+        them out (reductions round the same way).  scored: the leader's
+        ``scores()`` returned with the iteration, else asked for now."""
+        scores, parts = self._with_restarts("scores") if scored is None else scored
+        if scores is not None:
+            return scores
         ids = [g[1] for g in self.groups]
         raw = in_row_order([p[0] for p in parts], ids)
         train = -self.loss.loss(self.y, np.asfortranarray(raw), self.w)
@@ -245,10 +255,11 @@ class DaskBooster:
         raw_val = in_row_order([p[1] or [] for p in parts], [g[2] for g in self.groups])
         return train, -self.loss.loss(y_val, raw_val, w_val)
 
-    def _record(self):
-        """Append the scores; whether early stopping ends the fit."""
+    def _record(self, scored=None):
+        """Append the scores (``scores(scored)``, or by the scorer); whether
+        early stopping ends the fit."""
         model = self.model
-        train, val = self.scores() if self.score is None else self.score()
+        train, val = self.scores(scored) if self.score is None else self.score()
         model.train_score_ = np.append(model.train_score_, train)
         if val is not None:
             model.validation_score_ = np.append(model.validation_score_, val)
@@ -271,20 +282,23 @@ class DaskBooster:
                   f"features in {len(self.offsets) - 1} Dask blocks; {stopping}")
         if self.stop is not None and not warm:
             self._record()
-        # one iteration a call when the client scores or prints each
+        # one iteration a call when the client scores or prints each; the
+        # loss scores (or the raw predictions to score) come with it
         per_call = 1 if self.stop is not None or model.verbose else ITERATIONS_PER_CALL
+        with_scores = self.score is None and (self.stop is not None or model.verbose)
         try:
             stopping = False
             while model.n_iter_ < model.max_iter and not stopping:
                 tic = time.perf_counter()
-                grown, rng = self._with_restarts(
-                    "iterations", copy.deepcopy(rng), min(per_call, model.max_iter - model.n_iter_))
-                for trees, round_trips in grown:
+                count = min(per_call, model.max_iter - model.n_iter_)
+                grown, rng = self._with_restarts("iterations", copy.deepcopy(rng), count,
+                                                 with_scores)
+                for trees, round_trips, scored in grown:
                     model._trees.append(trees)
                     model.n_iter_ += 1
-                    stopping = self.stop is not None and self._record()
+                    stopping = self.stop is not None and self._record(scored)
                     if model.verbose:
-                        self._report(trees, round_trips, tic)
+                        self._report(trees, round_trips, tic, scored)
         finally:
             for actor in self.actors:
                 actor.release()
@@ -292,10 +306,10 @@ class DaskBooster:
         if model.verbose:
             print(f"Fit {model.n_iter_} iterations in {time.perf_counter() - started:.3f}s")
 
-    def _report(self, trees, round_trips, tic):
+    def _report(self, trees, round_trips, tic, scored):
         """Print an iteration's line, as the in-memory fit prints it: the
-        scores early stopping recorded, else the training loss (the raw
-        predictions gathered for it)."""
+        scores early stopping recorded, else the training loss
+        (``scores(scored)``)."""
         model = self.model
         leaves = sum(int((t.left < 0).sum()) for t in trees)
         if self.stop is not None:
@@ -303,7 +317,7 @@ class DaskBooster:
                 f", val score {model.validation_score_[-1]:.5f}"
                 if len(model.validation_score_) else "")
         else:
-            shown = f"train loss {-self.scores()[0]:.5f}"
+            shown = f"train loss {-self.scores(scored)[0]:.5f}"
         print(f"[{model.n_iter_}/{model.max_iter}] {len(trees)} tree{'s' * (len(trees) > 1)}, "
               f"{leaves} leaves, {shown}, {round_trips} round trips to the shards, in "
               f"{time.perf_counter() - tic:.3f}s")

@@ -115,12 +115,15 @@ class Shard:
     trees : list of lists of Tree
         The iterations grown so far: a shard made to replace one lost with
         its worker starts from their raw predictions.
+    val_targets : (ndarray, ndarray or None), optional
+        The encoded targets and weights of X_val's rows, for ``scores``
+        (a fit's one shard, which holds every row in row order).
     """
 
-    def __init__(self, binned, y, w, X_val, config, trees=()):
+    def __init__(self, binned, y, w, X_val, config, trees=(), val_targets=None):
         self.sizes = [len(b) for b in binned]
         self.binned = np.ascontiguousarray(np.concatenate(binned))
-        self.y, self.w = y, w
+        self.y, self.w, self.val_targets = y, w, val_targets
         self.X_val = np.concatenate(X_val) if X_val else None
         self.val_sizes = [len(x) for x in X_val]
         self.loss, self.n_threads = config["loss"], config["n_threads"]
@@ -321,6 +324,16 @@ class Shard:
         return self._by_block(leaf, self.sizes), self._by_block(self.y - self.raw[:, k],
                                                                 self.sizes)
 
+    def scores(self):
+        """(training score, validation score or None): minus the mean loss
+        of the rows, computed as the in-memory fit computes it (the same
+        rows in the same order and layout), for a fit's one shard."""
+        train = -self.loss.loss(self.y, self.raw, self.w)
+        if self.X_val is None:
+            return train, None
+        y_val, w_val = self.val_targets
+        return train, -self.loss.loss(y_val, self.raw_val, w_val)
+
     def raw_predictions(self, finished=None):
         """Each training block's and validation block's raw predictions."""
         self._finish(finished)
@@ -442,10 +455,15 @@ class Leader:
                                       for s in self.shards], self.workers)
 
     @heap_blocks()
-    def iterations(self, rng, count):
+    def iterations(self, rng, count, with_scores=False):
         """Grow count iterations' trees; returns ([(trees, round trips to the
-        shards) of each iteration], rng advanced)."""
-        return [self.iteration(rng) for _ in range(count)], rng
+        shards, ``scores()`` after them or None) of each iteration], rng
+        advanced)."""
+        grown = []
+        for _ in range(count):
+            trees, round_trips = self.iteration(rng)
+            grown.append((trees, round_trips, self.scores() if with_scores else None))
+        return grown, rng
 
     def iteration(self, rng):
         """Grow one iteration's trees, its feature draws from rng (advanced
@@ -484,6 +502,15 @@ class Leader:
     def _take_finished(self):
         finished, self.finished = self.finished, None
         return finished
+
+    def scores(self):
+        """(the scores of the trees so far, None) from a fit's one shard
+        (``Shard.scores``); else (None, ``raw_predictions()``), for the
+        client to score."""
+        if len(self.shards) > 1:
+            return None, self.raw_predictions()
+        (shard,) = self.shards
+        return _results([shard], [shard.scores()], self.workers)[0], None
 
     def raw_predictions(self):
         """Every shard's (training blocks, validation blocks) raw predictions."""
