@@ -462,7 +462,7 @@ print(page_faults_of_churn())
 """
 
 
-def test_heap_blocks_keep_freed_arrays_in_a_dask_workers_heap():
+def test_heap_blocks_keep_freed_arrays_in_a_dask_workers_heap(tmp_path):
     """With the malloc variable Dask's nanny sets, each large array freed
     and made again faults its pages in again; inside ``heap_blocks`` the
     heap keeps them; after it, malloc behaves as before."""
@@ -472,8 +472,10 @@ def test_heap_blocks_keep_freed_arrays_in_a_dask_workers_heap():
 
     env = dict(os.environ, MALLOC_TRIM_THRESHOLD_="65536")
     env.pop("MALLOC_MMAP_THRESHOLD_", None)
-    out = subprocess.run([sys.executable, "-c", HEAP_CHURN], env=env, capture_output=True,
-                         text=True, check=True).stdout.split()
+    done = subprocess.run([sys.executable, "-c", HEAP_CHURN], env=env, capture_output=True,
+                          text=True, cwd=tmp_path)   # the installed fastml, not the sources
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.split()
     if out[0] != "True":
         pytest.skip("no glibc mallopt here")
     before, inside, after = map(int, out[1:])
