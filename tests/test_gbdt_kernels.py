@@ -331,6 +331,45 @@ def test_logistic_gradients_equal_numpy(rng, weighted):
         assert_array_equal(got_h, h.astype(np.float32))
 
 
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "float32", "read-only"])
+@pytest.mark.parametrize("n", [0, 1, 300_001])
+def test_logistic_losses_equal_numpy(rng, layout, n):
+    """Every row's loss bit for bit as NumPy's logaddexp computes it, so that
+    the early-stopping scores do not change; extreme and missing raw
+    predictions included; one thread or two (large n)."""
+    from fastml.kernels import logistic_loss_chunk
+
+    raw = rng.normal(scale=5, size=2 * n)
+    raw[:min(n, 5) * 2:2] = [-800.0, -0.0, 0.0, 800.0, np.nan][:min(n, 5)]
+    y = (rng.random(2 * n) < 0.5).astype(np.float64)
+    if layout == "strided":
+        raw, y = raw[::2], y[::2]
+    else:
+        raw, y = raw[:n], y[:n]
+    if layout == "float32":
+        raw = raw.astype(np.float32)
+    if layout == "read-only":
+        raw.flags.writeable = y.flags.writeable = False
+    r = raw.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        expected = np.logaddexp(0, r) - y * r
+    for threads in (1, 2):
+        got = logistic_loss_chunk(raw, y, n_threads=threads)
+        assert got.dtype == np.float64
+        assert_array_equal(got, expected)
+
+
+def test_logistic_losses_refuse_mismatched_input():
+    from fastml.kernels import logistic_loss_chunk
+
+    with pytest.raises(ValueError, match="1-D of the same length"):
+        logistic_loss_chunk(np.zeros(3), np.zeros(4))
+    with pytest.raises(ValueError, match="1-D of the same length"):
+        logistic_loss_chunk(np.zeros((3, 1)), np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="n_threads"):
+        logistic_loss_chunk(np.zeros(3), np.zeros(3), n_threads=0)
+
+
 def test_a_million_rows_of_equal_hessians_keep_the_packed_scale():
     """The first log-loss iteration: 800 000 hessians of 0.25 (sum 200 000)
     must still get a packed scale (the unpacked path is about 2x slower)."""

@@ -248,12 +248,12 @@ class DaskBooster:
             return scores
         ids = [g[1] for g in self.groups]
         raw = in_row_order([p[0] for p in parts], ids)
-        train = -self.loss.loss(self.y, np.asfortranarray(raw), self.w)
+        train = -self.loss.loss(self.y, np.asfortranarray(raw), self.w, effective_n_threads())
         if self.validation is None:
             return train, None
         _, y_val, w_val = self.validation
         raw_val = in_row_order([p[1] or [] for p in parts], [g[2] for g in self.groups])
-        return train, -self.loss.loss(y_val, raw_val, w_val)
+        return train, -self.loss.loss(y_val, raw_val, w_val, effective_n_threads())
 
     def _record(self, scored=None):
         """Append the scores (``scores(scored)``, or by the scorer); whether

@@ -174,7 +174,8 @@ class Shard:
         raw-prediction column, and for each column
         ``(abs_max_sum(g), abs_max_sum(h) or None)`` (weighted)."""
         self._finish(finished)
-        self.gradients, self.hessians = self.loss.gradient_hessian(self.y, self.raw, self.w)
+        self.gradients, self.hessians = self.loss.gradient_hessian(self.y, self.raw, self.w,
+                                                                          self.n_threads)
         out = []
         for k in range(self.raw.shape[1]):
             g = np.ascontiguousarray(self.gradients[:, k])
@@ -328,11 +329,11 @@ class Shard:
         """(training score, validation score or None): minus the mean loss
         of the rows, computed as the in-memory fit computes it (the same
         rows in the same order and layout), for a fit's one shard."""
-        train = -self.loss.loss(self.y, self.raw, self.w)
+        train = -self.loss.loss(self.y, self.raw, self.w, self.n_threads)
         if self.X_val is None:
             return train, None
         y_val, w_val = self.val_targets
-        return train, -self.loss.loss(y_val, self.raw_val, w_val)
+        return train, -self.loss.loss(y_val, self.raw_val, w_val, self.n_threads)
 
     def raw_predictions(self, finished=None):
         """Each training block's and validation block's raw predictions."""

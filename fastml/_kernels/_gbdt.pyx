@@ -16,7 +16,7 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport fabs, fma, isfinite, rint
+from libc.math cimport exp, fabs, fma, fmax, isfinite, log1p, rint
 from libc.string cimport memcpy
 from scipy.special.cython_special cimport expit
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -535,6 +535,23 @@ def logistic_gradients(
             gradients[i] = <float> g
             hessians[i] = <float> h
 
+
+
+def logistic_losses(
+    const double[::1] raw,                # IN (n,) raw predictions (log-odds)
+    const double[::1] y,                  # IN (n,) targets in {0, 1}
+    double[::1] out,                      # OUT (n,) log(1 + exp(raw)) - y raw
+    int n_threads,                        # IN
+):
+    """The half binomial loss of each row, as numpy.logaddexp(0, raw) -
+    y * raw computes it (the larger of 0 and raw, plus log1p(exp(-|raw|))),
+    rows over threads."""
+    cdef Py_ssize_t i, n = raw.shape[0]
+    cdef double r
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            r = raw[i]
+            out[i] = (fmax(r, 0.0) + log1p(exp(-fabs(r)))) - y[i] * r
 
 # The constants of common.h, for the Python layer (fastml.kernels.boosting).
 N_BINS = FASTML_N_BINS

@@ -131,9 +131,9 @@ class Booster:
         """(train score, validation score or None) of the model so far."""
         model, validation = self.model, self.validation
         if self.scorer is None:
-            train = -self.loss.loss(self.y, self.raw, self.w)
-            val = None if validation is None else -self.loss.loss(validation[1], self.raw_val,
-                                                                  validation[2])
+            train = -self.loss.loss(self.y, self.raw, self.w, self.n_threads)
+            val = None if validation is None else -self.loss.loss(
+                validation[1], self.raw_val, validation[2], self.n_threads)
             return train, val
         rows = self.score_rows
         return scorer_scores(model, self.scorer, (self.X[rows], self.y[rows],
@@ -186,7 +186,8 @@ class Booster:
                   f"features; {stopping}")
         while model.n_iter_ < model.max_iter:
             tic = time.perf_counter()
-            gradients, hessians = self.loss.gradient_hessian(self.y, self.raw, self.w)
+            gradients, hessians = self.loss.gradient_hessian(self.y, self.raw, self.w,
+                                                                self.n_threads)
             trees = [self._grow(k, gradients, hessians, grower)
                      for k in range(self.loss.n_outputs)]
             model._trees.append(trees)
@@ -246,7 +247,8 @@ class Booster:
                 shown = f"train score {train:.5f}" + (
                     "" if val is None else f", val score {val:.5f}")
             else:
-                shown = f"train loss {self.loss.loss(self.y, self.raw, self.w):.5f}"
+                loss = self.loss.loss(self.y, self.raw, self.w, self.n_threads)
+                shown = f"train loss {loss:.5f}"
             print(f"[{model.n_iter_}/{model.max_iter}] {K} tree{'s' * (K > 1)}, {leaves} "
                   f"leaves, {shown}, in {time.perf_counter() - tic:.3f}s")
         return model.do_early_stopping_ and should_stop(

@@ -15,7 +15,6 @@ import numpy as np
 from scipy.special import expit, logsumexp, softmax
 
 from fastml import kernels
-from fastml._threads import effective_n_threads
 
 
 def _average(values, sample_weight):
@@ -93,14 +92,15 @@ class Loss:
         """The constant raw prediction that minimises the loss: (K,) float64."""
         raise NotImplementedError
 
-    def gradient_hessian(self, y, raw, sample_weight):
+    def gradient_hessian(self, y, raw, sample_weight, n_threads=1):
         """Gradients (n, K) and hessians (n, K), float32, weighted as
         scikit-learn weights them (the product rounded to float32); hessians
-        None when they are 1 for every row (the row counts then stand in)."""
+        None when they are 1 for every row (the row counts then stand in).
+        n_threads: for the losses with a compiled kernel."""
         raise NotImplementedError
 
-    def loss(self, y, raw, sample_weight):
-        """The (weighted) mean loss, a float."""
+    def loss(self, y, raw, sample_weight, n_threads=1):
+        """The (weighted) mean loss, a float; n_threads as above."""
         raise NotImplementedError
 
     def predict(self, raw):
@@ -121,10 +121,10 @@ class SquaredError(Loss):
     def baseline(self, y, sample_weight):
         return np.array([_mean(y, sample_weight)])
 
-    def gradient_hessian(self, y, raw, sample_weight):
+    def gradient_hessian(self, y, raw, sample_weight, n_threads=1):
         return self._weighted(raw - y[:, None], None, sample_weight)
 
-    def loss(self, y, raw, sample_weight):
+    def loss(self, y, raw, sample_weight, n_threads=1):
         return _average(0.5 * (y - raw[:, 0]) ** 2, sample_weight)
 
 
@@ -139,14 +139,14 @@ class QuantileLoss(Loss):
     def baseline(self, y, sample_weight):
         return np.array([weighted_quantile(y, sample_weight, self.quantile)])
 
-    def gradient_hessian(self, y, raw, sample_weight):
+    def gradient_hessian(self, y, raw, sample_weight, n_threads=1):
         if self.name == "absolute_error":  # ties as scikit-learn: -1 where raw == y
             g = np.where(raw > y[:, None], 1.0, -1.0)
         else:
             g = np.where(y[:, None] >= raw, -self.quantile, 1.0 - self.quantile)
         return self._weighted(g, None, sample_weight)
 
-    def loss(self, y, raw, sample_weight):
+    def loss(self, y, raw, sample_weight, n_threads=1):
         diff = y - raw[:, 0]
         if self.name == "absolute_error":
             return _average(np.abs(diff), sample_weight)
@@ -163,11 +163,11 @@ class PoissonLoss(Loss):
     def baseline(self, y, sample_weight):  # the mean clipped away from 0, as scikit-learn
         return np.array([np.log(max(_mean(y, sample_weight), 10 * np.finfo(float).eps))])
 
-    def gradient_hessian(self, y, raw, sample_weight):
+    def gradient_hessian(self, y, raw, sample_weight, n_threads=1):
         mu = np.exp(raw)
         return self._weighted(mu - y[:, None], mu, sample_weight)
 
-    def loss(self, y, raw, sample_weight):
+    def loss(self, y, raw, sample_weight, n_threads=1):
         return _average(np.exp(raw[:, 0]) - y * raw[:, 0], sample_weight)
 
     def predict(self, raw):
@@ -180,11 +180,11 @@ class GammaLoss(PoissonLoss):
             raise ValueError("loss='gamma' requires strictly positive targets; got values in "
                              f"[{y.min()}, {y.max()}].")
 
-    def gradient_hessian(self, y, raw, sample_weight):
+    def gradient_hessian(self, y, raw, sample_weight, n_threads=1):
         ratio = y[:, None] * np.exp(-raw)
         return self._weighted(1.0 - ratio, ratio, sample_weight)
 
-    def loss(self, y, raw, sample_weight):
+    def loss(self, y, raw, sample_weight, n_threads=1):
         return _average(raw[:, 0] + y * np.exp(-raw[:, 0]), sample_weight)
 
 
@@ -196,14 +196,14 @@ class BinaryLogLoss(Loss):
         p = np.clip(_mean(y, sample_weight), eps, 1 - eps)
         return np.array([np.log(p / (1 - p))])
 
-    def gradient_hessian(self, y, raw, sample_weight):
+    def gradient_hessian(self, y, raw, sample_weight, n_threads=1):
         g, h = kernels.logistic_gradients_chunk(raw[:, 0], y, sample_weight=sample_weight,
-                                                n_threads=effective_n_threads(None))
+                                                n_threads=n_threads)
         return g[:, None], h[:, None]
 
-    def loss(self, y, raw, sample_weight):
-        r = raw[:, 0]
-        return _average(np.logaddexp(0, r) - y * r, sample_weight)
+    def loss(self, y, raw, sample_weight, n_threads=1):
+        return _average(kernels.logistic_loss_chunk(raw[:, 0], y, n_threads=n_threads),
+                        sample_weight)
 
     def predict(self, raw):
         p = expit(raw[:, 0])
@@ -223,13 +223,13 @@ class MulticlassLogLoss(Loss):
         log_p = np.log(np.clip(p, eps, 1 - eps))
         return log_p - log_p.mean()
 
-    def gradient_hessian(self, y, raw, sample_weight):
+    def gradient_hessian(self, y, raw, sample_weight, n_threads=1):
         p = softmax(raw, axis=1)
         g = p.copy()
         g[np.arange(y.size), y.astype(np.intp)] -= 1.0
         return self._weighted(g, p * (1 - p), sample_weight)
 
-    def loss(self, y, raw, sample_weight):
+    def loss(self, y, raw, sample_weight, n_threads=1):
         picked = raw[np.arange(y.size), y.astype(np.intp)]
         return _average(logsumexp(raw, axis=1) - picked, sample_weight)
 
@@ -336,7 +336,7 @@ class NumbaLoss(Loss):
                              "must be finite.")
         return np.array([value])
 
-    def gradient_hessian(self, y, raw, sample_weight):
+    def gradient_hessian(self, y, raw, sample_weight, n_threads=1):
         g, h = self._derivatives(y, np.ascontiguousarray(raw[:, 0]))
         if not (np.all(np.isfinite(g)) and np.all(np.isfinite(h))):
             raise ValueError(f"Loss {self.name!r} returned non-finite gradients or hessians.")
@@ -346,7 +346,7 @@ class NumbaLoss(Loss):
                              "second derivative somewhere.")
         return self._weighted(g[:, None], h[:, None], sample_weight)
 
-    def loss(self, y, raw, sample_weight):
+    def loss(self, y, raw, sample_weight, n_threads=1):
         if self.loss_function is None:
             raise ValueError(f"Loss {self.name!r} has no loss function, so scoring='loss' "
                              "cannot score it: pass loss=... to NumbaLoss, set scoring to a "
