@@ -149,7 +149,7 @@ def test_cli_rejects_unknown_command(tmp_path):
 
 KERNEL_FAMILIES = ["fastml.kernels." + family for family in (
     "distances", "neighbors", "moments", "quantiles", "summaries", "binning", "features",
-    "boosting", "splits", "trees", "grower", "sparse", "sparse_distances")]
+    "boosting", "losses", "splits", "trees", "grower", "sparse", "sparse_distances")]
 
 # Public names of the catalogue that are types, constants or input checks
 # rather than kernels, so they carry no Dask recipe.

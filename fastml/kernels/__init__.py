@@ -18,7 +18,8 @@ module                        kernels
 ``kernels.summaries``         mergeable quantile summaries with a rank error
 ``kernels.binning``           bin codes, quantile maps, boosting thresholds
 ``kernels.features``          polynomial and random Fourier features
-``kernels.boosting``          fixed-point gradients, histograms, log-loss gradients
+``kernels.boosting``          fixed-point gradients and histograms
+``kernels.losses``            log-loss gradients, hessians and values per row
 ``kernels.splits``            the best split of each node from its histogram
 ``kernels.trees``             partitions, leaf values, trees and prediction
 ``kernels.grower``            leaf-wise trees grown in one compiled call
@@ -35,6 +36,7 @@ from fastml.kernels import (
     distances,
     features,
     grower,
+    losses,
     moments,
     neighbors,
     quantiles,
@@ -49,6 +51,7 @@ from fastml.kernels.boosting import *  # noqa: F401,F403
 from fastml.kernels.distances import *  # noqa: F401,F403
 from fastml.kernels.features import *  # noqa: F401,F403
 from fastml.kernels.grower import *  # noqa: F401,F403
+from fastml.kernels.losses import *  # noqa: F401,F403
 from fastml.kernels.moments import *  # noqa: F401,F403
 from fastml.kernels.neighbors import *  # noqa: F401,F403
 from fastml.kernels.quantiles import *  # noqa: F401,F403
@@ -59,6 +62,6 @@ from fastml.kernels.summaries import *  # noqa: F401,F403
 from fastml.kernels.trees import *  # noqa: F401,F403
 
 FAMILIES = (distances, neighbors, sparse_distances, moments, quantiles, summaries, binning,
-            features, boosting, splits, trees, grower, sparse)
+            features, boosting, losses, splits, trees, grower, sparse)
 
 __all__ = [name for family in FAMILIES for name in family.__all__]
