@@ -199,17 +199,25 @@ def test_binary_classification_with_class_weight_and_labels():
     assert_array_equal(model.decision_function(Xd).compute(), expected.decision_function(X))
 
 
-def test_binning_sample_above_binning_sample_rows(monkeypatch):
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("binning_sample", [500, 5000])
+def test_binning_sample_above_binning_sample_rows(monkeypatch, early_stopping, binning_sample):
     """Above BINNING_SAMPLE rows, the thresholds come from the same drawn
-    rows as in memory (gathered from the blocks)."""
+    rows as in memory (gathered from the blocks); with early stopping,
+    from the training rows of the split (read from the given blocks), all
+    of them below BINNING_SAMPLE."""
     from fastml.ensemble._hist_gradient_boosting import gradient_boosting
 
-    monkeypatch.setattr(gradient_boosting, "BINNING_SAMPLE", 500)
+    monkeypatch.setattr(gradient_boosting, "BINNING_SAMPLE", binning_sample)
     X, y = regression_data(2000, seed=4)
-    params = dict(max_iter=3, early_stopping=False, random_state=0)
+    w = np.random.default_rng(4).integers(1, 3, 2000).astype(np.float64)
+    params = dict(max_iter=3, early_stopping=early_stopping, random_state=0)
     model = HistGradientBoostingRegressor(**params).fit(
-        da.from_array(X, chunks=(300, 6)), da.from_array(y, chunks=300))
-    assert_same_model(model, HistGradientBoostingRegressor(**params).fit(X, y))
+        da.from_array(X, chunks=(300, 6)), da.from_array(y, chunks=300),
+        sample_weight=da.from_array(w, chunks=300))
+    expected = HistGradientBoostingRegressor(**params).fit(X, y, sample_weight=w)
+    assert_same_model(model, expected)
+    assert_array_equal(model.validation_score_, expected.validation_score_)
 
 
 @pytest.mark.parametrize("Model, make, params", [
@@ -442,30 +450,39 @@ def test_packed_histograms_are_the_histograms(hessians):
 
 
 HEAP_CHURN = """
-import resource
+import ctypes
 import numpy as np
 from fastml._dask.boosting_shards import heap_blocks
 
-def page_faults_of_churn():
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(20):
-        block = np.ones(1 << 20)   # 8 MiB, filled
-        del block
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
 
-print(heap_blocks.mallopt is not None)
-print(page_faults_of_churn())
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+
+def mapped_and_kept(mib):
+    # an array of mib MiB: mapped on its own (hblkhd), or from the heap
+    # and, once freed, kept there (fordblks)
+    block = np.ones(mib << 17)
+    mapped = libc.mallinfo2().hblkhd >= mib << 20
+    del block
+    return int(mapped), int(libc.mallinfo2().fordblks >= mib << 20)
+
+print(int(heap_blocks.mallopt is not None and hasattr(libc, "mallinfo2")))
+print(*mapped_and_kept(8))
 with heap_blocks():
-    page_faults_of_churn()
-    print(page_faults_of_churn())
-print(page_faults_of_churn())
+    print(*mapped_and_kept(8))
+print(*mapped_and_kept(24))   # larger than the 8 MiB the heap kept
 """
 
 
 def test_heap_blocks_keep_freed_arrays_in_a_dask_workers_heap(tmp_path):
-    """With the malloc variable Dask's nanny sets, each large array freed
-    and made again faults its pages in again; inside ``heap_blocks`` the
-    heap keeps them; after it, malloc behaves as before."""
+    """With the malloc variable Dask's nanny sets, each large array is
+    mapped on its own, and its pages faulted in again each time one is
+    made; inside ``heap_blocks`` it comes from the heap, which keeps it
+    once freed; after it, malloc maps large arrays again."""
     import os
     import subprocess
     import sys
@@ -475,14 +492,13 @@ def test_heap_blocks_keep_freed_arrays_in_a_dask_workers_heap(tmp_path):
     done = subprocess.run([sys.executable, "-c", HEAP_CHURN], env=env, capture_output=True,
                           text=True, cwd=tmp_path)   # the installed fastml, not the sources
     assert done.returncode == 0, done.stderr
-    out = done.stdout.split()
-    if out[0] != "True":
-        pytest.skip("no glibc mallopt here")
-    before, inside, after = map(int, out[1:])
-    # every array mapped afresh before and after (fewer faults than pages
-    # with transparent huge pages); the heap's pages reused inside
-    assert before > 1000 and after > before / 2
-    assert inside < before / 10
+    supported, *found = done.stdout.split()
+    if supported != "1":
+        pytest.skip("no glibc mallopt and mallinfo2 here")
+    before, inside, after = (found[i:i + 2] for i in (0, 2, 4))
+    assert before[0] == "1"                  # mapped afresh
+    assert inside == ["0", "1"]              # from the heap, kept once freed
+    assert after[0] == "1"                   # mapped again: the settings are back
 
 
 def test_reduction_tree_has_the_leader_shard_at_its_root():

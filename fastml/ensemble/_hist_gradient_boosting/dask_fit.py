@@ -113,15 +113,19 @@ def fit_dask(model, X, y, sample_weight, X_val=None, y_val=None, sample_weight_v
         model.do_early_stopping_ = model._early_stopping(n, X_val is not None)
     model._loss = model._make_loss()
     model._loss.check_target(y)
+    given_X, train_rows = X, None
     if X_val is None:
-        (X, y, w), validation = _split(model, X, y, w)
+        (X, y, w), validation, train_rows = _split(model, X, y, w)
     else:
         validation = _validation_rows(model, X_val, y_val, sample_weight_val)
     rows = model._binning_rows(X.shape[0], w)
     if warm:   # the bins of the first fit: only the check of X's values
-        sample, has_inf = None, da.isinf(X).any().compute()
-    else:
+        sample, has_inf = None, da.isinf(given_X).any().compute()
+    elif train_rows is None:
         sample, has_inf = dask_boosting.gather_rows(X, rows)
+    else:   # the split's rows read from the given X: no shuffle of its blocks
+        sample, has_inf = dask_boosting.gather_rows(
+            given_X, train_rows if rows is None else train_rows[rows])
     if has_inf:
         raise ValueError("Input X contains infinity. NaN is taken as a missing value; "
                          "replace infinite values.")
@@ -141,15 +145,16 @@ def fit_dask(model, X, y, sample_weight, X_val=None, y_val=None, sample_weight_v
 
 
 def _split(model, X, y, w):
-    """((X, y, w) to train on, (X, y, w) to validate on or None): the rows
-    of the in-memory fit's train_test_split, in its order (X by Dask)."""
+    """((X, y, w) to train on, (X, y, w) to validate on or None, the
+    training rows' numbers in X or None): the rows of the in-memory fit's
+    train_test_split, in its order (X by Dask)."""
     if not model.do_early_stopping_ or model.validation_fraction is None:
-        return (X, y, w), None
+        return (X, y, w), None, None
     stratify = y if isinstance(model, ClassifierMixin) else None
     train, val = train_test_split(np.arange(X.shape[0]), test_size=model.validation_fraction,
                                   stratify=stratify, random_state=model._random_seed)
     parts = [(X[rows], y[rows], None if w is None else w[rows]) for rows in (train, val)]
-    return parts[0], parts[1]
+    return parts[0], parts[1], train
 
 
 def _features(model, X, reset):
