@@ -12,7 +12,7 @@ a ``LocalCluster`` of ``--workers`` single-threaded worker processes
 (default 2):
 
 * fit time (median of ``--repeat`` runs, systems alternated);
-* test AUC / R2 of each model (predicted on the client, in memory);
+* test AUC / R2 of each model (each predicting on Dask test rows);
 * bytes sent over loopback during one fit (``/proc/net/dev``: between
   the client, the scheduler and the workers, Dask's messages and the
   peers' own sockets alike; the machine should be otherwise quiet), per
@@ -31,6 +31,14 @@ skipped (``pip install ".[bench]"``).
 
 No malloc variables: the workers run with what Dask's nanny sets
 (``MALLOC_TRIM_THRESHOLD_``), as a user's do.
+
+fastml places one shard a host, so on a ``LocalCluster`` its fit is one
+shard computing on every worker's threads.  To time the multi-shard path
+(a fit spread over several hosts) on one machine, force a shard per
+worker through Dask's config::
+
+    DASK_FASTML__BOOSTING__SHARD_PER_WORKER=True DASK_FASTML__BOOSTING__ROWS_PER_SHARD=1 \
+        python benchmarks/bench_boosting_dask.py --n 1000000 --systems fastml,lightgbm.dask
 """
 import argparse
 import importlib.util
