@@ -274,6 +274,30 @@ def test_one_shard_scores_on_a_process_cluster(client, given_validation):
     assert_array_equal(model.validation_score_, expected.validation_score_)
 
 
+def test_the_leader_grows_iterations_until_early_stopping_ends_the_fit(monkeypatch):
+    """Early stopping on the loss with one shard: the client asks for
+    several iterations a call, and the leader ends a call at the iteration
+    where the fit stops, growing no tree beyond it."""
+    from fastml._dask import boosting_shards
+
+    calls, grown = [], []
+    iterations, grow_iteration = boosting_shards.Leader.iterations, \
+        boosting_shards.Shard.grow_iteration
+    monkeypatch.setattr(boosting_shards.Leader, "iterations", lambda self, *args: (
+        calls.append(args[1]), iterations(self, *args))[1])
+    monkeypatch.setattr(boosting_shards.Shard, "grow_iteration", lambda self, *args: (
+        grown.append(1), grow_iteration(self, *args))[1])
+    X, y = regression_data(12_000, seed=9)
+    params = dict(max_iter=80, random_state=0, n_iter_no_change=2, learning_rate=0.3)
+    with dask.config.set(scheduler="threads"):
+        model = HistGradientBoostingRegressor(**params).fit(
+            da.from_array(X, chunks=(2500, 6)), da.from_array(y, chunks=2500))
+    expected = HistGradientBoostingRegressor(**params).fit(X, y)
+    assert_same_model(model, expected)
+    assert model.n_iter_ < 80 and len(grown) == model.n_iter_
+    assert len(calls) < model.n_iter_ and max(calls) > 1
+
+
 def test_validation_rows_and_leaf_quantiles_on_a_process_cluster(client):
     """On the worker processes: the validation blocks held by the shards,
     their raw predictions gathered for the scores (early stopping at the

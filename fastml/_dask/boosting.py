@@ -282,23 +282,31 @@ class DaskBooster:
                   f"features in {len(self.offsets) - 1} Dask blocks; {stopping}")
         if self.stop is not None and not warm:
             self._record()
-        # one iteration a call when the client scores or prints each; the
-        # loss scores (or the raw predictions to score) come with it
-        per_call = 1 if self.stop is not None or model.verbose else ITERATIONS_PER_CALL
+        # one iteration a call when the client prints each or scores it with
+        # a scorer; the loss scores (or the raw predictions to score) come
+        # with the trees, and the leader ends a call where early stopping
+        # on them ends the fit
+        per_call = 1 if model.verbose or (self.stop is not None and self.score is not None) \
+            else ITERATIONS_PER_CALL
         with_scores = self.score is None and (self.stop is not None or model.verbose)
         try:
             stopping = False
             while model.n_iter_ < model.max_iter and not stopping:
                 tic = time.perf_counter()
                 count = min(per_call, model.max_iter - model.n_iter_)
+                stop = None if self.stop is None or self.score is not None else (
+                    self.stop, model.train_score_ if self.validation is None
+                    else model.validation_score_)
                 grown, rng = self._with_restarts("iterations", copy.deepcopy(rng), count,
-                                                 with_scores)
+                                                 with_scores, stop)
                 for trees, round_trips, scored in grown:
                     model._trees.append(trees)
                     model.n_iter_ += 1
                     stopping = self.stop is not None and self._record(scored)
                     if model.verbose:
                         self._report(trees, round_trips, tic, scored)
+                    if stopping:
+                        break
         finally:
             for actor in self.actors:
                 actor.release()

@@ -456,14 +456,41 @@ class Leader:
                                       for s in self.shards], self.workers)
 
     @heap_blocks()
-    def iterations(self, rng, count, with_scores=False):
-        """Grow count iterations' trees; returns ([(trees, round trips to the
-        shards, ``scores()`` after them or None) of each iteration], rng
-        advanced)."""
+    def iterations(self, rng, count, with_scores=False, stop=None):
+        """Grow up to count iterations' trees.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+        count : int
+        with_scores : bool, default=False
+            Return ``scores()`` after each iteration.
+        stop : (callable, ndarray) or None, default=None
+            Early stopping on the loss: the rule (``stops``) and the scores
+            recorded so far (the validation scores, or the training scores
+            without validation rows).  The call ends after the iteration
+            where the rule stops the fit, or after the first when the
+            shards' scores are for the client to compute (several shards).
+
+        Returns
+        -------
+        grown : list of (trees, round trips to the shards, scores() or None)
+        rng : numpy.random.Generator
+            Advanced.
+        """
         grown = []
         for _ in range(count):
             trees, round_trips = self.iteration(rng)
-            grown.append((trees, round_trips, self.scores() if with_scores else None))
+            scored = self.scores() if with_scores else None
+            grown.append((trees, round_trips, scored))
+            if stop is not None:
+                rule, history = stop
+                if scored[0] is None:
+                    break
+                train, val = scored[0]
+                stop = (rule, np.append(history, train if val is None else val))
+                if rule(stop[1]):
+                    break
         return grown, rng
 
     def iteration(self, rng):

@@ -46,10 +46,16 @@ def _weighted_rows(sample_weight):
 def should_stop(model, scores):
     """Early stopping: no score among the last n_iter_no_change beats the
     one before them by more than tol."""
-    reference = model.n_iter_no_change + 1
+    return stops(model.n_iter_no_change, model.tol, scores)
+
+
+def stops(n_iter_no_change, tol, scores):
+    """``should_stop`` of a model with these parameters (a picklable rule:
+    ``functools.partial(stops, n_iter_no_change, tol)``)."""
+    reference = n_iter_no_change + 1
     if len(scores) < reference:
         return False
-    return not np.any(scores[-reference + 1:] > scores[-reference] + model.tol)
+    return not np.any(scores[-reference + 1:] > scores[-reference] + tol)
 
 
 def score_rows(model, y):

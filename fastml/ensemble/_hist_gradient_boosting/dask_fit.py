@@ -13,6 +13,8 @@ stopping compares the same scores: the loss of every training and
 validation row, from raw predictions gathered in row order after each
 iteration.
 """
+import functools
+
 import dask
 import dask.array as da
 import numpy as np
@@ -27,7 +29,7 @@ from fastml.ensemble._hist_gradient_boosting.boosting import (
     _weighted_rows,
     score_rows,
     scorer_scores,
-    should_stop,
+    stops,
 )
 from fastml.ensemble._hist_gradient_boosting.losses import weighted_quantile
 
@@ -134,7 +136,8 @@ def fit_dask(model, X, y, sample_weight, X_val=None, y_val=None, sample_weight_v
         model._baseline = model._loss.baseline(y, w)
         model.train_score_, model.validation_score_ = np.array([]), np.array([])
     model.n_trees_per_iteration_ = model._loss.n_outputs
-    stop = (lambda scores: should_stop(model, scores)) if model.do_early_stopping_ else None
+    stop = functools.partial(stops, model.n_iter_no_change, model.tol) \
+        if model.do_early_stopping_ else None
     refit = None if model._loss.leaf_quantile is None else _leaf_quantiles(model, w)
     score = _scorer_scores(model, X, y, w, validation)
     dask_boosting.boost(model, X, y, w, None if w is None else _weighted_rows(w), warm=warm,
