@@ -38,6 +38,13 @@ def assert_same_model(got, expected):
                                    err_msg=field)
 
 
+class Block:
+    """A stand-in for a block's future where only its key is read."""
+
+    def __init__(self, key):
+        self.key = key
+
+
 def regression_data(n=3000, seed=0):
     X, y = make_regression(n_samples=n, n_features=6, noise=5, random_state=seed)
     X[::7, 1] = np.nan
@@ -115,10 +122,6 @@ def test_one_shard_a_host(client, capsys):
             da.from_array(X, chunks=(500, 6)), da.from_array(y, chunks=500))
     assert "1 shard on 2 workers, computing on 2 threads" in capsys.readouterr().out
     assert_same_model(model, HistGradientBoostingRegressor(**params).fit(X, y))
-
-    class Block:
-        def __init__(self, key):
-            self.key = key
 
     blocks, sizes = [Block(i) for i in range(4)], [1000, 1000, 1000, 3000]
     holders = {0: ["a1"], 1: ["a2"], 2: ["b1"], 3: ["b2"]}
@@ -431,10 +434,6 @@ def test_blocks_are_shared_out_to_the_workers_by_rows():
     """Each block goes to a worker holding it, unless that worker has its
     share of rows (1.25 x the mean) already."""
     from fastml._dask.boosting import _assign
-
-    class Block:
-        def __init__(self, key):
-            self.key = key
 
     blocks = [Block(i) for i in range(6)]
     sizes = [100, 100, 100, 100, 50, 50]

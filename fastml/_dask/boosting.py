@@ -25,10 +25,11 @@ from fastml._threads import effective_n_threads
 # Restarts of a fit from its blocks after losing workers, before giving up.
 MAX_RESTARTS = 3
 
-# Iterations asked of the leader in one call when the client has nothing
-# to do between them (no early stopping, not verbose): a call costs about
-# 3 ms of messages here, a tenth of an iteration of 800 000 rows
-# (benchmarks/HISTORY.md, stop 26).
+# Iterations asked of the leader in one call when the client does not
+# print or score each one itself (not verbose, no scorer): a call costs
+# about 3 ms of messages here, a tenth of an iteration of 800 000 rows
+# (benchmarks/HISTORY.md, stop 26); early stopping on the loss ends a call
+# where it ends the fit.
 ITERATIONS_PER_CALL = 10
 
 # The fewest rows worth a shard of their own on another host (Dask config

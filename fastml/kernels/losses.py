@@ -57,11 +57,7 @@ def logistic_gradients_chunk(raw, y, *, sample_weight=None, n_threads=1):
     from fastml._kernels import _gbdt
 
     n_threads = check_positive_int(n_threads, "n_threads")
-    raw = np.ascontiguousarray(raw, dtype=np.float64)
-    y = np.ascontiguousarray(y, dtype=np.float64)
-    if raw.ndim != 1 or y.shape != raw.shape:
-        raise ValueError(f"raw and y must be 1-D of the same length, got {raw.shape} and "
-                         f"{y.shape}.")
+    raw, y = _raw_and_targets(raw, y)
     weights = np.empty(0) if sample_weight is None else \
         np.ascontiguousarray(sample_weight, dtype=np.float64)
     if weights.size and weights.shape != raw.shape:
@@ -110,11 +106,18 @@ def logistic_loss_chunk(raw, y, *, n_threads=1):
     from fastml._kernels import _gbdt
 
     n_threads = check_positive_int(n_threads, "n_threads")
+    raw, y = _raw_and_targets(raw, y)
+    out = np.empty(raw.shape, dtype=np.float64)
+    _gbdt.logistic_losses(raw, y, out, threads_for(32 * raw.size, n_threads))   # an exp per row
+    return out
+
+
+def _raw_and_targets(raw, y):
+    """raw and y as C-contiguous float64; ValueError unless both are 1-D
+    of the same length."""
     raw = np.ascontiguousarray(raw, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64)
     if raw.ndim != 1 or y.shape != raw.shape:
         raise ValueError(f"raw and y must be 1-D of the same length, got {raw.shape} and "
                          f"{y.shape}.")
-    out = np.empty(raw.shape, dtype=np.float64)
-    _gbdt.logistic_losses(raw, y, out, threads_for(32 * raw.size, n_threads))   # an exp per row
-    return out
+    return raw, y
