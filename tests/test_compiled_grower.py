@@ -77,6 +77,19 @@ def test_compiled_grower_equals_the_python_loop(rng, params, with_hessians, n_th
     assert (compiled[0].left >= 0).any()  # the case splits
 
 
+def test_large_nodes_split_on_several_threads(rng):
+    """Nodes of 40 000 rows and more are partitioned (and their rows put
+    back in place) by two threads, each taking a range: same trees."""
+    n = 90_000
+    X, binned, thresholds = make_data(n, 5, rng)
+    g, g_scale = fixed(np.nan_to_num(X[:, 0] - X[:, 3] ** 2) + rng.normal(size=n))
+    h, h_scale = fixed(rng.uniform(0.05, 0.25, size=n))
+    compiled, reference, _ = grow_both(binned, thresholds, g, h, g_scale, h_scale,
+                                       missing_bin=255, n_threads=2, max_leaf_nodes=15)
+    assert_same_trees(compiled, reference)
+    assert max(len(rows) for _, rows in compiled[1]) < n // 2   # the big nodes split
+
+
 @pytest.mark.parametrize("max_bins", [32, 255])
 def test_categorical_features_and_unseen_categories(rng, max_bins):
     n = 4000

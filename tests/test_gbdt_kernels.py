@@ -554,6 +554,28 @@ def spread_gradients(rng, n):
     return (rng.normal(size=n) * np.exp(rng.normal(scale=6, size=n))).astype(np.float32)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_abs_max_sum_finds_the_largest_at_every_position(dtype):
+    """The kernel keeps four running maxima and sums (rows k to k + 3) and
+    a tail: the largest and a NaN count wherever they are, with or without
+    weights, on 1 and 2 threads."""
+    from fastml.kernels import abs_max_sum
+
+    for n in range(1, 12):
+        for at in range(n):
+            values = np.full(n, 0.25, dtype)
+            values[at] = -5
+            for threads in (1, 2):
+                assert abs_max_sum(values, n_threads=threads) == (5.0, 5 + 0.25 * (n - 1))
+                w = np.full(n, 2.0)
+                w[at] = 0.5   # the largest unit value: 10
+                assert abs_max_sum(values, sample_weight=w, n_threads=threads)[0] == 10.0
+                values[at] = np.nan
+                with pytest.raises(ValueError, match="finite"):
+                    abs_max_sum(values, n_threads=threads)
+                values[at] = -5
+
+
 @pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_weighted_fixed_point_equals_the_repeated_rows(rng, threads, dtype):

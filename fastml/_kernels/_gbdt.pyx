@@ -423,22 +423,44 @@ cdef void _abs_max_sum_range(const floating *values, const double *weights, Py_s
                              Py_ssize_t k1, double *largest, double *total) noexcept nogil:
     """largest[0], total[0] = max and sum of |values[k0 .. k1 - 1]|; with
     weights (not NULL), the max is that of |value| / weight over the rows of
-    positive weight (a unit of weight's value)."""
-    cdef double big = 0, acc = 0, v
-    cdef Py_ssize_t k
+    positive weight (a unit of weight's value).  Four sums and maxima, over
+    rows k, k + 1, k + 2, k + 3, added at the end: one running sum would
+    wait for each addition before the next (3.5x slower measured)."""
+    cdef double big[4]
+    cdef double acc[4]
+    cdef double v
+    cdef Py_ssize_t k = k0, j
+    for j in range(4):
+        big[j] = 0
+        acc[j] = 0
     if weights == NULL:
-        for k in range(k0, k1):
+        while k + 4 <= k1:
+            for j in range(4):
+                v = fabs(values[k + j])
+                acc[j] += v
+                big[j] = v if v > big[j] else big[j]
+            k += 4
+        while k < k1:
             v = fabs(values[k])
-            acc += v
-            big = v if v > big else big
+            acc[0] += v
+            big[0] = v if v > big[0] else big[0]
+            k += 1
     else:
-        for k in range(k0, k1):
+        while k + 4 <= k1:
+            for j in range(4):
+                v = fabs(values[k + j])
+                acc[j] += v
+                if weights[k + j] > 0 and v / weights[k + j] > big[j]:
+                    big[j] = v / weights[k + j]
+            k += 4
+        while k < k1:
             v = fabs(values[k])
-            acc += v
-            if weights[k] > 0 and v / weights[k] > big:
-                big = v / weights[k]
-    largest[0] = big
-    total[0] = acc
+            acc[0] += v
+            if weights[k] > 0 and v / weights[k] > big[0]:
+                big[0] = v / weights[k]
+            k += 1
+    largest[0] = fmax(fmax(big[0], big[1]), fmax(big[2], big[3]))
+    total[0] = (acc[0] + acc[1]) + (acc[2] + acc[3])
 
 
 def abs_max_sum(const floating[::1] values, const double[::1] weights, int n_threads):

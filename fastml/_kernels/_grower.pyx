@@ -21,13 +21,12 @@ import numpy as np
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.math cimport NAN
-from libc.string cimport memcpy
 from cython.parallel cimport prange
 
 from fastml._kernels.common cimport FASTML_N_BINS, FASTML_SET_WORDS
 from fastml._kernels.gbdt_steps cimport (
-    FeatureSplit, HistogramSource, SplitRule, build_histograms, fastml_bin_sides, no_split,
-    partition_rows, scan_feature, scratch_words)
+    FeatureSplit, HistogramSource, SplitRule, build_histograms, copy_rows, fastml_bin_sides,
+    no_split, partition_rows, scan_feature, scratch_words)
 
 
 cdef struct Node:
@@ -356,7 +355,7 @@ cdef class Grower:
         cdef uint8_t goes_left[FASTML_N_BINS]
         cdef int64_t *parent_hist = x.hist
         cdef int64_t *small_hist = NULL
-        cdef int status
+        cdef int status, parts
         x.hist = NULL
         if not self.has_missing[f]:   # missing values at predict time join the larger child
             missing_left = count > x.count - count
@@ -365,10 +364,10 @@ cdef class Grower:
                 self.unseen[f * FASTML_SET_WORDS + k] if missing_left else 0)
         fastml_bin_sides(tb, missing_left, self.missing_bin, self.categorical[f], left_set,
                          goes_left)
+        parts = <int> self._threads_for(8 * m)
         n_left = partition_rows(self.rows + start, m, &self.columns[0, f], 1, goes_left,
-                                <int> self._threads_for(8 * m), self.left_counts, self.side,
-                                self.moved)
-        memcpy(self.rows + start, self.moved, m * sizeof(uint32_t))
+                                parts, self.left_counts, self.side, self.moved)
+        copy_rows(self.moved, m, parts, self.rows + start)
         self.n_leaves += 1
         if self._may_add_leaf() and self._may_split(max(n_left, m - n_left), depth):
             smaller_left = n_left <= m - n_left

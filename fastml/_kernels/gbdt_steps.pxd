@@ -6,6 +6,7 @@
 # flags and give the same bits.
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy
 
 from fastml._kernels.common cimport FASTML_N_BINS, FASTML_SET_WORDS
 
@@ -271,6 +272,20 @@ cdef inline void scan_feature(const int64_t *hist, Py_ssize_t n_values, bint cat
 
 
 # ---------------------------------------------------------------- partitions
+
+cdef inline void copy_rows(const uint32_t *source, Py_ssize_t m, int parts,
+                           uint32_t *out) noexcept nogil:
+    """out[0 .. m-1] = source[0 .. m-1], parts threads taking ranges (a
+    partition's rows put back in place; one thread copies a large node's
+    rows at half the speed of two)."""
+    cdef Py_ssize_t p, k0
+    if parts <= 1:
+        memcpy(out, source, m * sizeof(uint32_t))
+        return
+    for p in prange(parts, schedule="static", num_threads=parts):
+        k0 = m * p // parts
+        memcpy(out + k0, source + k0, (m * (p + 1) // parts - k0) * sizeof(uint32_t))
+
 
 cdef inline Py_ssize_t partition_rows(const uint32_t *samples, Py_ssize_t m,
                                       const uint8_t *codes, Py_ssize_t stride,
