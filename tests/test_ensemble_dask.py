@@ -223,6 +223,23 @@ def test_binning_sample_above_binning_sample_rows(monkeypatch, early_stopping, b
     assert_array_equal(model.validation_score_, expected.validation_score_)
 
 
+@pytest.mark.parametrize("chunks", [(70, 5), (250, 2), (1000, 5)])
+@pytest.mark.parametrize("rows", [None, "drawn"])
+def test_gather_rows_takes_each_blocks_rows_where_it_is(chunks, rows):
+    """The binning sample: X[rows] (repeated rows, any order) or all of X,
+    over blocks of rows and of columns, and whether any block, sampled or
+    not, holds an infinite value."""
+    from fastml._dask.boosting import gather_rows
+
+    X = np.random.default_rng(5).normal(size=(1000, 5)).astype(np.float32)
+    drawn = None if rows is None else np.random.default_rng(6).integers(0, 999, 600)
+    sample, has_inf = gather_rows(da.from_array(X, chunks=chunks), drawn)
+    assert_array_equal(sample, X if drawn is None else X[drawn])
+    assert sample.dtype == X.dtype and not has_inf
+    X[999, 3] = -np.inf   # a row never drawn, in the last block
+    assert gather_rows(da.from_array(X, chunks=chunks), drawn)[1]
+
+
 @pytest.mark.parametrize("Model, make, params", [
     (HistGradientBoostingRegressor, regression_data, {}),   # 'auto': over 10 000 rows
     (HistGradientBoostingClassifier, None, {"early_stopping": True}),
