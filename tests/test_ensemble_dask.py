@@ -342,6 +342,27 @@ def test_validation_rows_and_leaf_quantiles_on_a_process_cluster(client):
     assert_same_model(model, HistGradientBoostingRegressor(**params).fit(X, y))
 
 
+def test_early_stopping_split_read_from_the_given_blocks(client):
+    """With early stopping, each shard takes the split's training rows from
+    the given blocks (no shuffle), in the split's order: the same leaf
+    quantiles (weighted, from every shard's residuals), scores and last
+    iteration as in memory, with blocks of one and two rows, some of them
+    all validation rows."""
+    X, y = regression_data(3000, seed=13)
+    w = np.random.default_rng(13).integers(1, 4, 3000).astype(np.float64)
+    params = dict(loss="absolute_error", max_iter=40, random_state=0, n_iter_no_change=2,
+                  learning_rate=0.5, early_stopping=True, validation_fraction=0.2)
+    chunks = (1, 2, 1, 996, 1200, 800)
+    model = HistGradientBoostingRegressor(**params).fit(
+        da.from_array(X, chunks=(chunks, 6)), da.from_array(y, chunks=(chunks,)),
+        sample_weight=da.from_array(w, chunks=(chunks,)))
+    expected = HistGradientBoostingRegressor(**params).fit(X, y, sample_weight=w)
+    assert_same_model(model, expected)
+    assert 2 < model.n_iter_ < params["max_iter"]
+    assert_array_equal(model.train_score_, expected.train_score_)
+    assert_array_equal(model.validation_score_, expected.validation_score_)
+
+
 @pytest.mark.parametrize("as_dask", [False, True])
 def test_validation_rows_given_to_fit(as_dask):
     """X_val / y_val / sample_weight_val (NumPy or Dask) stand in for the

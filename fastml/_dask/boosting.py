@@ -18,7 +18,8 @@ import dask.array as da
 import numpy as np
 
 from fastml import kernels
-from fastml._dask.boosting_shards import LIVENESS_CHECK, Leader, Shard, in_row_order
+from fastml._dask.boosting_shards import (LIVENESS_CHECK, Leader, Shard, in_fit_order,
+                                          in_row_order)
 from fastml._threads import effective_n_threads
 
 
@@ -78,12 +79,17 @@ class DaskBooster:
     ----------
     model : BaseHistGradientBoosting
         With its loss, thresholds and baseline set.
-    binned : dask.array.Array of shape (n, d), uint8
-        The training rows' bin codes, persisted, one column of blocks.
+    binned : dask.array.Array of shape (N, d), uint8
+        The bin codes of X's rows, persisted, one column of blocks.
     y, w : ndarray of shape (n,)
-        Encoded targets and weights (w None).
+        The training rows' encoded targets and weights (w None).
     weighted_rows : int or None
         ``boosting._weighted_rows`` of the weights.
+    rows : ndarray of shape (n,), default=None
+        The training rows' numbers in binned, in the fit's order (the
+        in-memory split's, with early stopping); None: every row, in order.
+        Each shard takes those of its blocks, in that order: no block is
+        shuffled.
     validation : (dask.array.Array, ndarray, ndarray or None) or None
         The validation rows (persisted), their targets and weights.
     stop : callable or None
@@ -100,10 +106,14 @@ class DaskBooster:
         from the shards' raw predictions.
     """
 
-    def __init__(self, model, binned, y, w, weighted_rows, validation=None, stop=None,
-                 leaf_values=None, score=None):
+    def __init__(self, model, binned, y, w, weighted_rows, rows=None, validation=None,
+                 stop=None, leaf_values=None, score=None):
         self.model, self.loss = model, model._loss
         self.binned, self.y, self.w = binned, y, w
+        self.position_of = None   # each row's position in the fit's order, -1 for none
+        if rows is not None:
+            self.position_of = np.full(binned.shape[0], -1, np.intp)
+            self.position_of[rows] = np.arange(len(rows))
         self.validation, self.stop, self.score = validation, stop, score
         self.client = distributed_client()
         self.offsets = np.cumsum((0,) + binned.chunks[0])
@@ -134,11 +144,15 @@ class DaskBooster:
             val_delayed = [] if self.validation is None else \
                 list(self.validation[0].to_delayed().ravel())
             binned_blocks, val_blocks = dask.compute(binned_blocks, val_delayed)
-            shard = Shard(binned_blocks, self.y, self.w, list(val_blocks),
+            take, positions = self._shard_rows(range(len(train)))
+            shard = Shard(binned_blocks, self.y[positions],
+                          None if self.w is None else self.w[positions], list(val_blocks),
                           dict(self.shard_config, n_threads=effective_n_threads()), trees,
-                          val_targets=None if self.validation is None else self.validation[1:])
+                          val_targets=None if self.validation is None else self.validation[1:],
+                          take=take)
             self.groups = [(None, list(range(len(train))), list(range(len(val))))]
-            self.leader = Leader([shard], [list(range(len(train)))], self.leader_config)
+            self.positions = [positions]
+            self.leader = Leader([shard], None, self.leader_config)
             return
         self._place_on_cluster(train, val, trees)
 
@@ -180,10 +194,12 @@ class DaskBooster:
                   f"{len(workers)} worker{'s' * (len(workers) > 1)}, computing on "
                   f"{'+'.join(str(threads[addr]) for addr in self.workers)} threads")
         handles = []
+        self.positions = []
         for addr, ids, val_ids in self.groups:
-            rows = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in ids])
-            y = client.scatter(self.y[rows], workers=[addr], hash=False)
-            w = None if self.w is None else client.scatter(self.w[rows], workers=[addr],
+            take, positions = self._shard_rows(ids)
+            self.positions.append(positions)
+            y = client.scatter(self.y[positions], workers=[addr], hash=False)
+            w = None if self.w is None else client.scatter(self.w[positions], workers=[addr],
                                                            hash=False)
             config = dict(self.shard_config, n_threads=threads[addr])
             # one shard holds every validation row, in order, and scores them
@@ -192,16 +208,30 @@ class DaskBooster:
                 for v in self.validation[1:]]
             handles.append(client.submit(Shard, [train[i] for i in ids], y, w,
                                          [val[i] for i in val_ids], config, trees,
-                                         val_targets=val_targets, actor=True,
+                                         val_targets=val_targets, take=take, actor=True,
                                          workers=[addr], allow_other_workers=False,
                                          pure=False))
         shards = [h.result() for h in handles]
-        leader = client.submit(Leader, shards, [ids for _, ids, _ in self.groups],
+        leader = client.submit(Leader, shards,
+                               None if len(shards) == 1 else self.positions,
                                self.leader_config, self.workers, actor=True,
                                workers=[self.workers[-1]], allow_other_workers=False,
                                pure=False)
         self.actors = handles + [leader]
         self.leader = leader.result()
+
+    def _shard_rows(self, ids):
+        """(take, positions) of the shard of blocks ids: the rows of the
+        blocks' concatenation it trains on, in the fit's order (None: all of
+        them, in order), and their positions in the fit's order (their
+        rows of y and w)."""
+        rows = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in ids])
+        if self.position_of is None:
+            return None, rows
+        positions = self.position_of[rows]
+        take = np.flatnonzero(positions >= 0)
+        take = take[np.argsort(positions[take], kind="stable")]
+        return take, positions[take]
 
     def _wait(self, call):
         """The result of a call to the leader; WorkerLost when a worker of
@@ -247,8 +277,7 @@ class DaskBooster:
         scores, parts = self._with_restarts("scores") if scored is None else scored
         if scores is not None:
             return scores
-        ids = [g[1] for g in self.groups]
-        raw = in_row_order([p[0] for p in parts], ids)
+        raw = in_fit_order([p[0] for p in parts], self.positions)
         train = -self.loss.loss(self.y, np.asfortranarray(raw), self.w, effective_n_threads())
         if self.validation is None:
             return train, None
@@ -279,7 +308,7 @@ class DaskBooster:
         started = time.perf_counter()
         if model.verbose and model.n_iter_ < model.max_iter:
             stopping = "early stopping on" if self.stop is not None else "no early stopping"
-            print(f"Binned {self.binned.shape[0]} training rows x {self.binned.shape[1]} "
+            print(f"Binned {len(self.y)} training rows x {self.binned.shape[1]} "
                   f"features in {len(self.offsets) - 1} Dask blocks; {stopping}")
         if self.stop is not None and not warm:
             self._record()
@@ -458,20 +487,21 @@ def _block_rows(block, rows):
     return block if rows is None else block[rows], bool(np.isinf(block).any())
 
 
-def boost(model, X, y, w, weighted_rows, *, warm=False, validation=None, stop=None,
+def boost(model, X, y, w, weighted_rows, *, warm=False, rows=None, validation=None, stop=None,
           refit_leaves=None, score=None):
     """Bin X's blocks where they are and boost ``model`` on them (its loss,
     thresholds and baseline set); y and w (NumPy, or w None) go to the
     shards of X's rows.  warm: add to the model's trees (warm start).
-    validation (its X a Dask array), stop, refit_leaves, score: as
-    ``DaskBooster`` takes them."""
+    rows, validation, stop, refit_leaves, score: as ``DaskBooster`` takes
+    them."""
     edges = [np.nextafter(t, np.inf) for t in model._thresholds]
     binned = X.rechunk({1: -1}).map_blocks(kernels.bin_chunk, edges, missing_bin=model.max_bins,
                                            dtype=np.uint8).persist()
     if validation is not None:
         validation = (validation[0].rechunk({1: -1}).persist(),) + tuple(validation[1:])
-    DaskBooster(model, binned, y, w, weighted_rows, validation=validation, stop=stop,
+    DaskBooster(model, binned, y, w, weighted_rows, rows=rows, validation=validation, stop=stop,
                 leaf_values=refit_leaves, score=score).run(warm)
+
 
 def _predict_block(block, model, method):
     return getattr(model, method)(block)

@@ -118,11 +118,14 @@ class Shard:
     val_targets : (ndarray, ndarray or None), optional
         The encoded targets and weights of X_val's rows, for ``scores``
         (a fit's one shard, which holds every row in row order).
+    take : ndarray of int, optional
+        The rows of the blocks' concatenation to train on, in the fit's
+        order (y's); None: all of them, in order.
     """
 
-    def __init__(self, binned, y, w, X_val, config, trees=(), val_targets=None):
-        self.sizes = [len(b) for b in binned]
-        self.binned = np.ascontiguousarray(np.concatenate(binned))
+    def __init__(self, binned, y, w, X_val, config, trees=(), val_targets=None, take=None):
+        self.binned = np.concatenate(binned)
+        self.binned = self.binned[take] if take is not None else np.ascontiguousarray(self.binned)
         self.y, self.w, self.val_targets = y, w, val_targets
         self.X_val = np.concatenate(X_val) if X_val else None
         self.val_sizes = [len(x) for x in X_val]
@@ -317,13 +320,13 @@ class Shard:
         return trees
 
     def residuals(self, k, final):
-        """Each block's (tree node of each row, y - raw[:, k]), in row order,
-        before the tree's values are added (the leaf quantiles)."""
+        """(tree node of each row, y - raw[:, k]), the shard's rows in the
+        fit's order, before the tree's values are added (the leaf
+        quantiles)."""
         leaf = np.empty(len(self.y), np.int64)
         for node in self.rows:
             leaf[self._rows_of(node)] = final[node]
-        return self._by_block(leaf, self.sizes), self._by_block(self.y - self.raw[:, k],
-                                                                self.sizes)
+        return leaf, self.y - self.raw[:, k]
 
     def scores(self):
         """(training score, validation score or None): minus the mean loss
@@ -336,14 +339,11 @@ class Shard:
         return train, -self.loss.loss(y_val, self.raw_val, w_val, self.n_threads)
 
     def raw_predictions(self, finished=None):
-        """Each training block's and validation block's raw predictions."""
+        """The training rows' raw predictions (in the fit's order), and each
+        validation block's."""
         self._finish(finished)
-        return (self._by_block(np.asfortranarray(self.raw), self.sizes),
-                None if self.X_val is None else self._by_block(self.raw_val, self.val_sizes))
-
-    @staticmethod
-    def _by_block(values, sizes):
-        return np.split(values, np.cumsum(sizes)[:-1])
+        return (np.asfortranarray(self.raw), None if self.X_val is None else
+                np.split(self.raw_val, np.cumsum(self.val_sizes)[:-1]))
 
 
 def fixed_point_scales(statistics, k, n_rows, weighted_rows):
@@ -431,8 +431,9 @@ class Leader:
     shards : list of Shard or of actors of Shard
         The shard on the leader's own worker last (its work then runs
         while the others' messages travel).
-    block_ids : list of lists of int
-        Each shard's blocks (their numbers in the Dask array).
+    positions : list of ndarray of int, or None
+        The positions of each shard's rows in the fit's order (for leaf
+        values from every row's residual); None for a fit's one shard.
     config : dict
         The keyword arguments of ``BlockTreeGrower`` but ``source``,
         ``gradient_scale``, ``hessian_scale`` and ``rng``; and ``n_rows``,
@@ -443,8 +444,8 @@ class Leader:
         The address of each shard's worker (actors), to notice one lost.
     """
 
-    def __init__(self, shards, block_ids, config, workers=None):
-        self.shards, self.block_ids, self.config = shards, block_ids, dict(config)
+    def __init__(self, shards, positions, config, workers=None):
+        self.shards, self.positions, self.config = shards, positions, dict(config)
         self.workers = [None] * len(shards) if workers is None else workers
         self.tree = reduction_tree(self.shards, self.workers)
         self.pool = HistogramPool(len(config["thresholds"]))
@@ -515,7 +516,7 @@ class Leader:
             if leaf_values is not None:
                 parts = self.call("residuals", k, final)
                 round_trips += 1
-                leaf_values(tree, *(in_row_order([p[j] for p in parts], self.block_ids)
+                leaf_values(tree, *(in_fit_order([p[j] for p in parts], self.positions)
                                     for j in (0, 1)))
             self.finished = (k, tree, final)
             trees.append(tree)
@@ -558,6 +559,15 @@ class _ShardSource:
 
     def node_histograms(self, nodes, splits):
         return self.leader.summed("expand", splits, list(nodes))
+
+
+def in_fit_order(parts, positions):
+    """One array of the shards' arrays (rows first), each row at its
+    position in the fit's order."""
+    out = np.empty((sum(len(p) for p in positions),) + parts[0].shape[1:], parts[0].dtype)
+    for part, rows in zip(parts, positions):
+        out[rows] = part
+    return out
 
 
 def in_row_order(parts, block_ids):

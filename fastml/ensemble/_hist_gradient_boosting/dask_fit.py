@@ -115,19 +115,16 @@ def fit_dask(model, X, y, sample_weight, X_val=None, y_val=None, sample_weight_v
         model.do_early_stopping_ = model._early_stopping(n, X_val is not None)
     model._loss = model._make_loss()
     model._loss.check_target(y)
-    given_X, train_rows = X, None
+    train_rows = None   # the training rows of X, in the fit's order (None: all, in order)
     if X_val is None:
-        (X, y, w), validation, train_rows = _split(model, X, y, w)
+        (y, w), validation, train_rows = _split(model, X, y, w)
     else:
         validation = _validation_rows(model, X_val, y_val, sample_weight_val)
-    rows = model._binning_rows(X.shape[0], w)
+    rows = model._binning_rows(len(y), w)
     if warm:   # the bins of the first fit: only the check of X's values
-        sample, has_inf = None, da.isinf(given_X).any().compute()
-    elif train_rows is None:
-        sample, has_inf = dask_boosting.gather_rows(X, rows)
-    else:   # the split's rows read from the given X: no shuffle of its blocks
-        sample, has_inf = dask_boosting.gather_rows(
-            given_X, train_rows if rows is None else train_rows[rows])
+        sample, has_inf = None, da.isinf(X).any().compute()
+    else:   # the split's rows are read from X's blocks: no shuffle of them
+        sample, has_inf = dask_boosting.gather_rows(X, _rows_of_x(train_rows, rows))
     if has_inf:
         raise ValueError("Input X contains infinity. NaN is taken as a missing value; "
                          "replace infinite values.")
@@ -139,25 +136,35 @@ def fit_dask(model, X, y, sample_weight, X_val=None, y_val=None, sample_weight_v
     stop = functools.partial(stops, model.n_iter_no_change, model.tol) \
         if model.do_early_stopping_ else None
     refit = None if model._loss.leaf_quantile is None else _leaf_quantiles(model, w)
-    score = _scorer_scores(model, X, y, w, validation)
+    score = _scorer_scores(model, X, train_rows, y, w, validation)
     dask_boosting.boost(model, X, y, w, None if w is None else _weighted_rows(w), warm=warm,
-                        validation=validation, stop=stop, refit_leaves=refit, score=score)
+                        rows=train_rows, validation=validation, stop=stop, refit_leaves=refit,
+                        score=score)
     model._stacked = None
     model._forest()
     return model
 
 
 def _split(model, X, y, w):
-    """((X, y, w) to train on, (X, y, w) to validate on or None, the
-    training rows' numbers in X or None): the rows of the in-memory fit's
-    train_test_split, in its order (X by Dask)."""
+    """((y, w) to train on, (X, y, w) to validate on or None, the training
+    rows' numbers in X or None): the rows of the in-memory fit's
+    train_test_split, in its order (the validation rows' X by Dask; the
+    training rows stay in X's blocks, where the shards take them)."""
     if not model.do_early_stopping_ or model.validation_fraction is None:
-        return (X, y, w), None, None
+        return (y, w), None, None
     stratify = y if isinstance(model, ClassifierMixin) else None
     train, val = train_test_split(np.arange(X.shape[0]), test_size=model.validation_fraction,
                                   stratify=stratify, random_state=model._random_seed)
-    parts = [(X[rows], y[rows], None if w is None else w[rows]) for rows in (train, val)]
-    return parts[0], parts[1], train
+    pick = [(y[rows], None if w is None else w[rows]) for rows in (train, val)]
+    return pick[0], (X[val],) + pick[1], train
+
+
+def _rows_of_x(train_rows, rows):
+    """X's row numbers of the fit's training rows ``rows`` (positions in
+    the fit's order; None: all), with train_rows as ``_split`` gives them."""
+    if train_rows is None:
+        return rows
+    return train_rows if rows is None else train_rows[rows]
 
 
 def _features(model, X, reset):
@@ -188,19 +195,21 @@ def _validation_rows(model, X, y, sample_weight):
             model._validate_sample_weight(sample_weight, X.shape[0]))
 
 
-def _scorer_scores(model, X, y, w, validation):
+def _scorer_scores(model, X, train_rows, y, w, validation):
     """None when early stopping scores the loss (or does not stop), else
-    the callable of ``(train score, validation score)`` by the scorer: on
-    the same training rows as in memory (at most SCORING_SAMPLE, gathered
-    once) and on the validation rows (gathered once)."""
+    the callable of ``(train score, validation score or None)`` by the
+    scorer: on the same training rows as in memory (at most SCORING_SAMPLE,
+    gathered once from X's blocks; train_rows as ``_split`` gives them) and
+    on the validation rows (gathered once)."""
+    from fastml._dask.boosting import gather_rows
+
     scorer = model._scorer() if model.do_early_stopping_ else None
     if scorer is None:
         return None
     rows = score_rows(model, y)
-    train = X[rows] if rows.size < X.shape[0] else X
-    train, val = dask.compute(train, None if validation is None else validation[0])
+    train = gather_rows(X, _rows_of_x(train_rows, None if rows.size == len(y) else rows))[0]
+    val = None if validation is None else (validation[0].compute(),) + tuple(validation[1:])
     train = (train, y[rows], None if w is None else w[rows])
-    val = None if validation is None else (val,) + tuple(validation[1:])
     return lambda: scorer_scores(model, scorer, train, val)
 
 
