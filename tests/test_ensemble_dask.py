@@ -363,6 +363,34 @@ def test_early_stopping_split_read_from_the_given_blocks(client):
     assert_array_equal(model.validation_score_, expected.validation_score_)
 
 
+def test_a_shard_of_validation_rows_only(client):
+    """A worker whose blocks hold only validation rows: its shard trains on
+    no row (and holds some validation rows); the model and scores are
+    still the in-memory ones."""
+    from sklearn.model_selection import train_test_split
+
+    X, y = regression_data(3000, seed=14)
+    for seed in range(100):   # a split with rows 0 and 1 both validation rows
+        expected = HistGradientBoostingRegressor(max_iter=3, early_stopping=True,
+                                                 random_state=seed).fit(X, y)
+        _, val = train_test_split(np.arange(3000), test_size=0.1,
+                                  random_state=expected._random_seed)
+        if {0, 1} <= set(val.tolist()):
+            break
+    workers = sorted(client.scheduler_info()["workers"])
+    parts = [client.scatter(a, workers=[addr]) for a, addr in
+             ((X[:2], workers[0]), (X[2:], workers[1]), (y[:2], workers[0]),
+              (y[2:], workers[1]))]
+    Xd = da.concatenate([da.from_delayed(parts[0], (2, 6), X.dtype),
+                         da.from_delayed(parts[1], (2998, 6), X.dtype)])
+    yd = da.concatenate([da.from_delayed(parts[2], (2,), y.dtype),
+                         da.from_delayed(parts[3], (2998,), y.dtype)])
+    model = HistGradientBoostingRegressor(max_iter=3, early_stopping=True,
+                                          random_state=seed).fit(Xd, yd)
+    assert_same_model(model, expected)
+    assert_array_equal(model.validation_score_, expected.validation_score_)
+
+
 @pytest.mark.parametrize("as_dask", [False, True])
 def test_validation_rows_given_to_fit(as_dask):
     """X_val / y_val / sample_weight_val (NumPy or Dask) stand in for the
