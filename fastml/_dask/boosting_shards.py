@@ -124,8 +124,8 @@ class Shard:
     """
 
     def __init__(self, binned, y, w, X_val, config, trees=(), val_targets=None, take=None):
-        self.binned = np.concatenate(binned)
-        self.binned = self.binned[take] if take is not None else np.ascontiguousarray(self.binned)
+        binned = np.concatenate(binned)
+        self.binned = binned if take is None else binned[take]
         self.y, self.w, self.val_targets = y, w, val_targets
         self.X_val = np.concatenate(X_val) if X_val else None
         self.val_sizes = [len(x) for x in X_val]

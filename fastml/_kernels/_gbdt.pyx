@@ -425,7 +425,7 @@ cdef void _abs_max_sum_range(const floating *values, const double *weights, Py_s
     weights (not NULL), the max is that of |value| / weight over the rows of
     positive weight (a unit of weight's value).  Four sums and maxima, over
     rows k, k + 1, k + 2, k + 3, added at the end: one running sum would
-    wait for each addition before the next (3.5x slower measured)."""
+    wait for each addition before the next (twice as slow, measured)."""
     cdef double big[4]
     cdef double acc[4]
     cdef double v

@@ -276,8 +276,7 @@ cdef inline void scan_feature(const int64_t *hist, Py_ssize_t n_values, bint cat
 cdef inline void copy_rows(const uint32_t *source, Py_ssize_t m, int parts,
                            uint32_t *out) noexcept nogil:
     """out[0 .. m-1] = source[0 .. m-1], parts threads taking ranges (a
-    partition's rows put back in place; one thread copies a large node's
-    rows at half the speed of two)."""
+    partition's rows put back in place, on the partition's threads)."""
     cdef Py_ssize_t p, k0
     if parts <= 1:
         memcpy(out, source, m * sizeof(uint32_t))
