@@ -132,8 +132,8 @@ def blocks_on_cluster(client, X, y, n_blocks=8):
 
 def in_memory(task, args, X, y, X_test, y_test):
     """The row of fastml in memory (2 threads), timed before any cluster
-    starts or peer runs in the process (after them it took 4.3 s instead
-    of 3.0 s on regression, in one run)."""
+    starts or peer runs in the process (after them the regression fit
+    took 4.1-4.3 s instead of 3.0 s)."""
     from fastml import ensemble as fm
 
     make = getattr(fm, "HistGradientBoostingClassifier" if task == "binary"
@@ -196,7 +196,7 @@ def main(argv=None):
         print("|---|---|---|---|---|---|", flush=True)
     if args.task == "both":
         # each task in a process of its own: after the first task's clusters
-        # and peers, the second's in-memory fit ran 35% slower (4.1 s
+        # and peers, the second's in-memory fit ran 35-45% slower (4.1-4.3 s
         # against 3.0 s) in the same process
         argv = sys.argv[1:] if argv is None else list(argv)
         for task in ("binary", "regression"):
@@ -209,6 +209,7 @@ def main(argv=None):
         print(f"| {task} | {where} | {name} | {seconds:.2f} | {per_iter / 1e6:.2f} MB "
               f"| {test:.5f} |")
     print(f"| {args.task} | | training data | | {data_bytes / 1e6:.1f} MB in all | |")
+
 
 if __name__ == "__main__":
     main()
