@@ -18,8 +18,7 @@ import dask.array as da
 import numpy as np
 
 from fastml import kernels
-from fastml._dask.boosting_shards import (LIVENESS_CHECK, Leader, Shard, in_fit_order,
-                                          in_row_order)
+from fastml._dask.boosting_shards import LIVENESS_CHECK, Leader, Shard, in_fit_order
 from fastml._threads import effective_n_threads
 
 
@@ -117,6 +116,8 @@ class DaskBooster:
         self.validation, self.stop, self.score = validation, stop, score
         self.client = distributed_client()
         self.offsets = np.cumsum((0,) + binned.chunks[0])
+        self.val_offsets = None if validation is None else \
+            np.cumsum((0,) + validation[0].chunks[0])
         d = binned.shape[1]
         self.shard_config = dict(loss=self.loss, baseline=model._baseline,
                                  n_values=np.array([len(t) + 1 for t in model._thresholds],
@@ -132,6 +133,9 @@ class DaskBooster:
             n_rows=len(y), weighted_rows=weighted_rows, n_outputs=self.loss.n_outputs,
             leaf_values=leaf_values)
         self.leader, self.workers, self.actors = None, (), []
+        # each shard's training and validation rows: their positions in the
+        # fit's order (``_shard_rows``), set when the shards are placed
+        self.positions = self.val_positions = None
 
     def _place(self, trees):
         """Make the shards and the leader, the shards' raw predictions those
@@ -150,8 +154,8 @@ class DaskBooster:
                           dict(self.shard_config, n_threads=effective_n_threads()), trees,
                           val_targets=None if self.validation is None else self.validation[1:],
                           take=take)
-            self.groups = [(None, list(range(len(train))), list(range(len(val))))]
             self.positions = [positions]
+            self.val_positions = [self._val_rows(range(len(val)))]
             self.leader = Leader([shard], None, self.leader_config)
             return
         self._place_on_cluster(train, val, trees)
@@ -184,26 +188,27 @@ class DaskBooster:
                          _shard_workers(train, sizes, holders, workers, row_bytes))
         val_groups = _assign(val, self.validation[0].chunks[0], client.who_has(val),
                              list(groups)) if val else {}
-        self.groups = [(addr, ids, val_groups.get(addr, [])) for addr, ids in groups.items()]
+        groups = [(addr, ids, val_groups.get(addr, [])) for addr, ids in groups.items()]
         # the shard with the most rows last: the leader goes to its worker
-        self.groups.sort(key=lambda g: sizes[g[1]].sum())
-        self.workers = [addr for addr, _, _ in self.groups]
+        groups.sort(key=lambda g: sizes[g[1]].sum())
+        self.workers = [addr for addr, _, _ in groups]
         threads = shard_threads(self.workers, workers)
         if self.model.verbose:
-            print(f"{len(self.groups)} shard{'s' * (len(self.groups) > 1)} on "
+            print(f"{len(groups)} shard{'s' * (len(groups) > 1)} on "
                   f"{len(workers)} worker{'s' * (len(workers) > 1)}, computing on "
                   f"{'+'.join(str(threads[addr]) for addr in self.workers)} threads")
         handles = []
-        self.positions = []
-        for addr, ids, val_ids in self.groups:
+        self.positions, self.val_positions = [], []
+        for addr, ids, val_ids in groups:
             take, positions = self._shard_rows(ids)
             self.positions.append(positions)
+            self.val_positions.append(self._val_rows(val_ids))
             y = client.scatter(self.y[positions], workers=[addr], hash=False)
             w = None if self.w is None else client.scatter(self.w[positions], workers=[addr],
                                                            hash=False)
             config = dict(self.shard_config, n_threads=threads[addr])
             # one shard holds every validation row, in order, and scores them
-            val_targets = None if len(self.groups) > 1 or self.validation is None else [
+            val_targets = None if len(groups) > 1 or self.validation is None else [
                 None if v is None else client.scatter(v, workers=[addr], hash=False)
                 for v in self.validation[1:]]
             handles.append(client.submit(Shard, [train[i] for i in ids], y, w,
@@ -225,13 +230,18 @@ class DaskBooster:
         blocks' concatenation it trains on, in the fit's order (None: all of
         them, in order), and their positions in the fit's order (their
         rows of y and w)."""
-        rows = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in ids])
+        rows = _rows_of_blocks(self.offsets, ids)
         if self.position_of is None:
             return None, rows
         positions = self.position_of[rows]
         take = np.flatnonzero(positions >= 0)
         take = take[np.argsort(positions[take], kind="stable")]
         return take, positions[take]
+
+    def _val_rows(self, ids):
+        """The validation rows of blocks ids (their positions in the
+        validation rows' order)."""
+        return _rows_of_blocks(self.val_offsets, ids)
 
     def _wait(self, call):
         """The result of a call to the leader; WorkerLost when a worker of
@@ -282,7 +292,7 @@ class DaskBooster:
         if self.validation is None:
             return train, None
         _, y_val, w_val = self.validation
-        raw_val = in_row_order([p[1] or [] for p in parts], [g[2] for g in self.groups])
+        raw_val = in_fit_order([p[1] for p in parts], self.val_positions)
         return train, -self.loss.loss(y_val, raw_val, w_val, effective_n_threads())
 
     def _record(self, scored=None):
@@ -480,6 +490,13 @@ def gather_rows(X, rows):
     parts = dask.compute(*[dask.delayed(_block_rows)(b, unique[cuts[i]:cuts[i + 1]] - offsets[i])
                            for i, b in enumerate(blocks)])
     return np.concatenate([p[0] for p in parts])[inverse], any(p[1] for p in parts)
+
+
+def _rows_of_blocks(offsets, ids):
+    """The row numbers of blocks ids (in that order), offsets the blocks'
+    first rows (and the end)."""
+    return np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in ids] +
+                          [np.empty(0, np.intp)])
 
 
 def _block_rows(block, rows):

@@ -128,7 +128,6 @@ class Shard:
         self.binned = binned if take is None else binned[take]
         self.y, self.w, self.val_targets = y, w, val_targets
         self.X_val = np.concatenate(X_val) if X_val else None
-        self.val_sizes = [len(x) for x in X_val]
         self.loss, self.n_threads = config["loss"], config["n_threads"]
         self.bins = (config["n_values"], config["missing_bin"])
         self.by_column = repeating_features(self.binned)   # for GradientHistograms
@@ -339,11 +338,11 @@ class Shard:
         return train, -self.loss.loss(y_val, self.raw_val, w_val, self.n_threads)
 
     def raw_predictions(self, finished=None):
-        """The training rows' raw predictions (in the fit's order), and each
-        validation block's."""
+        """The raw predictions of the training rows (in the fit's order) and
+        of the validation rows (in their blocks' order; none without)."""
         self._finish(finished)
-        return (np.asfortranarray(self.raw), None if self.X_val is None else
-                np.split(self.raw_val, np.cumsum(self.val_sizes)[:-1]))
+        return (np.asfortranarray(self.raw),
+                np.empty((0, self.raw.shape[1])) if self.raw_val is None else self.raw_val)
 
 
 def fixed_point_scales(statistics, k, n_rows, weighted_rows):
@@ -542,7 +541,7 @@ class Leader:
         return _results([shard], [shard.scores()], self.workers)[0], None
 
     def raw_predictions(self):
-        """Every shard's (training blocks, validation blocks) raw predictions."""
+        """Every shard's ``raw_predictions`` (training rows, validation rows)."""
         return self.call("raw_predictions", finished=self._take_finished())
 
 
@@ -568,10 +567,3 @@ def in_fit_order(parts, positions):
     for part, rows in zip(parts, positions):
         out[rows] = part
     return out
-
-
-def in_row_order(parts, block_ids):
-    """One array of the shards' per-block arrays, in the blocks' order."""
-    blocks = {i: b for part, ids in zip(parts, block_ids) for i, b in zip(ids, part)}
-    return np.concatenate([blocks[i] for i in sorted(blocks)])
-
